@@ -1,0 +1,151 @@
+"""How RASP values are printed, in the original interpreter's formats (spec §2, reference §9).
+
+Functions here return text; the caller decides where it goes. No colour logic lives elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import ops
+from .values import Function, Selector, SOp
+
+__all__ = ["format_sequence", "format_matrix", "format_example", "format_atom", "show_value",
+           "show_application"]
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return "T" if v else "F"
+    if isinstance(v, float):
+        return str(round(v, 3))
+    return str(v)
+
+
+def format_sequence(values: np.ndarray) -> str:
+    """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal."""
+    items = ops.as_python(values)
+    if len(items) > 1 and len(set(items)) == 1:
+        body = f"[{_cell(items[0])}]*{len(items)}"
+    else:
+        body = "[" + ", ".join(_cell(v) for v in items) + "]"
+    return f"{body} ({ops.seq_type(values)})"
+
+
+def format_example(example: Any) -> str:
+    """An input as the original writes it: strings in double quotes, lists as Python does."""
+    return f'"{example}"' if isinstance(example, str) else str(example)
+
+
+def format_atom(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def format_matrix(example: list, matrix: np.ndarray, prefix: str = "") -> list[str]:
+    """A selection matrix: the keys across the top, one row per query."""
+    tokens = [str(t) for t in example]
+    lines = [f"{prefix} \t\t\t     " + " ".join(tokens)]
+    for token, row in zip(tokens, matrix):
+        lines.append(f"{prefix} \t\t\t {token} | " + " ".join("1" if v else " " for v in row))
+    return lines
+
+
+def _full_rows(example: list, values: np.ndarray, prefix: str) -> list[str]:
+    """The column-aligned display of `full seq display on`."""
+    def cleaned(items: list) -> list[str]:
+        if items and isinstance(items[0], bool):
+            trues, falses = items.count(True), items.count(False)
+            t, f = ("T" if trues <= falses else ""), ("F" if falses <= trues else "")
+            return [t if v else f for v in items]
+        return [str(v) for v in items]
+
+    inputs, outputs = cleaned(list(example)), cleaned(ops.as_python(values))
+    width = max(len(v) for v in inputs + outputs)
+
+    def neat(cells: list[str]) -> str:
+        return " ".join(c.rjust(width) for c in cells)
+
+    return [f"{prefix} \t\tinput:   {neat(inputs)} \t (strings)",
+            f"{prefix} \t\toutput:  {neat(outputs)} \t ({ops.seq_type(values)})"]
+
+
+Evaluate = Callable[[Any, Any], np.ndarray]
+
+
+class Settings:
+    """What the REPL's commands change: the running examples and what is displayed."""
+
+    def __init__(self) -> None:
+        self.examples: dict[str, Any] = {"s-op": "hello", "selector": "hello"}
+        self.show: dict[str, bool] = {"s-op": True, "selector": True}
+        self.full_display = False
+
+
+def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evaluate,
+               tabs: int = 0, prefix: str = "") -> list[str]:
+    """A named value as the REPL prints it after `x;` or `x = ...;`."""
+    pad = "\t" * tabs
+    if isinstance(value, (SOp, Selector)):
+        name = name or value.title
+    if isinstance(value, SOp):
+        lines = [f"{pad} {prefix}    s-op: {name}"]
+        if settings.show["s-op"]:
+            example = settings.examples["s-op"]
+            result = evaluate(value, example)
+            if settings.full_display and len(set(ops.as_python(result))) > 1:
+                lines.append(f"{pad} \t Example:")
+                lines += _full_rows(_tokens(settings.examples["selector"]), result, pad)
+            else:
+                head = f"{pad} \t Example: {name}({format_example(example)}) ="
+                tail = " [skipped full display: identical values]" if settings.full_display else ""
+                lines.append(f"{head} {format_sequence(result)}{tail}")
+        return lines
+    if isinstance(value, Selector):
+        lines = [f"{pad} {prefix}    selector: {name}"]
+        if settings.show["selector"]:
+            example = settings.examples["selector"]
+            lines.append(f"{pad} \t Example:")
+            lines += format_matrix(_tokens(example), evaluate(value, example), pad)
+        return lines
+    if isinstance(value, Function):
+        return [f"{pad} {prefix}    {value!r}"]
+    if isinstance(value, (list, dict)):
+        return _show_container(name, value, settings, evaluate, tabs, prefix)
+    named = f"{name} = " if name is not None else ""
+    return [f"{pad}    value: {named} {format_atom(value)}"]
+
+
+def _show_container(name: str | None, value: Any, settings: Settings, evaluate: Evaluate,
+                    tabs: int, prefix: str) -> list[str]:
+    pad = "\t" * tabs
+    kind = "list" if isinstance(value, list) else "dict"
+    named = f"   {kind}: " + (f"{name} = " if name is not None else "")
+    items = value if isinstance(value, list) else list(value.values())
+    if not any(isinstance(v, (list, dict, SOp, Selector)) for v in items):
+        return [f"{pad} {prefix} {named}{value!r}"]
+    opener, closer = ("[", "]") if kind == "list" else ("{", "}")
+    lines = [f"{pad} {prefix} {named}{pad} {opener}"]
+    if isinstance(value, list):
+        for item in value:
+            lines += show_value(None, item, settings, evaluate, tabs + 2)
+    else:
+        for key, item in value.items():
+            lines += show_value(None, item, settings, evaluate, tabs + 3,
+                                prefix=format_atom(key) + " : ")
+    lines.append(pad + " " * (len(named) + 2) + closer)
+    return lines
+
+
+def show_application(example: Any, result: np.ndarray, full_display: bool) -> list[str]:
+    """The result of applying an s-op or selector to an input: `\\t =  [..] (TYPEs)`."""
+    if result.ndim == 2:
+        return ["\t = ", *format_matrix(_tokens(example), result)]
+    if full_display and len(set(ops.as_python(result))) > 1:
+        return ["\t = ", *_full_rows(_tokens(example), result, "")]
+    return [f"\t =  {format_sequence(result)}"]
+
+
+def _tokens(example: Any) -> list:
+    return list(example)

@@ -1,0 +1,126 @@
+"""Source positions and the errors a RASP user can cause, with the one renderer for them.
+
+Every phase (parser, evaluator, graph evaluation) raises a `RaspError` carrying the `Span` of
+the source that caused it; `format_error` turns it into the message users see:
+
+    sort.rasp:3:9: error: undefined name 'foo'
+      3 | y = x + foo;
+        |         ^^^
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
+           "RaspValueError", "RaspLimitError", "format_error"]
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A named piece of RASP text: a file, a `-c` string or one REPL entry."""
+
+    name: str
+    text: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a piece of source sits. Lines and columns count from 1; `end_column` is exclusive
+    (the column after the last character), as in lark."""
+
+    source: Source = field(compare=False, repr=False)
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.source.name}:{self.line}:{self.column}"
+
+
+class RaspError(Exception):
+    """A mistake in a RASP program, reported at `span`. `notes` add context: the calls a failing
+    value was built in, the application that evaluated it."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None,
+                 notes: tuple[tuple[str, Span], ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.notes = notes
+
+    def at(self, span: Span | None) -> RaspError:
+        """Give a position to an error raised where none was known."""
+        if self.span is None:
+            self.span = span
+        return self
+
+    def noted(self, message: str, span: Span) -> RaspError:
+        self.notes = (*self.notes, (message, span))
+        return self
+
+    @property
+    def filename(self) -> str | None:
+        return self.span.source.name if self.span else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def __str__(self) -> str:
+        return format_error(self)
+
+
+class RaspSyntaxError(RaspError):
+    """The text is not RASP."""
+
+
+class RaspNameError(RaspError):
+    """An undefined name, or an assignment to a reserved one."""
+
+
+class RaspTypeError(RaspError):
+    """A value of the wrong kind: a selector where an s-op is needed, a wrong argument count..."""
+
+
+class RaspValueError(RaspError):
+    """A value of the right kind that cannot be used: averaging strings, division by zero..."""
+
+
+class RaspLimitError(RaspError):
+    """A resource limit: recursion too deep, input too large."""
+
+
+def _excerpt(span: Span) -> list[str]:
+    text = span.source.line(span.line).expandtabs(4)
+    if not text.strip():
+        return []
+    raw = span.source.line(span.line)
+    start = len(raw[: span.column - 1].expandtabs(4))
+    end_col = span.end_column if span.end_line == span.line else len(raw) + 1
+    end = len(raw[: max(end_col - 1, span.column - 1)].expandtabs(4))
+    gutter = str(span.line)
+    return [f"  {gutter} | {text}",
+            f"  {' ' * len(gutter)} | {' ' * start}{'^' * max(end - start, 1)}"]
+
+
+def format_error(err: RaspError, severity: str = "error") -> str:
+    """`FILE:LINE:COL: error: MESSAGE`, the source line, carets under the span, then notes."""
+    if err.span is None:
+        return f"{severity}: {err.message}"
+    lines = [f"{err.span.where}: {severity}: {err.message}", *_excerpt(err.span)]
+    for message, span in err.notes:
+        lines += [f"{span.where}: note: {message}", *_excerpt(span)]
+    return "\n".join(lines)

@@ -1,0 +1,295 @@
+"""Numpy kernels for RASP's primitives: pure functions from arrays to arrays.
+
+An evaluated s-op is a 1-D array in one of these forms:
+
+* `bool` (bools), `int64` (ints), `float64` (floats);
+* `object` holding Python `str`s (strings), or a mix of Python numbers. Mixes arise where the
+  original keeps per-position Python types, e.g. an aggregate that copies the int 3 in one
+  position and averages to 2.5 in another; they are typed `floats` (or `ints` for bools mixed
+  with ints) and print each value as its own type, as the original does.
+
+A selector value is a 2-D bool array, rows = queries, columns = keys.
+
+Numeric arrays take numpy's fast paths, with the places where numpy differs from Python
+(bool arithmetic, division by zero, negative integer powers) made to behave like Python.
+Object arrays go through numpy's object loops with Python's own operators, so strings and
+mixed values get exactly Python's semantics and messages.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import RaspValueError
+
+Array = np.ndarray
+
+PYTHON_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "%": operator.mod, "^": operator.pow, "==": operator.eq, "!=": operator.ne,
+    "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+}
+COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
+_NUMPY_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply, "==": np.equal,
+              "!=": np.not_equal, "<": np.less, ">": np.greater, "<=": np.less_equal,
+              ">=": np.greater_equal}
+ATOM_TYPES = (bool, int, float, str)
+
+
+# ---------------------------------------------------------------- sequences and their types
+
+def _python_type_set(values: Array) -> set[type]:
+    return {type(v) for v in values}
+
+
+def seq_type(values: Array) -> str:
+    """The type word the original prints: 'ints', 'floats', 'strings' or 'bools'."""
+    kind = values.dtype.kind
+    if kind == "b":
+        return "bools"
+    if kind in "iu":
+        return "ints"
+    if kind == "f":
+        return "floats"
+    types = _python_type_set(values)
+    if types <= {str}:
+        return "strings"
+    if types <= {bool}:
+        return "bools"
+    return "floats" if float in types else "ints"
+
+
+def _describe(values: Any) -> str:
+    items = list(values)
+    text = repr(items if len(items) <= 12 else items[:12] + ["..."])
+    return text.replace("'...'", "...")
+
+
+def sequence(values: Any) -> Array:
+    """Check that `values` form a RASP sequence and return its canonical array."""
+    arr = values if isinstance(values, np.ndarray) else np.array(values, dtype=object)
+    kind = arr.dtype.kind
+    if kind == "b":
+        return arr
+    if kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if kind == "f":
+        return arr.astype(np.float64, copy=False)
+    if kind != "O":
+        arr = arr.astype(object)
+    items = arr.tolist()
+    types = {type(v) for v in items}
+    if not types <= set(ATOM_TYPES):
+        raise RaspValueError("sequence values must be bools, ints, floats or strings, got "
+                             + _describe(items))
+    if len(types) == 1:
+        (only,) = types
+        if only is str:
+            return _object_array(items)
+        if only is float:
+            return np.array(items, dtype=np.float64)
+        if only is bool:
+            return np.array(items, dtype=bool)
+        try:
+            return np.array(items, dtype=np.int64)
+        except OverflowError:
+            return _object_array(items)
+    if str in types:
+        raise RaspValueError("sequence mixes values of different types: " + _describe(items))
+    return _object_array(items)
+
+
+def _object_array(items: list) -> Array:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def constant(value: Any, n: int) -> Array:
+    """The sequence holding `value` at each of n positions."""
+    if isinstance(value, str):
+        return _object_array([value] * n)
+    return sequence(np.full(n, value))
+
+
+def as_python(values: Array) -> list:
+    return values.tolist()
+
+
+def _is_numeric(a: Array) -> bool:
+    return a.dtype.kind in "biuf"
+
+
+def _as_number(a: Array) -> Array:
+    """Python arithmetic treats True as 1; numpy's bool arithmetic does not."""
+    return a.astype(np.int64) if a.dtype.kind == "b" else a
+
+
+# ---------------------------------------------------------------- elementwise maps
+
+def _python_map(fn: Callable, *args: Array) -> Array:
+    objs = [a.astype(object) for a in args]
+    return np.frompyfunc(fn, len(args), 1)(*objs)
+
+
+def binary(op: str, left: Array, right: Array) -> Array:
+    """`left op right` elementwise, with Python's semantics. Shapes broadcast."""
+    if _is_numeric(left) and _is_numeric(right):
+        with np.errstate(all="ignore"):
+            result = _numeric_binary(op, left, right)
+    else:
+        result = _python_map(PYTHON_OPS[op], left, right)
+    if op in COMPARISONS:
+        return result.astype(bool)
+    return sequence(result) if result.ndim == 1 else result
+
+
+def _numeric_binary(op: str, left: Array, right: Array) -> Array:
+    if op in COMPARISONS:
+        return _NUMPY_OPS[op](left, right)
+    a, b = _as_number(left), _as_number(right)
+    floats = a.dtype.kind == "f" or b.dtype.kind == "f"
+    if op in ("+", "-", "*"):
+        return _NUMPY_OPS[op](a, b)
+    if op == "/":
+        if np.any(b == 0):
+            raise ZeroDivisionError("float division by zero" if floats else "division by zero")
+        return np.true_divide(a, b)
+    if op == "%":
+        if np.any(b == 0):
+            raise ZeroDivisionError("float modulo" if floats else "integer modulo by zero")
+        return np.mod(a, b)
+    assert op == "^"
+    if not floats and np.any(b < 0):
+        a = a.astype(np.float64)
+        floats = True
+    if floats and np.any((a == 0) & (b < 0)):
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    result = np.power(a, b)
+    if floats and np.any(np.isnan(result) & ~np.isnan(a) & ~np.isnan(b)):
+        raise ValueError("a negative number raised to a fractional power is not a real number")
+    return result
+
+
+def truth(values: Array) -> Array:
+    """Python's bool() of each value."""
+    if values.dtype.kind == "b":
+        return values
+    if _is_numeric(values):
+        return values != 0
+    return _python_map(bool, values).astype(bool)
+
+
+def unary(op: str, values: Array) -> Array:
+    """`-x`, `+x`, `round(x)`, `indicator(x)`, `not x`, elementwise."""
+    if op == "not":
+        return ~truth(values)
+    if op == "indicator":
+        return truth(values).astype(np.int64)
+    if _is_numeric(values):
+        a = _as_number(values)
+        if op == "-":
+            return -a
+        if op == "+":
+            return a
+        if a.dtype.kind == "f":
+            if not np.all(np.isfinite(a)):
+                raise ValueError("cannot round an infinite or NaN value to an integer")
+            return np.rint(a).astype(np.int64)  # half to even, like Python's round
+        return a
+    fn = {"-": operator.neg, "+": operator.pos, "round": round}[op]
+    return sequence(_python_map(fn, values))
+
+
+def choose(test: Array, then: Array, otherwise: Array) -> Array:
+    """`then if test else otherwise`, elementwise."""
+    mask = truth(test)
+    if then.dtype == otherwise.dtype:
+        return np.where(mask, then, otherwise)
+    return sequence(np.where(mask, then.astype(object), otherwise.astype(object)))
+
+
+def is_in(values: Array, items: list) -> Array:
+    """`values in items` elementwise (membership by ==, as Python's `in`)."""
+    result = np.zeros(len(values), dtype=bool)
+    for item in items:
+        result |= binary("==", values, constant(item, len(values)))
+    return result
+
+
+def lookup(container: Any, keys: Array) -> Array:
+    """`container[keys]` elementwise, for a list, string or dict container."""
+    if isinstance(container, dict):
+        def get(key: Any) -> Any:
+            try:
+                return container[key]
+            except KeyError:
+                raise RaspValueError(f"key {key!r} is not in the dict") from None
+            except TypeError:
+                raise RaspValueError(f"{key!r} cannot be a dict key") from None
+        return sequence(_python_map(get, keys))
+    items = list(container)
+    kind = "list" if isinstance(container, list) else "string"
+    if keys.dtype.kind not in "biu":
+        raise RaspValueError(f"indices into a {kind} must be integers, got {seq_type(keys)}")
+    index = keys.astype(np.int64)
+    bad = (index >= len(items)) | (index < -len(items))
+    if np.any(bad):
+        raise RaspValueError(f"index {int(index[bad][0])} out of range for {kind} of length "
+                             f"{len(items)}")
+    return sequence(_object_array(items)[index])
+
+
+# ---------------------------------------------------------------- attention
+
+def _comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
+    """Strings compared as codes of their sorted order: same answers, at integer speed."""
+    if keys.dtype.kind == "O" and queries.dtype.kind == "O":
+        both = np.concatenate([keys, queries])
+        if _python_type_set(both) == {str}:
+            _, codes = np.unique(both, return_inverse=True)
+            return codes[: len(keys)], codes[len(keys):]
+    return keys, queries
+
+
+def select(keys: Array, queries: Array, op: str) -> Array:
+    """The selection matrix: cell (q, k) is `keys[k] op queries[q]`."""
+    k, q = _comparable(keys, queries)
+    return binary(op, k[np.newaxis, :], q[:, np.newaxis])
+
+
+def aggregate(selection: Array, values: Array, default: Any) -> Array:
+    """Each query's value: the one selected value, the mean of several, `default` for none."""
+    width = selection.sum(axis=1)
+    several = width >= 2
+    if np.any(several) and seq_type(values) not in ("ints", "floats"):
+        raise RaspValueError(
+            f"aggregate cannot average {seq_type(values)}: a query selects several positions "
+            f"of {_describe(values.tolist())}")
+    chosen = values[np.argmax(selection, axis=1)]
+    parts = [(width == 1, chosen)]
+    if np.any(several):
+        numbers = values.astype(np.float64)
+        with np.errstate(all="ignore"):
+            means = (selection.astype(np.float64) @ numbers) / np.maximum(width, 1)
+        parts.append((several, means))
+    if np.any(width == 0):
+        parts.append((width == 0, constant(default, len(width))))
+    return _combine(parts, len(width))
+
+
+def _combine(parts: list[tuple[Array, Array]], n: int) -> Array:
+    """One sequence from (mask, values) pieces; the masks are disjoint and cover all positions."""
+    used = [(m, v) for m, v in parts if np.any(m)]
+    if len({v.dtype for _, v in used}) == 1:
+        out = np.empty(n, dtype=used[0][1].dtype)
+        for mask, vals in used:
+            out[mask] = vals[mask]
+        return sequence(out) if out.dtype.kind == "O" else out
+    out = np.empty(n, dtype=object)
+    for mask, vals in used:
+        out[mask] = vals.astype(object)[mask]
+    return sequence(out)

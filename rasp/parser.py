@@ -1,0 +1,309 @@
+"""RASP text -> `ast.Program`. The only module that knows about lark.
+
+The grammar lives in `grammar/rasp.lark` (shipped inside the package as `rasp/grammar/`).
+Syntax errors become `RaspSyntaxError`s with a position and a message in RASP's own words.
+`input_status` tells the REPL whether a typed text is complete, incomplete or invalid.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .errors import RaspSyntaxError, Source, Span
+
+__all__ = ["parse", "input_status", "grammar_path", "get_parser"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def grammar_path() -> Path:
+    """The grammar file: inside an installed package, or at the top of a source checkout."""
+    for candidate in (_HERE / "grammar" / "rasp.lark", _HERE.parent / "grammar" / "rasp.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("rasp.lark not found beside the rasp package")
+
+
+@functools.cache
+def get_parser(strict: bool = False) -> Lark:
+    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
+                maybe_placeholders=True, strict=strict, cache=not strict)
+
+
+def parse(text: str, filename: str = "<string>") -> ast.Program:
+    """Parse a whole program. Raises RaspSyntaxError."""
+    source = Source(filename, text)
+    try:
+        tree = get_parser().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, source) from None
+    return _ToAst(source).transform(tree)
+
+
+def input_status(text: str) -> str:
+    """'complete', 'incomplete' (the REPL should read another line) or 'invalid'."""
+    try:
+        get_parser().parse(text)
+    except UnexpectedToken as e:
+        return "incomplete" if e.token.type == "$END" else "invalid"
+    except UnexpectedEOF:
+        return "incomplete"
+    except UnexpectedInput:
+        return "invalid"
+    return "complete"
+
+
+# ---------------------------------------------------------------- parse tree -> AST
+
+def _span(source: Source, meta) -> Span:
+    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+@v_args(inline=True, meta=True)
+class _ToAst(Transformer):
+    """Builds ast nodes; every method gets lark's `meta` (the position) first."""
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+
+    def _at(self, meta) -> Span:
+        return _span(self.source, meta)
+
+    # -- statements
+    def start(self, meta, *statements):
+        return ast.Program(tuple(statements), span=self._at(meta) if not meta.empty else
+                           Span(self.source, 1, 1, 1, 1))
+
+    def expr_stmt(self, meta, expr):
+        return ast.ExprStmt(expr, span=self._at(meta))
+
+    def assign(self, meta, names, exprs):
+        return ast.Assign(names, exprs, span=self._at(meta))
+
+    def draw(self, meta, sop, example):
+        return ast.Draw(sop, example, span=self._at(meta))
+
+    def load(self, meta, path):
+        return ast.Load(path[1:-1], span=self._at(meta))
+
+    def func_def(self, meta, name, params, *rest):
+        *body, returns = rest
+        return ast.FuncDef(str(name), params or (), tuple(body), returns, span=self._at(meta))
+
+    def for_loop(self, meta, names, iterable, *body):
+        return ast.For(names, iterable, tuple(body), span=self._at(meta))
+
+    def set_example(self, meta, which, example):
+        return ast.SetExample(which or "both", example, span=self._at(meta))
+
+    def show_example(self, meta, which):
+        return ast.ShowExample(which or "both", span=self._at(meta))
+
+    def toggle_examples(self, meta, which, switch):
+        return ast.ToggleExamples(which or "both", switch == "on", span=self._at(meta))
+
+    def toggle_full_display(self, meta, _keyword, switch):
+        return ast.ToggleFullDisplay(switch == "on", span=self._at(meta))
+
+    def exit(self, meta, _keyword):
+        return ast.Exit(span=self._at(meta))
+
+    # -- pieces
+    def names(self, meta, *names):
+        return tuple(str(n) for n in names)
+
+    def exprs(self, meta, *exprs):
+        return tuple(exprs)
+
+    def pairs(self, meta, *pairs):
+        return tuple(pairs)
+
+    def pair(self, meta, key, value):
+        return (key, value)
+
+    def _operator(self, meta, token):
+        return str(token)
+
+    subset = switch = logic_op = compare_op = add_op = mod_op = mul_op = pow_op = _operator
+    unary_op = select_op = _operator
+
+    # -- expressions
+    def name(self, meta, token):
+        return ast.Name(str(token), span=self._at(meta))
+
+    def int(self, meta, token):
+        return ast.Const(int(token), span=self._at(meta))
+
+    def float(self, meta, token):
+        return ast.Const(float(token), span=self._at(meta))
+
+    def string(self, meta, token):
+        return ast.Const(str(token)[1:-1], span=self._at(meta))
+
+    def list(self, meta, items):
+        return ast.ListExpr(items or (), span=self._at(meta))
+
+    def dict(self, meta, pairs):
+        return ast.DictExpr(pairs or (), span=self._at(meta))
+
+    def list_comp(self, meta, item, names, iterable):
+        return ast.ListComp(item, names, iterable, span=self._at(meta))
+
+    def dict_comp(self, meta, key, value, names, iterable):
+        return ast.DictComp(key, value, names, iterable, span=self._at(meta))
+
+    def select(self, meta, _keyword, keys, queries, op):
+        return ast.Select(keys, queries, op, span=self._at(meta))
+
+    def aggregate(self, meta, _keyword, selector, values, default):
+        return ast.Aggregate(selector, values, default, span=self._at(meta))
+
+    def binary(self, meta, left, op, right):
+        return ast.BinOp(op, left, right, span=self._at(meta))
+
+    def unary(self, meta, op, operand):
+        return ast.UnaryOp(op, operand, span=self._at(meta))
+
+    def round(self, meta, operand):
+        return ast.UnaryOp("round", operand, span=self._at(meta))
+
+    def indicator(self, meta, operand):
+        return ast.UnaryOp("indicator", operand, span=self._at(meta))
+
+    def conditional(self, meta, then, test, otherwise):
+        return ast.Cond(then, test, otherwise, span=self._at(meta))
+
+    def contains(self, meta, item, container):
+        return ast.Contains(item, container, span=self._at(meta))
+
+    def index(self, meta, target, index):
+        return ast.Index(target, index, span=self._at(meta))
+
+    def call(self, meta, func, args):
+        return ast.Call(func, args or (), span=self._at(meta))
+
+    def _builtin(self, meta, keyword, args):
+        name = str(keyword).split("(")[0].strip()
+        return ast.Builtin(name, args if isinstance(args, tuple) else (args,), span=self._at(meta))
+
+    range = zip = len = _builtin
+
+
+# ---------------------------------------------------------------- syntax errors
+
+_TERMINAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
+                   "SELECT": "'select('", "AGGREGATE": "'aggregate('", "RANGE": "'range('",
+                   "ZIP": "'zip('", "LEN": "'len('", "FULL_SEQ_DISPLAY": "'full seq display'",
+                   "EXIT": "'exit'", "SOP": "'s-op'", "$END": "the end of the input"}
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+
+
+@functools.cache
+def _friendly_names() -> dict[str, str]:
+    names = {}
+    for t in get_parser().terminals:
+        if t.pattern.type == "str":
+            names[t.name] = repr(t.pattern.value)
+    names.update(_TERMINAL_NAMES)
+    return names
+
+
+def _describe(token: Token) -> str:
+    if token.type == "$END":
+        return "end of input"
+    return repr(str(token))
+
+
+def _expected(e: UnexpectedToken) -> str:
+    names = _friendly_names()
+    accepts = set(e.accepts or e.expected)
+    if {"NAME", "INT", "STRING"} <= accepts:
+        return ", expected an expression"
+    wanted = sorted({names.get(t, t) for t in accepts})
+    if len(wanted) > 8:
+        return ""
+    return ", expected " + (wanted[0] if len(wanted) == 1 else "one of " + ", ".join(wanted))
+
+
+def _code_positions(text: str):
+    """Offsets of the characters of `text` that are code, not strings or comments."""
+    in_string = in_comment = False
+    for i, ch in enumerate(text):
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            in_string = ch not in '"\n'
+        elif ch == "#":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        else:
+            yield i, ch
+
+
+def _unclosed_bracket(text: str) -> int | None:
+    stack: list[int] = []
+    for i, ch in _code_positions(text):
+        if ch in _OPENERS:
+            stack.append(i)
+        elif ch in ")]}" and stack and _OPENERS[text[stack[-1]]] == ch:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _last_code_char(text: str, before: int) -> int | None:
+    last = None
+    for i, ch in _code_positions(text[:before]):
+        if not ch.isspace():
+            last = i
+    return last
+
+
+def _span_at(source: Source, offset: int, length: int = 1) -> Span:
+    line = source.text.count("\n", 0, offset) + 1
+    column = offset - (source.text.rfind("\n", 0, offset) + 1) + 1
+    return Span(source, line, column, line, column + length)
+
+
+def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
+    text = source.text
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream]
+        where = _span_at(source, e.pos_in_stream)
+        if ch == '"':
+            return RaspSyntaxError("unterminated string (strings end on the line they start)",
+                                   where)
+        if ch == "'":
+            return RaspSyntaxError("strings are written in double quotes", where)
+        return RaspSyntaxError(f"unexpected character {ch!r}", where)
+    assert isinstance(e, (UnexpectedToken, UnexpectedEOF))
+    token = getattr(e, "token", None)
+    at_end = token is None or token.type == "$END"
+    if at_end:
+        opener = _unclosed_bracket(text)
+        if opener is not None:
+            return RaspSyntaxError(f"{text[opener]!r} is never closed", _span_at(source, opener))
+        last = _last_code_char(text, len(text))
+        where = _span_at(source, last + 1 if last is not None else 0)
+        return RaspSyntaxError("unexpected end of input" + _expected(e), where)
+    expected = set(e.accepts or e.expected)
+    if "SEMICOLON" in expected:
+        last = _last_code_char(text, token.start_pos)
+        if last is not None and text.count("\n", last, token.start_pos):
+            return RaspSyntaxError("missing ';' at the end of the statement",
+                                   _span_at(source, last + 1))
+    where = Span(source, token.line, token.column, token.end_line or token.line,
+                 token.end_column or token.column + 1)
+    message = f"unexpected {_describe(token)}" + _expected(e)
+    if token.type == "RBRACE" and "RETURN" in expected:
+        message = "a function body must end with 'return ...;'"
+    if re.fullmatch(r"[a-zA-Z_]+", str(token)) and token.type != "NAME":
+        message += f" ('{token}' is a keyword)"
+    return RaspSyntaxError(message, where)
