@@ -4,20 +4,23 @@
     rasp -c 'CODE'        the same for a string
     rasp < FILE           statements read as the REPL reads them; errors reported, skipped
     rasp                  the REPL, when stdin is a terminal
+    rasp analyze FILE NAME [--json]
+                          the layers and attention heads the s-op NAME needs
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
 from typing import Callable, Iterable, TextIO
 
 from . import __version__
-from .errors import RaspError, RaspLimitError, RaspSyntaxError, format_error
+from .errors import RaspError, RaspSyntaxError, format_error
 from .evaluator import Interpreter
-from .parser import input_status
+from .parser import input_status, parse
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
 
@@ -44,9 +47,6 @@ def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO) 
     except RaspError as e:
         err.write(format_error(e) + "\n")
         return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
-    except RecursionError:
-        err.write(format_error(RaspLimitError("the program is nested too deeply")) + "\n")
-        return EXIT_RUNTIME
     except Exception as e:  # a bug of ours: say so, never a bare traceback
         _internal(e, err)
         return EXIT_INTERNAL
@@ -77,16 +77,11 @@ def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
 
 
 def run_piped(interpreter: Interpreter, stream: TextIO, err: TextIO) -> int:
-    from .evaluator import Exit  # noqa: F401  (exit ends the loop via Interpreter state)
     for text, first in chunks(stream):
-        if _is_exit(text):
-            break
         run_entry(interpreter, text, "<stdin>", first, err)
+        if interpreter.exited:
+            break
     return EXIT_OK
-
-
-def _is_exit(text: str) -> bool:
-    return text.strip().rstrip(";").replace(" ", "") in ("exit", "quit", "exit()", "quit()")
 
 
 def run_repl(interpreter: Interpreter, out: TextIO, err: TextIO) -> int:
@@ -108,22 +103,72 @@ def run_repl(interpreter: Interpreter, out: TextIO, err: TextIO) -> int:
         except EOFError:
             out.write("\n")
             return EXIT_OK
-        if _is_exit(buffer):
-            return EXIT_OK
         try:
             run_entry(interpreter, buffer, "<stdin>", first, err)
         except KeyboardInterrupt:
             out.write("KeyboardInterrupt\n")
+        if interpreter.exited:
+            return EXIT_OK
+
+
+def analyze_main(argv: list[str]) -> int:
+    """`rasp analyze FILE NAME [--json]`: the layers and heads the s-op NAME needs."""
+    parser = argparse.ArgumentParser(prog="rasp analyze", description="Report how many layers "
+                                     "and attention heads a transformer needs for an s-op.")
+    parser.add_argument("file", help="the .rasp program that defines it")
+    parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        err.write(f"rasp: cannot read {args.file}: {getattr(e, 'strerror', None) or e}\n")
+        return EXIT_USAGE
+    interpreter = Interpreter()
+    status = run_source(interpreter, text, args.file, err)
+    if status != EXIT_OK:
+        return status
+    try:
+        report = interpreter.analyze(_leading_expression(args.name, err))
+    except RaspError as e:
+        err.write(format_error(e) + "\n")
+        return EXIT_RUNTIME
+    out.write(json.dumps(report.to_json(), indent=1) + "\n" if args.json
+              else report.report() + "\n")
+    return EXIT_OK
+
+
+def _leading_expression(text: str, err: TextIO) -> str:
+    """The expression at the start of `text`. Text after a complete expression (as when a
+    tool cuts `(EXPR)(INPUT);` at the wrong parenthesis) is ignored, with a warning."""
+    try:
+        parse(text.strip().rstrip(";") + ";")
+        return text
+    except RaspSyntaxError as e:
+        if e.span is None or e.span.line != 1 or e.span.column <= 1:
+            return text
+        head = text[: e.span.column - 1]
+        try:
+            parse(head + ";")
+        except RaspSyntaxError:
+            return text
+        err.write(f"rasp analyze: warning: ignoring {text[len(head):]!r} after the expression "
+                  f"{head!r}\n")
+        return head
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["analyze"]:
+        return analyze_main(argv[1:])
     parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
                                      "program, or start the REPL when stdin is a terminal.")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE as a program")
     parser.add_argument("--version", action="version", version=f"rasp {__version__}")
     args = parser.parse_args(argv)
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     out, err = sys.stdout, sys.stderr
     if args.code is not None and args.file is not None:
         parser.error("give a FILE or -c CODE, not both")

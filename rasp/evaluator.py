@@ -8,14 +8,16 @@ loaded files, and where output goes.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import ast, ops
+from .analysis import Analysis, analyze
 from .display import Settings, show_application, show_value
 from .errors import (RaspError, RaspLimitError, RaspNameError, RaspSyntaxError, RaspTypeError,
                      RaspValueError, Span, format_error)
@@ -27,7 +29,8 @@ __all__ = ["Interpreter", "Env"]
 
 PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
-MAX_CALL_DEPTH = 400
+MAX_CALL_DEPTH = 400  # nested RASP calls
+PYTHON_RECURSION_LIMIT = 20000
 LABEL_WIDTH = 30
 CONSTANT_NAMES = ("tokens_asis", "tokens_str", "tokens_int", "tokens_bool", "tokens_float",
                   "indices", "True", "False")
@@ -67,14 +70,16 @@ class Env:
         raise RaspNameError(f"undefined name '{name}'", span)
 
     def assign(self, name: str, value: Any, span: Span | None) -> None:
+        """`name = value` written by the user: reserved names are refused, and an s-op or
+        selector that has no name yet takes this one (for reports and drawings)."""
         if name in self.reserved:
             raise RaspNameError(f"cannot assign to reserved name '{name}'", span)
+        if isinstance(value, (SOp, Selector)):
+            value.named(name)
         self.define(name, value)
 
     def define(self, name: str, value: Any) -> None:
         self.vars[name] = value
-        if isinstance(value, (SOp, Selector)):
-            value.named(name)
         if self.exports_to is not None and not name.startswith("_") and name != "out":
             self.exported[name] = value
             self.exports_to.assign(name, value, None)
@@ -107,6 +112,7 @@ class Interpreter:
         self._warn = warn or (lambda text: print(text, file=sys.stderr))
         self.interactive = interactive
         self.settings = Settings()
+        self.exited = False  # set by `exit` / `quit`
         self._printed: list[str] = []
         self._calls: list[tuple[str, Span]] = []
         self._loading: list[Path] = []
@@ -119,31 +125,45 @@ class Interpreter:
     def run(self, source: str, filename: str = "<string>") -> str:
         """Execute a program; returns the text it printed."""
         self._printed = []
-        program = parse(source, filename)
-        try:
-            self.execute(program.statements, self.env, top=True, folder=_folder_of(filename))
-        except Exit:
-            pass
+        with _recursion_room():
+            program = parse(source, filename)
+            try:
+                self.execute(program.statements, self.env, top=True,
+                             folder=_folder_of(filename))
+            except Exit:
+                self.exited = True
         return "\n".join(self._printed) + ("\n" if self._printed else "")
 
     def evaluate(self, expression: str, example: Any) -> list:
         """Apply the s-op or selector named (or written) by `expression` to `example`."""
-        program = parse(expression.strip().rstrip(";") + ";", "<evaluate>")
+        with _recursion_room():
+            value, span = self._expression_value(expression)
+        if not isinstance(value, (SOp, Selector)):
+            raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}", span)
+        return self.apply(value, example, span).tolist()
+
+    def analyze(self, expression: str) -> Analysis:
+        """The layer and head analysis of the s-op named (or written) by `expression`."""
+        with _recursion_room():
+            node, span = self._expression_value(expression)
+        if not isinstance(node, SOp):
+            raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
+        return analyze(node)
+
+    def _expression_value(self, expression: str) -> tuple[Any, Span]:
+        program = parse(expression.strip().rstrip(";") + ";", "<expression>")
         (stmt,) = program.statements
         if not isinstance(stmt, ast.ExprStmt):
-            raise RaspTypeError("evaluate expects an expression", stmt.span)
-        value = self.eval_expr(stmt.expr, self.env)
-        if not isinstance(value, (SOp, Selector)):
-            raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
-                                stmt.expr.span)
-        return self.apply(value, example, stmt.expr.span).tolist()
+            raise RaspTypeError("expected an expression", stmt.span)
+        return self.eval_expr(stmt.expr, self.env), stmt.expr.span
 
-    def apply(self, node: Node, example: Any, span: Span | None = None) -> np.ndarray:
+    def apply(self, node: Node, example: Any, span: Span | None = None,
+              input_span: Span | None = None) -> np.ndarray:
         """The value of `node` on an input, evaluated through the session's caches."""
         try:
             tokens = prepare_input(example)
         except RaspError as e:
-            raise e.at(span)
+            raise e.at(input_span or span)
         key = tuple((type(t), t) for t in tokens)
         cache = self._caches.pop(key, None)
         if cache is None:
@@ -154,8 +174,8 @@ class Interpreter:
         try:
             return evaluate(node, tokens, cache)
         except RaspError as e:
-            if e.span is None:
-                raise e.at(span)
+            if e.span is None:  # from tokens_*: the input itself is at fault
+                raise e.at(input_span or span)
             if span is not None:
                 e.noted(f"while evaluating on the input {_short(example)}", span)
             raise
@@ -498,7 +518,8 @@ class Interpreter:
                 raise RaspTypeError(f"an s-op or selector is applied to exactly one input, "
                                     f"got {len(arg_exprs)}", expr.span)
             example = self.eval_expr(arg_exprs[0], env)
-            return Applied(func, example, self.apply(func, example, expr.span))
+            return Applied(func, example, self.apply(func, example, expr.span,
+                                                     arg_exprs[0].span))
         if not isinstance(func, Function):
             raise RaspTypeError(f"{describe(func)} is not a function", expr.func.span)
         args = [self.eval_expr(a, env) for a in arg_exprs]
@@ -577,6 +598,20 @@ class Interpreter:
 
 
 # ---------------------------------------------------------------- module helpers
+
+@contextlib.contextmanager
+def _recursion_room() -> Iterator[None]:
+    """The evaluator recurses over the syntax tree and RASP calls; give it room, and turn
+    running out of it into a RASP error rather than a crash."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
+    try:
+        yield
+    except RecursionError:
+        raise RaspLimitError("the program is nested too deeply to evaluate") from None
+    finally:
+        sys.setrecursionlimit(limit)
+
 
 def _builtin_values() -> dict[str, Any]:
     return {"tokens_str": _TOKENS["tokens_str"], "tokens_int": _TOKENS["tokens_int"],

@@ -1,0 +1,119 @@
+"""Every kind of user mistake: one message, at the right line and column, with the source
+line and carets; never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from rasp import Interpreter, RaspError
+from rasp.errors import RaspSyntaxError, Source, Span, format_error
+
+# (program, line, column, words the message must contain)
+CASES = [
+    # syntax
+    ("x = 1\ny = 2;", 1, 6, "missing ';'"),
+    ("def f(a) {\n  return a;\n", 1, 10, "'{' is never closed"),
+    ("x = (1 + 2;", 1, 11, "unexpected ';', expected ')'"),
+    ("x = 3 $ 4;", 1, 7, "unexpected character '$'"),
+    ("x = 'a';", 1, 5, "double quotes"),
+    ("x = \"abc;", 1, 5, "unterminated string"),
+    ("x = = 1;", 1, 5, "expected an expression"),
+    ("x = 1 +", 1, 8, "unexpected end of input"),
+    ("def f(a) { y = a; }", 1, 19, "must end with 'return"),
+    ("set example \"ab\";;", 1, 18, "unexpected ';'"),
+    # names
+    ("y = 1;\nz = y + missing;", 2, 9, "undefined name 'missing'"),
+    ("length = 2;", 1, 1, "reserved name 'length'"),
+    ("def f(indices) { return 1; }", 1, 1, "reserved name 'indices'"),
+    # arguments
+    ("def f(a, b) { return a; }\nx = f(1);", 2, 5, "f takes 2 arguments, got 1"),
+    ("x = (tokens)(\"a\", \"b\");", 1, 5, "exactly one input"),
+    ("x = 3(\"a\");", 1, 5, "is not a function"),
+    # kinds
+    ("x = aggregate(tokens, indices);", 1, 15, "expects a selector"),
+    ("x = aggregate(full_s, full_s);", 1, 23, "must be an s-op or an atom"),
+    ("x = select(full_s, indices, ==);", 1, 12, "got selector full_s"),
+    ("x = aggregate(full_s, tokens, indices);", 1, 31, "default must be an atom"),
+    ("x = full_s + 1;", 1, 5, "cannot apply '+' to a selector"),
+    ("x = indicator(1);", 1, 5, "indicator expects an s-op"),
+    # values, on an input
+    ("x = aggregate(full_s, tokens);\n(x)(\"ab\");", 1, 5, "cannot average strings"),
+    ("x = aggregate(full_s, tokens_bool);\n(x)([True, False]);", 1, 5, "cannot average bools"),
+    ("x = 1 / (indices - 1);\n(x)(\"abc\");", 1, 5, "division by zero"),
+    ("x = aggregate(select(indices, indices + 1, ==), tokens);\n(x)(\"ab\");", 1, 5,
+     "different types"),
+    ("(tokens_asis)([1, \"a\"]);", 1, 15, "different types"),
+    ("x = (tokens + 1);\n(x)(\"a\");", 1, 6, "can only concatenate str"),
+    ("(tokens_int)(\"ab\");", 1, 14, "invalid literal for int()"),
+    # indexing
+    ("x = [1, 2];\ny = x[5];", 2, 7, "index 5 out of range for list of length 2"),
+    ("x = {\"a\": 1};\ny = x[\"b\"];", 2, 7, "not in the dict"),
+    ("x = [1, 2][indices];\n(x)(\"abc\");", 1, 5, "index 2 out of range"),
+    ("x = tokens[indices];", 1, 12, "indexed by an integer"),
+    # files and inputs
+    ("load \"no_such_file\";", 1, 1, "cannot find 'no_such_file.rasp'"),
+    ("(tokens)([]);", 1, 10, "must not be empty"),
+    ("(tokens)(5);", 1, 10, "must be a string or a list"),
+    ("set example 5", 1, 13, "must be a string or a list"),
+    # limits
+    ("def f(n) { return f(n + 1); }\nx = f(1);", 1, 19, "too many nested calls"),
+]
+
+
+def _error(program: str) -> RaspError:
+    with pytest.raises(RaspError) as info:
+        Interpreter(warn=lambda text: None).run(program, "prog.rasp")
+    return info.value
+
+
+@pytest.mark.parametrize("program, line, column, words", CASES, ids=[c[3] for c in CASES])
+def test_position_and_message(program, line, column, words):
+    error = _error(program)
+    assert (error.filename, error.line, error.column) == ("prog.rasp", line, column)
+    assert words in error.message
+    text = str(error)
+    assert text.startswith(f"prog.rasp:{line}:{column}: error: ")
+    assert "Traceback" not in text
+
+
+def test_carets_span_the_offending_source():
+    text = str(_error("y = 1;\nz = y + missing;"))
+    assert text.splitlines()[1:] == ["  2 | z = y + missing;", "    |         ^^^^^^^"]
+
+
+def test_an_error_inside_a_function_names_the_call_site():
+    program = ("def mean_of(s) {\n"
+               "    return aggregate(full_s, s);\n"
+               "}\n"
+               "x = mean_of(tokens);\n"
+               "(x)(\"ab\");\n")
+    error = _error(program)
+    assert (error.line, error.column) == (2, 12)
+    notes = [(message, span.line, span.column) for message, span in error.notes]
+    assert notes == [("in 'mean_of' called here", 4, 5),
+                     ('while evaluating on the input "ab"', 5, 1)]
+    text = str(error)
+    assert "prog.rasp:4:5: note: in 'mean_of' called here" in text
+
+
+def test_errors_in_loaded_files_point_into_the_file(tmp_path):
+    (tmp_path / "lib.rasp").write_text("a = 1;\nb = nothing;\n")
+    main = tmp_path / "main.rasp"
+    main.write_text("load \"lib\";\n")
+    with pytest.raises(RaspError) as info:
+        Interpreter().run(main.read_text(), str(main))
+    error = info.value
+    assert (error.filename, error.line, error.column) == (str(tmp_path / "lib.rasp"), 2, 5)
+    assert error.notes[0][1].source.name == str(main)
+
+
+def test_format_error_expands_tabs_and_marks_at_least_one_column():
+    source = Source("t.rasp", "\tx = ;\n")
+    error = RaspSyntaxError("oops", Span(source, 1, 6, 1, 6))
+    lines = format_error(error).splitlines()
+    assert lines == ["t.rasp:1:6: error: oops", "  1 |     x = ;", "    |         ^"]
+
+
+def test_warning_severity():
+    error = RaspError("careful", Span(Source("w.rasp", "a;"), 1, 1, 1, 2))
+    assert format_error(error, "warning").startswith("w.rasp:1:1: warning: careful")
