@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -30,6 +31,10 @@ def _printer(stream: TextIO) -> Callable[[str], None]:
         stream.write(line + "\n")
         stream.flush()
     return write
+
+
+def _session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
+    return Interpreter(out=_printer(out), warn=_printer(err), interactive=interactive)
 
 
 def _internal(error: BaseException, stream: TextIO) -> None:
@@ -111,7 +116,7 @@ def run_repl(interpreter: Interpreter, out: TextIO, err: TextIO) -> int:
             return EXIT_OK
 
 
-def analyze_main(argv: list[str]) -> int:
+def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     """`rasp analyze FILE NAME [--json]`: the layers and heads the s-op NAME needs."""
     parser = argparse.ArgumentParser(prog="rasp analyze", description="Report how many layers "
                                      "and attention heads a transformer needs for an s-op.")
@@ -119,14 +124,13 @@ def analyze_main(argv: list[str]) -> int:
     parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    out, err = sys.stdout, sys.stderr
     try:
         with open(args.file, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         err.write(f"rasp: cannot read {args.file}: {getattr(e, 'strerror', None) or e}\n")
         return EXIT_USAGE
-    interpreter = Interpreter()
+    interpreter = _session(io.StringIO(), err)
     status = run_source(interpreter, text, args.file, err)
     if status != EXIT_OK:
         return status
@@ -159,21 +163,23 @@ def _leading_expression(text: str, err: TextIO) -> str:
         return head
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, stdin: TextIO | None = None,
+         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """The command line; the streams can be replaced (the tests run it in-process)."""
     argv = sys.argv[1:] if argv is None else argv
+    stdin, out, err = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     if argv[:1] == ["analyze"]:
-        return analyze_main(argv[1:])
+        return analyze_main(argv[1:], out, err)
     parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
                                      "program, or start the REPL when stdin is a terminal.")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE as a program")
     parser.add_argument("--version", action="version", version=f"rasp {__version__}")
     args = parser.parse_args(argv)
-    out, err = sys.stdout, sys.stderr
     if args.code is not None and args.file is not None:
         parser.error("give a FILE or -c CODE, not both")
     if args.code is not None:
-        return run_source(Interpreter(out=_printer(out)), args.code, "<string>", err)
+        return run_source(_session(out, err), args.code, "<string>", err)
     if args.file is not None:
         try:
             with open(args.file, encoding="utf-8") as f:
@@ -181,11 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, UnicodeDecodeError) as e:
             err.write(f"rasp: cannot read {args.file}: {e.strerror or e}\n")
             return EXIT_USAGE
-        return run_source(Interpreter(out=_printer(out)), text, args.file, err)
-    interpreter = Interpreter(out=_printer(out), interactive=True)
-    if sys.stdin.isatty():
+        return run_source(_session(out, err), text, args.file, err)
+    interpreter = _session(out, err, interactive=True)
+    if stdin.isatty():
         return run_repl(interpreter, out, err)
-    return run_piped(interpreter, sys.stdin, err)
+    return run_piped(interpreter, stdin, err)
 
 
 def entry() -> None:

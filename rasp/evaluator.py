@@ -150,6 +150,11 @@ class Interpreter:
             raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
         return analyze(node)
 
+    def value(self, expression: str) -> Any:
+        """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
+        with _recursion_room():
+            return self._expression_value(expression)[0]
+
     def _expression_value(self, expression: str) -> tuple[Any, Span]:
         program = parse(expression.strip().rstrip(";") + ";", "<expression>")
         (stmt,) = program.statements
@@ -313,9 +318,11 @@ class Interpreter:
         finally:
             self._loading.pop()
         if echo:
+            # list each public name the file assigns at its top level, once, with its value
             quiet = _quiet(self.settings)
-            for name, value in file_env.exported.items():
-                self.emit(show_value(name, value, quiet, self.apply))
+            for name in _top_level_names(program.statements):
+                if name in file_env.exported:
+                    self.emit(show_value(name, file_env.exported[name], quiet, self.apply))
 
     # ------------------------------------------------------------ expressions
 
@@ -693,6 +700,18 @@ def _find(name: str, folder: Path | None) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def _top_level_names(statements: Iterable[ast.Stmt]) -> list[str]:
+    """Names assigned or defined directly in a file, in the order of their last assignment."""
+    order: dict[str, None] = {}
+    for stmt in statements:
+        names = stmt.names if isinstance(stmt, ast.Assign) else (
+            (stmt.name,) if isinstance(stmt, ast.FuncDef) else ())
+        for name in names:
+            order.pop(name, None)
+            order[name] = None
+    return list(order)
 
 
 def _which(which: str) -> tuple[str, ...]:

@@ -1,0 +1,99 @@
+"""The `rasp` command as a user runs it: a subprocess, its output and its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rasp(*args: str, stdin: str | None = None, cwd: Path = ROOT):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "rasp", *args], input=stdin, text=True,
+                          capture_output=True, cwd=cwd, env=env, timeout=60)
+
+
+def test_script_prints_expression_statements(tmp_path):
+    program = tmp_path / "p.rasp"
+    program.write_text('x = indices * 2;\n(x)("abc");\n')
+    result = rasp(str(program))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "\t =  [0, 2, 4] (ints)\n", "")
+
+
+def test_code_string():
+    result = rasp("-c", '(sort(tokens, tokens))("banana");')
+    assert result.stdout == "\t =  [a, a, a, b, n, n] (strings)\n"
+    assert result.returncode == 0
+
+
+def test_runtime_error_exit_code_and_message():
+    result = rasp("-c", 'x = 1;\n(aggregate(full_s, tokens))("ab");')
+    assert result.returncode == 70
+    assert result.stderr.startswith("<string>:2:2: error: aggregate cannot average strings")
+    assert "Traceback" not in result.stderr
+
+
+def test_syntax_error_exit_code():
+    result = rasp("-c", "x = ;")
+    assert result.returncode == 65
+    assert result.stderr.splitlines() == ["<string>:1:5: error: unexpected ';', expected an "
+                                          "expression", "  1 | x = ;", "    |     ^"]
+
+
+def test_piped_input_reports_errors_and_goes_on():
+    result = rasp(stdin='x = 1;\ny = nope;\nz = x + 1;\n')
+    assert result.returncode == 0
+    assert result.stdout == "    value: x =  1\n    value: z =  2\n"
+    assert result.stderr.startswith("<stdin>:2:5: error: undefined name 'nope'")
+
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    result = rasp(str(tmp_path / "absent.rasp"))
+    assert result.returncode == 64
+    assert "cannot read" in result.stderr
+
+
+def test_load_finds_the_example_library_from_anywhere(tmp_path):
+    result = rasp("-c", 'load "paper_examples"; (reverse)("abc");', cwd=tmp_path)
+    assert result.stdout == "\t =  [c, b, a] (strings)\n"
+
+
+def test_load_looks_beside_the_loading_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "lib.rasp").write_text("k = 3;\n")
+    (tmp_path / "sub" / "main.rasp").write_text('load "lib";\n(indices + k)("ab");\n')
+    assert rasp(str(tmp_path / "sub" / "main.rasp")).stdout == "\t =  [3, 4] (ints)\n"
+
+
+def test_analyze_json(tmp_path):
+    program = tmp_path / "p.rasp"
+    program.write_text("r = aggregate(select(indices, length - indices - 1, ==), tokens);\n")
+    result = rasp("analyze", str(program), "r", "--json")
+    report = json.loads(result.stdout)
+    assert {k: report[k] for k in ("layers", "heads_per_layer", "max_heads", "total_heads")} == {
+        "layers": 2, "heads_per_layer": [1, 1], "max_heads": 1, "total_heads": 2}
+    assert [len(layer["heads"]) for layer in report["detail"]] == [0, 1, 1]
+
+
+def test_analyze_expression_and_text_report(tmp_path):
+    program = tmp_path / "p.rasp"
+    program.write_text("")
+    result = rasp("analyze", str(program), "sort(tokens, tokens)")
+    assert result.stdout.splitlines()[0] == (
+        "sort(tokens, tokens): 2 layers, heads per layer 2/1 (max 2, total 3)")
+
+
+def test_analyze_of_a_selector_is_an_error(tmp_path):
+    program = tmp_path / "p.rasp"
+    program.write_text("s = select(indices, indices, ==);\n")
+    result = rasp("analyze", str(program), "s")
+    assert result.returncode == 70
+    assert "analyze expects an s-op, got selector s" in result.stderr
+
+
+def test_version():
+    assert rasp("--version").stdout.startswith("rasp ")
