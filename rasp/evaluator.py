@@ -283,13 +283,18 @@ class Interpreter:
 
     def _draw(self, sop_expr: ast.Expr, input_expr: ast.Expr | None, env: Env,
               top: bool) -> None:
+        """`draw(sop[, input])`: the s-op's value on the input, printed like an application.
+        The computation-flow picture is not drawn yet; a notice says so."""
         node = self.eval_expr(sop_expr, env)
         if not isinstance(node, SOp):
             raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", sop_expr.span)
         example = (self.eval_expr(input_expr, env) if input_expr is not None
                    else self.settings.examples["s-op"])
-        result = self.apply(node, example, sop_expr.span)
+        result = self.apply(node, example, sop_expr.span,
+                            input_expr.span if input_expr is not None else None)
         if top:
+            self._warn(f"{sop_expr.span.where}: note: draw shows the value only; pictures of "
+                       f"the computation flow are not implemented yet")
             self.emit(show_application(example, result, self.settings.full_display))
 
     # ------------------------------------------------------------ load
