@@ -7,7 +7,6 @@ part in equality, so tests can compare trees built from different text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import Span
 
@@ -27,7 +26,7 @@ class Name(Node):
 @dataclass(frozen=True, slots=True)
 class Const(Node):
     """An int, float or string literal."""
-    value: Union[int, float, str]
+    value: int | float | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +118,8 @@ class Builtin(Node):
     args: tuple[Expr, ...]
 
 
-Expr = Union[Name, Const, ListExpr, DictExpr, ListComp, DictComp, Select, Aggregate, BinOp,
-             UnaryOp, Cond, Contains, Index, Call, Builtin]
+Expr = (Name | Const | ListExpr | DictExpr | ListComp | DictComp | Select | Aggregate | BinOp
+        | UnaryOp | Cond | Contains | Index | Call | Builtin)
 
 
 # ---------------------------------------------------------------- statements
@@ -190,8 +189,8 @@ class Exit(Node):
     pass
 
 
-Stmt = Union[ExprStmt, Assign, Draw, Load, FuncDef, For, SetExample, ShowExample,
-             ToggleExamples, ToggleFullDisplay, Exit]
+Stmt = (ExprStmt | Assign | Draw | Load | FuncDef | For | SetExample | ShowExample
+        | ToggleExamples | ToggleFullDisplay | Exit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ import json
 import os
 import sys
 import traceback
-from typing import Callable, Iterable, TextIO
+from collections.abc import Callable, Iterable
+from typing import TextIO
 
 from . import __version__
 from .errors import RaspError, RaspSyntaxError, format_error
@@ -124,11 +125,8 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    try:
-        with open(args.file, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        err.write(f"rasp: cannot read {args.file}: {getattr(e, 'strerror', None) or e}\n")
+    text = _read(args.file, err)
+    if text is None:
         return EXIT_USAGE
     interpreter = _session(io.StringIO(), err)
     status = run_source(interpreter, text, args.file, err)
@@ -142,6 +140,15 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     out.write(json.dumps(report.to_json(), indent=1) + "\n" if args.json
               else report.report() + "\n")
     return EXIT_OK
+
+
+def _read(path: str, err: TextIO) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        err.write(f"rasp: cannot read {path}: {getattr(e, 'strerror', None) or e}\n")
+        return None
 
 
 def _leading_expression(text: str, err: TextIO) -> str:
@@ -181,11 +188,8 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     if args.code is not None:
         return run_source(_session(out, err), args.code, "<string>", err)
     if args.file is not None:
-        try:
-            with open(args.file, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as e:
-            err.write(f"rasp: cannot read {args.file}: {e.strerror or e}\n")
+        text = _read(args.file, err)
+        if text is None:
             return EXIT_USAGE
         return run_source(_session(out, err), text, args.file, err)
     interpreter = _session(out, err, interactive=True)

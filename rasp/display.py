@@ -5,7 +5,8 @@ Functions here return text; the caller decides where it goes. No colour logic li
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -11,19 +11,42 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from . import ast, ops
 from .analysis import Analysis, analyze
 from .display import Settings, show_application, show_value
-from .errors import (RaspError, RaspLimitError, RaspNameError, RaspSyntaxError, RaspTypeError,
-                     RaspValueError, Span, format_error)
+from .errors import (
+    RaspError,
+    RaspLimitError,
+    RaspNameError,
+    RaspTypeError,
+    RaspValueError,
+    Span,
+    format_error,
+)
 from .parser import parse
-from .values import (Aggregate, Combine, Constant, Function, Indices, Map, Node, Select,
-                     Selector, SOp, Tokens, describe, evaluate, next_id, prepare_input)
+from .values import (
+    Aggregate,
+    Combine,
+    Constant,
+    Function,
+    Indices,
+    Map,
+    Node,
+    Select,
+    Selector,
+    SOp,
+    Tokens,
+    describe,
+    evaluate,
+    next_id,
+    prepare_input,
+)
 
 __all__ = ["Interpreter", "Env"]
 
@@ -32,8 +55,6 @@ PRELUDE = PACKAGE / "prelude.rasp"
 MAX_CALL_DEPTH = 400  # nested RASP calls
 PYTHON_RECURSION_LIMIT = 20000
 LABEL_WIDTH = 30
-CONSTANT_NAMES = ("tokens_asis", "tokens_str", "tokens_int", "tokens_bool", "tokens_float",
-                  "indices", "True", "False")
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
 
@@ -52,14 +73,18 @@ class Env:
     """Variables of one scope. A file's environment also copies its public assignments into
     the environment that loaded it (`exports_to`)."""
 
-    def __init__(self, name: str, parent: Env | None = None, exports_to: Env | None = None,
-                 reserved: frozenset[str] = frozenset()):
+    def __init__(self, name: str, parent: Env | None = None, exports_to: Env | None = None):
         self.name = name
         self.parent = parent
         self.exports_to = exports_to
         self.vars: dict[str, Any] = {}
-        self.reserved = reserved if parent is None else parent.reserved
         self.exported: dict[str, Any] = {}
+        self._reserved: frozenset[str] = frozenset()
+
+    @property
+    def reserved(self) -> frozenset[str]:
+        """Names no assignment may rebind: those of the outermost (base) environment."""
+        return self.parent.reserved if self.parent else self._reserved
 
     def lookup(self, name: str, span: Span) -> Any:
         env: Env | None = self
@@ -168,7 +193,7 @@ class Interpreter:
         try:
             tokens = prepare_input(example)
         except RaspError as e:
-            raise e.at(input_span or span)
+            raise e.at(input_span or span) from None
         key = tuple((type(t), t) for t in tokens)
         cache = self._caches.pop(key, None)
         if cache is None:
@@ -180,7 +205,7 @@ class Interpreter:
             return evaluate(node, tokens, cache)
         except RaspError as e:
             if e.span is None:  # from tokens_*: the input itself is at fault
-                raise e.at(input_span or span)
+                raise e.at(input_span or span) from None
             if span is not None:
                 e.noted(f"while evaluating on the input {_short(example)}", span)
             raise
@@ -258,7 +283,7 @@ class Interpreter:
                 try:
                     prepare_input(example)
                 except RaspError as e:
-                    raise e.at(expr.span)
+                    raise e.at(expr.span) from None
                 for key in _which(which):
                     self.settings.examples[key] = example
             case ast.ShowExample(which=which):
@@ -319,7 +344,7 @@ class Interpreter:
         except Exit:
             pass
         except RaspError as e:
-            raise e.noted(f"in the file loaded here", span)
+            raise e.noted("in the file loaded here", span) from None
         finally:
             self._loading.pop()
         if echo:
@@ -594,18 +619,14 @@ class Interpreter:
     # ------------------------------------------------------------ the base environment
 
     def _make_base(self) -> Env:
-        base = Env("base")
+        base = Env("library")
         for name, value in _builtin_values().items():
             base.define(name, value)
         # the library is written in RASP; its names become reserved once it is loaded
         prelude = parse(PRELUDE.read_text(encoding="utf-8"), str(PRELUDE))
         self.execute(prelude.statements, base)
-        for node in base.vars.values():
-            if isinstance(node, Function):
-                node.home = "library"
-        base.reserved = frozenset(base.vars) | set(RESERVED_WORDS)
-        base.define("tokens", base.vars["tokens_str"])
-        base.reserved = base.reserved - {"tokens"}
+        base._reserved = frozenset(base.vars) | frozenset(RESERVED_WORDS)
+        base.define("tokens", base.vars["tokens_str"])  # the one assignable built-in
         return base
 
 

@@ -19,7 +19,8 @@ mixed values get exactly Python's semantics and messages.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

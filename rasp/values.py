@@ -13,7 +13,8 @@ queries, an aggregate max(values + 1, selector).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

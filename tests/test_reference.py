@@ -10,11 +10,11 @@ checked to do exactly that.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from rasp import Interpreter
+
 from reference_cases import HERE, load, run_case
 
 CONFORMANCE = HERE.parent.parent / "shared" / "spec" / "conformance.json"
