@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .values import Function, Selector, SOp
+from .values import Applied, Function, Selector, SOp
 
 __all__ = ["format_sequence", "format_matrix", "format_example", "format_atom", "show_value",
            "show_application"]
@@ -112,6 +112,8 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
         return lines
     if isinstance(value, Function):
         return [f"{pad} {prefix}    {value!r}"]
+    if isinstance(value, Applied):
+        return show_application(value.example, value.result, settings.full_display)
     if isinstance(value, (list, dict)):
         return _show_container(name, value, settings, evaluate, tabs, prefix)
     named = f"{name} = " if name is not None else ""

@@ -32,6 +32,7 @@ from .errors import (
 from .parser import parse
 from .values import (
     Aggregate,
+    Applied,
     Combine,
     Constant,
     Function,
@@ -112,13 +113,6 @@ class Env:
     def names(self) -> set[str]:
         own = set(self.vars)
         return own | self.parent.names() if self.parent else own
-
-
-class Applied:
-    """The result of applying an s-op or selector to an input: a finished value to print."""
-
-    def __init__(self, node: Node, example: Any, result: np.ndarray):
-        self.node, self.example, self.result = node, example, result
 
 
 class Interpreter:
@@ -530,7 +524,7 @@ class Interpreter:
     def _index(self, expr: ast.Index, target: Any, index: Any, env: Env) -> Any:
         span = expr.index.span
         if isinstance(target, SOp):
-            if not isinstance(index, int) or isinstance(index, bool):
+            if not isinstance(index, int):
                 raise RaspTypeError(f"an s-op can only be indexed by an integer, got "
                                     f"{describe(index)}", span)
             if index >= 0:
@@ -595,7 +589,7 @@ class Interpreter:
         if name == "range":
             if not 1 <= len(args) <= 3:
                 raise RaspTypeError(f"range takes 1 to 3 arguments, got {len(args)}", expr.span)
-            if not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            if not all(isinstance(a, int) for a in args):
                 raise RaspTypeError(f"range expects integers, got {describe(args)}", expr.span)
             if len(args) == 3 and args[2] == 0:
                 raise RaspValueError("range's step must not be zero", expr.span)
@@ -699,7 +693,7 @@ def _lookup(container: Any, index: Any, span: Span) -> Any:
         if index not in container:
             raise RaspValueError(f"key {describe(index)} is not in the dict", span)
         return container[index]
-    if not isinstance(index, int) or isinstance(index, bool):
+    if not isinstance(index, int):
         raise RaspTypeError(f"an index must be an integer or an s-op, got {describe(index)}",
                             span)
     if not -len(container) <= index < len(container):

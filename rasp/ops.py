@@ -153,6 +153,8 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
         return _NUMPY_OPS[op](left, right)
     a, b = _as_number(left), _as_number(right)
     floats = a.dtype.kind == "f" or b.dtype.kind == "f"
+    if not floats and op in ("+", "-", "*", "^") and _may_overflow(op, a, b):
+        return _python_map(PYTHON_OPS[op], a, b)  # Python's unbounded ints
     if op in ("+", "-", "*"):
         return _NUMPY_OPS[op](a, b)
     if op == "/":
@@ -173,6 +175,13 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
     if floats and np.any(np.isnan(result) & ~np.isnan(a) & ~np.isnan(b)):
         raise ValueError("a negative number raised to a fractional power is not a real number")
     return result
+
+
+def _may_overflow(op: str, a: Array, b: Array) -> bool:
+    """Whether an int64 result could wrap around, judged by the same operation on floats."""
+    estimate = {"+": np.add, "-": np.subtract, "*": np.multiply, "^": np.power}[op](
+        a.astype(np.float64), b.astype(np.float64))
+    return bool(np.any(np.abs(estimate) >= 2.0 ** 62))
 
 
 def truth(values: Array) -> Array:
@@ -234,7 +243,7 @@ def lookup(container: Any, keys: Array) -> Array:
         return sequence(_python_map(get, keys))
     items = list(container)
     kind = "list" if isinstance(container, list) else "string"
-    if keys.dtype.kind not in "biu":
+    if keys.dtype.kind not in "biu":  # Python accepts bools as indices too
         raise RaspValueError(f"indices into a {kind} must be integers, got {seq_type(keys)}")
     index = keys.astype(np.int64)
     bad = (index >= len(items)) | (index < -len(items))

@@ -22,7 +22,7 @@ from . import ops
 from .errors import RaspError, RaspValueError, Span
 
 __all__ = ["Node", "SOp", "Selector", "Tokens", "Indices", "Constant", "Map", "Aggregate",
-           "Select", "Combine", "evaluate", "prepare_input", "Function"]
+           "Select", "Combine", "Function", "Applied", "evaluate", "prepare_input", "describe"]
 
 _ids = itertools.count(1)
 
@@ -170,6 +170,13 @@ class Function:
         return f"{self.home} function: {self.name}({', '.join(self.params)})"
 
 
+class Applied:
+    """The result of applying an s-op or selector to an input: a finished value to print."""
+
+    def __init__(self, node: Node, example: Any, result: np.ndarray):
+        self.node, self.example, self.result = node, example, result
+
+
 def prepare_input(value: Any) -> list:
     """An input sequence as a list of atoms; a string is a sequence of characters."""
     if isinstance(value, str):
@@ -194,6 +201,8 @@ def describe(value: Any) -> str:
         return f"selector {value.title}"
     if isinstance(value, Function):
         return f"function {value.name}"
+    if isinstance(value, Applied):
+        return f"the result of applying {value.node.title} to an input"
     if isinstance(value, str):
         return f'"{value}"'
     text = repr(value)
