@@ -19,15 +19,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .values import Aggregate, Map, Node, Selector, SOp
+import numpy as np
 
-__all__ = ["Analysis", "Layer", "Head", "analyze"]
+from . import ops
+from .errors import RaspError
+from .values import Aggregate, Combine, Constant, Map, Node, Select, Selector, SOp, evaluate
+
+__all__ = ["Analysis", "Layer", "Head", "analyze", "check", "graph_below", "selects_of"]
 
 
 @dataclass
 class Head:
     selector: Selector
     aggregates: list[Aggregate] = field(default_factory=list)
+
+    @property
+    def queries(self) -> list[SOp]:
+        return _unique(s.queries for s in selects_of(self.selector))
+
+    @property
+    def keys(self) -> list[SOp]:
+        return _unique(s.keys for s in selects_of(self.selector))
+
+
+def selects_of(selector: Selector) -> list[Select]:
+    """The plain selects a (possibly combined) selector is made of."""
+    if isinstance(selector, Select):
+        return [selector]
+    assert isinstance(selector, Combine)
+    return [s for part in selector.inputs for s in selects_of(part)]
+
+
+def _unique(nodes) -> list:
+    return list({n.id: n for n in nodes}.values())
 
 
 @dataclass
@@ -41,6 +65,26 @@ class Layer:
 class Analysis:
     target: SOp
     layers: list[Layer]  # layer 0 (the embedding's maps) first
+    nodes: list[Node] = field(default_factory=list)  # the whole graph below the target
+    warnings: list[str] = field(default_factory=list)  # from check()
+    minor: set[int] = field(default_factory=set)  # ids of nodes reports and drawings skip
+
+    def __post_init__(self) -> None:
+        """Constants, and maps that are unnamed, used once and feed another map (the pieces
+        of `(indices + 1) * x`), are minor: the original's drawing hides them too."""
+        uses: dict[int, list[Node]] = {}
+        for node in self.nodes:
+            for source in node.inputs:
+                uses.setdefault(source.id, []).append(node)
+        for node in self.nodes:
+            users = uses.get(node.id, [])
+            piece = (isinstance(node, Map) and node.name is None and len(users) == 1
+                     and isinstance(users[0], Map))
+            if (isinstance(node, Constant) or piece) and node is not self.target:
+                self.minor.add(node.id)
+
+    def shown(self, nodes: list[Node]) -> list[Node]:
+        return [n for n in nodes if n.id not in self.minor]
 
     @property
     def depth(self) -> int:
@@ -67,28 +111,31 @@ class Analysis:
                                        "aggregates": [a.title for a in h.aggregates]}
                                       for h in layer.heads],
                             "feed_forward": [m.title for m in layer.maps]}
-                           for layer in self.layers]}
+                           for layer in self.layers],
+                "warnings": self.warnings}
 
     def report(self) -> str:
         heads = "/".join(map(str, self.heads_per_layer)) or "-"
         lines = [f"{self.target.title}: {self.depth} layer{'s' if self.depth != 1 else ''}, "
                  f"heads per layer {heads} (max {self.max_heads}, total {self.total_heads})"]
         for layer in self.layers:
+            maps = ", ".join(m.title for m in self.shown(layer.maps))
             if layer.number == 0:
-                if layer.maps:
-                    lines.append("  embedding: " + ", ".join(m.title for m in layer.maps))
+                if maps:
+                    lines.append("  embedding: " + maps)
                 continue
             lines.append(f"  layer {layer.number}:")
             for i, head in enumerate(layer.heads, 1):
                 served = ", ".join(a.title for a in head.aggregates)
                 lines.append(f"    head {i}: {head.selector.title}  ->  {served}")
-            if layer.maps:
-                lines.append("    feed-forward: " + ", ".join(m.title for m in layer.maps))
+            if maps:
+                lines.append("    feed-forward: " + maps)
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
-def _sops_below(target: SOp) -> list[SOp]:
-    """Every s-op the target depends on, itself included, in creation order."""
+def graph_below(target: Node) -> list[Node]:
+    """Every node the target depends on, itself included, in creation order."""
     seen: dict[int, Node] = {}
     stack: list[Node] = [target]
     while stack:
@@ -96,12 +143,13 @@ def _sops_below(target: SOp) -> list[SOp]:
         if node.id not in seen:
             seen[node.id] = node
             stack.extend(node.inputs)
-    return sorted((n for n in seen.values() if isinstance(n, SOp)), key=lambda n: n.id)
+    return sorted(seen.values(), key=lambda n: n.id)
 
 
 def analyze(target: SOp) -> Analysis:
+    nodes = graph_below(target)
     layers = [Layer(d) for d in range(target.depth + 1)]
-    for sop in _sops_below(target):
+    for sop in (n for n in nodes if isinstance(n, SOp)):
         layer = layers[sop.depth]
         if isinstance(sop, Aggregate):
             head = next((h for h in layer.heads if h.selector is sop.selector), None)
@@ -111,4 +159,36 @@ def analyze(target: SOp) -> Analysis:
             head.aggregates.append(sop)
         elif isinstance(sop, Map):
             layer.maps.append(sop)
-    return Analysis(target, layers)
+    return Analysis(target, layers, nodes)
+
+
+def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
+    """Problems the program shows on an example input, with the layer where each sits:
+    aggregates that would average non-numbers, and the node where evaluation fails.
+    The findings are also kept in `analysis.warnings`."""
+    cache: dict[int, np.ndarray] = {}
+    findings: list[str] = []
+    averaging: set[int] = set()
+    for layer in analysis.layers:
+        for head in layer.heads:
+            for agg in head.aggregates:
+                try:
+                    selection = evaluate(agg.selector, tokens, cache)
+                    values = evaluate(agg.values, tokens, cache)
+                except RaspError:
+                    continue  # reported below, where the evaluation fails
+                kind = ops.seq_type(values)
+                if kind not in ("ints", "floats") and np.any(selection.sum(axis=1) >= 2):
+                    averaging.add(agg.id)
+                    findings.append(f"layer {layer.number}: '{agg.title}' would average "
+                                    f"{kind}: on {example} a query of '{head.selector.title}' "
+                                    f"selects several positions")
+    try:
+        evaluate(analysis.target, tokens, cache)
+    except RaspError as e:
+        node = getattr(e, "node", None)
+        if node is not None and node.id not in averaging:
+            findings.append(f"layer {node.depth}: '{node.title}' fails on {example}: "
+                            f"{e.message}")
+    analysis.warnings = findings
+    return findings

@@ -142,6 +142,12 @@ class Draw(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Analyze(Node):
+    """`analyze(sop);`: print the layers and heads `sop` needs."""
+    sop: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class Load(Node):
     path: str
 
@@ -189,7 +195,7 @@ class Exit(Node):
     pass
 
 
-Stmt = (ExprStmt | Assign | Draw | Load | FuncDef | For | SetExample | ShowExample
+Stmt = (ExprStmt | Assign | Draw | Analyze | Load | FuncDef | For | SetExample | ShowExample
         | ToggleExamples | ToggleFullDisplay | Exit)
 
 

@@ -56,6 +56,7 @@ class RaspError(Exception):
         self.message = message
         self.span = span
         self.notes = notes
+        self.node: object | None = None  # the graph node that failed, if any
 
     def at(self, span: Span | None) -> RaspError:
         """Give a position to an error raised where none was known."""

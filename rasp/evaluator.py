@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from . import ast, ops
-from .analysis import Analysis, analyze
-from .display import Settings, show_application, show_value
+from .analysis import Analysis, analyze, check
+from .display import Settings, format_example, show_application, show_value
+from .draw import Flow, file_stem, render, to_dot, to_text
 from .errors import (
     RaspError,
     RaspLimitError,
@@ -126,12 +127,14 @@ class Interpreter:
     """
 
     def __init__(self, out: Callable[[str], Any] | None = None,
-                 warn: Callable[[str], Any] | None = None, interactive: bool = False):
+                 warn: Callable[[str], Any] | None = None, interactive: bool = False,
+                 draw_dir: str | Path = "comp_flows"):
         self._out = out
         self._warn = warn or (lambda text: print(text, file=sys.stderr))
         self.interactive = interactive
         self.settings = Settings()
         self.exited = False  # set by `exit` / `quit`
+        self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
         self._printed: list[str] = []
         self._calls: list[tuple[str, Span]] = []
         self._loading: list[Path] = []
@@ -165,9 +168,16 @@ class Interpreter:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
         with _recursion_room():
             node, span = self._expression_value(expression)
+        return self._analyze(node, span)
+
+    def _analyze(self, node: Any, span: Span) -> Analysis:
+        """The analysis of an s-op, checked on the running example."""
         if not isinstance(node, SOp):
             raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
-        return analyze(node)
+        report = analyze(node)
+        example = self.settings.examples["s-op"]
+        check(report, prepare_input(example), format_example(example))
+        return report
 
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
@@ -184,10 +194,24 @@ class Interpreter:
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of `node` on an input, evaluated through the session's caches."""
+        tokens = self._tokens(example, input_span or span)
         try:
-            tokens = prepare_input(example)
+            return evaluate(node, tokens, self._cache_for(tokens))
         except RaspError as e:
-            raise e.at(input_span or span) from None
+            if e.span is None:  # from tokens_*: the input itself is at fault
+                raise e.at(input_span or span) from None
+            if span is not None:
+                e.noted(f"while evaluating on the input {_short(example)}", span)
+            raise
+
+    def _tokens(self, example: Any, span: Span | None) -> list:
+        try:
+            return prepare_input(example)
+        except RaspError as e:
+            raise e.at(span) from None
+
+    def _cache_for(self, tokens: list) -> dict[int, np.ndarray]:
+        """The values computed so far on this input (kept for the last few inputs)."""
         key = tuple((type(t), t) for t in tokens)
         cache = self._caches.pop(key, None)
         if cache is None:
@@ -195,14 +219,7 @@ class Interpreter:
             if len(self._caches) >= 8:
                 self._caches.popitem(last=False)
         self._caches[key] = cache
-        try:
-            return evaluate(node, tokens, cache)
-        except RaspError as e:
-            if e.span is None:  # from tokens_*: the input itself is at fault
-                raise e.at(input_span or span) from None
-            if span is not None:
-                e.noted(f"while evaluating on the input {_short(example)}", span)
-            raise
+        return cache
 
     def names(self) -> set[str]:
         return self.env.names()
@@ -272,6 +289,10 @@ class Interpreter:
                 self.load(path, env, stmt.span, folder, echo)
             case ast.Draw(sop=sop_expr, input=input_expr):
                 self._draw(sop_expr, input_expr, env, top)
+            case ast.Analyze(sop=sop_expr):  # analyze(sop);
+                report = self._analyze(self.eval_expr(sop_expr, env), sop_expr.span)
+                if top:
+                    self.emit(report.report().splitlines())
             case ast.SetExample(which=which, example=expr):
                 example = self.eval_expr(expr, env)
                 try:
@@ -302,8 +323,8 @@ class Interpreter:
 
     def _draw(self, sop_expr: ast.Expr, input_expr: ast.Expr | None, env: Env,
               top: bool) -> None:
-        """`draw(sop[, input])`: the s-op's value on the input, printed like an application.
-        The computation-flow picture is not drawn yet; a notice says so."""
+        """`draw(sop[, input])`: the computation flow on the input (the running example by
+        default), as text and as a picture in `draw_dir`; then the value, as the original."""
         node = self.eval_expr(sop_expr, env)
         if not isinstance(node, SOp):
             raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", sop_expr.span)
@@ -311,9 +332,16 @@ class Interpreter:
                    else self.settings.examples["s-op"])
         result = self.apply(node, example, sop_expr.span,
                             input_expr.span if input_expr is not None else None)
+        tokens = prepare_input(example)
+        report = analyze(node)
+        check(report, tokens, format_example(example))
+        flow = Flow(report, example, self._cache_for(tokens))
+        files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
+        if problem:
+            self._warn(f"{sop_expr.span.where}: note: {problem}")
         if top:
-            self._warn(f"{sop_expr.span.where}: note: draw shows the value only; pictures of "
-                       f"the computation flow are not implemented yet")
+            self.emit(to_text(flow).splitlines())
+            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
             self.emit(show_application(example, result, self.settings.full_display))
 
     # ------------------------------------------------------------ load

@@ -90,6 +90,9 @@ class _ToAst(Transformer):
     def draw(self, meta, sop, example):
         return ast.Draw(sop, example, span=self._at(meta))
 
+    def analyze(self, meta, _keyword, sop):
+        return ast.Analyze(sop, span=self._at(meta))
+
     def load(self, meta, path):
         return ast.Load(path[1:-1], span=self._at(meta))
 
@@ -200,7 +203,8 @@ class _ToAst(Transformer):
 
 _TERMINAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
                    "SELECT": "'select('", "AGGREGATE": "'aggregate('", "RANGE": "'range('",
-                   "ZIP": "'zip('", "LEN": "'len('", "FULL_SEQ_DISPLAY": "'full seq display'",
+                   "ZIP": "'zip('", "LEN": "'len('", "ANALYZE": "'analyze('",
+                   "FULL_SEQ_DISPLAY": "'full seq display'",
                    "EXIT": "'exit'", "SOP": "'s-op'", "$END": "the end of the input"}
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 

@@ -242,4 +242,6 @@ def _compute(node: Node, args: list[np.ndarray], tokens: list) -> np.ndarray:
         error.at(node.span)
         for message, span in reversed(node.trace):
             error.noted(message, span)
+    if error.node is None:
+        error.node = node
     raise error
