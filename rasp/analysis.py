@@ -23,7 +23,18 @@ import numpy as np
 
 from . import ops
 from .errors import RaspError
-from .values import Aggregate, Combine, Constant, Map, Node, Select, Selector, SOp, evaluate
+from .values import (
+    Aggregate,
+    Combine,
+    Constant,
+    Map,
+    Node,
+    Select,
+    Selector,
+    SOp,
+    evaluate,
+    input_array,
+)
 
 __all__ = ["Analysis", "Layer", "Head", "analyze", "check", "graph_below", "selects_of"]
 
@@ -168,13 +179,14 @@ def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
     The findings are also kept in `analysis.warnings`."""
     cache: dict[int, np.ndarray] = {}
     findings: list[str] = []
+    inputs = input_array([tokens])
     averaging: set[int] = set()
     for layer in analysis.layers:
         for head in layer.heads:
             for agg in head.aggregates:
                 try:
-                    selection = evaluate(agg.selector, tokens, cache)
-                    values = evaluate(agg.values, tokens, cache)
+                    selection = evaluate(agg.selector, inputs, cache)
+                    values = evaluate(agg.values, inputs, cache)
                 except RaspError:
                     continue  # reported below, where the evaluation fails
                 kind = ops.seq_type(values)
@@ -184,7 +196,7 @@ def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
                                     f"{kind}: on {example} a query of '{head.selector.title}' "
                                     f"selects several positions")
     try:
-        evaluate(analysis.target, tokens, cache)
+        evaluate(analysis.target, inputs, cache)
     except RaspError as e:
         node = getattr(e, "node", None)
         if node is not None and node.id not in averaging:

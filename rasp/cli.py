@@ -6,6 +6,8 @@
     rasp                  the REPL, when stdin is a terminal
     rasp analyze FILE NAME [--json]
                           the layers and attention heads the s-op NAME needs
+    rasp FILE --name NAME --inputs INPUTS [--format jsonl]
+                          NAME applied to every line of INPUTS, evaluated in batches
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+import numpy as np
+
 from . import __version__
+from .display import format_sequence
 from .errors import RaspError, RaspSyntaxError, format_error
 from .evaluator import Interpreter
 from .parser import input_status, parse
@@ -142,6 +147,55 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`rasp FILE --name NAME --inputs INPUTS`: NAME applied to every input, vectorised."""
+    text = "" if args.file is None and args.code is None else (
+        args.code if args.code is not None else _read(args.file, err))
+    lines = _read(args.inputs, err)
+    if text is None or lines is None:
+        return EXIT_USAGE
+    interpreter = _session(io.StringIO(), err)
+    status = run_source(interpreter, text, args.file or "<string>", err)
+    if status != EXIT_OK:
+        return status
+    inputs = [_input_of(line) for line in lines.splitlines() if line]
+    try:
+        outputs = interpreter.evaluate_batch(args.name, inputs, _progress(err, len(inputs)))
+    except RaspError as e:
+        err.write(format_error(e) + "\n")
+        return EXIT_RUNTIME
+    for example, result in zip(inputs, outputs):
+        if args.format == "jsonl":
+            out.write(json.dumps({"input": example, "output": result}) + "\n")
+        else:
+            out.write(format_sequence(np.array(result, dtype=object)) + "\n"
+                      if result and not isinstance(result[0], list) else f"{result}\n")
+    return EXIT_OK
+
+
+def _input_of(line: str):
+    """An input line: a JSON list or string if it parses as one, else the text itself."""
+    if line[:1] in '["':
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(value, (list, str)):
+            return value
+    return line
+
+
+def _progress(err: TextIO, total: int):
+    """A progress line on a terminal, for long runs."""
+    if total < 1000 or not err.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        err.write(f"\r{done}/{total} inputs" + ("\n" if done == total else ""))
+        err.flush()
+    return show
+
+
 def _read(path: str, err: TextIO) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
@@ -181,10 +235,20 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
                                      "program, or start the REPL when stdin is a terminal.")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE as a program")
+    parser.add_argument("--name", metavar="NAME", help="with --inputs: the s-op (or selector) "
+                        "to apply, a name FILE defines or an expression")
+    parser.add_argument("--inputs", metavar="INPUTS", help="apply NAME to each line of INPUTS "
+                        "(a line is a string, or a JSON list or string)")
+    parser.add_argument("--format", choices=("text", "jsonl"), default="text",
+                        help="output of --inputs: one printed value, or one JSON object, a line")
     parser.add_argument("--version", action="version", version=f"rasp {__version__}")
     args = parser.parse_args(argv)
     if args.code is not None and args.file is not None:
         parser.error("give a FILE or -c CODE, not both")
+    if (args.inputs is None) != (args.name is None):
+        parser.error("--name and --inputs go together")
+    if args.inputs is not None:
+        return run_batch(args, out, err)
     if args.code is not None:
         return run_source(_session(out, err), args.code, "<string>", err)
     if args.file is not None:

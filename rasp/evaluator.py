@@ -9,6 +9,7 @@ loaded files, and where output goes.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +47,7 @@ from .values import (
     Tokens,
     describe,
     evaluate,
+    input_array,
     next_id,
     prepare_input,
 )
@@ -55,10 +57,24 @@ __all__ = ["Interpreter", "Env"]
 PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
 MAX_CALL_DEPTH = 400  # nested RASP calls
+DEFAULT_MEMORY_LIMIT = 4 << 30
+BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
 PYTHON_RECURSION_LIMIT = 20000
 LABEL_WIDTH = 30
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
+
+
+def default_memory_limit() -> int:
+    """RASP_MEMORY_LIMIT in bytes, with an optional K, M or G suffix; 4G if unset."""
+    text = os.environ.get("RASP_MEMORY_LIMIT", "").strip().upper()
+    if not text:
+        return DEFAULT_MEMORY_LIMIT
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    try:
+        return int(float(text.rstrip("KMG")) * scale)
+    except ValueError:
+        return DEFAULT_MEMORY_LIMIT
 
 
 def example_library() -> Path:
@@ -128,13 +144,15 @@ class Interpreter:
 
     def __init__(self, out: Callable[[str], Any] | None = None,
                  warn: Callable[[str], Any] | None = None, interactive: bool = False,
-                 draw_dir: str | Path = "comp_flows"):
+                 draw_dir: str | Path = "comp_flows", memory_limit: int | None = None):
         self._out = out
         self._warn = warn or (lambda text: print(text, file=sys.stderr))
         self.interactive = interactive
         self.settings = Settings()
         self.exited = False  # set by `exit` / `quit`
         self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
+        # bytes of selection matrices alive at once, at most
+        self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
         self._printed: list[str] = []
         self._calls: list[tuple[str, Span]] = []
         self._loading: list[Path] = []
@@ -191,12 +209,64 @@ class Interpreter:
             raise RaspTypeError("expected an expression", stmt.span)
         return self.eval_expr(stmt.expr, self.env), stmt.expr.span
 
+    def evaluate_batch(self, expression: str, inputs: Iterable[Any],
+                       progress: Callable[[int, int], Any] | None = None) -> list[list]:
+        """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
+
+        Inputs of one length are evaluated together, as one array with a batch axis. If a
+        batch fails, its inputs are evaluated one by one, so that the error names the input
+        that caused it. `progress(done, total)` is called as batches finish."""
+        with _recursion_room():
+            node, span = self._expression_value(expression)
+        if not isinstance(node, (SOp, Selector)):
+            raise RaspTypeError(f"expected an s-op or selector, got {describe(node)}", span)
+        prepared = []
+        for number, example in enumerate(inputs, 1):
+            try:
+                prepared.append(prepare_input(example))
+            except RaspError as e:
+                raise e.at(span).noted(f"in input {number} of the batch", span) from None
+        results: list[list] = [[] for _ in prepared]
+        by_length: dict[int, list[int]] = {}
+        for index, tokens in enumerate(prepared):
+            by_length.setdefault(len(tokens), []).append(index)
+        done = 0
+        for n, indices in by_length.items():
+            size = max(1, BATCH_CELLS // (n * n))  # inputs per array
+            for start in range(0, len(indices), size):
+                chunk = indices[start:start + size]
+                self._batch(node, span, [prepared[i] for i in chunk], chunk, results)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(prepared))
+        return results
+
+    def _batch(self, node: Node, span: Span, group: list[list], where: list[int],
+               results: list[list]) -> None:
+        """Evaluate inputs of one length together; on an error, one by one."""
+        try:
+            out = evaluate(node, input_array(group, batch=True), {},
+                           memory_limit=self.memory_limit)
+        except RaspError:
+            for i, tokens in zip(where, group):
+                try:
+                    results[i] = self.apply(node, tokens, span).tolist()
+                except RaspError as e:
+                    raise e.noted(f"in input {i + 1} of the batch", span) from None
+            return
+        n = len(group[0])
+        out = np.broadcast_to(out, (len(group),) + ((n, n) if isinstance(node, Selector)
+                                                     else (n,)))
+        for i, row in zip(where, out):
+            results[i] = row.tolist()
+
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of `node` on an input, evaluated through the session's caches."""
         tokens = self._tokens(example, input_span or span)
         try:
-            return evaluate(node, tokens, self._cache_for(tokens))
+            return evaluate(node, input_array([tokens]), self._cache_for(tokens),
+                            memory_limit=self.memory_limit)
         except RaspError as e:
             if e.span is None:  # from tokens_*: the input itself is at fault
                 raise e.at(input_span or span) from None
@@ -332,10 +402,13 @@ class Interpreter:
                    else self.settings.examples["s-op"])
         result = self.apply(node, example, sop_expr.span,
                             input_expr.span if input_expr is not None else None)
-        tokens = prepare_input(example)
         report = analyze(node)
-        check(report, tokens, format_example(example))
-        flow = Flow(report, example, self._cache_for(tokens))
+        check(report, prepare_input(example), format_example(example))
+        values: dict[int, np.ndarray] = {}  # every node's value, selection matrices too
+        inputs = input_array([prepare_input(example)])
+        for each in report.nodes:
+            evaluate(each, inputs, values, memory_limit=self.memory_limit)
+        flow = Flow(report, example, values)
         files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
         if problem:
             self._warn(f"{sop_expr.span.where}: note: {problem}")

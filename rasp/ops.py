@@ -70,7 +70,8 @@ def _describe(values: Any) -> str:
 
 
 def sequence(values: Any) -> Array:
-    """Check that `values` form a RASP sequence and return its canonical array."""
+    """Check that `values` form RASP sequences and return their canonical array. Positions
+    run along the last axis; leading axes, if any, are a batch of inputs."""
     arr = values if isinstance(values, np.ndarray) else np.array(values, dtype=object)
     kind = arr.dtype.kind
     if kind == "b":
@@ -81,26 +82,22 @@ def sequence(values: Any) -> Array:
         return arr.astype(np.float64, copy=False)
     if kind != "O":
         arr = arr.astype(object)
-    items = arr.tolist()
+    items = arr.ravel().tolist()
     types = {type(v) for v in items}
     if not types <= set(ATOM_TYPES):
         raise RaspValueError("sequence values must be bools, ints, floats or strings, got "
                              + _describe(items))
     if len(types) == 1:
         (only,) = types
-        if only is str:
-            return _object_array(items)
-        if only is float:
-            return np.array(items, dtype=np.float64)
-        if only is bool:
-            return np.array(items, dtype=bool)
-        try:
-            return np.array(items, dtype=np.int64)
-        except OverflowError:
-            return _object_array(items)
-    if str in types:
+        native = {float: np.float64, bool: bool, int: np.int64}.get(only)
+        if native is not None:
+            try:
+                return np.array(items, dtype=native).reshape(arr.shape)
+            except OverflowError:  # ints beyond int64 stay Python ints
+                pass
+    elif str in types:
         raise RaspValueError("sequence mixes values of different types: " + _describe(items))
-    return _object_array(items)
+    return _object_array(items).reshape(arr.shape)
 
 
 def _object_array(items: list) -> Array:
@@ -138,14 +135,41 @@ def _python_map(fn: Callable, *args: Array) -> Array:
 
 def binary(op: str, left: Array, right: Array) -> Array:
     """`left op right` elementwise, with Python's semantics. Shapes broadcast."""
+    left, right = _as_floats_where_exact(op, left, right)
     if _is_numeric(left) and _is_numeric(right):
         with np.errstate(all="ignore"):
             result = _numeric_binary(op, left, right)
+    elif op in ("==", "!=") and _strings_and_numbers(left, right):
+        result = np.full(np.broadcast_shapes(left.shape, right.shape), op == "!=")
     else:
         result = _python_map(PYTHON_OPS[op], left, right)
     if op in COMPARISONS:
-        return result.astype(bool)
-    return sequence(result) if result.ndim == 1 else result
+        return result.astype(bool, copy=False)
+    return sequence(result)
+
+
+def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, Array]:
+    """Mixed int/float sequences are object arrays (each value keeps its Python type, for
+    printing). Where the result cannot depend on those types (comparisons, `/`, anything
+    with a float array), compute on float64 instead: the same values, at numpy speed."""
+    mixed = [a.dtype.kind == "O" and seq_type(a) in ("ints", "floats") for a in (left, right)]
+    if not any(mixed):
+        return left, right
+    floats = op in COMPARISONS or op == "/" or "f" in (left.dtype.kind, right.dtype.kind)
+    others_numeric = all(m or _is_numeric(a) for m, a in zip(mixed, (left, right)))
+    if not (floats and others_numeric):
+        return left, right
+    try:
+        return tuple(a.astype(np.float64) if m else a for m, a in zip(mixed, (left, right)))
+    except OverflowError:  # ints too large for a float
+        return left, right
+
+
+def _strings_and_numbers(left: Array, right: Array) -> bool:
+    """A string never equals a number: no need to compare them one by one."""
+    return any(a.dtype.kind == "O" and b.dtype.kind in "biuf" and a.size and
+               isinstance(a.flat[0], str) and seq_type(a) == "strings"
+               for a, b in ((left, right), (right, left)))
 
 
 def _numeric_binary(op: str, left: Array, right: Array) -> Array:
@@ -224,9 +248,9 @@ def choose(test: Array, then: Array, otherwise: Array) -> Array:
 
 def is_in(values: Array, items: list) -> Array:
     """`values in items` elementwise (membership by ==, as Python's `in`)."""
-    result = np.zeros(len(values), dtype=bool)
+    result = np.zeros(values.shape, dtype=bool)
     for item in items:
-        result |= binary("==", values, constant(item, len(values)))
+        result |= binary("==", values, constant(item, values.shape[-1]))
     return result
 
 
@@ -255,51 +279,93 @@ def lookup(container: Any, keys: Array) -> Array:
 
 # ---------------------------------------------------------------- attention
 
-def _comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
-    """Strings compared as codes of their sorted order: same answers, at integer speed."""
+def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
+    """Keys and queries ready to compare. Strings become codes of their sorted order: the
+    same answers, at integer speed."""
     if keys.dtype.kind == "O" and queries.dtype.kind == "O":
-        both = np.concatenate([keys, queries])
+        both = np.concatenate([keys.ravel(), queries.ravel()])
         if _python_type_set(both) == {str}:
             _, codes = np.unique(both, return_inverse=True)
-            return codes[: len(keys)], codes[len(keys):]
+            return (codes[: keys.size].reshape(keys.shape),
+                    codes[keys.size:].reshape(queries.shape))
     return keys, queries
 
 
+def compare_rows(keys: Array, queries: Array, op: str) -> Array:
+    """Rows of a selection matrix: cell (q, k) is `keys[k] op queries[q]`."""
+    return binary(op, keys[..., np.newaxis, :], queries[..., :, np.newaxis])
+
+
 def select(keys: Array, queries: Array, op: str) -> Array:
-    """The selection matrix: cell (q, k) is `keys[k] op queries[q]`."""
-    k, q = _comparable(keys, queries)
-    return binary(op, k[np.newaxis, :], q[:, np.newaxis])
+    """The whole selection matrix of `select(keys, queries, op)`."""
+    return compare_rows(*comparable(keys, queries), op)
 
 
-def aggregate(selection: Array, values: Array, default: Any) -> Array:
-    """Each query's value: the one selected value, the mean of several, `default` for none."""
-    width = selection.sum(axis=1)
+BLOCK_BYTES = 1 << 20  # the rows of a selection an aggregate looks at in one go, at most
+
+
+def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
+              default: Any) -> Array:
+    """Each query's value: the one selected value, the mean of several, `default` for none.
+
+    `rows(start, stop)` gives the selection's rows for queries start..stop; `shape` is that of
+    the inputs (batch..., n)."""
+    values = np.broadcast_to(values, shape)
+    summer = _summer(values) if seq_type(values) in ("ints", "floats") else None
+    width = np.empty(shape, dtype=np.int64)
+    first = np.empty(shape, dtype=np.int64)
+    sums = np.empty(shape) if summer else None
+    n = shape[-1]
+    step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape))))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        block = np.broadcast_to(rows(start, stop), shape[:-1] + (stop - start, n))
+        width[..., start:stop] = np.count_nonzero(block, axis=-1)
+        first[..., start:stop] = np.argmax(block, axis=-1)
+        if summer is not None:
+            sums[..., start:stop] = summer(block)
     several = width >= 2
-    if np.any(several) and seq_type(values) not in ("ints", "floats"):
-        raise RaspValueError(
-            f"aggregate cannot average {seq_type(values)}: a query selects several positions "
-            f"of {_describe(values.tolist())}")
-    chosen = values[np.argmax(selection, axis=1)]
-    parts = [(width == 1, chosen)]
+    parts = []
+    if np.any(width == 1):
+        parts.append((width == 1, np.take_along_axis(values, first, axis=-1)))
     if np.any(several):
-        numbers = values.astype(np.float64)
-        with np.errstate(all="ignore"):
-            means = (selection.astype(np.float64) @ numbers) / np.maximum(width, 1)
-        parts.append((several, means))
+        if sums is None:
+            flat = values.reshape(-1, n)
+            offending = flat[np.argmax(several.reshape(flat.shape).any(axis=-1))]
+            raise RaspValueError(f"aggregate cannot average {seq_type(values)}: a query "
+                                 f"selects several positions of {_describe(offending.tolist())}")
+        parts.append((several, sums / np.maximum(width, 1)))
     if np.any(width == 0):
-        parts.append((width == 0, constant(default, len(width))))
-    return _combine(parts, len(width))
+        parts.append((width == 0, constant(default, n)))
+    return _combine(parts, shape)
 
 
-def _combine(parts: list[tuple[Array, Array]], n: int) -> Array:
-    """One sequence from (mask, values) pieces; the masks are disjoint and cover all positions."""
-    used = [(m, v) for m, v in parts if np.any(m)]
-    if len({v.dtype for _, v in used}) == 1:
-        out = np.empty(n, dtype=used[0][1].dtype)
-        for mask, vals in used:
-            out[mask] = vals[mask]
+def _summer(values: Array) -> Callable[[Array], Array]:
+    """A function giving, for each query of a block of rows, the sum of the values it
+    selects. Indicators and other few-valued ints are counted, not multiplied as floats."""
+    if values.dtype.kind in "iu":
+        levels = np.unique(values)
+        if len(levels) <= 4:
+            masks = [(float(v), (values == v)[..., None, :]) for v in levels if v != 0]
+
+            def count(block: Array) -> Array:
+                total = np.zeros(block.shape[:-1])
+                for v, mask in masks:
+                    total += v * np.count_nonzero(block & mask, axis=-1)
+                return total
+            return count
+    numbers = values.astype(np.float64)[..., :, np.newaxis]
+    return lambda block: (block.astype(np.float64) @ numbers)[..., 0]
+
+
+def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:
+    """One array from (mask, values) pieces; the masks are disjoint and cover all positions."""
+    if len({v.dtype for _, v in parts}) == 1:
+        out = np.empty(shape, dtype=parts[0][1].dtype)
+        for mask, vals in parts:
+            out[mask] = np.broadcast_to(vals, shape)[mask]
         return sequence(out) if out.dtype.kind == "O" else out
-    out = np.empty(n, dtype=object)
-    for mask, vals in used:
-        out[mask] = vals.astype(object)[mask]
+    out = np.empty(shape, dtype=object)
+    for mask, vals in parts:
+        out[mask] = np.broadcast_to(vals, shape).astype(object)[mask]
     return sequence(out)

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .errors import RaspError, RaspValueError, Span
+from .errors import RaspError, RaspLimitError, RaspValueError, Span
 
 __all__ = ["Node", "SOp", "Selector", "Tokens", "Indices", "Constant", "Map", "Aggregate",
-           "Select", "Combine", "Function", "Applied", "evaluate", "prepare_input", "describe"]
+           "Select", "Combine", "Function", "Applied", "evaluate", "input_array", "prepare_input",
+           "describe"]
 
 _ids = itertools.count(1)
 
@@ -37,8 +38,14 @@ class Node:
     """A node of the computation graph. Its inputs never change; only its display name is set,
     once, when it is first assigned to a variable."""
 
-    inputs: tuple[Node, ...] = ()
+    inputs: tuple[Node, ...] = ()  # what it was built from
     depth: int = 0
+
+    @property
+    def needs(self) -> tuple[Node, ...]:
+        """What must be computed before this node: its inputs, except that selectors are
+        never materialised for an aggregate, which needs only what they compare."""
+        return self.inputs
 
     def __init__(self, label: str, span: Span | None = None, trace: Trace = ()):
         self.id = next(_ids)
@@ -55,7 +62,10 @@ class Node:
     def title(self) -> str:
         return self.name or self.label
 
-    def compute(self, args: list[np.ndarray], tokens: list) -> np.ndarray:
+    def compute(self, args: list[np.ndarray], tokens: np.ndarray,
+                shared: dict | None = None) -> np.ndarray:
+        """This node's value from the values of `needs`; `shared` holds selection blocks
+        reusable within one evaluation."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -77,13 +87,15 @@ class Tokens(SOp):
         super().__init__(label)
         self.convert = convert
 
-    def compute(self, args, tokens):
-        return ops.sequence(tokens if self.convert is None else [self.convert(t) for t in tokens])
+    def compute(self, args, tokens, shared=None):
+        if self.convert is None or (self.convert is str and ops.seq_type(tokens) == "strings"):
+            return ops.sequence(tokens)
+        return ops.sequence(np.frompyfunc(self.convert, 1, 1)(tokens))
 
 
 class Indices(SOp):
-    def compute(self, args, tokens):
-        return np.arange(len(tokens), dtype=np.int64)
+    def compute(self, args, tokens, shared=None):
+        return np.arange(tokens.shape[-1], dtype=np.int64)
 
 
 class Constant(SOp):
@@ -93,8 +105,8 @@ class Constant(SOp):
         super().__init__(repr(value) if isinstance(value, str) else str(value), span, trace)
         self.value = value
 
-    def compute(self, args, tokens):
-        return ops.constant(self.value, len(tokens))
+    def compute(self, args, tokens, shared=None):
+        return ops.constant(self.value, tokens.shape[-1])
 
 
 class Map(SOp):
@@ -107,7 +119,7 @@ class Map(SOp):
         self.inputs = inputs
         self.depth = max((i.depth for i in inputs), default=0)
 
-    def compute(self, args, tokens):
+    def compute(self, args, tokens, shared=None):
         return self.fn(*args)
 
 
@@ -121,10 +133,6 @@ class Select(Selector):
         self.inputs = (keys, queries)
         self.depth = max(keys.depth, queries.depth) + 1
 
-    def compute(self, args, tokens):
-        keys, queries = args
-        return ops.select(keys, queries, self.op)
-
 
 class Combine(Selector):
     """`a and b`, `a or b`, `not a` on selectors: one selector (one attention head)."""
@@ -136,10 +144,63 @@ class Combine(Selector):
         self.inputs = parts
         self.depth = max(p.depth for p in parts)
 
-    def compute(self, args, tokens):
-        if self.op == "not":
-            return ~args[0]
-        return args[0] & args[1] if self.op == "and" else args[0] | args[1]
+
+class Rows:
+    """The selection matrix of a selector, made a block of queries at a time from the values
+    of the s-ops it compares, so that no n x n matrix need exist at once."""
+
+    def __init__(self, selector: Selector, values: dict[int, np.ndarray],
+                 shared: dict | None = None):
+        self.selector = selector
+        self.pairs = {s.id: ops.comparable(values[s.keys.id], values[s.queries.id])
+                      for s in _selects(selector)}
+        # blocks of small matrices, kept for the other selectors built from the same parts
+        self.shared = shared if shared is not None else {}
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        return self._block(self.selector, start, stop)
+
+    def _block(self, sel: Selector, start: int, stop: int) -> np.ndarray:
+        key = (sel.id, start, stop)
+        if key in self.shared:
+            return self.shared[key]
+        if isinstance(sel, Select):
+            keys, queries = self.pairs[sel.id]
+            block = ops.compare_rows(keys, queries[..., start:stop], sel.op)
+        else:
+            first = self._block(sel.inputs[0], start, stop)
+            if sel.op == "not":
+                block = ~first
+            else:
+                second = self._block(sel.inputs[1], start, stop)
+                block = first & second if sel.op == "and" else first | second
+        if start == 0 and block.shape[-2] == block.shape[-1]:  # a whole (small) matrix
+            self.shared[key] = block
+        return block
+
+
+def _selects(selector: Selector) -> list[Select]:
+    if isinstance(selector, Select):
+        return [selector]
+    return [s for part in selector.inputs for s in _selects(part)]  # type: ignore[arg-type]
+
+
+def leaves(selector: Selector) -> tuple[SOp, ...]:
+    """The s-ops a selector compares: what must be computed before its rows can be."""
+    found = {n.id: n for s in _selects(selector) for n in (s.keys, s.queries)}
+    return tuple(found.values())
+
+
+def _selector_compute(self: Selector, args: list[np.ndarray], tokens: np.ndarray,
+                      shared: dict | None = None) -> np.ndarray:
+    """A selector's whole matrix (to show it, or apply it): all the rows at once."""
+    rows = Rows(self, {leaf.id: value for leaf, value in zip(self.needs, args)}, shared)
+    block = rows.block(0, tokens.shape[-1])
+    return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
+
+
+Selector.needs = property(lambda self: leaves(self))  # type: ignore[assignment]
+Selector.compute = _selector_compute  # type: ignore[method-assign]
 
 
 class Aggregate(SOp):
@@ -152,9 +213,15 @@ class Aggregate(SOp):
         self.inputs = (selector, values)
         self.depth = max(values.depth + 1, selector.depth)
 
-    def compute(self, args, tokens):
-        selection, values = args
-        return ops.aggregate(selection, values, self.default)
+    @property
+    def needs(self) -> tuple[Node, ...]:
+        return (self.values, *leaves(self.selector))
+
+    def compute(self, args, tokens, shared=None):
+        values, *compared = args
+        rows = Rows(self.selector, {leaf.id: v for leaf, v in zip(self.needs[1:], compared)},
+                    shared)
+        return ops.aggregate(rows.block, tokens.shape, values, self.default)
 
 
 class Function:
@@ -213,27 +280,68 @@ _PYTHON_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyEr
                   ArithmeticError)
 
 
-def evaluate(node: Node, tokens: list, cache: dict[int, np.ndarray] | None = None) -> np.ndarray:
-    """The value of `node` on the input `tokens`, computing each node of the graph once."""
-    cache = {} if cache is None else cache
-    stack = [node]
+def input_array(inputs: list[list], batch: bool = False) -> np.ndarray:
+    """Inputs of one length as one object array: (n,) for one input, (B, n) for a batch."""
+    out = np.empty((len(inputs), len(inputs[0])), dtype=object)
+    out[:] = inputs
+    return out if batch else out[0]
+
+
+def _schedule(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
+    """The nodes to compute for `node`, what each needs first, skipping what is cached."""
+    order: list[Node] = []
+    placed: set[int] = set(cache)
+    stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
-        top = stack[-1]
-        if top.id in cache:
-            stack.pop()
+        top, ready = stack.pop()
+        if top.id in placed:
             continue
-        missing = [i for i in top.inputs if i.id not in cache]
-        if missing:
-            stack.extend(missing)
-            continue
-        stack.pop()
-        cache[top.id] = _compute(top, [cache[i.id] for i in top.inputs], tokens)
+        if ready:
+            placed.add(top.id)
+            order.append(top)
+        else:
+            stack.append((top, True))
+            stack.extend((i, False) for i in top.needs if i.id not in placed)
+    return order
+
+
+def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None = None,
+             memory_limit: int | None = None) -> np.ndarray:
+    """The value of `node` on `tokens` (an input, or a batch of inputs of one length),
+    computing each node of the graph once and storing the values in `cache`.
+
+    Aggregates go through their selection matrices a block of rows at a time. A selector's
+    whole matrix (n * n bytes an input) is made only when it is asked for itself, and the
+    bytes of those made must stay within `memory_limit`."""
+    cache = {} if cache is None else cache
+    matrix_bytes = tokens.size * tokens.shape[-1]
+    made = 0
+    shared: dict = {}
+    for n in _schedule(node, cache):
+        if isinstance(n, Selector) and memory_limit is not None:
+            made += matrix_bytes
+            _check_memory(made, matrix_bytes, memory_limit, tokens.shape)
+        cache[n.id] = _compute(n, [cache[i.id] for i in n.needs], tokens, shared)
     return cache[node.id]
 
 
-def _compute(node: Node, args: list[np.ndarray], tokens: list) -> np.ndarray:
+def _check_memory(needed: int, one: int, limit: int, shape: tuple) -> None:
+    if needed > limit:
+        size = (f"{shape[0]} inputs of length {shape[-1]}" if len(shape) > 1
+                else f"an input of length {shape[-1]}")
+        raise RaspLimitError(f"{size} needs {_megabytes(one)} per selection matrix and "
+                             f"{_megabytes(needed)} here, over the memory limit of "
+                             f"{_megabytes(limit)} (set RASP_MEMORY_LIMIT to change it)")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
+             shared: dict) -> np.ndarray:
     try:
-        return node.compute(args, tokens)
+        return node.compute(args, tokens, shared)
     except RaspError as e:
         error = e
     except _PYTHON_ERRORS as e:

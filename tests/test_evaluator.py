@@ -235,8 +235,8 @@ def test_shared_subgraphs_are_evaluated_once(monkeypatch):
     from rasp import values
     calls = []
     original = values.Map.compute
-    monkeypatch.setattr(values.Map, "compute", lambda self, a, t: calls.append(self.id)
-                        or original(self, a, t))
+    monkeypatch.setattr(values.Map, "compute", lambda self, a, t, shared=None:
+                        calls.append(self.id) or original(self, a, t))
     it = Interpreter()
     it.run("x = indices + 1; y = x * x + x;")
     it.evaluate("y", "abcd")
