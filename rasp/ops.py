@@ -43,7 +43,19 @@ ATOM_TYPES = (bool, int, float, str)
 # ---------------------------------------------------------------- sequences and their types
 
 def _python_type_set(values: Array) -> set[type]:
-    return {type(v) for v in values}
+    items = values.ravel().tolist()
+    if _all_strings(items):
+        return {str} if items else set()
+    return {type(v) for v in items}
+
+
+def _all_strings(items: list) -> bool:
+    """One pass in C: joining fails on anything that is not a string."""
+    try:
+        "".join(items)
+    except TypeError:
+        return False
+    return True
 
 
 def seq_type(values: Array) -> str:
@@ -284,11 +296,35 @@ def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
     same answers, at integer speed."""
     if keys.dtype.kind == "O" and queries.dtype.kind == "O":
         both = np.concatenate([keys.ravel(), queries.ravel()])
-        if _python_type_set(both) == {str}:
-            _, codes = np.unique(both, return_inverse=True)
+        items = both.tolist()
+        if _all_strings(items):
+            # numpy's unicode arrays sort like Python strings, in C; but they drop trailing
+            # NULs, so texts with a NUL stay Python objects
+            fixed = both if "\x00" in "".join(items) else both.astype(str)
+            _, codes = np.unique(fixed, return_inverse=True)
             return (codes[: keys.size].reshape(keys.shape),
                     codes[keys.size:].reshape(queries.shape))
+    return _narrow(keys, queries)
+
+
+def _narrow(keys: Array, queries: Array) -> tuple[Array, Array]:
+    """Integers in the smallest type that holds them all: an n x n comparison of int16s
+    takes a quarter of the time of one of int64s."""
+    if keys.dtype.kind not in "iu" or queries.dtype.kind not in "iu" or not keys.size:
+        return keys, queries
+    low = min(int(keys.min()), int(queries.min()))
+    high = max(int(keys.max()), int(queries.max()))
+    for small in (np.int8, np.int16, np.int32):
+        if np.iinfo(small).min <= low and high <= np.iinfo(small).max:
+            return keys.astype(small), queries.astype(small)
     return keys, queries
+
+
+def row_counts(block: Array) -> Array:
+    """How many cells of each row are selected (numpy's count_nonzero along an axis is
+    several times slower than this sum of bytes)."""
+    small = np.uint16 if block.shape[-1] < 2**16 else np.int64
+    return np.add.reduce(block.view(np.uint8), axis=-1, dtype=small).astype(np.int64)
 
 
 def compare_rows(keys: Array, queries: Array, op: str) -> Array:
@@ -305,57 +341,88 @@ BLOCK_BYTES = 1 << 20  # the rows of a selection an aggregate looks at in one go
 
 
 def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
-              default: Any) -> Array:
+              default: Any, uniform: bool = False) -> Array:
     """Each query's value: the one selected value, the mean of several, `default` for none.
 
     `rows(start, stop)` gives the selection's rows for queries start..stop; `shape` is that of
-    the inputs (batch..., n)."""
+    the inputs (batch..., n). When every row is the same (`uniform`), one row is enough."""
     values = np.broadcast_to(values, shape)
-    summer = _summer(values) if seq_type(values) in ("ints", "floats") else None
-    width = np.empty(shape, dtype=np.int64)
-    first = np.empty(shape, dtype=np.int64)
-    sums = np.empty(shape) if summer else None
+    summer = Summer(values) if seq_type(values) in ("ints", "floats") else None
     n = shape[-1]
     step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape))))
+    if uniform:
+        step = n = 1  # look at the first query's row only
+    width = np.empty(shape[:-1] + (n,), dtype=np.int64)
+    chosen = np.empty(shape[:-1] + (n,), dtype=values.dtype)
+    sums = np.empty(shape[:-1] + (n,))
     for start in range(0, n, step):
         stop = min(n, start + step)
-        block = np.broadcast_to(rows(start, stop), shape[:-1] + (stop - start, n))
-        width[..., start:stop] = np.count_nonzero(block, axis=-1)
-        first[..., start:stop] = np.argmax(block, axis=-1)
-        if summer is not None:
-            sums[..., start:stop] = summer(block)
+        block = np.broadcast_to(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
+        w = width[..., start:stop] = row_counts(block)
+        copy, mean = np.any(w == 1), np.any(w >= 2)
+        if summer and (mean or (copy and summer.exact)):
+            sums[..., start:stop] = summer(block, w)
+        if copy:
+            chosen[..., start:stop] = (summer.copies(sums[..., start:stop]) if summer and
+                                       summer.exact else np.take_along_axis(
+                                           values, np.argmax(block, axis=-1), axis=-1))
+    width, chosen, sums = (np.broadcast_to(a, shape) for a in (width, chosen, sums))
     several = width >= 2
     parts = []
     if np.any(width == 1):
-        parts.append((width == 1, np.take_along_axis(values, first, axis=-1)))
+        parts.append((width == 1, chosen))
     if np.any(several):
-        if sums is None:
-            flat = values.reshape(-1, n)
+        if summer is None:
+            flat = values.reshape(-1, shape[-1])
             offending = flat[np.argmax(several.reshape(flat.shape).any(axis=-1))]
             raise RaspValueError(f"aggregate cannot average {seq_type(values)}: a query "
                                  f"selects several positions of {_describe(offending.tolist())}")
         parts.append((several, sums / np.maximum(width, 1)))
     if np.any(width == 0):
-        parts.append((width == 0, constant(default, n)))
+        parts.append((width == 0, constant(default, shape[-1])))
     return _combine(parts, shape)
 
 
-def _summer(values: Array) -> Callable[[Array], Array]:
-    """A function giving, for each query of a block of rows, the sum of the values it
-    selects. Indicators and other few-valued ints are counted, not multiplied as floats."""
-    if values.dtype.kind in "iu":
-        levels = np.unique(values)
-        if len(levels) <= 4:
-            masks = [(float(v), (values == v)[..., None, :]) for v in levels if v != 0]
+class Summer:
+    """For each query of a block of selection rows, the sum of the values it selects.
 
-            def count(block: Array) -> Array:
-                total = np.zeros(block.shape[:-1])
-                for v, mask in masks:
-                    total += v * np.count_nonzero(block & mask, axis=-1)
-                return total
-            return count
-    numbers = values.astype(np.float64)[..., :, np.newaxis]
-    return lambda block: (block.astype(np.float64) @ numbers)[..., 0]
+    Few-valued ints (indicators, constants) are counted rather than multiplied as floats: a
+    constant's sums come from the widths alone, and sparse levels look only at their
+    columns. Then the sums are exact, and a query selecting one position has that value as
+    its sum (`exact`), so no search for the selected position is needed."""
+
+    def __init__(self, values: Array):
+        self.values = values
+        self.levels: list | None = None
+        if values.dtype.kind in "iu" and values.size:
+            low, high = int(values.min()), int(values.max())
+            levels = np.arange(low, high + 1) if high - low < 4 else np.unique(values)
+            if len(levels) <= 4 and max(abs(low), abs(high)) < 2**52:
+                self.levels = [int(v) for v in levels if v != 0]
+        self.exact = self.levels is not None
+
+    def __call__(self, block: Array, width: Array) -> Array:
+        if self.levels is None:
+            numbers = self.values.astype(np.float64)[..., :, np.newaxis]
+            rows = max(1, block.shape[-2] // 8)  # the float copy no larger than the block
+            return np.concatenate([(block[..., i:i + rows, :].astype(np.float64) @ numbers)
+                                   [..., 0] for i in range(0, block.shape[-2], rows)], axis=-1)
+        total = np.zeros(block.shape[:-1])
+        for v in self.levels:
+            total += v * self._count(block, width, v)
+        return total
+
+    def _count(self, block: Array, width: Array, v: int) -> Array:
+        """How many selected positions hold v."""
+        hits = self.values == v
+        if hits.all():
+            return width
+        if self.values.ndim == 1 and np.count_nonzero(hits) * 8 < hits.size:
+            return row_counts(block[..., np.flatnonzero(hits)])
+        return row_counts(block & hits[..., None, :])
+
+    def copies(self, sums: Array) -> Array:
+        return np.rint(sums).astype(self.values.dtype)
 
 
 def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:

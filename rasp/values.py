@@ -88,7 +88,9 @@ class Tokens(SOp):
         self.convert = convert
 
     def compute(self, args, tokens, shared=None):
-        if self.convert is None or (self.convert is str and ops.seq_type(tokens) == "strings"):
+        if self.convert is str and ops.seq_type(tokens) == "strings":
+            return tokens  # already strings; arrays are never modified in place
+        if self.convert is None:
             return ops.sequence(tokens)
         return ops.sequence(np.frompyfunc(self.convert, 1, 1)(tokens))
 
@@ -152,10 +154,23 @@ class Rows:
     def __init__(self, selector: Selector, values: dict[int, np.ndarray],
                  shared: dict | None = None):
         self.selector = selector
-        self.pairs = {s.id: ops.comparable(values[s.keys.id], values[s.queries.id])
-                      for s in _selects(selector)}
-        # blocks of small matrices, kept for the other selectors built from the same parts
+        # blocks of small matrices, and keys and queries made comparable, kept for the other
+        # selectors of the same evaluation that are built from the same parts
         self.shared = shared if shared is not None else {}
+        self.pairs = {s.id: self._comparable(values[s.keys.id], values[s.queries.id])
+                      for s in _selects(selector)}
+
+    def _comparable(self, keys: np.ndarray, queries: np.ndarray) -> tuple:
+        key = ("comparable", id(keys), id(queries))
+        if key not in self.shared:
+            self.shared[key] = (ops.comparable(keys, queries), keys, queries)  # keep ids alive
+        return self.shared[key][0]
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every query selects the same keys: all queries compared are constants,
+        as in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`."""
+        return all(isinstance(s.queries, Constant) for s in _selects(self.selector))
 
     def block(self, start: int, stop: int) -> np.ndarray:
         return self._block(self.selector, start, stop)
@@ -221,7 +236,7 @@ class Aggregate(SOp):
         values, *compared = args
         rows = Rows(self.selector, {leaf.id: v for leaf, v in zip(self.needs[1:], compared)},
                     shared)
-        return ops.aggregate(rows.block, tokens.shape, values, self.default)
+        return ops.aggregate(rows.block, tokens.shape, values, self.default, rows.uniform)
 
 
 class Function:

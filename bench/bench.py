@@ -1,0 +1,239 @@
+"""Speed of rasp against hand-written numpy (our floor) and tracr's RASP evaluator.
+
+    python bench/bench.py            # the full table (a few minutes)
+    python bench/bench.py --quick    # smaller sizes, fewer repeats
+
+Everything is timed in this one run, and the ratios compare times from the same run (these
+machines are shared and noisy). tracr is optional: `bench/run.sh` installs it into a
+separate environment (bench/.venv), and tracr's columns are blank where it is missing.
+
+The numpy floor computes each task with the same selection matrices as the RASP program,
+but written directly: the comparison broadcasts, a count or a product, and the gather.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rasp import Interpreter  # noqa: E402
+from rasp.values import evaluate, input_array, prepare_input  # noqa: E402
+
+PROGRAMS = {
+    "sort": ("set example [1]\ntokens = tokens_int; x = sort(tokens, tokens);", "ints"),
+    "histogram": ("x = selector_width(select(tokens, tokens, ==));", "letters"),
+    "reverse": ('load "paper_examples"; x = reverse;', "letters"),
+    "dyck1": ('load "paper_examples"; x = dyck1_ptf;', "parens1"),
+    "dyck2": ('load "paper_examples"; x = dyck2_ptf;', "parens2"),
+}
+
+
+def make_input(kind: str, n: int, rng: random.Random):
+    if kind == "ints":
+        return [rng.randrange(10 * n) for _ in range(n)]
+    if kind == "letters":
+        return "".join(rng.choice("abcdefghij") for _ in range(n))
+    return "".join(rng.choice("()" if kind == "parens1" else "(){}") for _ in range(n))
+
+
+# ---------------------------------------------------------------- the numpy floor
+# Each task as the RASP program computes it (the same selectors, the same aggregates, the
+# library's selector_width with position 0 standing in for a BOS token), written directly.
+
+def np_selector_width(sel):
+    n = sel.shape[-1]
+    first = np.zeros(n, dtype=bool)
+    first[0] = True
+    with_first, and_first = sel | first, sel & first
+    share = np.count_nonzero(with_first & first, axis=1) / np.count_nonzero(with_first, axis=1)
+    return np.rint(1 / share - 1 + and_first.any(axis=1)).astype(np.int64)
+
+
+def np_sort(xs):
+    keys = np.asarray(xs)
+    idx = np.arange(len(keys))
+    before = (keys[None, :] < keys[:, None]) | ((keys[None, :] == keys[:, None])
+                                               & (idx[None, :] < idx[:, None]))
+    target = np_selector_width(before)
+    take = target[None, :] == idx[:, None]
+    return keys[np.argmax(take, axis=1)]
+
+
+def np_histogram(text):
+    codes = np.frombuffer(text.encode(), dtype=np.uint8)
+    return np_selector_width(codes[None, :] == codes[:, None])
+
+
+def np_reverse(text):
+    tokens = np.array(list(text), dtype=object)
+    idx = np.arange(len(tokens))
+    length = round(1 / np.mean(idx == 0))
+    take = idx[None, :] == (length - 1 - idx)[:, None]
+    return tokens[np.argmax(take, axis=1)]
+
+
+def _prefix_counts(prefix, flags):
+    return np.rint((np.arange(len(flags)) + 1) * (prefix @ flags) / prefix.sum(1)).astype(int)
+
+
+def np_dyck1(text):
+    codes = np.frombuffer(text.encode(), dtype=np.uint8)
+    idx = np.arange(len(codes))
+    prefix = (idx[None, :] <= idx[:, None]).astype(np.float64)
+    opened = _prefix_counts(prefix, (codes == 40) * 1.0)
+    depth = opened - _prefix_counts(prefix, (codes == 41) * 1.0)
+    failed = prefix @ (depth < 0) > 0
+    return np.where(failed, "F", np.where(depth == 0, "T", "P"))
+
+
+def np_dyck2(text):
+    codes = np.frombuffer(text.encode(), dtype=np.uint8)
+    idx = np.arange(len(codes))
+    opening, closing = np.isin(codes, (40, 123)), np.isin(codes, (41, 125))
+    prefix = idx[None, :] <= idx[:, None]
+    prefix_f = prefix.astype(np.float64)
+    depth = _prefix_counts(prefix_f, opening * 1.0) - _prefix_counts(prefix_f, closing * 1.0)
+    level = depth + closing
+    same_level = level[None, :] == level[:, None]
+    nth = np_selector_width(same_level & prefix)
+    partner = opening[None, :] & same_level & (nth[None, :] == (nth - 1)[:, None])
+    has = partner.any(axis=1)
+    partner_code = np.where(has, codes[np.argmax(partner, axis=1)], 0)
+    pairs = {(40, 41), (123, 125)}
+    matched = np.array([(int(a), int(b)) in pairs for a, b in zip(partner_code, codes)])
+    bad = (closing & ~matched) | (depth < 0)
+    failed = prefix_f @ bad > 0
+    return np.where(failed, "F", np.where(depth == 0, "T", "P"))
+
+
+FLOORS = {"sort": np_sort, "histogram": np_histogram, "reverse": np_reverse,
+          "dyck1": np_dyck1, "dyck2": np_dyck2}
+
+
+# ---------------------------------------------------------------- tracr
+
+def load_tracr():
+    """tracr's RASP module and its library of programs, or None where it is not installed."""
+    spec = importlib.util.find_spec("tracr")
+    if spec is None or spec.submodule_search_locations is None:
+        return None
+    from tracr.rasp import rasp
+    path = Path(list(spec.submodule_search_locations)[0]) / "compiler" / "lib.py"
+    lib_spec = importlib.util.spec_from_file_location("tracr_lib", path)  # skips jax imports
+    lib = importlib.util.module_from_spec(lib_spec)
+    lib_spec.loader.exec_module(lib)
+    return rasp, lib
+
+
+def tracr_programs(tracr, n):
+    rasp, lib = tracr
+    return {
+        "sort": lib.make_sort(rasp.tokens, rasp.tokens, max_seq_len=n + 1, min_key=0),
+        "histogram": lib.make_hist(),
+        "reverse": lib.make_reverse(rasp.tokens),
+        "dyck1": lib.make_shuffle_dyck(pairs=["()"]),
+        "dyck2": lib.make_shuffle_dyck(pairs=["()", "{}"]),
+    }
+
+
+# ---------------------------------------------------------------- timing
+
+def median_time(fn, repeats: int, budget: float) -> float:
+    times = []
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget:
+            break
+    return statistics.median(times)
+
+
+def fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def single_inputs(sizes, repeats, tracr, tracr_max):
+    rng = random.Random(1)
+    print("| task | n | rasp | numpy floor | rasp / floor | tracr | tracr / rasp |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for task, (setup, kind) in PROGRAMS.items():
+        it = Interpreter()
+        it.run(setup)
+        node = it.value("x")
+        for n in sizes:
+            example = make_input(kind, n, rng)
+            inputs = input_array([prepare_input(example)])
+            same = [str(v) for v in evaluate(node, inputs, {}).tolist()] == \
+                [str(v) for v in FLOORS[task](example).tolist()]
+            assert same, f"the numpy floor of {task} disagrees with rasp at n={n}"
+            ours = median_time(lambda: evaluate(node, inputs, {}), repeats, 20)  # noqa: B023
+            floor = median_time(lambda: FLOORS[task](example), repeats, 20)  # noqa: B023
+            theirs = None
+            if tracr is not None and n <= tracr_max:
+                program = tracr_programs(tracr, n)[task]
+                tokens = list(example) if kind != "ints" else example
+                theirs = median_time(lambda: tracr[0].evaluate(program, tokens), 3, 60)  # noqa: B023
+            ratio = f"{theirs / ours:.0f}x" if theirs else "-"
+            print(f"| {task} | {n} | {fmt(ours)} | {fmt(floor)} | {ours / floor:.1f} | "
+                  f"{fmt(theirs)} | {ratio} |", flush=True)
+
+
+def batches(count: int, n: int, repeats: int):
+    rng = random.Random(2)
+    print(f"\n| batch of {count} inputs of length {n} | rasp, whole batch | per input |")
+    print("| --- | ---: | ---: |")
+    for task, (setup, kind) in PROGRAMS.items():
+        it = Interpreter()
+        it.run(setup)
+        inputs = [make_input(kind, n, rng) for _ in range(count)]
+        took = median_time(lambda: it.evaluate_batch("x", inputs), repeats, 60)  # noqa: B023
+        print(f"| {task} | {fmt(took)} | {took / count * 1e6:.1f} us |", flush=True)
+
+
+def start_up(repeats: int):
+    def command(code: str):
+        subprocess.run([sys.executable, "-m", "rasp", "-c", code], check=True,
+                       capture_output=True, cwd=ROOT)
+    print("\n| start-up | median |")
+    print("| --- | ---: |")
+    print(f"| `rasp -c '1;'` | {fmt(median_time(lambda: command('1;'), repeats, 30))} |")
+    print(f"| `Interpreter()` (parses and runs the library) | "
+          f"{fmt(median_time(Interpreter, repeats * 4, 10))} |")
+    load = 'load "paper_examples";'
+    took = median_time(lambda: Interpreter().run(load), repeats, 10)
+    print(f"| `Interpreter()` then `{load}` | {fmt(took)} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args()
+    tracr = load_tracr()
+    if tracr is None:
+        print("(tracr is not installed here: run bench/run.sh for its columns)\n")
+    if args.quick:
+        single_inputs([10, 100, 500], 5, tracr, 500)
+        batches(1000, 32, 3)
+    else:
+        single_inputs([10, 100, 500, 2000, 10000], 7, tracr, 2000)
+        batches(10000, 32, 3)
+    start_up(5)
+
+
+if __name__ == "__main__":
+    main()
