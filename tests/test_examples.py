@@ -5,6 +5,8 @@
   reports for EXPR once the file is loaded: these tests keep them true.
 * Every task is run on random inputs (hypothesis) and compared with a plain Python
   reference of the task, written here.
+* docs/examples.md indexes the examples: its tables of expressions, inputs, outputs and
+  figures, and its comparison with the original's programs, are checked too.
 
 The fixed inputs of each example are in examples/NAME.out (tests/test_golden.py).
 """
@@ -23,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rasp import Interpreter
+from rasp.display import format_sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -430,3 +433,80 @@ def test_addition_with_long_carries(len_a, len_b):
     a, b = "9" * len_a, "0" * (len_b - 1) + "1"
     assert run("addition", "addition", f"{a}+{b}") == addition(a, b)
     assert run("long_addition", "longsum", f"{a}+{b}") == addition(a, b)
+
+
+# ----------------------------------------------------------------- docs/examples.md
+
+INDEX = ROOT / "docs" / "examples.md"
+ROW_HEAD = "| expression | input | output | layers | heads |"
+COMPARISON_HEAD = "| file | ours | layers | heads | original's | layers | heads |"
+
+
+def _tables(head: str) -> list[tuple[str | None, list[str]]]:
+    """The rows (as lists of cells, backticks removed) of every table of docs/examples.md
+    with this header line, each with the `NAME.rasp` of the section it is in."""
+    rows, section, inside = [], None, False
+    for line in INDEX.read_text(encoding="utf-8").splitlines():
+        heading = re.fullmatch(r"## (\w+)\.rasp", line)
+        if heading:
+            section = heading[1]
+        if line.strip() == head:
+            inside = True
+        elif inside and line.startswith("|"):
+            cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= set("- :"):
+                rows.append((section, cells))
+        else:
+            inside = False
+    return rows
+
+
+def _figures(layers: str, heads: str) -> tuple[int, list[int]]:
+    return int(layers), [] if heads == "-" else _heads(heads)
+
+
+INDEX_ROWS = [(name, *cells) for name, cells in _tables(ROW_HEAD)]
+COMPARISON_ROWS = [tuple(cells) for _, cells in _tables(COMPARISON_HEAD)]
+
+
+def test_the_index_has_a_table_for_every_example():
+    assert {row[0] for row in INDEX_ROWS} == {p.stem for p in EXAMPLE_FILES} - NO_FIGURES
+    assert len(COMPARISON_ROWS) >= 10
+
+
+@pytest.mark.parametrize("name, expr, example, output, layers, heads", INDEX_ROWS,
+                         ids=[f"{r[0]}: {r[1]} {r[2]}" for r in INDEX_ROWS])
+def test_index_row(name, expr, example, output, layers, heads):
+    it = loaded(name)
+    assert format_sequence(it.apply(_node((name,), expr), it.value(example))) == output
+    report = it.analyze(expr)
+    assert (report.depth, report.heads_per_layer) == _figures(layers, heads)
+
+
+@pytest.mark.parametrize("file, ours, layers, heads, original, olayers, oheads",
+                         COMPARISON_ROWS, ids=[r[1] for r in COMPARISON_ROWS])
+def test_comparison_with_the_original(file, ours, layers, heads, original, olayers, oheads):
+    report = loaded(file.removesuffix(".rasp")).analyze(ours)
+    assert (report.depth, report.heads_per_layer) == _figures(layers, heads)
+    report = loaded(*ORIGINAL_FILES).analyze(original)
+    assert (report.depth, report.heads_per_layer) == _figures(olayers, oheads)
+
+
+def test_the_index_states_every_header_figure():
+    stated = {(r[0], r[1]): _figures(r[4], r[5]) for r in INDEX_ROWS}
+    for name, expr, layers, heads, _ in FIGURE_CASES:
+        assert stated.get((name, expr)) == (layers, heads), f"{name}.rasp: {expr}"
+
+
+def test_the_index_sample_file_states_its_figures():
+    """The file shown under "Writing your own" follows the rules it describes."""
+    text = INDEX.read_text(encoding="utf-8")
+    sample = text.split("```rasp\n", 1)[1].split("```", 1)[0]
+    it = Interpreter(warn=lambda text: None)
+    it.run(sample)
+    lines = [FIGURES.fullmatch(line) for line in sample.splitlines()]
+    figures = [m for m in lines if m]
+    assert figures
+    for m in figures:
+        report = it.analyze(m["expr"])
+        assert (report.depth, report.heads_per_layer) == (int(m["layers"]), _heads(m["heads"]))
