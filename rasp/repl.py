@@ -33,7 +33,7 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory, Thread
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
-from prompt_toolkit.output import Output
+from prompt_toolkit.output import Output, create_output
 
 from . import __version__
 from .cli import EXIT_INTERNAL, EXIT_OK, report_internal, run_entry
@@ -371,5 +371,7 @@ def run_repl(out: TextIO, err: TextIO, history_file: str | None = None,
     interpreter = Interpreter(out=_writer(out), warn=_writer(errors), interactive=True)
     interpreter.settings.colour = colour_wanted(out)
     history = open_history(history_path(history_file), _writer(errors))
-    return Repl(interpreter, make_session(interpreter, history=history), out, errors,
-                show_traceback).run()
+    # `rasp > log`: results go to the file, the prompt to the terminal (stderr), as in Python
+    terminal = create_output(always_prefer_tty=True)
+    session = make_session(interpreter, output=terminal, history=history)
+    return Repl(interpreter, session, out, errors, show_traceback).run()
