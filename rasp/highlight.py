@@ -60,6 +60,7 @@ class RaspLexer(RegexLexer):
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
             (r'"[^"\n]*"', String.Double),
+            (r'"[^"\n]*', String.Double),  # being typed: a string until the end of the line
             (r"[0-9]+\.[0-9]+", Number.Float),
             (r"[0-9]+", Number.Integer),
             # the REPL commands, before their words are taken for names

@@ -54,7 +54,9 @@ def test_statement_tokens():
         (Token.Punctuation, ")"), (Token.Punctuation, ";")]),
     ("tokens_strx = length;", [(Name, "tokens_strx"), (Token.Operator, "="),
                                (Name.Builtin, "length"), (Token.Punctuation, ";")]),
-], ids=["set", "toggle", "full seq", "names", "select", "builtins"])
+    ('x = "hel\ny', [(Name, "x"), (Token.Operator, "="), (String.Double, '"hel'),
+                     (Name, "y")]),
+], ids=["set", "toggle", "full seq", "names", "select", "builtins", "unfinished string"])
 def test_commands_and_names(text, expected):
     assert tokens(text) == expected
 

@@ -126,6 +126,10 @@ def test_a_second_empty_line_runs_an_incomplete_entry(pipe):
     assert prompt(pipe, "x = 1\r\r\r") == "x = 1\n\n"
 
 
+def test_alt_enter_runs_an_incomplete_entry(pipe):
+    assert prompt(pipe, "x = 1\x1b\r") == "x = 1"
+
+
 def test_ctrl_c_abandons_the_entry(pipe):
     with pytest.raises(KeyboardInterrupt):
         prompt(pipe, "x = (1 +" + CTRL_C)
