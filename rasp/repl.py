@@ -25,6 +25,7 @@ from typing import Any, TextIO, cast
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application.current import get_app
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.enums import DEFAULT_BUFFER
@@ -214,7 +215,7 @@ def _bindings() -> KeyBindings:
     return bindings
 
 
-def _new_line(buffer: Any) -> None:
+def _new_line(buffer: Buffer) -> None:
     """A new line indented like the current one, one level more after an opening brace."""
     before = buffer.document.current_line_before_cursor
     margin = before[: len(before) - len(before.lstrip())]
@@ -229,6 +230,7 @@ def _gave_up(document: Document) -> bool:
 
 
 def _continuation(width: int, line_number: int, wrap_count: int) -> str:
+    """`.. ` in front of the further lines of an entry; blank where a long line wraps."""
     return " " * width if wrap_count else CONTINUATION.rjust(width)
 
 
@@ -287,15 +289,19 @@ class Repl:
         self.lines = 0  # lines read so far: errors are numbered over the whole session
 
     def run(self) -> int:
+        """The session, until `exit` or Ctrl-D; returns the exit code."""
         self.out.write(BANNER)
-        failures = 0
+        failures, interrupted = 0, False
         while not self.interpreter.exited:
             try:
+                if interrupted:  # said here, where a second Ctrl-C cannot end the session
+                    interrupted = False
+                    self.out.write("KeyboardInterrupt\n")
                 if not self.step():
                     break
                 failures = 0
             except KeyboardInterrupt:  # Ctrl-C, at the prompt or during an evaluation
-                self.out.write("KeyboardInterrupt\n")
+                interrupted = True
             except Exception as e:  # a bug of ours outside an evaluation: say so, go on
                 report_internal(e, self.err, self.show_traceback)
                 failures += 1

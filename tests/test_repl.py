@@ -288,6 +288,25 @@ def test_interrupted_evaluation_keeps_earlier_definitions(pipe):
     assert session.printed == "    value: x =  7\nKeyboardInterrupt\n    value: out =  8\n"
 
 
+def test_a_second_ctrl_c_while_the_first_is_reported_does_not_end_the_session(pipe):
+    class Jumpy(io.StringIO):
+        """Ctrl-C strikes again while the first one is being reported."""
+        struck = False
+
+        def write(self, text: str) -> int:
+            if text == "KeyboardInterrupt\n" and not self.struck:
+                self.struck = True
+                raise KeyboardInterrupt
+            return super().write(text)
+
+    out = Jumpy()
+    it = interpreter(out)
+    pipe.send_text("x = (1 +" + CTRL_C + "x = 5;\r" + CTRL_D)
+    assert Repl(it, make_session(it, input=pipe, output=DummyOutput()), out,
+                io.StringIO()).run() == 0
+    assert out.getvalue().endswith("KeyboardInterrupt\n    value: x =  5\n")
+
+
 def test_exit_ends_the_session(pipe):
     session = Session(pipe, "x = 1;\rexit\ry = 2;\r")
     assert (session.code, session.printed) == (0, "    value: x =  1\n")
