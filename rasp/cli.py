@@ -3,7 +3,7 @@
     rasp FILE.rasp        run a script; the first error stops it (exit 65 syntax, 70 runtime)
     rasp -c 'CODE'        the same for a string
     rasp < FILE           statements read as the REPL reads them; errors reported, skipped
-    rasp                  the REPL, when stdin is a terminal
+    rasp                  the REPL (repl.py), when stdin is a terminal
     rasp analyze FILE NAME [--json]
                           the layers and attention heads the s-op NAME needs
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
@@ -43,15 +43,17 @@ def _session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter
     return Interpreter(out=_printer(out), warn=_printer(err), interactive=interactive)
 
 
-def _internal(error: BaseException, stream: TextIO) -> None:
-    if os.environ.get("RASP_TRACEBACK"):
+def report_internal(error: BaseException, stream: TextIO, show_traceback: bool = False) -> None:
+    """A bug of ours: one line asking for a report; the Python traceback only on request
+    (`--traceback` or RASP_TRACEBACK=1), since users did nothing wrong."""
+    if show_traceback or os.environ.get("RASP_TRACEBACK"):
         traceback.print_exception(error, file=stream)
-    stream.write(f"internal error: {type(error).__name__}: {error}\n"
-                 "this is a bug in rasp; please report it with the input that caused it "
-                 "(set RASP_TRACEBACK=1 for details)\n")
+    stream.write(f"internal error: {type(error).__name__}: {error} -- a bug in rasp; please "
+                 "report it with the input that caused it (--traceback shows where)\n")
 
 
-def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO) -> int:
+def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
+               show_traceback: bool = False) -> int:
     """Run a whole program as a script: the first error ends it."""
     try:
         interpreter.run(text, filename)
@@ -59,16 +61,16 @@ def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO) 
         err.write(format_error(e) + "\n")
         return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
     except Exception as e:  # a bug of ours: say so, never a bare traceback
-        _internal(e, err)
+        report_internal(e, err, show_traceback)
         return EXIT_INTERNAL
     return EXIT_OK
 
 
 def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: int,
-              err: TextIO) -> None:
+              err: TextIO, show_traceback: bool = False) -> None:
     """Run one REPL entry (a complete or invalid chunk); errors are reported, not raised.
     Blank lines in front keep line numbers those of the whole input."""
-    run_source(interpreter, "\n" * (first_line - 1) + text, filename, err)
+    run_source(interpreter, "\n" * (first_line - 1) + text, filename, err, show_traceback)
 
 
 def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
@@ -87,39 +89,14 @@ def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
         yield buffer, first
 
 
-def run_piped(interpreter: Interpreter, stream: TextIO, err: TextIO) -> int:
+def run_piped(interpreter: Interpreter, stream: TextIO, err: TextIO,
+              show_traceback: bool = False) -> int:
+    """`rasp < FILE`: entries are read as the REPL reads them, printed without prompts."""
     for text, first in chunks(stream):
-        run_entry(interpreter, text, "<stdin>", first, err)
+        run_entry(interpreter, text, "<stdin>", first, err, show_traceback)
         if interpreter.exited:
             break
     return EXIT_OK
-
-
-def run_repl(interpreter: Interpreter, out: TextIO, err: TextIO) -> int:
-    """A plain line-reading loop (prompts `>> ` and `.. `)."""
-    out.write(f"RASP {__version__}\nrunning example is: hello\n")
-    number = 0
-    while True:
-        buffer, first = "", number + 1
-        try:
-            while True:
-                line = input(".. " if buffer else ">> ")
-                number += 1
-                buffer += line + "\n"
-                if input_status(buffer) != "incomplete":
-                    break
-        except KeyboardInterrupt:
-            out.write("\nKeyboardInterrupt\n")
-            continue
-        except EOFError:
-            out.write("\n")
-            return EXIT_OK
-        try:
-            run_entry(interpreter, buffer, "<stdin>", first, err)
-        except KeyboardInterrupt:
-            out.write("KeyboardInterrupt\n")
-        if interpreter.exited:
-            return EXIT_OK
 
 
 def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -241,6 +218,11 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
                         "(a line is a string, or a JSON list or string)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="output of --inputs: one printed value, or one JSON object, a line")
+    parser.add_argument("--history-file", metavar="PATH", help="where the REPL keeps its "
+                        "history (default: $RASP_HISTORY, else the user's data folder; "
+                        "an empty PATH keeps it in memory)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the Python traceback of an internal error")
     parser.add_argument("--version", action="version", version=f"rasp {__version__}")
     args = parser.parse_args(argv)
     if args.code is not None and args.file is not None:
@@ -250,16 +232,18 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     if args.inputs is not None:
         return run_batch(args, out, err)
     if args.code is not None:
-        return run_source(_session(out, err), args.code, "<string>", err)
+        return run_source(_session(out, err), args.code, "<string>", err, args.traceback)
     if args.file is not None:
         text = _read(args.file, err)
         if text is None:
             return EXIT_USAGE
-        return run_source(_session(out, err), text, args.file, err)
-    interpreter = _session(out, err, interactive=True)
+        return run_source(_session(out, err), text, args.file, err, args.traceback)
     if stdin.isatty():
-        return run_repl(interpreter, out, err)
-    return run_piped(interpreter, stdin, err)
+        from . import repl  # prompt_toolkit is imported only for the REPL: scripts start faster
+
+        return repl.run_repl(out, err, history_file=args.history_file,
+                             show_traceback=args.traceback)
+    return run_piped(_session(out, err, interactive=True), stdin, err, args.traceback)
 
 
 def entry() -> None:

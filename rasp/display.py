@@ -1,12 +1,18 @@
 """How RASP values are printed, in the original interpreter's formats (spec §2, reference §9).
 
-Functions here return text; the caller decides where it goes. No colour logic lives elsewhere.
+Functions here return text; the caller decides where it goes. No colour logic lives elsewhere:
+`Settings.colour` (set by the REPL on a terminal) paints kinds, names and types, and
+`colour_diagnostic` paints error messages. With colour off, every text is exactly the
+original's.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -14,7 +20,44 @@ from . import ops
 from .values import Applied, Function, Selector, SOp
 
 __all__ = ["format_sequence", "format_matrix", "format_example", "format_atom", "show_value",
-           "show_application"]
+           "show_application", "kind_of", "format_names", "paint", "colour_wanted",
+           "colour_diagnostic"]
+
+# ---------------------------------------------------------------- colour
+
+# ANSI SGR codes by role; kept to the 8 basic colours so that every terminal theme shows them.
+_SGR = {"kind": "36", "name": "1", "type": "2", "error": "1;31", "warning": "1;35",
+        "note": "1;36", "caret": "1;32", "where": "1"}
+
+
+def paint(text: str, role: str, colour: bool) -> str:
+    """`text` in the colour of `role` when `colour` is on; otherwise `text` unchanged."""
+    return f"\x1b[{_SGR[role]}m{text}\x1b[0m" if colour and text else text
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+_DIAGNOSTIC = re.compile(r"^(\S.*?:\d+:\d+: )?(error|warning|note)(:)", re.M)
+_CARETS = re.compile(r"^(\s+\| *)(\^+)$", re.M)
+_INTERNAL = re.compile(r"^internal error:", re.M)
+
+
+def colour_diagnostic(text: str) -> str:
+    """A message of `errors.format_error` (or an internal-error line) with its location,
+    severity and carets painted."""
+    text = _DIAGNOSTIC.sub(
+        lambda m: paint(m[1] or "", "where", True) + paint(m[2] + m[3], m[2], True), text)
+    text = _CARETS.sub(lambda m: m[1] + paint(m[2], "caret", True), text)
+    return _INTERNAL.sub(lambda m: paint(m[0], "error", True), text)
+
+
+# ---------------------------------------------------------------- values
 
 
 def _cell(v: Any) -> str:
@@ -25,14 +68,14 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def format_sequence(values: np.ndarray) -> str:
+def format_sequence(values: np.ndarray, colour: bool = False) -> str:
     """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal."""
     items = ops.as_python(values)
     if len(items) > 1 and len(set(items)) == 1:
         body = f"[{_cell(items[0])}]*{len(items)}"
     else:
         body = "[" + ", ".join(_cell(v) for v in items) + "]"
-    return f"{body} ({ops.seq_type(values)})"
+    return f"{body} {paint(f'({ops.seq_type(values)})', 'type', colour)}"
 
 
 def format_example(example: Any) -> str:
@@ -82,16 +125,17 @@ class Settings:
         self.examples: dict[str, Any] = {"s-op": "hello", "selector": "hello"}
         self.show: dict[str, bool] = {"s-op": True, "selector": True}
         self.full_display = False
+        self.colour = False  # the REPL turns it on for a terminal
 
 
 def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evaluate,
                tabs: int = 0, prefix: str = "") -> list[str]:
     """A named value as the REPL prints it after `x;` or `x = ...;`."""
-    pad = "\t" * tabs
+    pad, colour = "\t" * tabs, settings.colour
     if isinstance(value, (SOp, Selector)):
         name = name or value.title
     if isinstance(value, SOp):
-        lines = [f"{pad} {prefix}    s-op: {name}"]
+        lines = [f"{pad} {prefix}    {_label('s-op', name, colour)}"]
         if settings.show["s-op"]:
             example = settings.examples["s-op"]
             result = evaluate(value, example)
@@ -101,35 +145,46 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
             else:
                 head = f"{pad} \t Example: {name}({format_example(example)}) ="
                 tail = " [skipped full display: identical values]" if settings.full_display else ""
-                lines.append(f"{head} {format_sequence(result)}{tail}")
+                lines.append(f"{head} {format_sequence(result, colour)}{tail}")
         return lines
     if isinstance(value, Selector):
-        lines = [f"{pad} {prefix}    selector: {name}"]
+        lines = [f"{pad} {prefix}    {_label('selector', name, colour)}"]
         if settings.show["selector"]:
             example = settings.examples["selector"]
             lines.append(f"{pad} \t Example:")
             lines += format_matrix(_tokens(example), evaluate(value, example), pad)
         return lines
     if isinstance(value, Function):
-        return [f"{pad} {prefix}    {value!r}"]
+        return [f"{pad} {prefix}    {value.home} {_label('function', _signature(value), colour)}"]
     if isinstance(value, Applied):
         return show_application(value.example, value.result, settings.full_display)
     if isinstance(value, (list, dict)):
         return _show_container(name, value, settings, evaluate, tabs, prefix)
-    named = f"{name} = " if name is not None else ""
-    return [f"{pad}    value: {named} {format_atom(value)}"]
+    named = f"{paint(name, 'name', colour)} = " if name is not None else ""
+    return [f"{pad}    {paint('value:', 'kind', colour)} {named} {format_atom(value)}"]
+
+
+def _label(kind: str, name: str, colour: bool) -> str:
+    """`kind: name`, as the first line of a value's display."""
+    return f"{paint(kind + ':', 'kind', colour)} {paint(name, 'name', colour)}"
+
+
+def _signature(function: Function) -> str:
+    return f"{function.name}({', '.join(function.params)})"
 
 
 def _show_container(name: str | None, value: Any, settings: Settings, evaluate: Evaluate,
                     tabs: int, prefix: str) -> list[str]:
-    pad = "\t" * tabs
+    pad, colour = "\t" * tabs, settings.colour
     kind = "list" if isinstance(value, list) else "dict"
     named = f"   {kind}: " + (f"{name} = " if name is not None else "")
+    shown = f"   {paint(kind + ':', 'kind', colour)} " + (
+        f"{paint(name, 'name', colour)} = " if name is not None else "")
     items = value if isinstance(value, list) else list(value.values())
     if not any(isinstance(v, (list, dict, SOp, Selector)) for v in items):
-        return [f"{pad} {prefix} {named}{value!r}"]
+        return [f"{pad} {prefix} {shown}{value!r}"]
     opener, closer = ("[", "]") if kind == "list" else ("{", "}")
-    lines = [f"{pad} {prefix} {named}{pad} {opener}"]
+    lines = [f"{pad} {prefix} {shown}{pad} {opener}"]
     if isinstance(value, list):
         for item in value:
             lines += show_value(None, item, settings, evaluate, tabs + 2)
@@ -152,3 +207,41 @@ def show_application(example: Any, result: np.ndarray, full_display: bool) -> li
 
 def _tokens(example: Any) -> list:
     return list(example)
+
+
+# ---------------------------------------------------------------- listing names
+
+KINDS = ("s-op", "selector", "function", "value", "list", "dict")
+
+
+def kind_of(value: Any) -> str:
+    """What a name holds, in the words the REPL prints values with."""
+    if isinstance(value, SOp):
+        return "s-op"
+    if isinstance(value, Selector):
+        return "selector"
+    if isinstance(value, Function):
+        return "function"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return "value"
+
+
+def format_names(bindings: dict[str, Any], colour: bool = False, width: int = 80) -> list[str]:
+    """Names grouped by kind, one wrapped line per kind; functions with their parameters."""
+    groups: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for name, value in bindings.items():
+        shown = _signature(value) if isinstance(value, Function) else name
+        groups[kind_of(value)].append(shown)
+    lines = []
+    for kind, names in groups.items():
+        if not names:
+            continue
+        label = f"{kind}:".rjust(10)
+        wrapped = textwrap.wrap(", ".join(names), max(width - 11, 20), break_long_words=False,
+                                break_on_hyphens=False)
+        lines.append(f"{paint(label, 'kind', colour)} {wrapped[0]}")
+        lines += [" " * 11 + more for more in wrapped[1:]]
+    return lines

@@ -1,0 +1,385 @@
+"""The interactive REPL: `rasp` with a terminal on stdin.
+
+A prompt_toolkit session reads one entry at a time. Enter runs the entry when the grammar says
+it is complete (or can never be: then its positioned error is shown) and opens a new line while
+it is incomplete (`parser.input_status`). Entries run through `cli.run_entry`, as piped input
+does, so both print the same. The pieces are built by `make_session`, which takes its input,
+output and history from the caller, so that tests can drive it through a pipe.
+
+Besides RASP statements and the original's REPL commands, two meta-commands are handled here,
+before parsing: `help`, and `names` / `names all` (what is defined, by kind). Neither is RASP:
+a bare `help` or `names` can never be a complete RASP statement, so they take nothing away.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import signal
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application.current import get_app
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import Condition, has_focus
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory, ThreadedHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.output import Output, create_output
+
+from . import __version__
+from .cli import EXIT_INTERNAL, EXIT_OK, report_internal, run_entry
+from .display import colour_diagnostic, colour_wanted, format_names, kind_of
+from .evaluator import Interpreter, example_library
+from .highlight import BUILTIN_FORMS, COMMANDS, KEYWORDS, RaspLexer
+from .parser import input_status
+
+__all__ = ["Repl", "RaspCompleter", "make_session", "entry_status", "meta_command",
+           "history_path", "open_history", "run_repl"]
+
+PROMPT, CONTINUATION, INDENT = ">> ", ".. ", "    "
+MAX_FAILURES = 3  # internal errors in a row after which the REPL gives up instead of spinning
+
+BANNER = f"""RASP {__version__}
+running example is: hello
+help: commands and a primer; names: what is defined; Ctrl-D: leave
+"""
+
+HELP = """\
+RASP programs compute on sequences, as a transformer does:
+  tokens, indices                the input and its positions: (indices + 1)("abc");
+  x = tokens == "l";             elementwise operations build new s-ops
+  select(keys, queries, <)       a selector: query q attends to key k if keys[k] < queries[q]
+  aggregate(sel, values)         attention: each query averages the values it selects
+  selector_width(sel)            how many keys each query selects
+  def f(a) { ... return e; }     functions; for x in [1, 2] { ... } loops
+  (x)("input");                  apply an s-op or selector to an input
+  load "paper_examples";         run a file from this folder or the example library
+  analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
+  draw(reverse, "abc");          its computation, layer by layer (and a picture in comp_flows/)
+A named s-op or selector is shown on the running example.
+Commands:
+  set example "hey"              change the running example (s-op / selector variants)
+  show example                   print the running examples
+  examples on|off                show examples with named values (s-op / selector variants)
+  full seq display on|off        the column-aligned display of sequences
+  exit, quit, Ctrl-D             leave
+  names, names all               what is defined, by kind (all: with the library)
+  help                           this text
+Keys: Enter runs a complete entry and opens a new line in an incomplete one; Alt-Enter (or
+Enter on a second empty line) runs it anyway. Tab completes names, Up searches the history
+for what is typed, Ctrl-R searches it, Right arrow takes the grey suggestion. Ctrl-C clears
+the entry or stops an evaluation.
+"""
+
+_META = re.compile(r"\s*(?:(help)|(names)(?:\s+(all))?)\s*")
+
+
+def meta_command(text: str) -> str | None:
+    """`help`, `names` or `names all` when `text` is that meta-command (no `;`), else None."""
+    match = _META.fullmatch(text)
+    return " ".join(w for w in match.groups() if w) if match else None
+
+
+def entry_status(text: str) -> str:
+    """What Enter does with `text`: run it ('complete', 'invalid') or go on ('incomplete')."""
+    return "complete" if meta_command(text) else input_status(text)
+
+
+# ---------------------------------------------------------------- completion
+
+_WORD = re.compile(r"[A-Za-z_]\w*$")
+_LOAD = re.compile(r'\bload\s+"([^"]*)$')
+_META_WORDS = {"help": "REPL help", "names": "REPL listing"}
+
+
+class RaspCompleter(Completer):
+    """Tab completion: keywords, the REPL commands, built-ins, and every name bound at the
+    moment (the library's, the session's, those brought in by `load`), each shown with its
+    kind; inside `load "`, the files it can load."""
+
+    def __init__(self, interpreter: Interpreter):
+        self.interpreter = interpreter
+
+    def get_completions(self, document: Document,
+                        complete_event: CompleteEvent) -> Iterator[Completion]:
+        before = document.current_line_before_cursor
+        path = _LOAD.search(before)
+        if path:
+            yield from _loadable(path[1])
+            return
+        if _in_string_or_comment(before):
+            return
+        statement = re.split(r"[;{}]", before)[-1].lstrip()
+        commands = [c for c in COMMANDS if c.startswith(statement) and c != statement]
+        if statement:
+            for command in commands:
+                yield Completion(command, -len(statement), display_meta="command")
+        word = _WORD.search(before)
+        if word is None or (commands and " " in statement):
+            return
+        prefix, offered = word[0], set(commands)
+        for name, meta in sorted(self._words().items()):
+            if name.startswith(prefix) and name != prefix and name not in offered:
+                yield Completion(name, -len(prefix), display_meta=meta)
+
+    def _words(self) -> dict[str, str]:
+        words = {w: "keyword" for w in KEYWORDS}
+        words.update({w: "built-in" for w in BUILTIN_FORMS})
+        words.update(_META_WORDS)
+        for env in (self.interpreter.base, self.interpreter.env):
+            words.update({name: _kind(value) for name, value in env.vars.items()})
+        return words
+
+
+def _kind(value: Any) -> str:
+    kind = kind_of(value)
+    return f"function({', '.join(value.params)})" if kind == "function" else kind
+
+
+def _in_string_or_comment(line: str) -> bool:
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted:
+            return True
+    return quoted
+
+
+def _loadable(prefix: str) -> Iterator[Completion]:
+    """The names `load` finds: .rasp files under the current folder, then the examples."""
+    folder = prefix.rpartition("/")[0]
+    found: dict[str, str] = {}
+    for base, meta in ((Path.cwd(), "file"), (example_library(), "example")):
+        where = base / folder
+        if not where.is_dir():
+            continue
+        for file in sorted(where.glob("*.rasp")):
+            name = f"{folder}/{file.stem}" if folder else file.stem
+            if name.startswith(prefix):
+                found.setdefault(name, meta)
+    for name, meta in found.items():
+        yield Completion(name, -len(prefix), display_meta=meta)
+
+
+# ---------------------------------------------------------------- keys
+
+def _bindings() -> KeyBindings:
+    bindings = KeyBindings()
+    editing = has_focus(DEFAULT_BUFFER)
+
+    @Condition
+    def at_indentation() -> bool:
+        return not get_app().current_buffer.document.current_line_before_cursor.strip()
+
+    @bindings.add("enter", filter=editing)
+    def _(event: KeyPressEvent) -> None:
+        """Run the entry if it is complete or invalid; otherwise start a new line."""
+        buffer = event.current_buffer
+        if buffer.complete_state:
+            completion = buffer.complete_state.current_completion
+            if completion:
+                buffer.apply_completion(completion)
+            else:
+                buffer.cancel_completion()
+            return
+        document = buffer.document
+        if document.text_after_cursor.strip() and not document.on_last_line:
+            _new_line(buffer)  # editing an earlier line of the entry
+        elif entry_status(document.text) == "incomplete" and not _gave_up(document):
+            _new_line(buffer)
+        else:
+            buffer.validate_and_handle()
+
+    @bindings.add("tab", filter=editing & at_indentation)
+    def _(event: KeyPressEvent) -> None:
+        """Indent, at the start of a line (elsewhere Tab completes)."""
+        event.current_buffer.insert_text(INDENT)
+
+    @bindings.add("}", filter=editing & at_indentation)
+    def _(event: KeyPressEvent) -> None:
+        """A closing brace goes back one level of indentation."""
+        buffer = event.current_buffer
+        spaces = len(buffer.document.current_line_before_cursor)
+        buffer.delete_before_cursor(min(spaces, len(INDENT)))
+        buffer.insert_text("}")
+
+    return bindings
+
+
+def _new_line(buffer: Buffer) -> None:
+    """A new line indented like the current one, one level more after an opening brace."""
+    before = buffer.document.current_line_before_cursor
+    margin = before[: len(before) - len(before.lstrip())]
+    extra = INDENT if before.rstrip().endswith("{") else ""
+    buffer.insert_text("\n" + margin + extra)
+
+
+def _gave_up(document: Document) -> bool:
+    """Enter on a second empty line runs an incomplete entry anyway, to show what it lacks."""
+    lines = document.text.split("\n")
+    return len(lines) > 2 and not lines[-1].strip() and not lines[-2].strip()
+
+
+def _continuation(width: int, line_number: int, wrap_count: int) -> str:
+    """`.. ` in front of the further lines of an entry; blank where a long line wraps."""
+    return " " * width if wrap_count else CONTINUATION.rjust(width)
+
+
+def make_session(interpreter: Interpreter, input: Input | None = None,
+                 output: Output | None = None, history: History | None = None
+                 ) -> PromptSession[str]:
+    """The prompt: multi-line entries, RASP highlighting, completion of what `interpreter`
+    knows, suggestions and search from `history` (in memory when not given)."""
+    return PromptSession(
+        message=PROMPT, prompt_continuation=_continuation, multiline=True,
+        key_bindings=_bindings(), lexer=PygmentsLexer(RaspLexer),
+        completer=RaspCompleter(interpreter), complete_while_typing=False,
+        auto_suggest=AutoSuggestFromHistory(), enable_history_search=True,
+        search_ignore_case=True, history=history if history is not None else InMemoryHistory(),
+        input=input, output=output)
+
+
+# ---------------------------------------------------------------- history
+
+def history_path(flag: str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Where the history lives: `--history-file`, else $RASP_HISTORY, else the user's data
+    folder. An empty path means no file (the history is kept in memory)."""
+    for choice in (flag, environ.get("RASP_HISTORY")):
+        if choice is not None:
+            return Path(choice).expanduser() if choice else None
+    import platformdirs  # only here: the other paths need not pay for it
+
+    return Path(platformdirs.user_data_dir("rasp")) / "history"
+
+
+def open_history(path: Path | None, warn: Callable[[str], Any]) -> History:
+    """A file history read in the background (start-up does not wait for it); in memory, with
+    a warning, when the file cannot be written."""
+    if path is None:
+        return InMemoryHistory()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+    except OSError as e:
+        warn(f"rasp: the history is not kept: cannot write {path}: {e.strerror or e}")
+        return InMemoryHistory()
+    return ThreadedHistory(FileHistory(str(path)))
+
+
+# ---------------------------------------------------------------- the loop
+
+class Repl:
+    """Reads entries from `session` and runs them in `interpreter`. Errors are printed and the
+    session goes on; only `exit`, `quit` or Ctrl-D end it."""
+
+    def __init__(self, interpreter: Interpreter, session: PromptSession[str], out: TextIO,
+                 err: TextIO, show_traceback: bool = False):
+        self.interpreter, self.session = interpreter, session
+        self.out, self.err = out, err
+        self.show_traceback = show_traceback
+        self.lines = 0  # lines read so far: errors are numbered over the whole session
+
+    def run(self) -> int:
+        """The session, until `exit` or Ctrl-D; returns the exit code."""
+        self.out.write(BANNER)
+        failures, interrupted = 0, False
+        while not self.interpreter.exited:
+            try:
+                if interrupted:  # said here, where a second Ctrl-C cannot end the session
+                    interrupted = False
+                    self.out.write("KeyboardInterrupt\n")
+                if not self.step():
+                    break
+                failures = 0
+            except KeyboardInterrupt:  # Ctrl-C, at the prompt or during an evaluation
+                interrupted = True
+            except Exception as e:  # a bug of ours outside an evaluation: say so, go on
+                report_internal(e, self.err, self.show_traceback)
+                failures += 1
+                if failures >= MAX_FAILURES:
+                    return EXIT_INTERNAL
+        return EXIT_OK
+
+    def step(self) -> bool:
+        """Read and run one entry; False at the end of the input (Ctrl-D)."""
+        try:
+            text = self.session.prompt()
+        except EOFError:
+            return False
+        self.execute(text)
+        return True
+
+    def execute(self, text: str) -> None:
+        first = self.lines + 1
+        self.lines += text.count("\n") + 1
+        command = meta_command(text)
+        if command == "help":
+            self.out.write(HELP)
+        elif command is not None:
+            self.out.write("\n".join(self.listing(command == "names all")) + "\n")
+        elif text.strip():
+            run_entry(self.interpreter, text, "<stdin>", first, self.err, self.show_traceback)
+        self.out.flush()
+
+    def listing(self, everything: bool) -> list[str]:
+        """What `names` prints: the session's names by kind; with `all`, the library's too."""
+        colour = self.interpreter.settings.colour
+        width = shutil.get_terminal_size().columns
+
+        def names(env_vars: dict[str, Any]) -> list[str]:
+            shown = {name: value for name, value in env_vars.items() if name != "out"}
+            return format_names(shown, colour, width)
+
+        session = names(self.interpreter.env.vars)
+        if not everything:
+            return session or ["nothing is defined yet (names all: the library too)"]
+        return ["library:", *names(self.interpreter.base.vars),
+                "this session:", *(session or ["      nothing yet"])]
+
+
+class _Painted(io.TextIOBase):
+    """An error stream whose messages are coloured (display.colour_diagnostic)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(colour_diagnostic(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _writer(stream: TextIO) -> Callable[[str], None]:
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+    return write
+
+
+def run_repl(out: TextIO, err: TextIO, history_file: str | None = None,
+             show_traceback: bool = False) -> int:
+    """`rasp` on a terminal: colour unless NO_COLOR, history in a file, the loop."""
+    # Ctrl-C must stop an evaluation even if rasp started with SIGINT ignored (as a background
+    # job of a shell without job control does): on its terminal, the REPL owns Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    errors = cast(TextIO, _Painted(err)) if colour_wanted(err) else err
+    interpreter = Interpreter(out=_writer(out), warn=_writer(errors), interactive=True)
+    interpreter.settings.colour = colour_wanted(out)
+    history = open_history(history_path(history_file), _writer(errors))
+    # `rasp > log`: results go to the file, the prompt to the terminal (stderr), as in Python
+    terminal = create_output(always_prefer_tty=True)
+    session = make_session(interpreter, output=terminal, history=history)
+    return Repl(interpreter, session, out, errors, show_traceback).run()
