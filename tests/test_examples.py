@@ -39,9 +39,9 @@ FIGURES = re.compile(
     r"(?:\s+\(original's (?P<oexpr>.+?): (?P<olayers>\d+) layers?, "
     r"(?:heads (?P<oheads>\d+(?:/\d+)*)|no heads)\))?")
 
-# A few dozen random inputs per task keep this file to seconds; set RASP_HYPOTHESIS_EXAMPLES
+# A hundred random inputs per task keep this file to seconds; set RASP_HYPOTHESIS_EXAMPLES
 # to try more.
-CHECK = settings(max_examples=int(os.environ.get("RASP_HYPOTHESIS_EXAMPLES", "60")),
+CHECK = settings(max_examples=int(os.environ.get("RASP_HYPOTHESIS_EXAMPLES", "100")),
                  deadline=None)
 
 
