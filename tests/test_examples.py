@@ -102,7 +102,12 @@ def test_example_starts_with_an_explanation_and_its_figures(path):
     assert sum(len(line) > 20 for line in prose) >= 2, "no explanation at the top"
     if path.stem not in NO_FIGURES:
         assert figure_lines(path), "no `#   EXPR: L layers, heads H` lines in the header"
-        assert any("Layers and heads" in line for line in lines)
+        marker = [i for i, line in enumerate(lines) if "Layers and heads" in line]
+        assert marker, "no 'Layers and heads' line in the header"
+        # every indented line after it is a figure line, so that none escapes the checks
+        for line in lines[marker[0] + 1:]:
+            if line.startswith("#   "):
+                assert FIGURES.fullmatch(line.rstrip()), f"not a figure line: {line!r}"
 
 
 @pytest.mark.parametrize("name, expr, layers, heads, match", FIGURE_CASES,
