@@ -94,5 +94,7 @@ def test_command(doc, block, tmp_path, monkeypatch):
 
 
 def test_every_doc_has_its_examples_checked():
-    assert {d for d, _ in SESSIONS} >= {"README.md"}
+    assert {d for d, _ in SESSIONS} >= {"README.md", "tutorial.md", "examples.md",
+                                        "language.md"}
+    assert {d for d, _ in PROGRAMS} >= {"examples.md"}
     assert {d for d, _ in COMMANDS} >= {"analysis.md", "cli.md"}
