@@ -1,5 +1,6 @@
-"""The examples in README.md and docs/ are what rasp prints: REPL sessions (`>> ` lines) are
-typed into an interactive interpreter, and `$ rasp ...` commands are run."""
+"""The examples in README.md and docs/ are what rasp prints: REPL sessions (`>> ` lines,
+continued by `.. ` lines) are typed into an interactive interpreter, `$ rasp ...` commands
+are run, and programs in ```rasp blocks must run without an error."""
 
 from __future__ import annotations
 
@@ -10,22 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from rasp import Interpreter
+from rasp import Interpreter, RaspError
 from rasp.cli import main
+from rasp.errors import format_error
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def _blocks(path: Path) -> list[str]:
-    """The text of each fenced block without a language, or marked `console`."""
+def _blocks(path: Path, languages: tuple[str, ...] = ("", "console")) -> list[str]:
+    """The text of each fenced block in one of `languages` (none, or `console`)."""
     blocks, current, language = [], None, ""
     for line in path.read_text().splitlines(keepends=True):
         if line.startswith("```"):
             if current is None:
                 current, language = [], line[3:].strip()
             else:
-                if language in ("", "console"):
+                if language in languages:
                     blocks.append("".join(current))
                 current = None
         elif current is not None:
@@ -35,20 +37,50 @@ def _blocks(path: Path) -> list[str]:
 
 SESSIONS = [(p.name, b) for p in DOCS for b in _blocks(p) if b.startswith(">> ")]
 COMMANDS = [(p.name, b) for p in DOCS for b in _blocks(p) if b.startswith("$ rasp ")]
+PROGRAMS = [(p.name, b) for p in DOCS for b in _blocks(p, ("rasp",))]
+
+
+def _entries(block: str) -> tuple[list[str], list[str]]:
+    """The REPL entries typed in a session (a `>> ` line and its `.. ` lines), and the
+    other lines: what the session prints."""
+    entries: list[str] = []
+    printed: list[str] = []
+    typing = False
+    for line in block.splitlines():
+        if line.startswith(">> "):
+            entries.append(line[3:] + "\n")
+            typing = True
+        elif typing and (line.startswith(".. ") or line == ".."):
+            entries[-1] += line[3:] + "\n"
+        else:
+            printed.append(line)
+            typing = False
+    return entries, printed
 
 
 @pytest.mark.parametrize("doc, block", SESSIONS, ids=[d for d, _ in SESSIONS])
 def test_repl_session(doc, block, tmp_path, monkeypatch):
+    """A fresh session: what each entry prints, its warnings and its errors (as the REPL
+    shows them, at `<stdin>:LINE`) must be the block's other lines."""
     monkeypatch.chdir(tmp_path)
-    it = Interpreter(interactive=True, warn=lambda text: None)
-    expected: list[str] = []
     got: list[str] = []
-    for line in block.splitlines():
-        if line.startswith(">> "):
-            got += it.run(line[3:]).splitlines()
-        else:
-            expected.append(line)
+    it = Interpreter(interactive=True, out=lambda text: got.extend(text.split("\n")),
+                     warn=lambda text: got.extend(text.split("\n")))
+    entries, expected = _entries(block)
+    line = 1
+    for entry in entries:
+        try:
+            it.run("\n" * (line - 1) + entry, "<stdin>")
+        except RaspError as e:
+            got.extend(format_error(e).split("\n"))
+        line += entry.count("\n")
     assert got == expected
+
+
+@pytest.mark.parametrize("doc, block", PROGRAMS, ids=[d for d, _ in PROGRAMS])
+def test_program(doc, block, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Interpreter().run(block, f"{doc}.rasp")
 
 
 @pytest.mark.parametrize("doc, block", COMMANDS, ids=[d for d, _ in COMMANDS])
@@ -62,5 +94,7 @@ def test_command(doc, block, tmp_path, monkeypatch):
 
 
 def test_every_doc_has_its_examples_checked():
-    assert {d for d, _ in SESSIONS} >= {"README.md"}
+    assert {d for d, _ in SESSIONS} >= {"README.md", "tutorial.md", "examples.md",
+                                        "language.md"}
+    assert {d for d, _ in PROGRAMS} >= {"examples.md"}
     assert {d for d, _ in COMMANDS} >= {"analysis.md", "cli.md"}

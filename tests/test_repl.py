@@ -15,7 +15,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from rasp import cli
-from rasp.evaluator import Interpreter
+from rasp.evaluator import Interpreter, example_library
 from rasp.repl import (
     HELP,
     MAX_FAILURES,
@@ -243,8 +243,9 @@ def test_completes_loadable_files(tmp_path, monkeypatch):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "deep.rasp").write_text("d = 1;\n")
     monkeypatch.chdir(tmp_path)
-    assert completions('load "') == {"mine": "file", "long_addition": "example",
-                                     "paper_examples": "example", "tour": "example"}
+    shipped = {p.stem: "example" for p in example_library().glob("*.rasp")}
+    assert {"paper_examples", "long_addition", "sort", "dyck"} <= set(shipped)
+    assert completions('load "') == {"mine": "file", **shipped}
     assert completions('load "pap') == {"paper_examples": "example"}
     assert completions('load "sub/') == {"sub/deep": "file"}
 
