@@ -32,6 +32,7 @@ from .values import (
     Select,
     Selector,
     SOp,
+    Tokens,
     evaluate,
     input_array,
 )
@@ -200,7 +201,9 @@ def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
     except RaspError as e:
         node = getattr(e, "node", None)
         if node is not None and node.id not in averaging:
+            hint = ("; `set example` to an input it can read" if isinstance(node, Tokens)
+                    else "")
             findings.append(f"layer {node.depth}: '{node.title}' fails on {example}: "
-                            f"{e.message}")
+                            f"{e.message}{hint}")
     analysis.warnings = findings
     return findings

@@ -26,7 +26,7 @@ import numpy as np
 from . import __version__
 from .display import format_sequence
 from .errors import RaspError, RaspSyntaxError, format_error
-from .evaluator import Interpreter
+from .evaluator import Interpreter, example_library
 from .parser import input_status, parse
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
@@ -103,10 +103,14 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     """`rasp analyze FILE NAME [--json]`: the layers and heads the s-op NAME needs."""
     parser = argparse.ArgumentParser(prog="rasp analyze", description="Report how many layers "
                                      "and attention heads a transformer needs for an s-op.")
-    parser.add_argument("file", help="the .rasp program that defines it")
+    parser.add_argument("file", help="the .rasp program that defines it, or the name of a "
+                        "file of the example library")
     parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    library = example_library() / f"{args.file}.rasp"
+    if not os.path.exists(args.file) and library.is_file():
+        args.file = str(library)  # a bare name from the example library: `rasp analyze sort`
     text = _read(args.file, err)
     if text is None:
         return EXIT_USAGE

@@ -305,14 +305,14 @@ class Interpreter:
     def warn(self, error: RaspError) -> None:
         self._warn(format_error(error, "warning"))
 
-    def _show(self, name: str | None, value: Any) -> None:
+    def _show(self, name: str | None, value: Any, span: Span) -> None:
         try:
             self.emit(show_value(name, value, self.settings, self.apply))
         except RaspError as e:
             # The value exists; it only fails on the running example. Say so and go on.
             self.emit(show_value(name, value, _quiet(self.settings), self.apply))
             e.message = f"'{name or 'out'}' fails on the running example: {e.message}"
-            self.warn(e)
+            self.warn(e.at(span))
 
     # ------------------------------------------------------------ statements
 
@@ -340,7 +340,7 @@ class Interpreter:
                 for name, value in zip(names, values):
                     env.assign(name, value, stmt.span)
                     if echo:
-                        self._show(name, value)
+                        self._show(name, value, stmt.span)
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
                 for p in params:
                     if p in env.reserved:
@@ -349,7 +349,7 @@ class Interpreter:
                 function = Function(name, params, body, returns, env, env.name)
                 env.assign(name, function, stmt.span)
                 if echo:
-                    self._show(name, function)
+                    self._show(name, function, stmt.span)
             case ast.For(names=names, iterable=iterable, body=body):
                 items = self.eval_expr(iterable, env)
                 for item in _iterate(items, "a for loop", iterable.span):
@@ -389,7 +389,7 @@ class Interpreter:
         if isinstance(value, Applied):
             self.emit(show_application(value.example, value.result, self.settings.full_display))
         else:
-            self._show(expr.id if isinstance(expr, ast.Name) else "out", value)
+            self._show(expr.id if isinstance(expr, ast.Name) else "out", value, expr.span)
 
     def _draw(self, sop_expr: ast.Expr, input_expr: ast.Expr | None, env: Env,
               top: bool) -> None:
