@@ -167,8 +167,8 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
         return np.mod(a, b)
     assert op == "^"
     if not floats and np.any(b < 0):
-        a = a.astype(np.float64)
-        floats = True
+        # Python: int ** negative int is a float, int ** int an int; per element
+        return _python_map(operator.pow, a, b)
     if floats and np.any((a == 0) & (b < 0)):
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
     result = np.power(a, b)

@@ -102,6 +102,20 @@ def test_sop(expression, example, expected):
     assert evaluate(expression, example) == pytest.approx(expected)
 
 
+# Each element keeps the type Python gives it: an int in one position and a float in another
+# where Python does so (pytest.approx above would not see the difference).
+TYPED = [
+    ("2 ^ (indices - 1)", "abc", [0.5, 1, 2]),  # int ** negative int is a float
+]
+
+
+@pytest.mark.parametrize("expression, example, expected", TYPED, ids=[t[0] for t in TYPED])
+def test_sop_element_types(expression, example, expected):
+    result = evaluate(expression, example)
+    assert result == expected
+    assert [type(v) for v in result] == [type(v) for v in expected]
+
+
 def test_selector_rows_are_queries():
     assert evaluate("select(indices, indices, <)", "abc") == [
         [False, False, False], [True, False, False], [True, True, False]]
