@@ -496,6 +496,8 @@ class Interpreter:
             return ops.PYTHON_OPS[op](left, right)
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
             raise RaspValueError(str(e), expr.span) from None
+        except RaspError as e:
+            raise e.at(expr.span) from None
 
     def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any) -> Any:
         selectors = isinstance(left, Selector), isinstance(right, Selector)
@@ -621,7 +623,15 @@ class Interpreter:
                 raise RaspTypeError(f"range expects integers, got {describe(args)}", expr.span)
             if len(args) == 3 and args[2] == 0:
                 raise RaspValueError("range's step must not be zero", expr.span)
-            return list(range(*args))
+            numbers = range(*args)
+            try:
+                too_long = len(numbers) > ops.MAX_ITEMS
+            except OverflowError:  # more numbers than Python can count
+                too_long = True
+            if too_long:
+                raise RaspLimitError(f"range too long: more than {ops.MAX_ITEMS} numbers",
+                                     expr.span)
+            return list(numbers)
         if name == "zip":
             for i, a in enumerate(args):
                 if not isinstance(a, list):

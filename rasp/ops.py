@@ -18,20 +18,66 @@ mixed values get exactly Python's semantics and messages.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .errors import RaspValueError
+from .errors import RaspLimitError, RaspValueError
 
 Array = np.ndarray
 
+# Python computes ints, strings and lists of any size, slowly: `3 ^ 10 ^ 9` or `"ab" * 10 ^ 10`
+# would hang the session, and Python refuses to print an int of more than 4300 digits.
+MAX_INT_BITS = 13_000  # about 3900 decimal digits
+MAX_ITEMS = 10_000_000  # characters of a string, items of a list
+
+
+def _bounded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Python's operator `fn`, refusing results beyond MAX_INT_BITS or MAX_ITEMS; a power or a
+    repetition is judged before it is computed, since computing it is what takes too long."""
+    def apply(a: Any, b: Any) -> Any:
+        if fn is operator.pow:
+            _check_power(a, b)
+        elif fn is operator.mul:
+            _check_repetition(a, b)
+            _check_repetition(b, a)
+        return check_size(fn(a, b))
+    return apply
+
+
+def _check_power(a: Any, b: Any) -> None:
+    if isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0:
+        if b * math.log2(abs(a)) > MAX_INT_BITS + 1:
+            raise RaspLimitError(f"integer too large: {a} ^ {b} has more than {MAX_INT_BITS} "
+                                 f"bits")
+
+
+def _check_repetition(items: Any, times: Any) -> None:
+    if isinstance(items, (str, list)) and isinstance(times, int):
+        check_size(items, len(items) * times)
+
+
+def check_size(value: Any, length: int | None = None) -> Any:
+    """`value`, if it is not an int, string or list too large to work with (`length`: the
+    length it is about to have)."""
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise RaspLimitError(f"integer too large: more than {MAX_INT_BITS} bits")
+    if isinstance(value, (str, list)):
+        length = len(value) if length is None else length
+        if length > MAX_ITEMS:
+            kind, unit = ("string", "characters") if isinstance(value, str) else ("list", "items")
+            raise RaspLimitError(f"{kind} too long: {length} {unit}, more than {MAX_ITEMS}")
+    return value
+
+
 PYTHON_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-    "%": operator.mod, "^": operator.pow, "==": operator.eq, "!=": operator.ne,
-    "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+    "+": _bounded(operator.add), "-": _bounded(operator.sub), "*": _bounded(operator.mul),
+    "/": operator.truediv, "%": operator.mod, "^": _bounded(operator.pow),
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt,
+    "<=": operator.le, ">=": operator.ge,
 }
 COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
 _NUMPY_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply, "==": np.equal,
@@ -168,7 +214,7 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
     assert op == "^"
     if not floats and np.any(b < 0):
         # Python: int ** negative int is a float, int ** int an int; per element
-        return _python_map(operator.pow, a, b)
+        return _python_map(PYTHON_OPS["^"], a, b)
     if floats and np.any((a == 0) & (b < 0)):
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
     result = np.power(a, b)
