@@ -248,6 +248,8 @@ def unary(op: str, values: Array) -> Array:
     if _is_numeric(values):
         a = _as_number(values)
         if op == "-":
+            if a.dtype.kind == "i" and np.any(a == np.iinfo(np.int64).min):
+                return sequence(_python_map(operator.neg, a))  # 2^63 needs a Python int
             return -a
         if op == "+":
             return a

@@ -106,6 +106,7 @@ def test_sop(expression, example, expected):
 # where Python does so (pytest.approx above would not see the difference).
 TYPED = [
     ("2 ^ (indices - 1)", "abc", [0.5, 1, 2]),  # int ** negative int is a float
+    ("-((indices - 2) ^ 63)", "ab", [2 ** 63, 1]),  # beyond int64, not wrapped around
 ]
 
 
