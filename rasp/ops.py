@@ -256,7 +256,10 @@ def unary(op: str, values: Array) -> Array:
         if a.dtype.kind == "f":
             if not np.all(np.isfinite(a)):
                 raise ValueError("cannot round an infinite or NaN value to an integer")
-            return np.rint(a).astype(np.int64)  # half to even, like Python's round
+            rounded = np.rint(a)  # half to even, like Python's round
+            if np.any(np.abs(rounded) >= 2.0 ** 63):  # beyond int64: Python ints
+                return sequence(_python_map(int, rounded))
+            return rounded.astype(np.int64)
         return a
     fn = {"-": operator.neg, "+": operator.pos, "round": round}[op]
     return sequence(_python_map(fn, values))
