@@ -33,6 +33,7 @@ Array = np.ndarray
 # would hang the session, and Python refuses to print an int of more than 4300 digits.
 MAX_INT_BITS = 13_000  # about 3900 decimal digits
 MAX_ITEMS = 10_000_000  # characters of a string, items of a list
+FLOAT_OVERFLOW = "the result is too large for a float"
 
 
 def _bounded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -44,7 +45,12 @@ def _bounded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         elif fn is operator.mul:
             _check_repetition(a, b)
             _check_repetition(b, a)
-        return check_size(fn(a, b))
+        try:
+            return check_size(fn(a, b))
+        except OverflowError as e:
+            if e.args[:1] == (34,):  # Python's float overflow gives only an errno
+                raise OverflowError(FLOAT_OVERFLOW) from None
+            raise
     return apply
 
 
@@ -218,8 +224,13 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
     if floats and np.any((a == 0) & (b < 0)):
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
     result = np.power(a, b)
-    if floats and np.any(np.isnan(result) & ~np.isnan(a) & ~np.isnan(b)):
-        raise ValueError("a negative number raised to a fractional power is not a real number")
+    if floats:
+        finite = np.isfinite(a) & np.isfinite(b)
+        if np.any(np.isnan(result) & finite):
+            raise ValueError("a negative number raised to a fractional power is not a real "
+                             "number")
+        if np.any(np.isinf(result) & finite):  # Python raises where numpy gives inf
+            raise OverflowError(FLOAT_OVERFLOW)
     return result
 
 

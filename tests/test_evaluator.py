@@ -31,6 +31,7 @@ SOPS = [
     ("(indices - 2) % 3", "abcd", [1, 2, 0, 1]),
     ("2 ^ indices", "abcd", [1, 2, 4, 8]),
     ("(indices - 1) ^ -1", "ab", [-1.0, ValueError]),
+    ("tokens_float ^ 1000", [2.5, 0.5], [ValueError, 0.0]),  # Python's float overflow
     ("-indices", "abc", [0, -1, -2]),
     ("tokens + tokens", "ab", ["aa", "bb"]),
     ("tokens * 2", "ab", ["aa", "bb"]),
