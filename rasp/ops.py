@@ -305,14 +305,21 @@ def lookup(container: Any, keys: Array) -> Array:
         return sequence(_python_map(get, keys))
     items = list(container)
     kind = "list" if isinstance(container, list) else "string"
-    if keys.dtype.kind not in "biu":  # Python accepts bools as indices too
+    if seq_type(keys) not in ("ints", "bools"):  # Python accepts bools as indices too
         raise RaspValueError(f"indices into a {kind} must be integers, got {seq_type(keys)}")
+    if keys.dtype.kind == "O":  # ints mixed with bools, or beyond int64: Python's indexing
+        return sequence(_python_map(lambda i: _item(items, i, kind), keys))
     index = keys.astype(np.int64)
     bad = (index >= len(items)) | (index < -len(items))
     if np.any(bad):
-        raise RaspValueError(f"index {int(index[bad][0])} out of range for {kind} of length "
-                             f"{len(items)}")
+        _item(items, int(index[bad][0]), kind)
     return sequence(_object_array(items)[index])
+
+
+def _item(items: list, index: int, kind: str) -> Any:
+    if not -len(items) <= index < len(items):
+        raise RaspValueError(f"index {index} out of range for {kind} of length {len(items)}")
+    return items[index]
 
 
 # ---------------------------------------------------------------- attention

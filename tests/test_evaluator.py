@@ -109,6 +109,7 @@ TYPED = [
     ("2 ^ (indices - 1)", "abc", [0.5, 1, 2]),  # int ** negative int is a float
     ("-((indices - 2) ^ 63)", "ab", [2 ** 63, 1]),  # beyond int64, not wrapped around
     ("round(10.0 ^ (indices * 10))", "abc", [1, 10 ** 10, 10 ** 20]),
+    ("[5, 6, 7][tokens_asis]", [True, 2], [6, 7]),  # ints mixed with bools index too
 ]
 
 
