@@ -202,6 +202,8 @@ def binary(op: str, left: Array, right: Array) -> Array:
 
 def _numeric_binary(op: str, left: Array, right: Array) -> Array:
     if op in COMPARISONS:
+        if _beyond_float_precision(left, right) or _beyond_float_precision(right, left):
+            return _python_map(PYTHON_OPS[op], left, right)  # Python compares exactly
         return _NUMPY_OPS[op](left, right)
     a, b = _as_number(left), _as_number(right)
     floats = a.dtype.kind == "f" or b.dtype.kind == "f"
@@ -232,6 +234,14 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
         if np.any(np.isinf(result) & finite):  # Python raises where numpy gives inf
             raise OverflowError(FLOAT_OVERFLOW)
     return result
+
+
+def _beyond_float_precision(ints: Array, other: Array) -> bool:
+    """numpy compares an int64 with a float64 as two floats, which is not exact for ints of
+    more than 53 bits."""
+    if ints.dtype.kind not in "iu" or other.dtype.kind != "f":
+        return False
+    return bool(np.any((ints > 2 ** 53) | (ints < -(2 ** 53))))
 
 
 def _may_overflow(op: str, a: Array, b: Array) -> bool:

@@ -110,6 +110,7 @@ TYPED = [
     ("-((indices - 2) ^ 63)", "ab", [2 ** 63, 1]),  # beyond int64, not wrapped around
     ("round(10.0 ^ (indices * 10))", "abc", [1, 10 ** 10, 10 ** 20]),
     ("[5, 6, 7][tokens_asis]", [True, 2], [6, 7]),  # ints mixed with bools index too
+    ("tokens_asis == 2.0 ^ 53", [2 ** 53 + 1, 2 ** 53], [False, True]),  # compared exactly
 ]
 
 
