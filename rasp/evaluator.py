@@ -144,10 +144,24 @@ class Interpreter:
 
     # ------------------------------------------------------------ public API
 
+    @contextlib.contextmanager
+    def _entry(self) -> Iterator[None]:
+        """One call into the session from outside. The evaluator recurses over the syntax
+        tree and RASP calls, so it gets room to; and however the call ends (a result, an
+        error, an interrupt) the call and load stacks are empty again for the next one."""
+        limit = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
+            yield
+        finally:
+            sys.setrecursionlimit(limit)
+            self._calls.clear()
+            self._loading.clear()
+
     def run(self, source: str, filename: str = "<string>") -> str:
         """Execute a program; returns the text it printed."""
         self._printed = []
-        with _recursion_room():
+        with self._entry():
             program = parse(source, filename)
             try:
                 self.execute(program.statements, self.env, top=True,
@@ -158,17 +172,16 @@ class Interpreter:
 
     def evaluate(self, expression: str, example: Any) -> list:
         """Apply the s-op or selector named (or written) by `expression` to `example`."""
-        with _recursion_room():
-            value, span = self._expression_value(expression)
-        if not isinstance(value, (SOp, Selector)):
-            raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}", span)
-        return self.apply(value, example, span).tolist()
+        def applied(value: Any, span: Span) -> list:
+            if not isinstance(value, (SOp, Selector)):
+                raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
+                                    span)
+            return self.apply(value, example, span).tolist()
+        return self._on_expression(expression, applied)
 
     def analyze(self, expression: str) -> Analysis:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
-        with _recursion_room():
-            node, span = self._expression_value(expression)
-        return self._analyze(node, span)
+        return self._on_expression(expression, self._analyze)
 
     def _analyze(self, node: Any, span: Span) -> Analysis:
         """The analysis of an s-op, checked on the running example."""
@@ -181,15 +194,17 @@ class Interpreter:
 
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
-        with _recursion_room():
-            return self._expression_value(expression)[0]
+        return self._on_expression(expression, lambda value, span: value)
 
-    def _expression_value(self, expression: str) -> tuple[Any, Span]:
-        program = parse(expression.strip().rstrip(";") + ";", "<expression>")
-        (stmt,) = program.statements
-        if not isinstance(stmt, ast.ExprStmt):
-            raise RaspTypeError("expected an expression", stmt.span)
-        return self.eval_expr(stmt.expr, self.env), stmt.expr.span
+    def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
+        """`then(value, span)` of an expression, as one call into the session."""
+        with self._entry():
+            program = parse(expression.strip().rstrip(";") + ";", "<expression>")
+            (stmt,) = program.statements
+            if not isinstance(stmt, ast.ExprStmt):
+                raise RaspTypeError("expected an expression", stmt.span)
+            with _limits_at(stmt.expr.span):
+                return then(self.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
@@ -249,7 +264,11 @@ class Interpreter:
     def execute(self, statements: Iterable[ast.Stmt], env: Env, top: bool = False,
                 folder: Path | None = None) -> None:
         for stmt in statements:
-            self.exec_stmt(stmt, env, top, folder)
+            if top:
+                with _limits_at(stmt.span):
+                    self.exec_stmt(stmt, env, top, folder)
+            else:
+                self.exec_stmt(stmt, env, top, folder)
 
     def exec_stmt(self, stmt: ast.Stmt, env: Env, top: bool, folder: Path | None) -> None:
         echo = top and self.interactive
@@ -665,17 +684,16 @@ class Interpreter:
 # ---------------------------------------------------------------- module helpers
 
 @contextlib.contextmanager
-def _recursion_room() -> Iterator[None]:
-    """The evaluator recurses over the syntax tree and RASP calls; give it room, and turn
-    running out of it into a RASP error rather than a crash."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
+def _limits_at(span: Span) -> Iterator[None]:
+    """Python's recursion limit (deeply nested source or values) or memory, exhausted while
+    running one top-level statement or expression: a RaspLimitError there. Only top-level
+    code catches these: deep in the recursion there is no room left to build the error."""
     try:
         yield
     except RecursionError:
-        raise RaspLimitError("the program is nested too deeply to evaluate") from None
-    finally:
-        sys.setrecursionlimit(limit)
+        raise RaspLimitError("nested too deeply to evaluate", span) from None
+    except MemoryError:
+        raise RaspLimitError("not enough memory to evaluate this", span) from None
 
 
 def _builtin_values() -> dict[str, Any]:
