@@ -44,6 +44,7 @@ from .values import (
     Selector,
     SOp,
     Tokens,
+    ValueCache,
     describe,
     evaluate,
     next_id,
@@ -55,6 +56,8 @@ __all__ = ["Interpreter", "Env"]
 PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
 MAX_CALL_DEPTH = 400  # nested RASP calls
+CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
+CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 PYTHON_RECURSION_LIMIT = 20000
 LABEL_WIDTH = 30
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
@@ -138,7 +141,7 @@ class Interpreter:
         self._printed: list[str] = []
         self._calls: list[tuple[str, Span]] = []
         self._loading: list[Path] = []
-        self._caches: OrderedDict[tuple, dict[int, np.ndarray]] = OrderedDict()
+        self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
         self.base = self._make_base()
         self.env = Env("console", parent=self.base)
 
@@ -225,14 +228,17 @@ class Interpreter:
         except RaspError as e:
             raise e.at(span) from None
 
-    def _cache_for(self, tokens: list) -> dict[int, np.ndarray]:
-        """The values computed so far on this input (kept for the last few inputs)."""
+    def _cache_for(self, tokens: list) -> ValueCache:
+        """The values computed so far on this input. They are kept for the last few inputs,
+        within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
+        alone are too many, they go too (they only save recomputing)."""
         key = tuple((type(t), t) for t in tokens)
-        cache = self._caches.pop(key, None)
-        if cache is None:
-            cache = {}
-            if len(self._caches) >= 8:
-                self._caches.popitem(last=False)
+        cache = self._caches.pop(key, None) or ValueCache()
+        while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
+                c.nbytes for c in self._caches.values()) > CACHE_BYTES):
+            self._caches.popitem(last=False)
+        if cache.nbytes > CACHE_BYTES:
+            cache = ValueCache()
         self._caches[key] = cache
         return cache
 
@@ -354,7 +360,9 @@ class Interpreter:
         tokens = prepare_input(example)
         report = analyze(node)
         check(report, tokens, format_example(example))
-        flow = Flow(report, example, self._cache_for(tokens))
+        values = self._cache_for(tokens)
+        evaluate(node, tokens, values)  # again, should the cache have just been emptied
+        flow = Flow(report, example, values)
         files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
         if problem:
             self._warn(f"{sop_expr.span.where}: note: {problem}")

@@ -282,3 +282,21 @@ def test_ctrl_c_ends_piped_input_quietly():
     assert (first, out) == ("    value: x =  1\n", "")
     assert rasp.returncode == 130
     assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------- caches
+
+def test_the_value_caches_stay_within_their_budget(monkeypatch):
+    monkeypatch.setattr(evaluator, "CACHE_BYTES", 20_000)
+    it = session()
+    for i in range(500):  # a long session: every statement caches new values
+        it.run(f"x{i % 10} = indices + {i};")
+        assert it.evaluate(f"x{i % 10}", "abcd") == [i, i + 1, i + 2, i + 3]
+        assert sum(cache.nbytes for cache in it._caches.values()) <= 20_000 + 1_000
+
+
+def test_drawing_works_when_the_caches_were_just_emptied(monkeypatch, tmp_path):
+    monkeypatch.setattr(evaluator, "CACHE_BYTES", 0)
+    it = Interpreter(out=lambda line: None, draw_dir=tmp_path)
+    output = it.run('draw(aggregate(select(indices, indices, <), indices), "abc");')
+    assert "[0, 0, 0.5] (floats)" in output
