@@ -92,6 +92,20 @@ def test_an_input_beyond_the_memory_budget_is_one_error():
     assert_intact(it)
 
 
+def test_running_out_of_memory_is_one_positioned_error(monkeypatch):
+    # what numpy raises when it cannot allocate an array, until the budget above refuses first
+    def no_memory(*args):
+        raise MemoryError
+    monkeypatch.setattr(ops, "select", no_memory)
+    it = session()
+    with pytest.raises(RaspLimitError) as info:
+        it.run("y = 1;\n(select(indices, indices, ==))(\"abc\");", "big.rasp")
+    assert (info.value.line, info.value.column) == (2, 1)
+    assert info.value.message == "not enough memory to evaluate this"
+    monkeypatch.undo()
+    assert_intact(it)
+
+
 # ---------------------------------------------------------------- nesting and recursion
 
 DEEP = [
