@@ -9,6 +9,7 @@ loaded files, and where output goes.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -232,7 +233,7 @@ class Interpreter:
         """The values computed so far on this input. They are kept for the last few inputs,
         within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
         alone are too many, they go too (they only save recomputing)."""
-        key = tuple((type(t), t) for t in tokens)
+        key = _input_key(tokens)
         cache = self._caches.pop(key, None) or ValueCache()
         while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
                 c.nbytes for c in self._caches.values()) > CACHE_BYTES):
@@ -702,6 +703,12 @@ def _limits_at(span: Span) -> Iterator[None]:
         raise RaspLimitError("nested too deeply to evaluate", span) from None
     except MemoryError:
         raise RaspLimitError("not enough memory to evaluate this", span) from None
+
+
+def _input_key(tokens: list) -> tuple:
+    """Equal for inputs that are the same in value, type and, for zeros, sign: 0.0 == -0.0,
+    but str() tells them apart."""
+    return tuple((type(t), t, math.copysign(1, t) if type(t) is float else 1) for t in tokens)
 
 
 def _builtin_values() -> dict[str, Any]:

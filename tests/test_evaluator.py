@@ -250,6 +250,12 @@ def test_tokens_can_be_rebound_and_old_sops_keep_theirs():
     assert it.evaluate("old", [4, 5]) == ["4!", "5!"]
 
 
+def test_inputs_equal_but_for_the_sign_of_zero_are_not_confused():
+    it = Interpreter()
+    assert it.evaluate("tokens_str", [0.0]) == ["0.0"]
+    assert it.evaluate("tokens_str", [-0.0]) == ["-0.0"]
+
+
 def test_shared_subgraphs_are_evaluated_once(monkeypatch):
     from rasp import values
     calls = []
