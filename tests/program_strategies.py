@@ -46,6 +46,7 @@ COMPARISONS = ("==", "!=", "<", ">", "<=", ">=")
 INT_LITERALS = st.sampled_from([*range(-3, 10), 63, 100])
 FLOAT_LITERALS = st.sampled_from([0.5, 1.0, 2.25, 3.5, 0.0, -1.5, 2.0 ** 53, 1e20])
 BIG_INTS = st.sampled_from([2 ** 53 + 1, 2 ** 63 - 1, -(2 ** 63), 2 ** 64])
+FLOAT_INPUTS = st.one_of(FLOAT_LITERALS, st.just(-0.0))  # equal to 0.0, but prints otherwise
 STR_LITERALS = st.sampled_from(["a", "b", "c", "ab", ""])
 LETTERS = "aabc"
 INPUT_KINDS = ("chars", "strings", "ints", "floats", "bools", "numbers")
@@ -156,10 +157,9 @@ def inputs(kind: str) -> st.SearchStrategy:
         "chars": st.text(alphabet=LETTERS, min_size=1, max_size=6),
         "strings": lists(st.sampled_from(["a", "b", "ab", "", "1"])),
         "ints": lists(st.integers(-3, 9)),
-        "floats": lists(FLOAT_LITERALS),
+        "floats": lists(FLOAT_INPUTS),
         "bools": lists(st.booleans()),
-        "numbers": lists(st.one_of(st.integers(-3, 9), FLOAT_LITERALS, st.booleans(),
-                                   BIG_INTS)),
+        "numbers": lists(st.one_of(st.integers(-3, 9), FLOAT_INPUTS, st.booleans(), BIG_INTS)),
     }[kind]
 
 

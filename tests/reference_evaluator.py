@@ -142,7 +142,7 @@ class Memo:
         self._memo: dict[tuple, Any] = {}
 
     def __call__(self, tokens: Input) -> Any:
-        key = tuple((type(t), t) for t in tokens)
+        key = tuple(map(repr, tokens))  # repr, not ==: 0.0 == -0.0, but they print apart
         if key not in self._memo:
             try:
                 self._memo[key] = self._compute(tokens)
