@@ -787,9 +787,12 @@ def _folder_of(filename: str) -> Path | None:
 
 def _find(name: str, folder: Path | None) -> Path | None:
     for base in (folder or Path.cwd(), example_library()):
-        candidate = (base / f"{name}.rasp").resolve()
-        if candidate.is_file():
-            return candidate
+        try:
+            candidate = (base / f"{name}.rasp").resolve()
+            if candidate.is_file():
+                return candidate
+        except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
+            continue
     return None
 
 
