@@ -75,6 +75,8 @@ def check_program(text: str, filename: str = "fuzz.rasp") -> None:
 # ---------------------------------------------------------------- strategies
 
 token_soup = st.lists(st.sampled_from(VOCABULARY), max_size=40).map(" ".join)
+# names the file system may refuse: too long, with NULs, slashes, dots
+loads = st.text(st.sampled_from("ab./\x00é~*"), max_size=400).map(lambda n: f'load "{n}";')
 
 
 @st.composite
@@ -142,7 +144,7 @@ def piped_input(draw) -> str:
 
 # ---------------------------------------------------------------- the tests
 
-@given(st.one_of(token_soup, st.text(max_size=200)))
+@given(st.one_of(token_soup, st.text(max_size=200), loads))
 def test_random_text(text):
     check_program(text)
 
