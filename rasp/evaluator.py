@@ -364,7 +364,11 @@ class Interpreter:
         values = self._cache_for(tokens)
         evaluate(node, tokens, values)  # again, should the cache have just been emptied
         flow = Flow(report, example, values)
-        files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
+        try:
+            files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
+        except OSError as e:
+            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
+                                 f"{e.strerror or e}", sop_expr.span) from None
         if problem:
             self._warn(f"{sop_expr.span.where}: note: {problem}")
         if top:
