@@ -57,8 +57,8 @@ def _bounded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 def _check_power(a: Any, b: Any) -> None:
     if isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0:
         if b * math.log2(abs(a)) > MAX_INT_BITS + 1:
-            raise RaspLimitError(f"integer too large: {a} ^ {b} has more than {MAX_INT_BITS} "
-                                 f"bits")
+            raise RaspLimitError(f"integer too large: the power has about "
+                                 f"{b * math.log2(abs(a)):,.0f} bits, more than {MAX_INT_BITS}")
 
 
 def _check_repetition(items: Any, times: Any) -> None:
