@@ -370,7 +370,6 @@ def _library() -> list[Def]:
 
 
 LIBRARY = _library()
-RESERVED = frozenset(builtins()) | {d.name for d in LIBRARY}
 
 
 # ---------------------------------------------------------------- evaluation
