@@ -28,7 +28,8 @@ class Failed:
         self.message = message
 
     def __repr__(self) -> str:
-        return f"<error: {self.message.splitlines()[0]}>"
+        first_line = self.message.partition("\n")[0]
+        return f"<error: {first_line}>"
 
 
 def _real(case: Case) -> Any:
