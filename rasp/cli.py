@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
 def entry() -> None:
     try:
         sys.exit(main())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C in a script or piped input: it ends them
+        sys.stderr.write("KeyboardInterrupt\n")
         sys.exit(130)
     except BrokenPipeError:
         # Stop quietly, as a program killed by SIGPIPE does; output still buffered must not
