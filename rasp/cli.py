@@ -30,6 +30,7 @@ from .evaluator import Interpreter, example_library
 from .parser import input_status, parse
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 def _printer(stream: TextIO) -> Callable[[str], None]:
@@ -60,6 +61,8 @@ def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
     except RaspError as e:
         err.write(format_error(e) + "\n")
         return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
+    except BrokenPipeError:  # whoever read our output is gone (`rasp < in | head`)
+        raise
     except Exception as e:  # a bug of ours: say so, never a bare traceback
         report_internal(e, err, show_traceback)
         return EXIT_INTERNAL
@@ -253,5 +256,11 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
 def entry() -> None:
     try:
         sys.exit(main())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C in a script or piped input: it ends them
+        sys.stderr.write("KeyboardInterrupt\n")
         sys.exit(130)
+    except BrokenPipeError:
+        # Stop quietly, as a program killed by SIGPIPE does; output still buffered must not
+        # fail again when Python flushes it at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)

@@ -239,8 +239,11 @@ def render(dot_source: str, stem: Path) -> tuple[list[Path], str | None]:
         return written, "Graphviz's 'dot' is not installed: wrote the DOT source only"
     for fmt in ("svg", "png"):
         target = stem.with_suffix(f".{fmt}")
-        result = subprocess.run([dot, f"-T{fmt}", "-o", str(target), str(dot_file)],
-                                capture_output=True, text=True, timeout=120)
+        try:
+            result = subprocess.run([dot, f"-T{fmt}", "-o", str(target), str(dot_file)],
+                                    capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return written, f"dot failed: {e}"
         if result.returncode != 0:
             return written, f"dot failed: {result.stderr.strip()[:200]}"
         written.append(target)

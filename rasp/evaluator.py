@@ -9,6 +9,7 @@ loaded files, and where output goes.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections import OrderedDict
@@ -45,6 +46,7 @@ from .values import (
     Selector,
     SOp,
     Tokens,
+    ValueCache,
     describe,
     evaluate,
     input_array,
@@ -59,6 +61,8 @@ PRELUDE = PACKAGE / "prelude.rasp"
 MAX_CALL_DEPTH = 400  # nested RASP calls
 DEFAULT_MEMORY_LIMIT = 4 << 30
 BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
+CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
+CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 PYTHON_RECURSION_LIMIT = 20000
 LABEL_WIDTH = 30
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
@@ -156,16 +160,30 @@ class Interpreter:
         self._printed: list[str] = []
         self._calls: list[tuple[str, Span]] = []
         self._loading: list[Path] = []
-        self._caches: OrderedDict[tuple, dict[int, np.ndarray]] = OrderedDict()
+        self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
         self.base = self._make_base()
         self.env = Env("console", parent=self.base)
 
     # ------------------------------------------------------------ public API
 
+    @contextlib.contextmanager
+    def _entry(self) -> Iterator[None]:
+        """One call into the session from outside. The evaluator recurses over the syntax
+        tree and RASP calls, so it gets room to; and however the call ends (a result, an
+        error, an interrupt) the call and load stacks are empty again for the next one."""
+        limit = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
+            yield
+        finally:
+            sys.setrecursionlimit(limit)
+            self._calls.clear()
+            self._loading.clear()
+
     def run(self, source: str, filename: str = "<string>") -> str:
         """Execute a program; returns the text it printed."""
         self._printed = []
-        with _recursion_room():
+        with self._entry():
             program = parse(source, filename)
             try:
                 self.execute(program.statements, self.env, top=True,
@@ -176,17 +194,16 @@ class Interpreter:
 
     def evaluate(self, expression: str, example: Any) -> list:
         """Apply the s-op or selector named (or written) by `expression` to `example`."""
-        with _recursion_room():
-            value, span = self._expression_value(expression)
-        if not isinstance(value, (SOp, Selector)):
-            raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}", span)
-        return self.apply(value, example, span).tolist()
+        def applied(value: Any, span: Span) -> list:
+            if not isinstance(value, (SOp, Selector)):
+                raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
+                                    span)
+            return self.apply(value, example, span).tolist()
+        return self._on_expression(expression, applied)
 
     def analyze(self, expression: str) -> Analysis:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
-        with _recursion_room():
-            node, span = self._expression_value(expression)
-        return self._analyze(node, span)
+        return self._on_expression(expression, self._analyze)
 
     def _analyze(self, node: Any, span: Span) -> Analysis:
         """The analysis of an s-op, checked on the running example."""
@@ -199,15 +216,17 @@ class Interpreter:
 
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
-        with _recursion_room():
-            return self._expression_value(expression)[0]
+        return self._on_expression(expression, lambda value, span: value)
 
-    def _expression_value(self, expression: str) -> tuple[Any, Span]:
-        program = parse(expression.strip().rstrip(";") + ";", "<expression>")
-        (stmt,) = program.statements
-        if not isinstance(stmt, ast.ExprStmt):
-            raise RaspTypeError("expected an expression", stmt.span)
-        return self.eval_expr(stmt.expr, self.env), stmt.expr.span
+    def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
+        """`then(value, span)` of an expression, as one call into the session."""
+        with self._entry():
+            program = parse(expression.strip().rstrip(";") + ";", "<expression>")
+            (stmt,) = program.statements
+            if not isinstance(stmt, ast.ExprStmt):
+                raise RaspTypeError("expected an expression", stmt.span)
+            with _limits_at(stmt.expr.span):
+                return then(self.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
     def evaluate_batch(self, expression: str, inputs: Iterable[Any],
                        progress: Callable[[int, int], Any] | None = None) -> list[list]:
@@ -216,8 +235,11 @@ class Interpreter:
         Inputs of one length are evaluated together, as one array with a batch axis. If a
         batch fails, its inputs are evaluated one by one, so that the error names the input
         that caused it. `progress(done, total)` is called as batches finish."""
-        with _recursion_room():
-            node, span = self._expression_value(expression)
+        return self._on_expression(
+            expression, lambda node, span: self._batches(node, span, inputs, progress))
+
+    def _batches(self, node: Any, span: Span, inputs: Iterable[Any],
+                 progress: Callable[[int, int], Any] | None) -> list[list]:
         if not isinstance(node, (SOp, Selector)):
             raise RaspTypeError(f"expected an s-op or selector, got {describe(node)}", span)
         prepared = []
@@ -280,14 +302,17 @@ class Interpreter:
         except RaspError as e:
             raise e.at(span) from None
 
-    def _cache_for(self, tokens: list) -> dict[int, np.ndarray]:
-        """The values computed so far on this input (kept for the last few inputs)."""
-        key = tuple((type(t), t) for t in tokens)
-        cache = self._caches.pop(key, None)
-        if cache is None:
-            cache = {}
-            if len(self._caches) >= 8:
-                self._caches.popitem(last=False)
+    def _cache_for(self, tokens: list) -> ValueCache:
+        """The values computed so far on this input. They are kept for the last few inputs,
+        within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
+        alone are too many, they go too (they only save recomputing)."""
+        key = _input_key(tokens)
+        cache = self._caches.pop(key, None) or ValueCache()
+        while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
+                c.nbytes for c in self._caches.values()) > CACHE_BYTES):
+            self._caches.popitem(last=False)
+        if cache.nbytes > CACHE_BYTES:
+            cache = ValueCache()
         self._caches[key] = cache
         return cache
 
@@ -319,7 +344,11 @@ class Interpreter:
     def execute(self, statements: Iterable[ast.Stmt], env: Env, top: bool = False,
                 folder: Path | None = None) -> None:
         for stmt in statements:
-            self.exec_stmt(stmt, env, top, folder)
+            if top:
+                with _limits_at(stmt.span):
+                    self.exec_stmt(stmt, env, top, folder)
+            else:
+                self.exec_stmt(stmt, env, top, folder)
 
     def exec_stmt(self, stmt: ast.Stmt, env: Env, top: bool, folder: Path | None) -> None:
         echo = top and self.interactive
@@ -409,7 +438,11 @@ class Interpreter:
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit)
         flow = Flow(report, example, values)
-        files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
+        try:
+            files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
+        except OSError as e:
+            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
+                                 f"{e.strerror or e}", sop_expr.span) from None
         if problem:
             self._warn(f"{sop_expr.span.where}: note: {problem}")
         if top:
@@ -569,6 +602,8 @@ class Interpreter:
             return ops.PYTHON_OPS[op](left, right)
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
             raise RaspValueError(str(e), expr.span) from None
+        except RaspError as e:
+            raise e.at(expr.span) from None
 
     def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any) -> Any:
         selectors = isinstance(left, Selector), isinstance(right, Selector)
@@ -694,7 +729,15 @@ class Interpreter:
                 raise RaspTypeError(f"range expects integers, got {describe(args)}", expr.span)
             if len(args) == 3 and args[2] == 0:
                 raise RaspValueError("range's step must not be zero", expr.span)
-            return list(range(*args))
+            numbers = range(*args)
+            try:
+                too_long = len(numbers) > ops.MAX_ITEMS
+            except OverflowError:  # more numbers than Python can count
+                too_long = True
+            if too_long:
+                raise RaspLimitError(f"range too long: more than {ops.MAX_ITEMS} numbers",
+                                     expr.span)
+            return list(numbers)
         if name == "zip":
             for i, a in enumerate(args):
                 if not isinstance(a, list):
@@ -728,17 +771,22 @@ class Interpreter:
 # ---------------------------------------------------------------- module helpers
 
 @contextlib.contextmanager
-def _recursion_room() -> Iterator[None]:
-    """The evaluator recurses over the syntax tree and RASP calls; give it room, and turn
-    running out of it into a RASP error rather than a crash."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
+def _limits_at(span: Span) -> Iterator[None]:
+    """Python's recursion limit (deeply nested source or values) or memory, exhausted while
+    running one top-level statement or expression: a RaspLimitError there. Only top-level
+    code catches these: deep in the recursion there is no room left to build the error."""
     try:
         yield
     except RecursionError:
-        raise RaspLimitError("the program is nested too deeply to evaluate") from None
-    finally:
-        sys.setrecursionlimit(limit)
+        raise RaspLimitError("nested too deeply to evaluate", span) from None
+    except MemoryError:
+        raise RaspLimitError("not enough memory to evaluate this", span) from None
+
+
+def _input_key(tokens: list) -> tuple:
+    """Equal for inputs that are the same in value, type and, for zeros, sign: 0.0 == -0.0,
+    but str() tells them apart."""
+    return tuple((type(t), t, math.copysign(1, t) if type(t) is float else 1) for t in tokens)
 
 
 def _builtin_values() -> dict[str, Any]:
@@ -817,9 +865,12 @@ def _folder_of(filename: str) -> Path | None:
 
 def _find(name: str, folder: Path | None) -> Path | None:
     for base in (folder or Path.cwd(), example_library()):
-        candidate = (base / f"{name}.rasp").resolve()
-        if candidate.is_file():
-            return candidate
+        try:
+            candidate = (base / f"{name}.rasp").resolve()
+            if candidate.is_file():
+                return candidate
+        except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
+            continue
     return None
 
 

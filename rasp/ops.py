@@ -18,20 +18,72 @@ mixed values get exactly Python's semantics and messages.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .errors import RaspValueError
+from .errors import RaspLimitError, RaspValueError
 
 Array = np.ndarray
 
+# Python computes ints, strings and lists of any size, slowly: `3 ^ 10 ^ 9` or `"ab" * 10 ^ 10`
+# would hang the session, and Python refuses to print an int of more than 4300 digits.
+MAX_INT_BITS = 13_000  # about 3900 decimal digits
+MAX_ITEMS = 10_000_000  # characters of a string, items of a list
+FLOAT_OVERFLOW = "the result is too large for a float"
+
+
+def _bounded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Python's operator `fn`, refusing results beyond MAX_INT_BITS or MAX_ITEMS; a power or a
+    repetition is judged before it is computed, since computing it is what takes too long."""
+    def apply(a: Any, b: Any) -> Any:
+        if fn is operator.pow:
+            _check_power(a, b)
+        elif fn is operator.mul:
+            _check_repetition(a, b)
+            _check_repetition(b, a)
+        try:
+            return check_size(fn(a, b))
+        except OverflowError as e:
+            if e.args[:1] == (34,):  # Python's float overflow gives only an errno
+                raise OverflowError(FLOAT_OVERFLOW) from None
+            raise
+    return apply
+
+
+def _check_power(a: Any, b: Any) -> None:
+    if isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0:
+        if b * math.log2(abs(a)) > MAX_INT_BITS + 1:
+            raise RaspLimitError(f"integer too large: the power has about "
+                                 f"{b * math.log2(abs(a)):,.0f} bits, more than {MAX_INT_BITS}")
+
+
+def _check_repetition(items: Any, times: Any) -> None:
+    if isinstance(items, (str, list)) and isinstance(times, int):
+        check_size(items, len(items) * times)
+
+
+def check_size(value: Any, length: int | None = None) -> Any:
+    """`value`, if it is not an int, string or list too large to work with (`length`: the
+    length it is about to have)."""
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise RaspLimitError(f"integer too large: more than {MAX_INT_BITS} bits")
+    if isinstance(value, (str, list)):
+        length = len(value) if length is None else length
+        if length > MAX_ITEMS:
+            kind, unit = ("string", "characters") if isinstance(value, str) else ("list", "items")
+            raise RaspLimitError(f"{kind} too long: {length} {unit}, more than {MAX_ITEMS}")
+    return value
+
+
 PYTHON_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-    "%": operator.mod, "^": operator.pow, "==": operator.eq, "!=": operator.ne,
-    "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+    "+": _bounded(operator.add), "-": _bounded(operator.sub), "*": _bounded(operator.mul),
+    "/": operator.truediv, "%": operator.mod, "^": _bounded(operator.pow),
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt,
+    "<=": operator.le, ">=": operator.ge,
 }
 COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
 _NUMPY_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply, "==": np.equal,
@@ -186,6 +238,8 @@ def _strings_and_numbers(left: Array, right: Array) -> bool:
 
 def _numeric_binary(op: str, left: Array, right: Array) -> Array:
     if op in COMPARISONS:
+        if _beyond_float_precision(left, right) or _beyond_float_precision(right, left):
+            return _python_map(PYTHON_OPS[op], left, right)  # Python compares exactly
         return _NUMPY_OPS[op](left, right)
     a, b = _as_number(left), _as_number(right)
     floats = a.dtype.kind == "f" or b.dtype.kind == "f"
@@ -203,14 +257,27 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
         return np.mod(a, b)
     assert op == "^"
     if not floats and np.any(b < 0):
-        a = a.astype(np.float64)
-        floats = True
+        # Python: int ** negative int is a float, int ** int an int; per element
+        return _python_map(PYTHON_OPS["^"], a, b)
     if floats and np.any((a == 0) & (b < 0)):
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
     result = np.power(a, b)
-    if floats and np.any(np.isnan(result) & ~np.isnan(a) & ~np.isnan(b)):
-        raise ValueError("a negative number raised to a fractional power is not a real number")
+    if floats:
+        finite = np.isfinite(a) & np.isfinite(b)
+        if np.any(np.isnan(result) & finite):
+            raise ValueError("a negative number raised to a fractional power is not a real "
+                             "number")
+        if np.any(np.isinf(result) & finite):  # Python raises where numpy gives inf
+            raise OverflowError(FLOAT_OVERFLOW)
     return result
+
+
+def _beyond_float_precision(ints: Array, other: Array) -> bool:
+    """numpy compares an int64 with a float64 as two floats, which is not exact for ints of
+    more than 53 bits."""
+    if ints.dtype.kind not in "iu" or other.dtype.kind != "f":
+        return False
+    return bool(np.any((ints > 2 ** 53) | (ints < -(2 ** 53))))
 
 
 def _may_overflow(op: str, a: Array, b: Array) -> bool:
@@ -238,13 +305,18 @@ def unary(op: str, values: Array) -> Array:
     if _is_numeric(values):
         a = _as_number(values)
         if op == "-":
+            if a.dtype.kind == "i" and np.any(a == np.iinfo(np.int64).min):
+                return sequence(_python_map(operator.neg, a))  # 2^63 needs a Python int
             return -a
         if op == "+":
             return a
         if a.dtype.kind == "f":
             if not np.all(np.isfinite(a)):
                 raise ValueError("cannot round an infinite or NaN value to an integer")
-            return np.rint(a).astype(np.int64)  # half to even, like Python's round
+            rounded = np.rint(a)  # half to even, like Python's round
+            if np.any(np.abs(rounded) >= 2.0 ** 63):  # beyond int64: Python ints
+                return sequence(_python_map(int, rounded))
+            return rounded.astype(np.int64)
         return a
     fn = {"-": operator.neg, "+": operator.pos, "round": round}[op]
     return sequence(_python_map(fn, values))
@@ -279,14 +351,21 @@ def lookup(container: Any, keys: Array) -> Array:
         return sequence(_python_map(get, keys))
     items = list(container)
     kind = "list" if isinstance(container, list) else "string"
-    if keys.dtype.kind not in "biu":  # Python accepts bools as indices too
+    if seq_type(keys) not in ("ints", "bools"):  # Python accepts bools as indices too
         raise RaspValueError(f"indices into a {kind} must be integers, got {seq_type(keys)}")
+    if keys.dtype.kind == "O":  # ints mixed with bools, or beyond int64: Python's indexing
+        return sequence(_python_map(lambda i: _item(items, i, kind), keys))
     index = keys.astype(np.int64)
     bad = (index >= len(items)) | (index < -len(items))
     if np.any(bad):
-        raise RaspValueError(f"index {int(index[bad][0])} out of range for {kind} of length "
-                             f"{len(items)}")
+        _item(items, int(index[bad][0]), kind)
     return sequence(_object_array(items)[index])
+
+
+def _item(items: list, index: int, kind: str) -> Any:
+    if not -len(items) <= index < len(items):
+        raise RaspValueError(f"index {index} out of range for {kind} of length {len(items)}")
+    return items[index]
 
 
 # ---------------------------------------------------------------- attention

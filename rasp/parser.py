@@ -11,8 +11,9 @@ import functools
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from .errors import RaspSyntaxError, Source, Span
@@ -66,7 +67,7 @@ def _span(source: Source, meta) -> Span:
 
 
 @v_args(inline=True, meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     """Builds ast nodes; every method gets lark's `meta` (the position) first."""
 
     def __init__(self, source: Source):

@@ -22,7 +22,8 @@ from . import ops
 from .errors import RaspError, RaspLimitError, RaspValueError, Span
 
 __all__ = ["Node", "SOp", "Selector", "Tokens", "Indices", "Constant", "Map", "Aggregate",
-           "Select", "Combine", "Function", "Applied", "evaluate", "input_array", "prepare_input",
+           "Select", "Combine", "Function", "Applied", "ValueCache", "evaluate", "input_array",
+           "prepare_input",
            "describe"]
 
 _ids = itertools.count(1)
@@ -289,6 +290,22 @@ def describe(value: Any) -> str:
         return f'"{value}"'
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+class ValueCache(dict):
+    """The values of graph nodes on one input, by node id, and about the bytes they hold: the
+    arrays' data and their bookkeeping (an object array's strings or big ints are not
+    counted, only its pointers)."""
+
+    OVERHEAD = 200  # bytes per value beyond its data: the array object, the key, the entry
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nbytes = 0
+
+    def __setitem__(self, node_id: int, value: np.ndarray) -> None:
+        self.nbytes += value.nbytes + self.OVERHEAD
+        super().__setitem__(node_id, value)
 
 
 _PYTHON_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError, IndexError,

@@ -97,3 +97,18 @@ def test_analyze_of_a_selector_is_an_error(tmp_path):
 
 def test_version():
     assert rasp("--version").stdout.startswith("rasp ")
+
+
+def test_a_reader_that_goes_away_ends_rasp_quietly(tmp_path):
+    # `rasp < program | head -1`: once head has its line, writing fails with EPIPE
+    program = tmp_path / "many.rasp"
+    program.write_text("x = 1;\n" * 20_000)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    with program.open() as stdin, (tmp_path / "stderr").open("w+") as stderr, \
+            subprocess.Popen([sys.executable, "-m", "rasp"], stdin=stdin, stderr=stderr,
+                             stdout=subprocess.PIPE, text=True, env=env) as process:
+        assert process.stdout.readline() == "    value: x =  1\n"
+        process.stdout.close()
+        assert process.wait(timeout=60) == 141
+        stderr.seek(0)
+        assert stderr.read() == ""

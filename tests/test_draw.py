@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,22 @@ def test_file_names_are_safe(tmp_path):
 def test_draw_needs_an_s_op(tmp_path):
     with pytest.raises(RaspError, match="draw expects an s-op, got selector"):
         session(tmp_path).run("draw(full_s);")
+
+
+def test_a_folder_that_cannot_be_written_is_one_error(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    it = Interpreter(draw_dir=tmp_path / "taken" / "drawings")
+    with pytest.raises(RaspError, match="cannot write the drawing in") as info:
+        it.run('x = 1;\ndraw(indices + 1, "ab");')
+    assert (info.value.line, info.value.column) == (2, 6)
+
+
+def test_dot_failing_to_start_is_a_note(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise subprocess.TimeoutExpired("dot", 120)
+    monkeypatch.setattr(draw_module.subprocess, "run", broken)
+    monkeypatch.setattr(draw_module.shutil, "which", lambda name: "/usr/bin/dot")
+    notes: list[str] = []
+    printed = Interpreter(draw_dir=tmp_path, warn=notes.append).run('draw(indices, "ab");')
+    assert len(notes) == 1 and "dot failed" in notes[0]
+    assert printed.endswith("\t =  [0, 1] (ints)\n")

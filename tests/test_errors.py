@@ -52,6 +52,8 @@ CASES = [
     ("x = tokens[indices];", 1, 12, "indexed by an integer"),
     # files and inputs
     ("load \"no_such_file\";", 1, 1, "cannot find 'no_such_file.rasp'"),
+    ("load \"" + "x" * 300 + "\";", 1, 1, "cannot find 'xxx"),  # too long for a file name
+    ("load \"a\x00b\";", 1, 1, "cannot find 'a\x00b.rasp'"),
     ("(tokens)([]);", 1, 10, "must not be empty"),
     ("(tokens)(5);", 1, 10, "must be a string or a list"),
     ("set example 5", 1, 13, "must be a string or a list"),

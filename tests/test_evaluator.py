@@ -31,6 +31,7 @@ SOPS = [
     ("(indices - 2) % 3", "abcd", [1, 2, 0, 1]),
     ("2 ^ indices", "abcd", [1, 2, 4, 8]),
     ("(indices - 1) ^ -1", "ab", [-1.0, ValueError]),
+    ("tokens_float ^ 1000", [2.5, 0.5], [ValueError, 0.0]),  # Python's float overflow
     ("-indices", "abc", [0, -1, -2]),
     ("tokens + tokens", "ab", ["aa", "bb"]),
     ("tokens * 2", "ab", ["aa", "bb"]),
@@ -100,6 +101,24 @@ def test_sop(expression, example, expected):
             evaluate(expression, example)
         return
     assert evaluate(expression, example) == pytest.approx(expected)
+
+
+# Each element keeps the type Python gives it: an int in one position and a float in another
+# where Python does so (pytest.approx above would not see the difference).
+TYPED = [
+    ("2 ^ (indices - 1)", "abc", [0.5, 1, 2]),  # int ** negative int is a float
+    ("-((indices - 2) ^ 63)", "ab", [2 ** 63, 1]),  # beyond int64, not wrapped around
+    ("round(10.0 ^ (indices * 10))", "abc", [1, 10 ** 10, 10 ** 20]),
+    ("[5, 6, 7][tokens_asis]", [True, 2], [6, 7]),  # ints mixed with bools index too
+    ("tokens_asis == 2.0 ^ 53", [2 ** 53 + 1, 2 ** 53], [False, True]),  # compared exactly
+]
+
+
+@pytest.mark.parametrize("expression, example, expected", TYPED, ids=[t[0] for t in TYPED])
+def test_sop_element_types(expression, example, expected):
+    result = evaluate(expression, example)
+    assert result == expected
+    assert [type(v) for v in result] == [type(v) for v in expected]
 
 
 def test_selector_rows_are_queries():
@@ -229,6 +248,12 @@ def test_tokens_can_be_rebound_and_old_sops_keep_theirs():
     it.run("old = tokens + \"!\"; set example [1, 2]\ntokens = tokens_int; new = tokens + 1;")
     assert it.evaluate("new", [4, 5]) == [5, 6]
     assert it.evaluate("old", [4, 5]) == ["4!", "5!"]
+
+
+def test_inputs_equal_but_for_the_sign_of_zero_are_not_confused():
+    it = Interpreter()
+    assert it.evaluate("tokens_str", [0.0]) == ["0.0"]
+    assert it.evaluate("tokens_str", [-0.0]) == ["-0.0"]
 
 
 def test_shared_subgraphs_are_evaluated_once(monkeypatch):

@@ -86,3 +86,13 @@ STATUS = [
 @pytest.mark.parametrize("text, status", STATUS, ids=[s[0] or "empty" for s in STATUS])
 def test_input_status(text, status):
     assert input_status(text) == status
+
+
+def test_deep_nesting_needs_no_recursion_in_the_parser():
+    # rasp.parse is public: it must not depend on the caller's recursion limit
+    depth = 5000
+    (stmt,) = parse("x = " + "f(" * depth + "1" + ")" * depth + ";").statements
+    node, levels = stmt.values[0], 0
+    while isinstance(node, ast.Call):
+        node, levels = node.args[0], levels + 1
+    assert (levels, node) == (depth, c(1))

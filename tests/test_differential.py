@@ -1,0 +1,120 @@
+"""Differential testing: random programs, run by the interpreter and by the per-element
+reference (`reference_evaluator.py`), must give the same values, or both an error.
+
+Values are compared as Python lists, element by element, with their Python types (an int is
+not a float) and floats to a relative 1e-9. Any exception that is not a RaspError is a bug.
+`HYPOTHESIS_PROFILE=long` runs many more cases; `--hypothesis-show-statistics` shows how many
+ended in values and how many in errors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import event, given
+
+from rasp import Interpreter, RaspError
+from rasp.values import Selector, SOp
+
+from program_strategies import Case, cases
+from reference_evaluator import Evaluator, RefError, Sel, Seq
+
+
+class Failed:
+    """An evaluation that ended in a user error (the message is kept for the report)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        first_line = self.message.partition("\n")[0]
+        return f"<error: {first_line}>"
+
+
+def _real(case: Case) -> Any:
+    """name -> value (atoms) or one result per input (s-ops, selectors); or Failed."""
+    it = Interpreter(warn=lambda text: None)
+    try:
+        it.run(case.source, "<generated>")
+    except RaspError as e:
+        return Failed(e.message)
+    results = {}
+    for name in case.names:
+        value = it.value(name)
+        if isinstance(value, (SOp, Selector)):
+            results[name] = [_attempt(RaspError, it.evaluate, name, x) for x in case.inputs]
+        else:
+            results[name] = value
+    return results
+
+
+def _reference(case: Case) -> Any:
+    evaluator = Evaluator()
+    try:
+        evaluator.run(list(case.statements))
+    except RefError as e:
+        return Failed(str(e))
+    results = {}
+    for name in case.names:
+        value = evaluator.values[name]
+        if isinstance(value, (Seq, Sel)):
+            results[name] = [_attempt(RefError, _apply, value, x) for x in case.inputs]
+        else:
+            results[name] = value
+    return results
+
+
+def _apply(value: Seq | Sel, example: Any) -> list:
+    if not example:
+        raise RefError("an input must not be empty")
+    return value(tuple(example))
+
+
+def _attempt(error: type[Exception], compute, *args) -> Any:
+    try:
+        return compute(*args)
+    except error as e:
+        return Failed(getattr(e, "message", str(e)))
+
+
+def same(real: Any, ref: Any) -> bool:
+    """Equal values of equal Python types; floats to a relative 1e-9 (and 1e-12 absolute,
+    for sums that cancel to about zero)."""
+    if isinstance(ref, Failed) or isinstance(real, Failed):
+        return isinstance(ref, Failed) and isinstance(real, Failed)
+    if type(real) is not type(ref):
+        return False
+    if isinstance(ref, (list, tuple)):
+        return len(real) == len(ref) and all(same(a, b) for a, b in zip(real, ref))
+    if isinstance(ref, dict):
+        return real.keys() == ref.keys() and all(same(real[k], ref[k]) for k in ref)
+    if isinstance(ref, float):
+        return (math.isnan(real) and math.isnan(ref)) or math.isclose(
+            real, ref, rel_tol=1e-9, abs_tol=1e-12)
+    return real == ref
+
+
+def _classify(outcome: Any) -> str:
+    if isinstance(outcome, Failed):
+        return "error while building"
+    kinds = {"error" if isinstance(r, Failed) else "value"
+             for rs in outcome.values() if isinstance(rs, list) for r in rs}
+    return "values: " + (" and ".join(sorted(kinds)) or "atoms only")
+
+
+def check(case: Case) -> None:
+    real, ref = _real(case), _reference(case)
+    event(_classify(ref))
+    if isinstance(real, Failed) or isinstance(ref, Failed):
+        assert same(real, ref), f"\n{case.source}\nreal: {real}\nreference: {ref}"
+        return
+    for name in case.names:
+        assert same(real[name], ref[name]), (
+            f"\n{case.source}\n{name} on {case.inputs}:\nreal:      {real[name]}\n"
+            f"reference: {ref[name]}")
+
+
+@given(cases())
+def test_interpreter_agrees_with_the_reference(case):
+    check(case)

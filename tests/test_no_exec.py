@@ -1,0 +1,144 @@
+"""Nothing a user writes reaches Python's eval, exec or compile, starts a program or touches
+the file system, except `load` reading `.rasp` files and `draw` writing its pictures (with
+Graphviz's `dot`) into its own folder.
+
+Python's audit hooks see every such operation, however it is reached; a hook records them
+while programs run, and the tests check the record. A second test reads rasp's source for
+calls that would execute code.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import rasp
+from rasp import Interpreter, RaspError
+from rasp.cli import main
+
+TESTS = Path(__file__).resolve().parent
+DANGEROUS = ("exec", "compile", "open", "import", "os.", "subprocess.", "shutil.", "socket.",
+             "urllib.", "http.", "ctypes.", "pickle.", "marshal.", "builtins.input", "pty.",
+             "webbrowser.", "glob.", "tempfile.")
+_record: list[tuple[str, tuple]] | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _record is not None and event.startswith(DANGEROUS):
+        _record.append((event, args))
+
+
+sys.addaudithook(_audit)  # for the rest of the process (hooks cannot be removed); it only
+#                           records inside `watched()`
+
+
+@contextmanager
+def watched(drawings: Path):
+    """Collects the dangerous operations run inside; fails on any not allowed."""
+    global _record
+    _record = []
+    try:
+        yield
+    finally:
+        seen, _record = _record, None
+    refused = [(event, args) for event, args in seen if not _allowed(event, args, drawings)]
+    assert refused == []
+
+
+def _allowed(event: str, args: tuple, drawings: Path) -> bool:
+    inside = str(args[0]).startswith(str(drawings)) if args else False
+    if event == "open":
+        path, mode = args[0], args[1] or "r"
+        if isinstance(path, int):  # the pipes of a subprocess already allowed
+            return True
+        return (str(path).endswith(".rasp") and mode == "r") or (inside and "w" in mode)
+    if event == "os.mkdir":
+        return inside
+    if event == "subprocess.Popen":
+        return Path(str(args[0])).name == "dot"
+    return False
+
+
+def _corpus() -> list[tuple[str, str]]:
+    files = [*TESTS.parent.glob("examples/*.rasp"), *TESTS.glob("golden/**/*.rasp"),
+             *TESTS.glob("golden/**/*.in")]
+    cases = json.loads((TESTS / "reference" / "original_cases.json").read_text())["cases"]
+    return [(str(f), f.read_text()) for f in sorted(files)] + [
+        (str(TESTS / "reference" / "case.rasp"), c["program"]) for c in cases]
+
+
+ATTEMPTS = [
+    'load "/etc/passwd";',
+    'load "../../../../../../etc/hostname";',
+    "load \"__import__('os').system('touch pwned')\";",
+    "x = \"__import__('os').system('touch pwned')\"; x;",
+    "(tokens)(\"__import__('os')\");",
+    'set example "{0.__class__.__init__.__globals__}"\nshow example',
+    'x = "%s%s%s{}"; x; (tokens + x)("ab");',
+    'draw(tokens, "../../../../../../tmp/pwned");',
+    'draw(tokens + "a", "; touch pwned");',
+    'def __import__(a) { return a; } y = __import__("os"); y;',
+    'exec("1");', 'eval("1");', 'open("pwned");', 'compile("1");',
+    "x = tokens.__class__;",
+]
+
+
+def test_programs_reach_only_rasp_files_and_drawings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    drawings = tmp_path / "drawings"
+    it = Interpreter(interactive=True, out=lambda line: None, warn=lambda text: None,
+                     draw_dir=drawings)
+    programs = _corpus() + [(str(tmp_path / "attempt.rasp"), text) for text in ATTEMPTS]
+    with watched(drawings):
+        for filename, text in programs:
+            try:
+                it.run(text, filename)
+            except RaspError:
+                pass
+    assert not list(tmp_path.glob("**/pwned*"))
+    assert not Path("/tmp/pwned").exists()
+
+
+@pytest.mark.parametrize("argv, stdin", [
+    (["-c", 'x = tokens + "__import__(\'os\')"; (x)("a");'], ""),
+    ([], 'load "/etc/passwd";\nx = "$(touch pwned)";\nx;\n'),
+    (["analyze", "{program}", "__import__('os').system('touch pwned')"], ""),
+    (["analyze", "{program}", "sort(tokens, tokens)"], ""),
+], ids=["-c", "piped", "analyze an injection", "analyze"])
+def test_the_command_line_reaches_only_rasp_files(argv, stdin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    program = tmp_path / "program.rasp"
+    program.write_text("x = 1;\n")
+    argv = [a.replace("{program}", str(program)) for a in argv]
+    with watched(tmp_path / "comp_flows"):
+        main(argv, stdin=io.StringIO(stdin), stdout=io.StringIO(), stderr=io.StringIO())
+    assert not list(tmp_path.glob("**/pwned*"))
+
+
+# Calls that run code or programs, and the modules that make them; the one place allowed to
+# is draw, which runs Graphviz.
+EXECUTING = {"eval", "exec", "compile", "__import__", "breakpoint", "os.system", "os.popen",
+             "os.execv", "os.execvp", "os.spawnl", "os.posix_spawn", "importlib.import_module",
+             "subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_call",
+             "subprocess.check_output", "pickle.loads", "marshal.loads"}
+EXECUTING_MODULES = {"subprocess", "pickle", "marshal", "importlib", "ctypes", "code", "codeop",
+                     "runpy", "pty"}
+
+
+def test_the_source_has_no_code_execution():
+    calls, imports = set(), set()
+    for module in sorted(Path(rasp.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(), str(module))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in EXECUTING:
+                calls.add((module.name, ast.unparse(node.func)))
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            imports |= {(module.name, n) for n in names if n.split(".")[0] in EXECUTING_MODULES}
+    assert calls == {("draw.py", "subprocess.run")}
+    assert imports == {("draw.py", "subprocess")}
