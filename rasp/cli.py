@@ -54,10 +54,10 @@ def report_internal(error: BaseException, stream: TextIO, show_traceback: bool =
 
 
 def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
-               show_traceback: bool = False) -> int:
+               show_traceback: bool = False, first_line: int = 1) -> int:
     """Run a whole program as a script: the first error ends it."""
     try:
-        interpreter.run(text, filename)
+        interpreter.run(text, filename, first_line)
     except RaspError as e:
         err.write(format_error(e) + "\n")
         return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
@@ -71,9 +71,9 @@ def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
 
 def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: int,
               err: TextIO, show_traceback: bool = False) -> None:
-    """Run one REPL entry (a complete or invalid chunk); errors are reported, not raised.
-    Blank lines in front keep line numbers those of the whole input."""
-    run_source(interpreter, "\n" * (first_line - 1) + text, filename, err, show_traceback)
+    """Run one REPL entry (a complete or invalid chunk); errors are reported, not raised,
+    with line numbers counted over the whole session."""
+    run_source(interpreter, text, filename, err, show_traceback, first_line)
 
 
 def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:

@@ -18,14 +18,17 @@ __all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "R
 
 @dataclass(frozen=True, eq=False)
 class Source:
-    """A named piece of RASP text: a file, a `-c` string or one REPL entry."""
+    """A named piece of RASP text: a file, a `-c` string or one REPL entry. A REPL entry
+    starts on line `first_line` of the session, and spans count lines from there."""
 
     name: str
     text: str
+    first_line: int = 1
 
     def line(self, number: int) -> str:
         lines = self.text.splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        index = number - self.first_line
+        return lines[index] if 0 <= index < len(lines) else ""
 
 
 @dataclass(frozen=True)

@@ -180,11 +180,12 @@ class Interpreter:
             self._calls.clear()
             self._loading.clear()
 
-    def run(self, source: str, filename: str = "<string>") -> str:
-        """Execute a program; returns the text it printed."""
+    def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
+        """Execute a program; returns the text it printed. `first_line` numbers its first
+        line (a REPL entry continues the session's count)."""
         self._printed = []
         with self._entry():
-            program = parse(source, filename)
+            program = parse(source, filename, first_line)
             try:
                 self.execute(program.statements, self.env, top=True,
                              folder=_folder_of(filename))

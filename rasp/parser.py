@@ -37,9 +37,10 @@ def get_parser(strict: bool = False) -> Lark:
                 maybe_placeholders=True, strict=strict, cache=not strict)
 
 
-def parse(text: str, filename: str = "<string>") -> ast.Program:
-    """Parse a whole program. Raises RaspSyntaxError."""
-    source = Source(filename, text)
+def parse(text: str, filename: str = "<string>", first_line: int = 1) -> ast.Program:
+    """Parse a whole program (whose first line is line `first_line` of its file or
+    session). Raises RaspSyntaxError."""
+    source = Source(filename, text, first_line)
     try:
         tree = get_parser().parse(text)
     except UnexpectedInput as e:
@@ -63,7 +64,8 @@ def input_status(text: str) -> str:
 # ---------------------------------------------------------------- parse tree -> AST
 
 def _span(source: Source, meta) -> Span:
-    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
+    shift = source.first_line - 1
+    return Span(source, meta.line + shift, meta.column, meta.end_line + shift, meta.end_column)
 
 
 @v_args(inline=True, meta=True)
@@ -80,7 +82,7 @@ class _ToAst(Transformer_NonRecursive):
     # -- statements
     def start(self, meta, *statements):
         return ast.Program(tuple(statements), span=self._at(meta) if not meta.empty else
-                           Span(self.source, 1, 1, 1, 1))
+                           Span(self.source, *(self.source.first_line, 1) * 2))
 
     def expr_stmt(self, meta, expr):
         return ast.ExprStmt(expr, span=self._at(meta))
@@ -272,7 +274,7 @@ def _last_code_char(text: str, before: int) -> int | None:
 
 
 def _span_at(source: Source, offset: int, length: int = 1) -> Span:
-    line = source.text.count("\n", 0, offset) + 1
+    line = source.text.count("\n", 0, offset) + source.first_line
     column = offset - (source.text.rfind("\n", 0, offset) + 1) + 1
     return Span(source, line, column, line, column + length)
 
@@ -297,6 +299,8 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
             return RaspSyntaxError(f"{text[opener]!r} is never closed", _span_at(source, opener))
         last = _last_code_char(text, len(text))
         where = _span_at(source, last + 1 if last is not None else 0)
+        if "SEMICOLON" in set(getattr(e, "accepts", None) or getattr(e, "expected", ())):
+            return RaspSyntaxError("missing ';' at the end of the statement", where)
         return RaspSyntaxError("unexpected end of input" + _expected(e), where)
     expected = set(e.accepts or e.expected)
     if "SEMICOLON" in expected:
@@ -304,7 +308,8 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
         if last is not None and text.count("\n", last, token.start_pos):
             return RaspSyntaxError("missing ';' at the end of the statement",
                                    _span_at(source, last + 1))
-    where = Span(source, token.line, token.column, token.end_line or token.line,
+    shift = source.first_line - 1
+    where = Span(source, token.line + shift, token.column, (token.end_line or token.line) + shift,
                  token.end_column or token.column + 1)
     message = f"unexpected {_describe(token)}" + _expected(e)
     if token.type == "RBRACE" and "RETURN" in expected:

@@ -12,6 +12,7 @@ from rasp.errors import RaspSyntaxError, Source, Span, format_error
 CASES = [
     # syntax
     ("x = 1\ny = 2;", 1, 6, "missing ';'"),
+    ("x = 1", 1, 6, "missing ';'"),
     ("def f(a) {\n  return a;\n", 1, 10, "'{' is never closed"),
     ("x = (1 + 2;", 1, 11, "unexpected ';', expected ')'"),
     ("x = 3 $ 4;", 1, 7, "unexpected character '$'"),
@@ -119,3 +120,13 @@ def test_format_error_expands_tabs_and_marks_at_least_one_column():
 def test_warning_severity():
     error = RaspError("careful", Span(Source("w.rasp", "a;"), 1, 1, 1, 2))
     assert format_error(error, "warning").startswith("w.rasp:1:1: warning: careful")
+
+
+def test_an_entry_numbers_its_lines_from_where_it_starts():
+    it = Interpreter()
+    with pytest.raises(RaspError) as info:
+        it.run("x = 1;\ny = nope;\n", "<stdin>", first_line=7)
+    error = info.value
+    assert (error.line, error.column) == (8, 5)
+    assert str(error).splitlines()[1] == "  8 | y = nope;"
+    assert error.span.source.text == "x = 1;\ny = nope;\n"  # no padding kept in memory

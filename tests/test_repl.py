@@ -331,10 +331,10 @@ def test_internal_error_is_one_line_and_the_session_goes_on(pipe):
     def break_run(it: Interpreter) -> None:
         real = it.run
 
-        def run(text, filename="<string>"):
+        def run(text, filename="<string>", first_line=1):
             if "boom" in text:
                 raise ValueError("boom")
-            return real(text, filename)
+            return real(text, filename, first_line)
         it.run = run
 
     session = Session(pipe, "boom;\rx = 1;\r", patch=break_run)
