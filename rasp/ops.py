@@ -411,11 +411,6 @@ def compare_rows(keys: Array, queries: Array, op: str) -> Array:
     return binary(op, keys[..., np.newaxis, :], queries[..., :, np.newaxis])
 
 
-def select(keys: Array, queries: Array, op: str) -> Array:
-    """The whole selection matrix of `select(keys, queries, op)`."""
-    return compare_rows(*comparable(keys, queries), op)
-
-
 BLOCK_BYTES = 1 << 20  # the rows of a selection an aggregate looks at in one go, at most
 
 
