@@ -7,7 +7,7 @@
 """
 
 from .errors import RaspError, RaspSyntaxError, format_error
-from .evaluator import Interpreter
+from .interpreter import Interpreter
 from .parser import parse
 
 __all__ = ["Interpreter", "RaspError", "RaspSyntaxError", "format_error", "parse",

@@ -26,7 +26,8 @@ import numpy as np
 from . import __version__
 from .display import format_sequence
 from .errors import RaspError, RaspSyntaxError, format_error
-from .evaluator import Interpreter, example_library
+from .evaluator import example_library
+from .interpreter import Interpreter
 from .parser import input_status, parse
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70

@@ -127,6 +127,14 @@ class Settings:
         self.full_display = False
         self.colour = False  # the REPL turns it on for a terminal
 
+    def quiet(self) -> Settings:
+        """The same settings with the examples hidden (to list what a `load` defined)."""
+        quiet = Settings()
+        quiet.examples, quiet.full_display, quiet.colour = (self.examples, self.full_display,
+                                                            self.colour)
+        quiet.show = {"s-op": False, "selector": False}
+        return quiet
+
 
 def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evaluate,
                tabs: int = 0, prefix: str = "") -> list[str]:

@@ -2,17 +2,13 @@
 
 Expressions over atoms, lists and dicts compute at once. Expressions over s-ops and selectors
 build nodes of the computation graph (values.py); applying one to an input evaluates the graph.
-`Interpreter` holds the state of a session: the environments, the running examples, the
-loaded files, and where output goes.
+`Evaluator` is the language: statements, expressions, functions, `load`. The session around
+it (output, caches, the public API) is `Interpreter`, in interpreter.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import os
-import sys
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import ast, ops
-from .analysis import Analysis, analyze, check
-from .display import Settings, format_example, show_application, show_value
-from .draw import Flow, file_stem, render, to_dot, to_text
+from .display import Settings, format_example, show_value
 from .errors import (
     RaspError,
     RaspLimitError,
@@ -30,7 +24,6 @@ from .errors import (
     RaspTypeError,
     RaspValueError,
     Span,
-    format_error,
 )
 from .parser import parse
 from .values import (
@@ -46,39 +39,19 @@ from .values import (
     Selector,
     SOp,
     Tokens,
-    ValueCache,
     describe,
-    evaluate,
-    input_array,
     next_id,
     prepare_input,
 )
 
-__all__ = ["Interpreter", "Env"]
+__all__ = ["Evaluator", "Env", "Exit", "example_library", "folder_of", "limits_at"]
 
 PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
 MAX_CALL_DEPTH = 400  # nested RASP calls
-DEFAULT_MEMORY_LIMIT = 4 << 30
-BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
-CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
-CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
-PYTHON_RECURSION_LIMIT = 20000
 LABEL_WIDTH = 30
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
-
-
-def default_memory_limit() -> int:
-    """RASP_MEMORY_LIMIT in bytes, with an optional K, M or G suffix; 4G if unset."""
-    text = os.environ.get("RASP_MEMORY_LIMIT", "").strip().upper()
-    if not text:
-        return DEFAULT_MEMORY_LIMIT
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-    try:
-        return int(float(text.rstrip("KMG")) * scale)
-    except ValueError:
-        return DEFAULT_MEMORY_LIMIT
 
 
 def example_library() -> Path:
@@ -136,209 +109,19 @@ class Env:
         return own | self.parent.names() if self.parent else own
 
 
-class Interpreter:
-    """A RASP session.
+class Evaluator:
+    """Runs statements and expressions. What a session does with the values (print them,
+    apply them to inputs, draw and analyse them: `emit`, `_show`, `_print_result`,
+    `apply`, `_draw`, `_analyze`) is left to its subclass, `Interpreter`."""
 
-    `run(source)` executes a program and returns what it printed; the first error raises
-    RaspError. `evaluate(name_or_expression, input)` gives an s-op's output as a Python list
-    (a selector's as a list of rows). With `interactive=True` statements print as in the
-    original REPL (assignments too, with the running examples); otherwise only expression
-    statements print, as in a script.
-    """
-
-    def __init__(self, out: Callable[[str], Any] | None = None,
-                 warn: Callable[[str], Any] | None = None, interactive: bool = False,
-                 draw_dir: str | Path = "comp_flows", memory_limit: int | None = None):
-        self._out = out
-        self._warn = warn or (lambda text: print(text, file=sys.stderr))
+    def __init__(self, interactive: bool = False):
         self.interactive = interactive
         self.settings = Settings()
         self.exited = False  # set by `exit` / `quit`
-        self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
-        # bytes of selection matrices alive at once, at most
-        self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
-        self._printed: list[str] = []
-        self._calls: list[tuple[str, Span]] = []
-        self._loading: list[Path] = []
-        self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
+        self._calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
+        self._loading: list[Path] = []  # the files being loaded, to refuse a cycle
         self.base = self._make_base()
         self.env = Env("console", parent=self.base)
-
-    # ------------------------------------------------------------ public API
-
-    @contextlib.contextmanager
-    def _entry(self) -> Iterator[None]:
-        """One call into the session from outside. The evaluator recurses over the syntax
-        tree and RASP calls, so it gets room to; and however the call ends (a result, an
-        error, an interrupt) the call and load stacks are empty again for the next one."""
-        limit = sys.getrecursionlimit()
-        try:
-            sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
-            yield
-        finally:
-            sys.setrecursionlimit(limit)
-            self._calls.clear()
-            self._loading.clear()
-
-    def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
-        """Execute a program; returns the text it printed. `first_line` numbers its first
-        line (a REPL entry continues the session's count)."""
-        self._printed = []
-        with self._entry():
-            program = parse(source, filename, first_line)
-            try:
-                self.execute(program.statements, self.env, top=True,
-                             folder=_folder_of(filename))
-            except Exit:
-                self.exited = True
-        return "\n".join(self._printed) + ("\n" if self._printed else "")
-
-    def evaluate(self, expression: str, example: Any) -> list:
-        """Apply the s-op or selector named (or written) by `expression` to `example`."""
-        def applied(value: Any, span: Span) -> list:
-            if not isinstance(value, (SOp, Selector)):
-                raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
-                                    span)
-            return self.apply(value, example, span).tolist()
-        return self._on_expression(expression, applied)
-
-    def analyze(self, expression: str) -> Analysis:
-        """The layer and head analysis of the s-op named (or written) by `expression`."""
-        return self._on_expression(expression, self._analyze)
-
-    def _analyze(self, node: Any, span: Span) -> Analysis:
-        """The analysis of an s-op, checked on the running example."""
-        if not isinstance(node, SOp):
-            raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
-        report = analyze(node)
-        example = self.settings.examples["s-op"]
-        check(report, prepare_input(example), format_example(example))
-        return report
-
-    def value(self, expression: str) -> Any:
-        """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
-        return self._on_expression(expression, lambda value, span: value)
-
-    def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
-        """`then(value, span)` of an expression, as one call into the session."""
-        with self._entry():
-            program = parse(expression.strip().rstrip(";") + ";", "<expression>")
-            (stmt,) = program.statements
-            if not isinstance(stmt, ast.ExprStmt):
-                raise RaspTypeError("expected an expression", stmt.span)
-            with _limits_at(stmt.expr.span):
-                return then(self.eval_expr(stmt.expr, self.env), stmt.expr.span)
-
-    def evaluate_batch(self, expression: str, inputs: Iterable[Any],
-                       progress: Callable[[int, int], Any] | None = None) -> list[list]:
-        """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
-
-        Inputs of one length are evaluated together, as one array with a batch axis. If a
-        batch fails, its inputs are evaluated one by one, so that the error names the input
-        that caused it. `progress(done, total)` is called as batches finish."""
-        return self._on_expression(
-            expression, lambda node, span: self._batches(node, span, inputs, progress))
-
-    def _batches(self, node: Any, span: Span, inputs: Iterable[Any],
-                 progress: Callable[[int, int], Any] | None) -> list[list]:
-        if not isinstance(node, (SOp, Selector)):
-            raise RaspTypeError(f"expected an s-op or selector, got {describe(node)}", span)
-        prepared = []
-        for number, example in enumerate(inputs, 1):
-            try:
-                prepared.append(prepare_input(example))
-            except RaspError as e:
-                raise e.at(span).noted(f"in input {number} of the batch", span) from None
-        results: list[list] = [[] for _ in prepared]
-        by_length: dict[int, list[int]] = {}
-        for index, tokens in enumerate(prepared):
-            by_length.setdefault(len(tokens), []).append(index)
-        done = 0
-        for n, indices in by_length.items():
-            size = max(1, BATCH_CELLS // (n * n))  # inputs per array
-            for start in range(0, len(indices), size):
-                chunk = indices[start:start + size]
-                self._batch(node, span, [prepared[i] for i in chunk], chunk, results)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, len(prepared))
-        return results
-
-    def _batch(self, node: Node, span: Span, group: list[list], where: list[int],
-               results: list[list]) -> None:
-        """Evaluate inputs of one length together; on an error, one by one."""
-        try:
-            out = evaluate(node, input_array(group, batch=True), {},
-                           memory_limit=self.memory_limit)
-        except RaspError:
-            for i, tokens in zip(where, group):
-                try:
-                    results[i] = self.apply(node, tokens, span).tolist()
-                except RaspError as e:
-                    raise e.noted(f"in input {i + 1} of the batch", span) from None
-            return
-        n = len(group[0])
-        out = np.broadcast_to(out, (len(group),) + ((n, n) if isinstance(node, Selector)
-                                                     else (n,)))
-        for i, row in zip(where, out):
-            results[i] = row.tolist()
-
-    def apply(self, node: Node, example: Any, span: Span | None = None,
-              input_span: Span | None = None) -> np.ndarray:
-        """The value of `node` on an input, evaluated through the session's caches."""
-        tokens = self._tokens(example, input_span or span)
-        try:
-            return evaluate(node, input_array([tokens]), self._cache_for(tokens),
-                            memory_limit=self.memory_limit)
-        except RaspError as e:
-            if e.span is None:  # from tokens_*: the input itself is at fault
-                raise e.at(input_span or span) from None
-            if span is not None:
-                e.noted(f"while evaluating on the input {_short(example)}", span)
-            raise
-
-    def _tokens(self, example: Any, span: Span | None) -> list:
-        try:
-            return prepare_input(example)
-        except RaspError as e:
-            raise e.at(span) from None
-
-    def _cache_for(self, tokens: list) -> ValueCache:
-        """The values computed so far on this input. They are kept for the last few inputs,
-        within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
-        alone are too many, they go too (they only save recomputing)."""
-        key = _input_key(tokens)
-        cache = self._caches.pop(key, None) or ValueCache()
-        while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
-                c.nbytes for c in self._caches.values()) > CACHE_BYTES):
-            self._caches.popitem(last=False)
-        if cache.nbytes > CACHE_BYTES:
-            cache = ValueCache()
-        self._caches[key] = cache
-        return cache
-
-    def names(self) -> set[str]:
-        return self.env.names()
-
-    # ------------------------------------------------------------ output
-
-    def emit(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self._printed.append(line)
-            if self._out is not None:
-                self._out(line)
-
-    def warn(self, error: RaspError) -> None:
-        self._warn(format_error(error, "warning"))
-
-    def _show(self, name: str | None, value: Any, span: Span) -> None:
-        try:
-            self.emit(show_value(name, value, self.settings, self.apply))
-        except RaspError as e:
-            # The value exists; it only fails on the running example. Say so and go on.
-            self.emit(show_value(name, value, _quiet(self.settings), self.apply))
-            e.message = f"'{name or 'out'}' fails on the running example: {e.message}"
-            self.warn(e.at(span))
 
     # ------------------------------------------------------------ statements
 
@@ -346,7 +129,7 @@ class Interpreter:
                 folder: Path | None = None) -> None:
         for stmt in statements:
             if top:
-                with _limits_at(stmt.span):
+                with limits_at(stmt.span):
                     self.exec_stmt(stmt, env, top, folder)
             else:
                 self.exec_stmt(stmt, env, top, folder)
@@ -403,7 +186,7 @@ class Interpreter:
                     self.settings.examples[key] = example
             case ast.ShowExample(which=which):
                 if top:
-                    self.emit(f"\t{key} example: {_format_input(self.settings.examples[key])}"
+                    self.emit(f"\t{key} example: {format_example(self.settings.examples[key])}"
                               for key in _which(which))
             case ast.ToggleExamples(which=which, on=on):
                 for key in _which(which):
@@ -415,41 +198,6 @@ class Interpreter:
             case _:
                 raise AssertionError(f"unhandled statement {stmt!r}")
 
-    def _print_result(self, expr: ast.Expr, value: Any) -> None:
-        if isinstance(value, Applied):
-            self.emit(show_application(value.example, value.result, self.settings.full_display))
-        else:
-            self._show(expr.id if isinstance(expr, ast.Name) else "out", value, expr.span)
-
-    def _draw(self, sop_expr: ast.Expr, input_expr: ast.Expr | None, env: Env,
-              top: bool) -> None:
-        """`draw(sop[, input])`: the computation flow on the input (the running example by
-        default), as text and as a picture in `draw_dir`; then the value, as the original."""
-        node = self.eval_expr(sop_expr, env)
-        if not isinstance(node, SOp):
-            raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", sop_expr.span)
-        example = (self.eval_expr(input_expr, env) if input_expr is not None
-                   else self.settings.examples["s-op"])
-        result = self.apply(node, example, sop_expr.span,
-                            input_expr.span if input_expr is not None else None)
-        report = analyze(node)
-        check(report, prepare_input(example), format_example(example))
-        values: dict[int, np.ndarray] = {}  # every node's value, selection matrices too
-        inputs = input_array([prepare_input(example)])
-        for each in report.nodes:
-            evaluate(each, inputs, values, memory_limit=self.memory_limit)
-        flow = Flow(report, example, values)
-        try:
-            files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
-        except OSError as e:
-            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
-                                 f"{e.strerror or e}", sop_expr.span) from None
-        if problem:
-            self._warn(f"{sop_expr.span.where}: note: {problem}")
-        if top:
-            self.emit(to_text(flow).splitlines())
-            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
-            self.emit(show_application(example, result, self.settings.full_display))
 
     # ------------------------------------------------------------ load
 
@@ -478,7 +226,7 @@ class Interpreter:
             self._loading.pop()
         if echo:
             # list each public name the file assigns at its top level, once, with its value
-            quiet = _quiet(self.settings)
+            quiet = self.settings.quiet()
             for name in _top_level_names(program.statements):
                 if name in file_env.exported:
                     self.emit(show_value(name, file_env.exported[name], quiet, self.apply))
@@ -772,7 +520,7 @@ class Interpreter:
 # ---------------------------------------------------------------- module helpers
 
 @contextlib.contextmanager
-def _limits_at(span: Span) -> Iterator[None]:
+def limits_at(span: Span) -> Iterator[None]:
     """Python's recursion limit (deeply nested source or values) or memory, exhausted while
     running one top-level statement or expression: a RaspLimitError there. Only top-level
     code catches these: deep in the recursion there is no room left to build the error."""
@@ -782,12 +530,6 @@ def _limits_at(span: Span) -> Iterator[None]:
         raise RaspLimitError("nested too deeply to evaluate", span) from None
     except MemoryError:
         raise RaspLimitError("not enough memory to evaluate this", span) from None
-
-
-def _input_key(tokens: list) -> tuple:
-    """Equal for inputs that are the same in value, type and, for zeros, sign: 0.0 == -0.0,
-    but str() tells them apart."""
-    return tuple((type(t), t, math.copysign(1, t) if type(t) is float else 1) for t in tokens)
 
 
 def _builtin_values() -> dict[str, Any]:
@@ -859,7 +601,7 @@ def _check_atomish(value: Any, span: Span, op: str) -> None:
         raise RaspTypeError(f"cannot apply '{op}' to {describe(value)}", span)
 
 
-def _folder_of(filename: str) -> Path | None:
+def folder_of(filename: str) -> Path | None:
     path = Path(filename)
     return path.parent if not filename.startswith("<") and path.exists() else None
 
@@ -891,17 +633,3 @@ def _which(which: str) -> tuple[str, ...]:
     return ("s-op", "selector") if which == "both" else (which,)
 
 
-def _quiet(settings: Settings) -> Settings:
-    quiet = Settings()
-    quiet.examples = settings.examples
-    quiet.show = {"s-op": False, "selector": False}
-    return quiet
-
-
-def _format_input(example: Any) -> str:
-    return f'"{example}"' if isinstance(example, str) else str(example)
-
-
-def _short(example: Any) -> str:
-    text = _format_input(example)
-    return text if len(text) <= 40 else text[:37] + "..."

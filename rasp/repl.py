@@ -39,8 +39,9 @@ from prompt_toolkit.output import Output, create_output
 from . import __version__
 from .cli import EXIT_INTERNAL, EXIT_OK, report_internal, run_entry
 from .display import colour_diagnostic, colour_wanted, format_names, kind_of
-from .evaluator import Interpreter, example_library
+from .evaluator import example_library
 from .highlight import BUILTIN_FORMS, COMMANDS, KEYWORDS, RaspLexer
+from .interpreter import Interpreter
 from .parser import input_status
 
 __all__ = ["Repl", "RaspCompleter", "make_session", "entry_status", "meta_command",

@@ -13,7 +13,7 @@ import pytest
 from rasp import Interpreter, RaspError
 from rasp.cli import main
 from rasp.errors import RaspLimitError
-from rasp.evaluator import default_memory_limit
+from rasp.interpreter import default_memory_limit
 
 PROGRAMS = [
     "sort(tokens, tokens)",

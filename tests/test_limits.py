@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rasp import Interpreter, evaluator, ops, values
+from rasp import Interpreter, evaluator, interpreter, ops, values
 from rasp.cli import run_piped
 from rasp.errors import RaspLimitError, RaspNameError, RaspValueError
 
@@ -215,7 +215,7 @@ def test_loading_one_file_twice_without_a_cycle_is_fine(tmp_path):
 
 # Where the session's state changes: an interrupt anywhere else (lark, numpy, the pure
 # kernels of ops.py) reaches these modules as an exception from the line that called it.
-STATEFUL = {evaluator.__file__, values.__file__}
+STATEFUL = {evaluator.__file__, interpreter.__file__, values.__file__}
 # The clean-up that runs after an interrupt is the one place an interrupt is not survived.
 CLEAN_UP = Interpreter._entry.__wrapped__.__code__
 
@@ -297,7 +297,7 @@ def test_ctrl_c_ends_piped_input_with_one_message():
 # ---------------------------------------------------------------- caches
 
 def test_the_value_caches_stay_within_their_budget(monkeypatch):
-    monkeypatch.setattr(evaluator, "CACHE_BYTES", 20_000)
+    monkeypatch.setattr(interpreter, "CACHE_BYTES", 20_000)
     it = session()
     for i in range(500):  # a long session: every statement caches new values
         it.run(f"x{i % 10} = indices + {i};")
@@ -306,7 +306,7 @@ def test_the_value_caches_stay_within_their_budget(monkeypatch):
 
 
 def test_drawing_works_when_the_caches_were_just_emptied(monkeypatch, tmp_path):
-    monkeypatch.setattr(evaluator, "CACHE_BYTES", 0)
+    monkeypatch.setattr(interpreter, "CACHE_BYTES", 0)
     it = Interpreter(out=lambda line: None, draw_dir=tmp_path)
     output = it.run('draw(aggregate(select(indices, indices, <), indices), "abc");')
     assert "[0, 0, 0.5] (floats)" in output

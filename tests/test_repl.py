@@ -15,7 +15,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from rasp import cli
-from rasp.evaluator import Interpreter, example_library
+from rasp.evaluator import example_library
+from rasp.interpreter import Interpreter
 from rasp.repl import (
     HELP,
     MAX_FAILURES,
