@@ -458,24 +458,35 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
 
 
 class Summer:
-    """For each query of a block of selection rows, the sum of the values it selects.
+    """For each query of a block of selection rows, the sum of the values it selects, as
+    Python's `sum(...)` gives it for the mean `sum(...) * 1.0 / n`.
 
     Few-valued ints (indicators, constants) are counted rather than multiplied as floats: a
     constant's sums come from the widths alone, and sparse levels look only at their
     columns. Then the sums are exact, and a query selecting one position has that value as
-    its sum (`exact`), so no search for the selected position is needed."""
+    its sum (`exact`), so no search for the selected position is needed. Other values take
+    one float matrix product, exact while int sums stay below 2^53; larger ints (whose float
+    sums could cancel) are summed by Python."""
 
     def __init__(self, values: Array):
         self.values = values
         self.levels: list | None = None
-        if values.dtype.kind in "iu" and values.size:
+        self.by_python = False
+        if values.dtype.kind in "iuO" and values.size:
+            largest = max(abs(v) for v in values.ravel().tolist() if not isinstance(v, float)) \
+                if values.dtype.kind == "O" else max(abs(int(values.min())),
+                                                      abs(int(values.max())))
+            self.by_python = largest * values.shape[-1] >= 2**53
+        if values.dtype.kind in "iu" and values.size and not self.by_python:
             low, high = int(values.min()), int(values.max())
             levels = np.arange(low, high + 1) if high - low < 4 else np.unique(values)
-            if len(levels) <= 4 and max(abs(low), abs(high)) < 2**52:
+            if len(levels) <= 4:
                 self.levels = [int(v) for v in levels if v != 0]
         self.exact = self.levels is not None
 
     def __call__(self, block: Array, width: Array) -> Array:
+        if self.by_python:
+            return self._python_sums(block)
         if self.levels is None:
             numbers = self.values.astype(np.float64)[..., :, np.newaxis]
             rows = max(1, block.shape[-2] // 8)  # the float copy no larger than the block
@@ -494,6 +505,15 @@ class Summer:
         if self.values.ndim == 1 and np.count_nonzero(hits) * 8 < hits.size:
             return row_counts(block[..., np.flatnonzero(hits)])
         return row_counts(block & hits[..., None, :])
+
+    def _python_sums(self, block: Array) -> Array:
+        values = np.broadcast_to(self.values, block.shape[:-2] + self.values.shape[-1:])
+        sums = np.zeros(block.shape[:-1])
+        for where in np.ndindex(*block.shape[:-1]):
+            row = values[where[:-1]]
+            chosen = [row[k] for k in np.flatnonzero(block[where])]
+            sums[where] = sum(chosen) * 1.0 if chosen else 0.0
+        return sums
 
     def copies(self, sums: Array) -> Array:
         return np.rint(sums).astype(self.values.dtype)
