@@ -361,13 +361,29 @@ def aggregate(selection: Array, values: Array, default: Any) -> Array:
     chosen = values[np.argmax(selection, axis=1)]
     parts = [(width == 1, chosen)]
     if np.any(several):
-        numbers = values.astype(np.float64)
-        with np.errstate(all="ignore"):
-            means = (selection.astype(np.float64) @ numbers) / np.maximum(width, 1)
-        parts.append((several, means))
+        parts.append((several, _means(selection, values, several, width)))
     if np.any(width == 0):
         parts.append((width == 0, constant(default, len(width))))
     return _combine(parts, len(width))
+
+
+def _means(selection: Array, values: Array, rows: Array, width: Array) -> Array:
+    """The mean of the selected values in each of `rows`, as Python's `sum(...) * 1.0 / n`.
+    One float product computes it while the sums are exact in floats: floats, and ints whose
+    sums stay below 2^53. Larger ints (which could cancel) and mixed values are summed by
+    Python."""
+    exact = values.dtype.kind == "f" or (values.dtype.kind in "iu" and len(values) * max(
+        int(values.max()), -int(values.min())) < 2 ** 53)
+    if exact:
+        with np.errstate(all="ignore"):
+            return (selection.astype(np.float64) @ values.astype(np.float64)) / np.maximum(
+                width, 1)
+    items = values.tolist()
+    means = np.zeros(len(selection))
+    for q in np.flatnonzero(rows):
+        chosen = [items[k] for k in np.flatnonzero(selection[q])]
+        means[q] = sum(chosen) * 1.0 / len(chosen)
+    return means
 
 
 def _combine(parts: list[tuple[Array, Array]], n: int) -> Array:
