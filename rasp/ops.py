@@ -411,7 +411,9 @@ def compare_rows(keys: Array, queries: Array, op: str) -> Array:
     return binary(op, keys[..., np.newaxis, :], queries[..., :, np.newaxis])
 
 
-BLOCK_BYTES = 1 << 20  # the rows of a selection an aggregate looks at in one go, at most
+# The rows of a selection an aggregate looks at in one go, at most: small enough to stay in a
+# core's L2 cache with their temporaries. 128 KB was the fastest of 16 KB to 1 MB here.
+BLOCK_BYTES = 128 << 10
 
 
 def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,

@@ -148,6 +148,9 @@ class Combine(Selector):
         self.depth = max(p.depth for p in parts)
 
 
+SHARED_MATRIX_BYTES = 1 << 20  # selections this small keep their blocks within an evaluation
+
+
 class Rows:
     """The selection matrix of a selector, made a block of queries at a time from the values
     of the s-ops it compares, so that no n x n matrix need exist at once."""
@@ -190,8 +193,8 @@ class Rows:
             else:
                 second = self._block(sel.inputs[1], start, stop)
                 block = first & second if sel.op == "and" else first | second
-        if start == 0 and block.shape[-2] == block.shape[-1]:  # a whole (small) matrix
-            self.shared[key] = block
+        if block.size // max(1, stop - start) * block.shape[-1] <= SHARED_MATRIX_BYTES:
+            self.shared[key] = block  # the matrix is small: keep its blocks for reuse
         return block
 
 
