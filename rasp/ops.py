@@ -218,7 +218,8 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
     """Mixed int/float sequences are object arrays (each value keeps its Python type, for
     printing). Where the result cannot depend on those types (comparisons, `/`, anything
     with a float array), compute on float64 instead: the same values, at numpy speed."""
-    mixed = [a.dtype.kind == "O" and seq_type(a) in ("ints", "floats") for a in (left, right)]
+    mixed = [a.dtype.kind == "O" and seq_type(a) in ("ints", "floats") and _exact_in_floats(a)
+             for a in (left, right)]
     if not any(mixed):
         return left, right
     floats = op in COMPARISONS or op == "/" or "f" in (left.dtype.kind, right.dtype.kind)
@@ -229,6 +230,11 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
         return tuple(a.astype(np.float64) if m else a for m, a in zip(mixed, (left, right)))
     except OverflowError:  # ints too large for a float
         return left, right
+
+
+def _exact_in_floats(values: Array) -> bool:
+    """Whether every int among the values is a float too (no more than 53 bits)."""
+    return all(abs(v) <= 2**53 for v in values.ravel().tolist() if not isinstance(v, float))
 
 
 def _strings_and_numbers(left: Array, right: Array) -> bool:

@@ -111,6 +111,8 @@ TYPED = [
     ("round(10.0 ^ (indices * 10))", "abc", [1, 10 ** 10, 10 ** 20]),
     ("[5, 6, 7][tokens_asis]", [True, 2], [6, 7]),  # ints mixed with bools index too
     ("tokens_asis == 2.0 ^ 53", [2 ** 53 + 1, 2 ** 53], [False, True]),  # compared exactly
+    # ints beyond int64 mixed with floats compare exactly too (found by the differential test)
+    ("tokens_int == tokens_float", [1e20, 2 ** 53 + 1], [True, False]),
     # a mean is Python's sum(...) * 1.0 / n: large ints are summed exactly before dividing
     ("aggregate(full_s, tokens_asis)", [2 ** 63 - 1, -(2 ** 63)], [-0.5, -0.5]),
     ("aggregate(full_s, tokens_asis)", [2 ** 70, 1, -(2 ** 70)], [1 / 3] * 3),
