@@ -188,7 +188,8 @@ def single_inputs(sizes, repeats, tracr, tracr_max):
                 program = tracr_programs(tracr, n)[task]
                 tokens = list(example) if kind != "ints" else example
                 theirs = median_time(lambda: tracr[0].evaluate(program, tokens), 3, 60)  # noqa: B023
-            ratio = f"{theirs / ours:.0f}x" if theirs else "-"
+            ratio = "-" if not theirs else (f"{theirs / ours:.0f}x" if theirs >= 10 * ours
+                                             else f"{theirs / ours:.1f}x")
             print(f"| {task} | {n} | {fmt(ours)} | {fmt(floor)} | {ours / floor:.1f} | "
                   f"{fmt(theirs)} | {ratio} |", flush=True)
 
