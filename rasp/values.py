@@ -80,6 +80,16 @@ class SOp(Node):
 class Selector(Node):
     """Maps an input sequence to a selection matrix (rows = queries, columns = keys)."""
 
+    @property
+    def needs(self) -> tuple[Node, ...]:
+        return leaves(self)
+
+    def compute(self, args, tokens, shared=None):
+        """The whole matrix (to show the selector, or apply it): all the rows at once."""
+        rows = Rows(self, {leaf.id: value for leaf, value in zip(self.needs, args)}, shared)
+        block = rows.block(0, tokens.shape[-1])
+        return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
+
 
 class Tokens(SOp):
     """`tokens_str`, `tokens_int`, ...: the input, each value converted by `convert`."""
@@ -208,18 +218,6 @@ def leaves(selector: Selector) -> tuple[SOp, ...]:
     """The s-ops a selector compares: what must be computed before its rows can be."""
     found = {n.id: n for s in _selects(selector) for n in (s.keys, s.queries)}
     return tuple(found.values())
-
-
-def _selector_compute(self: Selector, args: list[np.ndarray], tokens: np.ndarray,
-                      shared: dict | None = None) -> np.ndarray:
-    """A selector's whole matrix (to show it, or apply it): all the rows at once."""
-    rows = Rows(self, {leaf.id: value for leaf, value in zip(self.needs, args)}, shared)
-    block = rows.block(0, tokens.shape[-1])
-    return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
-
-
-Selector.needs = property(lambda self: leaves(self))  # type: ignore[assignment]
-Selector.compute = _selector_compute  # type: ignore[method-assign]
 
 
 class Aggregate(SOp):
