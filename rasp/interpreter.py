@@ -274,10 +274,11 @@ class Interpreter(Evaluator):
                    else self.settings.examples["s-op"])
         result = self.apply(node, example, sop_expr.span,
                             input_expr.span if input_expr is not None else None)
+        tokens = prepare_input(example)  # valid: apply took it
         report = analyze(node)
-        check(report, prepare_input(example), format_example(example))
+        check(report, tokens, format_example(example))
         values: dict[int, np.ndarray] = {}  # every node's value, selection matrices too
-        inputs = input_array([prepare_input(example)])
+        inputs = input_array([tokens])
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit)
         flow = Flow(report, example, values)
