@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rasp import Interpreter  # noqa: E402
-from rasp.values import evaluate, input_array, prepare_input  # noqa: E402
+from rasp.engine import evaluate, input_array  # noqa: E402
+from rasp.values import prepare_input  # noqa: E402
 
 PROGRAMS = {
     "sort": ("set example [1]\ntokens = tokens_int; x = sort(tokens, tokens);", "ints"),

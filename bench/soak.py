@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rasp import Interpreter  # noqa: E402
-from rasp.cli import run_piped  # noqa: E402
+from rasp.runner import run_piped  # noqa: E402
 
 NAMES = 40
 WORDS = ["hello", "abc", "banana", "xyz", "aab", "rasp", "transformer"]
@@ -87,7 +87,7 @@ def main() -> None:
     start, rss_at = time.perf_counter(), {}
     for done in range(0, args.statements, args.every):
         stream = statements(args.every, args.seed + done)
-        run_piped(it, stream, errors)
+        run_piped(it, stream, io.StringIO(), errors)
         errors.seek(0)
         errors.truncate()
         gc.collect()

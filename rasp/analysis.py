@@ -1,12 +1,12 @@
 """How many layers and attention heads a transformer needs for an s-op (reference §12).
 
-Every graph node carries the original interpreter's minimum depth (values.py): inputs and
-constants 0, maps the max of their inputs, a select one more than its keys and queries, an
-aggregate max(values + 1, selector). Scheduling is greedy, as early as possible: each s-op the
-target depends on (including the keys and queries of the selectors on the way) sits at its
-depth. Layer d holds
+Each node has the original interpreter's minimum depth (`depths`): inputs and constants 0,
+maps the max of their inputs, a select one more than its keys and queries, a combined selector
+the max of its parts, an aggregate max(values + 1, selector). Scheduling is greedy, as early
+as possible: each s-op the target depends on (including the keys and queries of the selectors
+on the way) sits at its depth. Layer d holds
 
-* one attention head per distinct selector object used by an aggregate of depth d (one
+* one attention head per distinct selector (by node id) used by an aggregate of depth d (one
   selector serving several aggregates of a layer is one head; two textually equal `select`s
   are two heads, as in the original), and
 * a feed-forward block holding every map of depth d: chains of maps share it.
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ops
+from .engine import evaluate, input_array
 from .errors import RaspError
-from .values import (
+from .graph import (
     Aggregate,
-    Combine,
     Constant,
     Map,
     Node,
@@ -33,11 +33,11 @@ from .values import (
     Selector,
     SOp,
     Tokens,
-    evaluate,
-    input_array,
+    selects_of,
 )
 
-__all__ = ["Analysis", "Layer", "Head", "analyze", "check", "graph_below", "selects_of"]
+__all__ = ["Analysis", "Layer", "Head", "analyze", "check", "depths", "graph_below",
+           "selects_of"]
 
 
 @dataclass
@@ -52,14 +52,6 @@ class Head:
     @property
     def keys(self) -> list[SOp]:
         return _unique(s.keys for s in selects_of(self.selector))
-
-
-def selects_of(selector: Selector) -> list[Select]:
-    """The plain selects a (possibly combined) selector is made of."""
-    if isinstance(selector, Select):
-        return [selector]
-    assert isinstance(selector, Combine)
-    return [s for part in selector.inputs for s in selects_of(part)]
 
 
 def _unique(nodes) -> list:
@@ -78,6 +70,7 @@ class Analysis:
     target: SOp
     layers: list[Layer]  # layer 0 (the embedding's maps) first
     nodes: list[Node] = field(default_factory=list)  # the whole graph below the target
+    depth_of: dict[int, int] = field(default_factory=dict)  # node id -> its depth
     warnings: list[str] = field(default_factory=list)  # from check()
     minor: set[int] = field(default_factory=set)  # ids of nodes reports and drawings skip
 
@@ -100,7 +93,7 @@ class Analysis:
 
     @property
     def depth(self) -> int:
-        return self.target.depth
+        return self.depth_of[self.target.id]
 
     @property
     def heads_per_layer(self) -> list[int]:
@@ -147,7 +140,8 @@ class Analysis:
 
 
 def graph_below(target: Node) -> list[Node]:
-    """Every node the target depends on, itself included, in creation order."""
+    """Every node the target depends on, itself included, in creation order (one copy of
+    each: annotated copies of a node share its id)."""
     seen: dict[int, Node] = {}
     stack: list[Node] = [target]
     while stack:
@@ -158,20 +152,36 @@ def graph_below(target: Node) -> list[Node]:
     return sorted(seen.values(), key=lambda n: n.id)
 
 
+def depths(nodes: list[Node]) -> dict[int, int]:
+    """The depth of each node, by id; `nodes` in creation order (inputs before users)."""
+    depth: dict[int, int] = {}
+    for node in nodes:
+        below = [depth[i.id] for i in node.inputs]
+        if isinstance(node, Select):
+            depth[node.id] = max(below) + 1
+        elif isinstance(node, Aggregate):
+            selector, values = below
+            depth[node.id] = max(values + 1, selector)
+        else:  # inputs, constants, maps, combined selectors
+            depth[node.id] = max(below, default=0)
+    return depth
+
+
 def analyze(target: SOp) -> Analysis:
     nodes = graph_below(target)
-    layers = [Layer(d) for d in range(target.depth + 1)]
+    depth = depths(nodes)
+    layers = [Layer(d) for d in range(depth[target.id] + 1)]
     for sop in (n for n in nodes if isinstance(n, SOp)):
-        layer = layers[sop.depth]
+        layer = layers[depth[sop.id]]
         if isinstance(sop, Aggregate):
-            head = next((h for h in layer.heads if h.selector is sop.selector), None)
+            head = next((h for h in layer.heads if h.selector.id == sop.selector.id), None)
             if head is None:
                 head = Head(sop.selector)
                 layer.heads.append(head)
             head.aggregates.append(sop)
         elif isinstance(sop, Map):
             layer.maps.append(sop)
-    return Analysis(target, layers, nodes)
+    return Analysis(target, layers, nodes, depth)
 
 
 def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
@@ -203,7 +213,7 @@ def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
         if node is not None and node.id not in averaging:
             hint = ("; `set example` to an input it can read" if isinstance(node, Tokens)
                     else "")
-            findings.append(f"layer {node.depth}: '{node.title}' fails on {example}: "
-                            f"{e.message}{hint}")
+            findings.append(f"layer {analysis.depth_of[node.id]}: '{node.title}' fails on "
+                            f"{example}: {e.message}{hint}")
     analysis.warnings = findings
     return findings

@@ -13,12 +13,11 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import io
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterable
 from typing import TextIO
 
 import numpy as np
@@ -27,80 +26,22 @@ from . import __version__
 from .display import format_sequence
 from .errors import RaspError, RaspSyntaxError, format_error
 from .evaluator import example_library
-from .interpreter import Interpreter
-from .parser import input_status, parse
-
-EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
-
-
-def _printer(stream: TextIO) -> Callable[[str], None]:
-    def write(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
-    return write
+from .interpreter import PYTHON_RECURSION_LIMIT, Interpreter
+from .parser import parse
+from .runner import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    line_writer,
+    run_piped,
+    run_source,
+)
 
 
 def _session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
-    return Interpreter(out=_printer(out), warn=_printer(err), interactive=interactive)
-
-
-def report_internal(error: BaseException, stream: TextIO, show_traceback: bool = False) -> None:
-    """A bug of ours: one line asking for a report; the Python traceback only on request
-    (`--traceback` or RASP_TRACEBACK=1), since users did nothing wrong."""
-    if show_traceback or os.environ.get("RASP_TRACEBACK"):
-        traceback.print_exception(error, file=stream)
-    stream.write(f"internal error: {type(error).__name__}: {error} -- a bug in rasp; please "
-                 "report it with the input that caused it (--traceback shows where)\n")
-
-
-def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
-               show_traceback: bool = False, first_line: int = 1) -> int:
-    """Run a whole program as a script: the first error ends it."""
-    try:
-        interpreter.run(text, filename, first_line)
-    except RaspError as e:
-        err.write(format_error(e) + "\n")
-        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
-    except BrokenPipeError:  # whoever read our output is gone (`rasp < in | head`)
-        raise
-    except Exception as e:  # a bug of ours: say so, never a bare traceback
-        report_internal(e, err, show_traceback)
-        return EXIT_INTERNAL
-    return EXIT_OK
-
-
-def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: int,
-              err: TextIO, show_traceback: bool = False) -> None:
-    """Run one REPL entry (a complete or invalid chunk); errors are reported, not raised,
-    with line numbers counted over the whole session."""
-    run_source(interpreter, text, filename, err, show_traceback, first_line)
-
-
-def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
-    """Group input lines into entries as the REPL does: read until the text parses, or
-    cannot parse whatever follows. Yields (text, number of its first line)."""
-    buffer, first = "", 1
-    for number, line in enumerate(lines, start=1):
-        if not buffer:
-            first = number
-        buffer += line if line.endswith("\n") else line + "\n"
-        if input_status(buffer) != "incomplete":
-            if buffer.strip():
-                yield buffer, first
-            buffer = ""
-    if buffer.strip():
-        yield buffer, first
-
-
-def run_piped(interpreter: Interpreter, stream: TextIO, err: TextIO,
-              show_traceback: bool = False) -> int:
-    """`rasp < FILE`: entries are read as the REPL reads them, printed without prompts."""
-    for text, first in chunks(stream):
-        run_entry(interpreter, text, "<stdin>", first, err, show_traceback)
-        if interpreter.exited:
-            break
-    return EXIT_OK
+    return Interpreter(out=line_writer(out), warn=line_writer(err), interactive=interactive)
 
 
 def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -251,15 +192,34 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
 
         return repl.run_repl(out, err, history_file=args.history_file,
                              show_traceback=args.traceback)
-    return run_piped(_session(out, err, interactive=True), stdin, err, args.traceback)
+    return run_piped(_session(out, err, interactive=True), stdin, out, err, args.traceback)
+
+
+def _prepare_process() -> None:
+    """What the `rasp` process sets for itself (a library importing rasp is left alone).
+
+    The evaluator recurses over the syntax tree and RASP calls: deeply nested programs need
+    more than Python's default recursion limit. And the kernels allocate and free many arrays
+    of a few hundred KB: glibc gives such memory back to the system as soon as it is freed
+    and faults it in again on the next allocation, which doubled the time of a sort of 500
+    tokens here; keep up to 64 MB of it for reuse."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), PYTHON_RECURSION_LIMIT))
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None)
+            libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+            libc.mallopt(-2, 16 << 20)  # M_TOP_PAD
+        except (OSError, AttributeError):  # not glibc: leave the allocator as it is
+            pass
 
 
 def entry() -> None:
+    _prepare_process()
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # Ctrl-C in a script or piped input: it ends them
         sys.stderr.write("KeyboardInterrupt\n")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # Stop quietly, as a program killed by SIGPIPE does; output still buffered must not
         # fail again when Python flushes it at exit.

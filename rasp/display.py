@@ -17,7 +17,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import ops
-from .values import Applied, Function, Selector, SOp
+from .graph import Selector, SOp
+from .values import Applied, Function
 
 __all__ = ["format_sequence", "format_matrix", "format_example", "format_atom", "show_value",
            "show_application", "kind_of", "format_names", "paint", "colour_wanted",

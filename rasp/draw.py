@@ -30,7 +30,7 @@ import numpy as np
 from . import ops
 from .analysis import Analysis, Head, Layer
 from .display import format_example, format_sequence
-from .values import Constant, Node, SOp
+from .graph import Constant, Node, SOp
 
 __all__ = ["Flow", "to_text", "to_dot", "render", "MAX_MATRIX"]
 
@@ -199,17 +199,17 @@ def to_dot(flow: Flow) -> str:
             out.append(f'      label="head {i}"; style=dashed;')
             out.append(f"      {head_id} [label={_matrix_table(flow, head, i)}];")
             for agg in head.aggregates:
-                out.append(f"      n{agg.id} [label={_value_table(flow, agg)}];")
-                edges.append(f"  {head_id} -> n{agg.id};")
-                edges += [f'  n{s.id} -> n{agg.id} [label="values"];'
+                out.append(f"      {agg.label} [label={_value_table(flow, agg)}];")
+                edges.append(f"  {head_id} -> {agg.label};")
+                edges += [f'  {s.label} -> {agg.label} [label="values"];'
                           for s in flow.visible(agg.values)]
             out.append("    }")
             for role, inputs in (("queries", head.queries), ("keys", head.keys)):
-                edges += [f'  n{s.id} -> {head_id} [label="{role}"];'
+                edges += [f'  {s.label} -> {head_id} [label="{role}"];'
                           for node in inputs for s in flow.visible(node)]
         for node in _inputs_of(layer.number, flow) + flow.shown(layer.maps):
-            out.append(f"    n{node.id} [label={_value_table(flow, node)}];")
-            edges += [f"  n{s.id} -> n{node.id};" for s in flow.sources(node)]
+            out.append(f"    {node.label} [label={_value_table(flow, node)}];")
+            edges += [f"  {s.label} -> {node.label};" for s in flow.sources(node)]
         out.append("  }")
     out += sorted(set(edges), key=edges.index)
     # invisible edges between consecutive layers keep them stacked top to bottom
@@ -224,7 +224,7 @@ def _first_id(layer: Layer, flow: Flow) -> str | None:
     if layer.heads:
         return f"head{layer.number}_1"
     nodes = _inputs_of(layer.number, flow) + flow.shown(layer.maps)
-    return f"n{nodes[0].id}" if nodes else None
+    return nodes[0].label if nodes else None
 
 
 def render(dot_source: str, stem: Path) -> tuple[list[Path], str | None]:

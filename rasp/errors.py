@@ -13,7 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
-           "RaspValueError", "RaspLimitError", "format_error"]
+           "RaspValueError", "RaspLimitError", "format_error", "shorten"]
+
+
+def shorten(text: str, width: int) -> str:
+    """`text`, cut to `width` characters with "..." when it is longer."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,9 +1,14 @@
 """The tree-walking evaluator: runs `ast` statements and expressions in environments.
 
 Expressions over atoms, lists and dicts compute at once. Expressions over s-ops and selectors
-build nodes of the computation graph (values.py); applying one to an input evaluates the graph.
-`Evaluator` is the language: statements, expressions, functions, `load`. The session around
-it (output, caches, the public API) is `Interpreter`, in interpreter.py.
+build nodes of the computation graph (graph.py); applying one to an input evaluates the graph.
+`Evaluator` is the language: statements, expressions, functions, `load`. What a session does
+with values (print them, apply them to inputs, draw and analyse them, the REPL's commands) is
+its `Host`'s: `Interpreter`, in interpreter.py, is one.
+
+Every node gets its display text here, unparsed from the expression that built it
+(`ast.unparse`); a node made inside a function call is qualified by the functions that made
+it, as `selector_width/share_of_first`, and what a call returns reads as the call.
 """
 
 from __future__ import annotations
@@ -11,12 +16,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from . import ast, ops
-from .display import Settings, format_example, show_value
 from .errors import (
     RaspError,
     RaspLimitError,
@@ -24,32 +28,36 @@ from .errors import (
     RaspTypeError,
     RaspValueError,
     Span,
+    shorten,
 )
-from .parser import parse
-from .values import (
+from .graph import (
     Aggregate,
-    Applied,
     Combine,
     Constant,
-    Function,
     Indices,
     Map,
     Node,
+    Operation,
     Select,
     Selector,
     SOp,
     Tokens,
-    describe,
     next_id,
-    prepare_input,
 )
+from .parser import parse
+from .values import Applied, Function, describe
 
-__all__ = ["Evaluator", "Env", "Exit", "example_library", "folder_of", "limits_at"]
+if TYPE_CHECKING:
+    from .analysis import Analysis
+
+__all__ = ["Evaluator", "Host", "Env", "Exit", "example_library", "folder_of", "limits_at"]
 
 PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
-MAX_CALL_DEPTH = 400  # nested RASP calls
-LABEL_WIDTH = 30
+# nested RASP calls: within Python's default recursion limit, which rasp leaves as it is
+MAX_CALL_DEPTH = 200
+TEXT_WIDTH = 50  # display texts of nodes, at most (longer ones are abbreviated)
+CALL_LEVELS = 3  # nested calls shown in a qualified name, at most
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
 
@@ -68,13 +76,24 @@ class Env:
     """Variables of one scope. A file's environment also copies its public assignments into
     the environment that loaded it (`exports_to`)."""
 
-    def __init__(self, name: str, parent: Env | None = None, exports_to: Env | None = None):
+    def __init__(self, name: str, parent: Env | None = None, exports_to: Env | None = None,
+                 calls: tuple[str, ...] | None = None):
         self.name = name
         self.parent = parent
         self.exports_to = exports_to
+        # the calls that made this scope, outermost first, as they qualify its nodes
+        self.calls = calls if calls is not None else (parent.calls if parent else ())
         self.vars: dict[str, Any] = {}
         self.exported: dict[str, Any] = {}
         self._reserved: frozenset[str] = frozenset()
+
+    @property
+    def path(self) -> str:
+        """What qualifies the nodes made in this scope: `f/` in a call of f, `f/g/` in a
+        call of g made by f; the innermost CALL_LEVELS calls at most."""
+        shown = self.calls[-CALL_LEVELS:]
+        more = ".../" if len(self.calls) > CALL_LEVELS else ""
+        return more + "".join(f"{call}/" for call in shown)
 
     @property
     def reserved(self) -> frozenset[str]:
@@ -91,11 +110,12 @@ class Env:
 
     def assign(self, name: str, value: Any, span: Span | None) -> None:
         """`name = value` written by the user: reserved names are refused, and an s-op or
-        selector that has no name yet takes this one (for reports and drawings)."""
+        selector that has no name yet is bound as a copy named by this one, qualified by the
+        calls that made the scope (for reports and drawings)."""
         if name in self.reserved:
             raise RaspNameError(f"cannot assign to reserved name '{name}'", span)
-        if isinstance(value, (SOp, Selector)):
-            value.named(name)
+        if isinstance(value, (SOp, Selector)) and value.name is None:
+            value = value.named(self.path + name)
         self.define(name, value)
 
     def define(self, name: str, value: Any) -> None:
@@ -109,17 +129,46 @@ class Env:
         return own | self.parent.names() if self.parent else own
 
 
-class Evaluator:
-    """Runs statements and expressions. What a session does with the values (print them,
-    apply them to inputs, draw and analyse them: `emit`, `_show`, `_print_result`,
-    `apply`, `_draw`, `_analyze`) is left to its subclass, `Interpreter`."""
+class Host(Protocol):
+    """What a session does with the values the language makes. `Evaluator` runs statements
+    and builds values; the host prints them, applies them to inputs, draws and analyses them,
+    and runs the session's commands (`set example`, `examples on`, ...)."""
 
-    def __init__(self, interactive: bool = False):
+    def emit(self, lines: Iterable[str]) -> None:
+        """Print lines of output."""
+
+    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
+        """Print a value as the REPL does after `x;` or `x = ...;` (`examples`: with the
+        running examples, if they are on)."""
+
+    def apply(self, node: Node, example: Any, span: Span | None = None,
+              input_span: Span | None = None) -> np.ndarray:
+        """The value of an s-op or selector on an input."""
+
+    def analyze_node(self, node: Any, span: Span) -> Analysis:
+        """The layer and head analysis of an s-op."""
+
+    def draw(self, node: Any, example: Any, span: Span, input_span: Span | None,
+             top: bool) -> None:
+        """`draw(node[, example])`: the computation flow (`example` None: the running one)."""
+
+    def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
+        """A session statement (`set example`, `show example`, the toggles); `value` is the
+        value of its expression, if it has one."""
+
+
+class Evaluator:
+    """Runs statements and expressions for a `Host`. With `interactive`, top-level
+    assignments and definitions are shown, as in the original REPL."""
+
+    def __init__(self, host: Host, interactive: bool = False):
+        self.host = host
         self.interactive = interactive
-        self.settings = Settings()
-        self.exited = False  # set by `exit` / `quit`
-        self._calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
-        self._loading: list[Path] = []  # the files being loaded, to refuse a cycle
+        self.calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
+        self.loading: list[Path] = []  # the files being loaded, to refuse a cycle
+        # The selector behind `atom in s-op`: one node, so all such tests share a head, as in
+        # the original (where it is distinct from the library's full_s).
+        self.full = Select(Constant(1), Constant(1), "==", "full").named("full")
         self.base = self._make_base()
         self.env = Env("console", parent=self.base)
 
@@ -141,7 +190,8 @@ class Evaluator:
                 value = self.eval_expr(expr, env)
                 env.vars["out"] = value.example if isinstance(value, Applied) else value
                 if top:
-                    self._print_result(expr, value)
+                    name = expr.id if isinstance(expr, ast.Name) else "out"
+                    self.host.show(name, value, expr.span)
             case ast.Assign(names=names, values=exprs):  # a, b = e1, e2;
                 values = [self.eval_expr(e, env) for e in exprs]
                 if len(names) > 1 and len(values) == 1:
@@ -150,54 +200,42 @@ class Evaluator:
                     raise RaspValueError(f"{len(names)} names but {len(values)} values",
                                          stmt.span)
                 env.vars["out"] = values[-1]
-                for name, value in zip(names, values):
-                    env.assign(name, value, stmt.span)
+                for name in names:
+                    env.assign(name, values.pop(0), stmt.span)
                     if echo:
-                        self._show(name, value, stmt.span)
+                        self.host.show(name, env.vars[name], stmt.span)
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
                 for p in params:
                     if p in env.reserved:
                         raise RaspNameError(f"cannot use reserved name '{p}' as a parameter",
                                             stmt.span)
-                function = Function(name, params, body, returns, env, env.name)
+                function = Function(name, params, body, returns, env)
                 env.assign(name, function, stmt.span)
                 if echo:
-                    self._show(name, function, stmt.span)
-            case ast.For(names=names, iterable=iterable, body=body):
+                    self.host.show(name, function, stmt.span)
+            case ast.For(names=names, iterable=iterable, body=body):  # for x in e { ... }
                 items = self.eval_expr(iterable, env)
                 for item in _iterate(items, "a for loop", iterable.span):
                     self._bind(env, names, item, stmt.span)
                     self.execute(body, env, folder=folder)
-            case ast.Load(path=path):
+            case ast.Load(path=path):  # load "name";
                 self.load(path, env, stmt.span, folder, echo)
-            case ast.Draw(sop=sop_expr, input=input_expr):
-                self._draw(sop_expr, input_expr, env, top)
+            case ast.Draw(sop=sop_expr, input=input_expr):  # draw(sop[, input]);
+                example = None if input_expr is None else self.eval_expr(input_expr, env)
+                self.host.draw(self.eval_expr(sop_expr, env), example, sop_expr.span,
+                               input_expr.span if input_expr is not None else None, top)
             case ast.Analyze(sop=sop_expr):  # analyze(sop);
-                report = self._analyze(self.eval_expr(sop_expr, env), sop_expr.span)
+                report = self.host.analyze_node(self.eval_expr(sop_expr, env), sop_expr.span)
                 if top:
-                    self.emit(report.report().splitlines())
-            case ast.SetExample(which=which, example=expr):
-                example = self.eval_expr(expr, env)
-                try:
-                    prepare_input(example)
-                except RaspError as e:
-                    raise e.at(expr.span) from None
-                for key in _which(which):
-                    self.settings.examples[key] = example
-            case ast.ShowExample(which=which):
-                if top:
-                    self.emit(f"\t{key} example: {format_example(self.settings.examples[key])}"
-                              for key in _which(which))
-            case ast.ToggleExamples(which=which, on=on):
-                for key in _which(which):
-                    self.settings.show[key] = on
-            case ast.ToggleFullDisplay(on=on):
-                self.settings.full_display = on
+                    self.host.emit(report.report().splitlines())
+            case ast.SetExample(example=expr):  # set [s-op|selector] example e
+                self.host.command(stmt, self.eval_expr(expr, env), top)
+            case ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay():
+                self.host.command(stmt, None, top)
             case ast.Exit():
                 raise Exit()
             case _:
                 raise AssertionError(f"unhandled statement {stmt!r}")
-
 
     # ------------------------------------------------------------ load
 
@@ -207,7 +245,7 @@ class Evaluator:
         if file is None:
             raise RaspValueError(f"cannot find '{path}.rasp' (looked in "
                                  f"{folder or Path.cwd()} and the example library)", span)
-        if file in self._loading:
+        if file in self.loading:
             raise RaspValueError(f"'{path}.rasp' is already being loaded (a load cycle)", span)
         try:
             text = file.read_text(encoding="utf-8")
@@ -215,7 +253,7 @@ class Evaluator:
             raise RaspValueError(f"cannot read '{file}': {e}", span) from None
         program = parse(text, str(file))
         file_env = Env(path, parent=self.base, exports_to=env)
-        self._loading.append(file)
+        self.loading.append(file)
         try:
             self.execute(program.statements, file_env, folder=file.parent)
         except Exit:
@@ -223,13 +261,12 @@ class Evaluator:
         except RaspError as e:
             raise e.noted("in the file loaded here", span) from None
         finally:
-            self._loading.pop()
+            self.loading.pop()
         if echo:
             # list each public name the file assigns at its top level, once, with its value
-            quiet = self.settings.quiet()
             for name in _top_level_names(program.statements):
                 if name in file_env.exported:
-                    self.emit(show_value(name, file_env.exported[name], quiet, self.apply))
+                    self.host.show(name, file_env.exported[name], span, examples=False)
 
     # ------------------------------------------------------------ expressions
 
@@ -262,27 +299,26 @@ class Evaluator:
             case ast.Select(keys=keys, queries=queries, op=op):  # select(keys, queries, op)
                 k = self._sop(self.eval_expr(keys, env), keys.span, "select's keys")
                 q = self._sop(self.eval_expr(queries, env), queries.span, "select's queries")
-                return Select(k, q, op, self._label(expr), expr.span, self._trace())
+                return Select(k, q, op, *self._made(expr, env))
             case ast.Aggregate(selector=sel_expr, values=val_expr, default=def_expr):
                 return self._aggregate(expr, sel_expr, val_expr, def_expr, env)
             case ast.BinOp(op=op, left=left, right=right):
                 return self._binary(expr, op, self.eval_expr(left, env),
-                                    self.eval_expr(right, env))
+                                    self.eval_expr(right, env), env)
             case ast.UnaryOp(op=op, operand=operand):
-                return self._unary(expr, op, self.eval_expr(operand, env))
+                return self._unary(expr, op, self.eval_expr(operand, env), env)
             case ast.Cond(then=then, test=test, otherwise=otherwise):
                 condition = self.eval_expr(test, env)
                 if not isinstance(condition, (SOp, Selector)):
                     # atoms decide lazily, which lets recursion on atoms terminate
                     return self.eval_expr(then if condition else otherwise, env)
-                parts = [self._sop(condition, test.span, "the condition"),
+                parts = (self._sop(condition, test.span, "the condition"),
                          self._sop(self.eval_expr(then, env), then.span, "a branch"),
-                         self._sop(self.eval_expr(otherwise, env), otherwise.span, "a branch")]
-                return Map(lambda c, a, b: ops.choose(c, a, b), (parts[0], parts[1], parts[2]),
-                           self._label(expr), expr.span, self._trace())
+                         self._sop(self.eval_expr(otherwise, env), otherwise.span, "a branch"))
+                return Map(Operation("choose"), parts, *self._made(expr, env))
             case ast.Contains(item=item, container=container):
                 return self._contains(expr, self.eval_expr(item, env),
-                                      self.eval_expr(container, env), container.span)
+                                      self.eval_expr(container, env), env)
             case ast.Index(target=target, index=index):
                 return self._index(expr, self.eval_expr(target, env),
                                    self.eval_expr(index, env), env)
@@ -294,12 +330,27 @@ class Evaluator:
 
     # -- helpers for expressions
 
-    def _trace(self) -> tuple[tuple[str, Span], ...]:
-        return tuple(self._calls)
+    def _made(self, expr: ast.Expr, env: Env) -> tuple[str, Span, tuple[tuple[str, Span], ...]]:
+        """What every node records of the expression that makes it: its display text, its
+        span and the calls it is made in."""
+        return self._text(expr, env), expr.span, tuple(self.calls)
 
-    def _label(self, expr: ast.Node) -> str:
-        text = " ".join(_source_text(expr.span).split())
-        return text if len(text) <= LABEL_WIDTH else text[: LABEL_WIDTH - 3] + "..."
+    def _text(self, expr: ast.Expr, env: Env) -> str:
+        """The display text of a node: its expression unparsed, names of atoms replaced by
+        their values (so that a loop's nodes differ), qualified by the functions that make it."""
+        return env.path + ast.unparse(expr, TEXT_WIDTH, self._atoms(env))
+
+    @staticmethod
+    def _atoms(env: Env) -> Callable[[str], str | None]:
+        """Names bound to atoms in `env`, as their values (for display texts)."""
+        def atom(name: str) -> str | None:
+            value = _bound(env, name)
+            if isinstance(value, str):
+                return shorten(f'"{value}"', 12)
+            if isinstance(value, (bool, int, float)):
+                return shorten(repr(value), 12)
+            return None
+        return atom
 
     def _sop(self, value: Any, span: Span, role: str) -> SOp:
         """An s-op for `value`: atoms become constants; anything else is an error."""
@@ -320,8 +371,8 @@ class Evaluator:
         for name, value in zip(names, values):
             env.assign(name, value, span)
 
-    def _map(self, expr: ast.Node, fn: Callable[..., np.ndarray], *inputs: SOp) -> Map:
-        return Map(fn, inputs, self._label(expr), expr.span, self._trace())
+    def _map(self, expr: ast.Expr, env: Env, operation: Operation, *inputs: SOp) -> Map:
+        return Map(operation, inputs, *self._made(expr, env))
 
     def _aggregate(self, expr: ast.Aggregate, sel_expr: ast.Expr, val_expr: ast.Expr,
                    def_expr: ast.Expr | None, env: Env) -> Aggregate:
@@ -334,17 +385,17 @@ class Evaluator:
         if not isinstance(default, ops.ATOM_TYPES):
             raise RaspTypeError(f"aggregate's default must be an atom, got {describe(default)}",
                                 def_expr.span if def_expr else expr.span)
-        return Aggregate(selector, values, default, self._label(expr), expr.span, self._trace())
+        return Aggregate(selector, values, default, *self._made(expr, env))
 
-    def _binary(self, expr: ast.BinOp, op: str, left: Any, right: Any) -> Any:
+    def _binary(self, expr: ast.BinOp, op: str, left: Any, right: Any, env: Env) -> Any:
         if op in ("and", "or"):
-            return self._logic(expr, op, left, right)
+            return self._logic(expr, op, left, right, env)
         if isinstance(left, Selector) or isinstance(right, Selector):
             raise RaspTypeError(f"cannot apply '{op}' to a selector", expr.span)
         if isinstance(left, SOp) or isinstance(right, SOp):
             a = self._sop(left, expr.left.span, f"the left side of '{op}'")
             b = self._sop(right, expr.right.span, f"the right side of '{op}'")
-            return self._map(expr, lambda x, y: ops.binary(op, x, y), a, b)
+            return self._map(expr, env, Operation("binary", op), a, b)
         _check_atomish(left, expr.left.span, op)
         _check_atomish(right, expr.right.span, op)
         try:
@@ -354,27 +405,26 @@ class Evaluator:
         except RaspError as e:
             raise e.at(expr.span) from None
 
-    def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any) -> Any:
+    def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any, env: Env) -> Any:
         selectors = isinstance(left, Selector), isinstance(right, Selector)
         if all(selectors):
-            return Combine(op, (left, right), self._label(expr), expr.span, self._trace())
+            return Combine(op, (left, right), *self._made(expr, env))
         if any(selectors):
             raise RaspTypeError(f"'{op}' needs a selector on both sides or on neither",
                                 expr.span)
         if isinstance(left, SOp) or isinstance(right, SOp):
             a = self._sop(left, expr.left.span, f"the left side of '{op}'")
             b = self._sop(right, expr.right.span, f"the right side of '{op}'")
-            combine = np.logical_and if op == "and" else np.logical_or
-            return self._map(expr, lambda x, y: combine(ops.truth(x), ops.truth(y)), a, b)
+            return self._map(expr, env, Operation("binary", op), a, b)
         return (left and right) if op == "and" else (left or right)
 
-    def _unary(self, expr: ast.UnaryOp, op: str, value: Any) -> Any:
+    def _unary(self, expr: ast.UnaryOp, op: str, value: Any, env: Env) -> Any:
         if isinstance(value, Selector):
             if op == "not":
-                return Combine("not", (value,), self._label(expr), expr.span, self._trace())
+                return Combine("not", (value,), *self._made(expr, env))
             raise RaspTypeError(f"cannot apply '{op}' to a selector", expr.span)
         if isinstance(value, SOp):
-            return self._map(expr, lambda x: ops.unary(op, x), value)
+            return self._map(expr, env, Operation("unary", op), value)
         if op == "indicator":
             raise RaspTypeError(f"indicator expects an s-op, got {describe(value)}", expr.span)
         _check_atomish(value, expr.operand.span, op)
@@ -384,25 +434,30 @@ class Evaluator:
         except (TypeError, ValueError, OverflowError) as e:
             raise RaspValueError(str(e), expr.span) from None
 
-    def _contains(self, expr: ast.Contains, item: Any, container: Any, span: Span) -> Any:
+    def _contains(self, expr: ast.Contains, item: Any, container: Any, env: Env) -> Any:
+        span = expr.container.span
         if isinstance(item, SOp):
             if not isinstance(container, list) or not all(
                     isinstance(v, ops.ATOM_TYPES) for v in container):
                 raise RaspTypeError(f"'s-op in X' needs a list of atoms, got "
                                     f"{describe(container)}", span)
-            items = list(container)
-            return self._map(expr, lambda x: ops.is_in(x, items), item)
+            return self._map(expr, env, Operation("in", constant=list(container)), item)
         if not isinstance(item, ops.ATOM_TYPES):
             raise RaspTypeError(f"'in' expects an s-op or an atom on its left, got "
                                 f"{describe(item)}", expr.item.span)
         if isinstance(container, list):
             return item in container
         if isinstance(container, SOp):
-            # "a" in s: does "a" occur anywhere? One head attending to every position.
-            found = Map(lambda x: ops.binary("==", x, ops.constant(item, len(x))).astype(
-                np.int64), (container,), self._label(expr), expr.span, self._trace())
-            mean = Aggregate(_FULL, found, 0, self._label(expr), expr.span, self._trace())
-            return self._map(expr, lambda x: ops.binary(">", x, ops.constant(0, len(x))), mean)
+            # "a" in s: does "a" occur anywhere? One head attending to every position: the
+            # mean of indicator(s == "a") over all positions is above 0.
+            at = {"span": expr.span}
+            occurs = ast.UnaryOp("indicator", ast.BinOp("==", expr.container, expr.item, **at),
+                                 **at)
+            found = Map(Operation("occurs", constant=item), (container,),
+                        *self._made(occurs, env))
+            mean_expr = ast.Aggregate(ast.Name("full", **at), occurs, None, **at)
+            mean = Aggregate(self.full, found, 0, *self._made(mean_expr, env))
+            return self._map(expr, env, Operation("binary", ">", constant=0), mean)
         raise RaspTypeError(f"'atom in X' needs a list or an s-op, got {describe(container)}",
                             span)
 
@@ -412,19 +467,23 @@ class Evaluator:
             if not isinstance(index, int):
                 raise RaspTypeError(f"an s-op can only be indexed by an integer, got "
                                     f"{describe(index)}", span)
+            at = {"span": expr.span}
             if index >= 0:
                 query: SOp = Constant(index, span)
+                query_expr: ast.Expr = ast.Const(index, **at)
             else:
                 # negative positions count from the end: the query needs `length`
                 length = self._sop(env.lookup("length", expr.span), expr.span, "length")
-                query = self._map(expr, lambda n: ops.binary("+", n, ops.constant(index, len(n))),
+                query_expr = ast.BinOp("-", ast.Name("length", **at), ast.Const(-index, **at),
+                                       **at)
+                query = self._map(query_expr, env, Operation("binary", "+", constant=index),
                                   length)
-            select = Select(_INDICES, query, "==", self._label(expr), expr.span, self._trace())
-            return Aggregate(select, target, 0, self._label(expr), expr.span, self._trace())
+            select_expr = ast.Select(ast.Name("indices", **at), query_expr, "==", **at)
+            select = Select(self.base.vars["indices"], query, "==", *self._made(select_expr, env))
+            return Aggregate(select, target, 0, *self._made(expr, env))
         if isinstance(target, (list, str, dict)):
             if isinstance(index, SOp):
-                container = target
-                return self._map(expr, lambda x: ops.lookup(container, x), index)
+                return self._map(expr, env, Operation("lookup", constant=target), index)
             return _lookup(target, index, span)
         raise RaspTypeError(f"cannot index into {describe(target)}", expr.target.span)
 
@@ -434,8 +493,8 @@ class Evaluator:
                 raise RaspTypeError(f"an s-op or selector is applied to exactly one input, "
                                     f"got {len(arg_exprs)}", expr.span)
             example = self.eval_expr(arg_exprs[0], env)
-            return Applied(func, example, self.apply(func, example, expr.span,
-                                                     arg_exprs[0].span))
+            return Applied(func, example, self.host.apply(func, example, expr.span,
+                                                          arg_exprs[0].span))
         if not isinstance(func, Function):
             raise RaspTypeError(f"{describe(func)} is not a function", expr.func.span)
         args = [self.eval_expr(a, env) for a in arg_exprs]
@@ -443,19 +502,20 @@ class Evaluator:
             raise RaspTypeError(f"{func.name} takes {len(func.params)} argument"
                                 f"{'s' if len(func.params) != 1 else ''}, got {len(args)}",
                                 expr.span)
-        return self.call(func, args, expr)
+        return self.call(func, args, expr, env)
 
-    def call(self, func: Function, args: list, expr: ast.Node) -> Any:
-        """Run a function's body in a fresh scope over the scope that defined it."""
-        if len(self._calls) >= MAX_CALL_DEPTH:
+    def call(self, func: Function, args: list, expr: ast.Expr, env: Env) -> Any:
+        """Run a function's body in a fresh scope over the scope that defined it. The nodes
+        it makes are qualified by this call; those it returns are shown as the call."""
+        if len(self.calls) >= MAX_CALL_DEPTH:
             raise RaspLimitError(f"too many nested calls (more than {MAX_CALL_DEPTH}): is "
                                  f"'{func.name}' recursing without end?", expr.span)
-        scope = Env(func.name, parent=func.env)
+        scope = Env(func.name, parent=func.env, calls=(*env.calls, func.name))
         for name, value in zip(func.params, args):
             scope.define(name, value)
         first_new = next_id()
         note = (f"in '{func.name}' called here", expr.span)
-        self._calls.append(note)
+        self.calls.append(note)
         try:
             self.execute(func.body, scope)
             results = [self.eval_expr(e, scope) for e in func.returns]
@@ -464,11 +524,10 @@ class Evaluator:
                 e.noted(*note)
             raise
         finally:
-            self._calls.pop()
-        for result in results:
-            if isinstance(result, Node) and result.id > first_new:
-                result.name, result.label = None, self._label(expr)  # named by its call
-        return results[0] if len(results) == 1 else results
+            self.calls.pop()
+        shown = [r.named(None).annotated(text=self._text(expr, env))
+                 if isinstance(r, Node) and r.id > first_new else r for r in results]
+        return shown[0] if len(shown) == 1 else shown
 
     def _builtin(self, expr: ast.Builtin, name: str, args: list) -> Any:
         if name == "range":
@@ -506,14 +565,20 @@ class Evaluator:
     # ------------------------------------------------------------ the base environment
 
     def _make_base(self) -> Env:
+        """The library: the inputs, then the prelude (written in RASP); its names are
+        reserved, except `tokens`, which starts as `tokens_str` under its own name."""
         base = Env("library")
-        for name, value in _builtin_values().items():
-            base.define(name, value)
-        # the library is written in RASP; its names become reserved once it is loaded
+        for name, convert in [("tokens_str", str), ("tokens_int", int),
+                              ("tokens_float", float), ("tokens_bool", bool),
+                              ("tokens_asis", None)]:
+            base.define(name, Tokens(name, convert).named(name))
+        base.define("indices", Indices(text="indices").named("indices"))
+        base.define("True", True)
+        base.define("False", False)
         prelude = parse(PRELUDE.read_text(encoding="utf-8"), str(PRELUDE))
         self.execute(prelude.statements, base)
         base._reserved = frozenset(base.vars) | frozenset(RESERVED_WORDS)
-        base.define("tokens", base.vars["tokens_str"])  # the one assignable built-in
+        base.define("tokens", base.vars["tokens_str"].named("tokens"))
         return base
 
 
@@ -532,34 +597,14 @@ def limits_at(span: Span) -> Iterator[None]:
         raise RaspLimitError("not enough memory to evaluate this", span) from None
 
 
-def _builtin_values() -> dict[str, Any]:
-    return {"tokens_str": _TOKENS["tokens_str"], "tokens_int": _TOKENS["tokens_int"],
-            "tokens_float": _TOKENS["tokens_float"], "tokens_bool": _TOKENS["tokens_bool"],
-            "tokens_asis": _TOKENS["tokens_asis"], "indices": _INDICES,
-            "True": True, "False": False}
-
-
-def _named(node: Node, name: str) -> Node:
-    node.named(name)
-    return node
-
-
-_TOKENS = {name: _named(Tokens(name, convert), name) for name, convert in [
-    ("tokens_str", str), ("tokens_int", int), ("tokens_float", float), ("tokens_bool", bool),
-    ("tokens_asis", None)]}
-_INDICES = _named(Indices("indices"), "indices")
-# The selector behind `atom in s-op`: one object, so all such tests share a head, as in the
-# original (where it is distinct from the library's full_s).
-_FULL = _named(Select(Constant(1), Constant(1), "==", "full"), "full")
-
-
-def _source_text(span: Span) -> str:
-    lines = span.source.text.splitlines()[span.line - 1: span.end_line]
-    if not lines:
-        return ""
-    if len(lines) == 1:
-        return lines[0][span.column - 1: span.end_column - 1]
-    return "\n".join([lines[0][span.column - 1:], *lines[1:-1], lines[-1][: span.end_column - 1]])
+def _bound(env: Env, name: str) -> Any:
+    """The value of `name` in `env`, or None where it is unbound."""
+    scope: Env | None = env
+    while scope is not None:
+        if name in scope.vars:
+            return scope.vars[name]
+        scope = scope.parent
+    return None
 
 
 def _unpack(value: Any, count: int, span: Span) -> list:
@@ -629,7 +674,5 @@ def _top_level_names(statements: Iterable[ast.Stmt]) -> list[str]:
     return list(order)
 
 
-def _which(which: str) -> tuple[str, ...]:
-    return ("s-op", "selector") if which == "both" else (which,)
 
 

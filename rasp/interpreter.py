@@ -2,8 +2,8 @@
 and where output goes; the public API (`run`, `evaluate`, `evaluate_batch`, `analyze`).
 
 The language itself (statements, expressions, functions, `load`) is `Evaluator`'s, in
-evaluator.py; this module adds what a session does with values: print them, apply them to
-inputs through its caches, draw and analyse them.
+evaluator.py. `Interpreter` is its host: it does what a session does with values (print them,
+apply them to inputs through its caches, draw and analyse them) and runs the REPL's commands.
 """
 
 from __future__ import annotations
@@ -21,22 +21,14 @@ import numpy as np
 
 from . import ast
 from .analysis import Analysis, analyze, check
-from .display import format_example, show_application, show_value
+from .display import Settings, format_example, show_application, show_value
 from .draw import Flow, file_stem, render, to_dot, to_text
-from .errors import RaspError, RaspTypeError, RaspValueError, Span, format_error
+from .engine import ValueCache, evaluate, input_array
+from .errors import RaspError, RaspTypeError, RaspValueError, Span, format_error, shorten
 from .evaluator import Env, Evaluator, Exit, folder_of, limits_at
+from .graph import Node, Selector, SOp
 from .parser import parse
-from .values import (
-    Applied,
-    Node,
-    Selector,
-    SOp,
-    ValueCache,
-    describe,
-    evaluate,
-    input_array,
-    prepare_input,
-)
+from .values import describe, prepare_input
 
 __all__ = ["Interpreter"]
 
@@ -44,7 +36,7 @@ DEFAULT_MEMORY_LIMIT = 4 << 30
 BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
 CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
 CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
-PYTHON_RECURSION_LIMIT = 20000
+PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 
 
 def default_memory_limit() -> int:
@@ -59,8 +51,8 @@ def default_memory_limit() -> int:
         return DEFAULT_MEMORY_LIMIT
 
 
-class Interpreter(Evaluator):
-    """A RASP session.
+class Interpreter:
+    """A RASP session, and the host of its evaluator.
 
     `run(source)` executes a program and returns what it printed; the first error raises
     RaspError. `evaluate(name_or_expression, input)` gives an s-op's output as a Python list
@@ -79,23 +71,31 @@ class Interpreter(Evaluator):
         self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
         # bytes of whole selection matrices made at once, at most
         self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
+        self.settings = Settings()  # what the REPL's commands change
+        self.exited = False  # set by `exit` / `quit`
         self._printed: list[str] = []
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
-        super().__init__(interactive)
+        self.evaluator = Evaluator(self, interactive)
+
+    @property
+    def env(self) -> Env:
+        """The session's variables."""
+        return self.evaluator.env
+
+    @property
+    def base(self) -> Env:
+        """The library's names, below the session's."""
+        return self.evaluator.base
 
     @contextlib.contextmanager
     def _entry(self) -> Iterator[None]:
-        """One call into the session from outside. The evaluator recurses over the syntax
-        tree and RASP calls, so it gets room to; and however the call ends (a result, an
-        error, an interrupt) the call and load stacks are empty again for the next one."""
-        limit = sys.getrecursionlimit()
+        """One call into the session from outside: however it ends (a result, an error, an
+        interrupt) the call and load stacks are empty again for the next one."""
         try:
-            sys.setrecursionlimit(max(limit, PYTHON_RECURSION_LIMIT))
             yield
         finally:
-            sys.setrecursionlimit(limit)
-            self._calls.clear()
-            self._loading.clear()
+            self.evaluator.calls.clear()
+            self.evaluator.loading.clear()
 
     def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
         """Execute a program; returns the text it printed. `first_line` numbers its first
@@ -104,8 +104,8 @@ class Interpreter(Evaluator):
         with self._entry():
             program = parse(source, filename, first_line)
             try:
-                self.execute(program.statements, self.env, top=True,
-                             folder=folder_of(filename))
+                self.evaluator.execute(program.statements, self.env, top=True,
+                                       folder=folder_of(filename))
             except Exit:
                 self.exited = True
         return "\n".join(self._printed) + ("\n" if self._printed else "")
@@ -121,9 +121,9 @@ class Interpreter(Evaluator):
 
     def analyze(self, expression: str) -> Analysis:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
-        return self._on_expression(expression, self._analyze)
+        return self._on_expression(expression, self.analyze_node)
 
-    def _analyze(self, node: Any, span: Span) -> Analysis:
+    def analyze_node(self, node: Any, span: Span) -> Analysis:
         """The analysis of an s-op, checked on the running example."""
         if not isinstance(node, SOp):
             raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
@@ -144,7 +144,7 @@ class Interpreter(Evaluator):
             if not isinstance(stmt, ast.ExprStmt):
                 raise RaspTypeError("expected an expression", stmt.span)
             with limits_at(stmt.expr.span):
-                return then(self.eval_expr(stmt.expr, self.env), stmt.expr.span)
+                return then(self.evaluator.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
     def evaluate_batch(self, expression: str, inputs: Iterable[Any],
                        progress: Callable[[int, int], Any] | None = None) -> list[list]:
@@ -237,7 +237,7 @@ class Interpreter(Evaluator):
     def names(self) -> set[str]:
         return self.env.names()
 
-    # ------------------------------------------------------------ output
+    # ------------------------------------------------------------ the evaluator's host
 
     def emit(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -248,32 +248,43 @@ class Interpreter(Evaluator):
     def warn(self, error: RaspError) -> None:
         self._warn(format_error(error, "warning"))
 
-    def _show(self, name: str | None, value: Any, span: Span) -> None:
+    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
+        settings = self.settings if examples else self.settings.quiet()
         try:
-            self.emit(show_value(name, value, self.settings, self.apply))
+            self.emit(show_value(name, value, settings, self.apply))
         except RaspError as e:
             # The value exists; it only fails on the running example. Say so and go on.
-            self.emit(show_value(name, value, self.settings.quiet(), self.apply))
+            self.emit(show_value(name, value, settings.quiet(), self.apply))
             e.message = f"'{name or 'out'}' fails on the running example: {e.message}"
             self.warn(e.at(span))
 
-    def _print_result(self, expr: ast.Expr, value: Any) -> None:
-        if isinstance(value, Applied):
-            self.emit(show_application(value.example, value.result, self.settings.full_display))
-        else:
-            self._show(expr.id if isinstance(expr, ast.Name) else "out", value, expr.span)
+    def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
+        """The REPL's commands, which change the session's settings."""
+        chosen = getattr(stmt, "which", "both")
+        which = ("s-op", "selector") if chosen == "both" else (chosen,)
+        match stmt:
+            case ast.SetExample(example=expr):
+                self._tokens(value, expr.span)  # a valid input, or an error at it
+                for key in which:
+                    self.settings.examples[key] = value
+            case ast.ShowExample():
+                if top:
+                    self.emit(f"\t{key} example: {format_example(self.settings.examples[key])}"
+                              for key in which)
+            case ast.ToggleExamples(on=on):
+                for key in which:
+                    self.settings.show[key] = on
+            case ast.ToggleFullDisplay(on=on):
+                self.settings.full_display = on
 
-    def _draw(self, sop_expr: ast.Expr, input_expr: ast.Expr | None, env: Env,
-              top: bool) -> None:
+    def draw(self, node: Any, example: Any, span: Span, input_span: Span | None,
+             top: bool) -> None:
         """`draw(sop[, input])`: the computation flow on the input (the running example by
         default), as text and as a picture in `draw_dir`; then the value, as the original."""
-        node = self.eval_expr(sop_expr, env)
         if not isinstance(node, SOp):
-            raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", sop_expr.span)
-        example = (self.eval_expr(input_expr, env) if input_expr is not None
-                   else self.settings.examples["s-op"])
-        result = self.apply(node, example, sop_expr.span,
-                            input_expr.span if input_expr is not None else None)
+            raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", span)
+        example = self.settings.examples["s-op"] if example is None else example
+        result = self.apply(node, example, span, input_span)
         tokens = prepare_input(example)  # valid: apply took it
         report = analyze(node)
         check(report, tokens, format_example(example))
@@ -286,9 +297,9 @@ class Interpreter(Evaluator):
             files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
         except OSError as e:
             raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
-                                 f"{e.strerror or e}", sop_expr.span) from None
+                                 f"{e.strerror or e}", span) from None
         if problem:
-            self._warn(f"{sop_expr.span.where}: note: {problem}")
+            self._warn(f"{span.where}: note: {problem}")
         if top:
             self.emit(to_text(flow).splitlines())
             self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
@@ -302,5 +313,4 @@ def _input_key(tokens: list) -> tuple:
 
 
 def _short(example: Any) -> str:
-    text = format_example(example)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shorten(format_example(example), 40)

@@ -18,10 +18,8 @@ mixed values get exactly Python's semantics and messages.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import operator
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -422,23 +420,6 @@ def compare_rows(keys: Array, queries: Array, op: str) -> Array:
 # The rows of a selection an aggregate looks at in one go, at most: small enough to stay in a
 # core's L2 cache with their temporaries. 128 KB was the fastest of 16 KB to 1 MB here.
 BLOCK_BYTES = 128 << 10
-
-
-def _keep_freed_heap() -> None:
-    """The kernels allocate and free many arrays of a few hundred KB. glibc gives such memory
-    back to the system as soon as it is freed and faults it in again on the next allocation,
-    which doubled the time of a sort of 500 tokens here. Keep up to 64 MB of it for reuse."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
-        libc.mallopt(-2, 16 << 20)  # M_TOP_PAD
-    except (OSError, AttributeError):  # not glibc: leave the allocator as it is
-        pass
-
-
-_keep_freed_heap()
 
 
 def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,

@@ -2,13 +2,14 @@
 
 A prompt_toolkit session reads one entry at a time. Enter runs the entry when the grammar says
 it is complete (or can never be: then its positioned error is shown) and opens a new line while
-it is incomplete (`parser.input_status`). Entries run through `cli.run_entry`, as piped input
-does, so both print the same. The pieces are built by `make_session`, which takes its input,
+it is incomplete (`runner.entry_status`). Entries run through `runner.run_entry`, as piped
+input does, so both print the same. The pieces are built by `make_session`, which takes its input,
 output and history from the caller, so that tests can drive it through a pipe.
 
-Besides RASP statements and the original's REPL commands, two meta-commands are handled here,
-before parsing: `help`, and `names` / `names all` (what is defined, by kind). Neither is RASP:
-a bare `help` or `names` can never be a complete RASP statement, so they take nothing away.
+Besides RASP statements and the original's REPL commands, the runner answers two
+meta-commands before parsing: `help`, and `names` / `names all` (what is defined, by kind).
+Neither is RASP: a bare `help` or `names` can never be a complete RASP statement, so they
+take nothing away.
 """
 
 from __future__ import annotations
@@ -37,12 +38,20 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import Output, create_output
 
 from . import __version__
-from .cli import EXIT_INTERNAL, EXIT_OK, report_internal, run_entry
-from .display import colour_diagnostic, colour_wanted, format_names, kind_of
+from .display import colour_diagnostic, colour_wanted, kind_of
 from .evaluator import example_library
 from .highlight import BUILTIN_FORMS, COMMANDS, KEYWORDS, RaspLexer
 from .interpreter import Interpreter
-from .parser import input_status
+from .runner import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    entry_status,
+    gave_up,
+    line_writer,
+    meta_command,
+    report_internal,
+    run_entry,
+)
 
 __all__ = ["Repl", "RaspCompleter", "make_session", "entry_status", "meta_command",
            "history_path", "open_history", "run_repl"]
@@ -54,47 +63,6 @@ BANNER = f"""RASP {__version__}
 running example is: hello
 help: commands and a primer; names: what is defined; Ctrl-D: leave
 """
-
-HELP = """\
-RASP programs compute on sequences, as a transformer does:
-  tokens, indices                the input and its positions: (indices + 1)("abc");
-  x = tokens == "l";             elementwise operations build new s-ops
-  select(keys, queries, <)       a selector: query q attends to key k if keys[k] < queries[q]
-  aggregate(sel, values)         attention: each query averages the values it selects
-  selector_width(sel)            how many keys each query selects
-  def f(a) { ... return e; }     functions; for x in [1, 2] { ... } loops
-  (x)("input");                  apply an s-op or selector to an input
-  load "paper_examples";         run a file from this folder or the example library
-  analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
-  draw(reverse, "abc");          its computation, layer by layer (and a picture in comp_flows/)
-A named s-op or selector is shown on the running example.
-Commands:
-  set example "hey"              change the running example (s-op / selector variants)
-  show example                   print the running examples
-  examples on|off                show examples with named values (s-op / selector variants)
-  full seq display on|off        the column-aligned display of sequences
-  exit, quit, Ctrl-D             leave
-  names, names all               what is defined, by kind (all: with the library)
-  help                           this text
-Keys: Enter runs a complete entry and opens a new line in an incomplete one; Alt-Enter (or
-Enter on a second empty line) runs it anyway. Tab completes names, Up searches the history
-for what is typed, Ctrl-R searches it, Right arrow takes the grey suggestion. Ctrl-C clears
-the entry or stops an evaluation.
-"""
-
-_META = re.compile(r"\s*(?:(help)|(names)(?:\s+(all))?)\s*")
-
-
-def meta_command(text: str) -> str | None:
-    """`help`, `names` or `names all` when `text` is that meta-command (no `;`), else None."""
-    match = _META.fullmatch(text)
-    return " ".join(w for w in match.groups() if w) if match else None
-
-
-def entry_status(text: str) -> str:
-    """What Enter does with `text`: run it ('complete', 'invalid') or go on ('incomplete')."""
-    return "complete" if meta_command(text) else input_status(text)
-
 
 # ---------------------------------------------------------------- completion
 
@@ -197,7 +165,7 @@ def _bindings() -> KeyBindings:
         document = buffer.document
         if document.text_after_cursor.strip() and not document.on_last_line:
             _new_line(buffer)  # editing an earlier line of the entry
-        elif entry_status(document.text) == "incomplete" and not _gave_up(document):
+        elif entry_status(document.text) == "incomplete" and not gave_up(document.text):
             _new_line(buffer)
         else:
             buffer.validate_and_handle()
@@ -224,12 +192,6 @@ def _new_line(buffer: Buffer) -> None:
     margin = before[: len(before) - len(before.lstrip())]
     extra = INDENT if before.rstrip().endswith("{") else ""
     buffer.insert_text("\n" + margin + extra)
-
-
-def _gave_up(document: Document) -> bool:
-    """Enter on a second empty line runs an incomplete entry anyway, to show what it lacks."""
-    lines = document.text.split("\n")
-    return len(lines) > 2 and not lines[-1].strip() and not lines[-2].strip()
 
 
 def _continuation(width: int, line_number: int, wrap_count: int) -> str:
@@ -324,29 +286,10 @@ class Repl:
     def execute(self, text: str) -> None:
         first = self.lines + 1
         self.lines += text.count("\n") + 1
-        command = meta_command(text)
-        if command == "help":
-            self.out.write(HELP)
-        elif command is not None:
-            self.out.write("\n".join(self.listing(command == "names all")) + "\n")
-        elif text.strip():
-            run_entry(self.interpreter, text, "<stdin>", first, self.err, self.show_traceback)
+        run_entry(self.interpreter, text, "<stdin>", first, self.out, self.err,
+                  self.show_traceback, self.interpreter.settings.colour,
+                  shutil.get_terminal_size().columns)
         self.out.flush()
-
-    def listing(self, everything: bool) -> list[str]:
-        """What `names` prints: the session's names by kind; with `all`, the library's too."""
-        colour = self.interpreter.settings.colour
-        width = shutil.get_terminal_size().columns
-
-        def names(env_vars: dict[str, Any]) -> list[str]:
-            shown = {name: value for name, value in env_vars.items() if name != "out"}
-            return format_names(shown, colour, width)
-
-        session = names(self.interpreter.env.vars)
-        if not everything:
-            return session or ["nothing is defined yet (names all: the library too)"]
-        return ["library:", *names(self.interpreter.base.vars),
-                "this session:", *(session or ["      nothing yet"])]
 
 
 class _Painted(io.TextIOBase):
@@ -363,13 +306,6 @@ class _Painted(io.TextIOBase):
         self.stream.flush()
 
 
-def _writer(stream: TextIO) -> Callable[[str], None]:
-    def write(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
-    return write
-
-
 def run_repl(out: TextIO, err: TextIO, history_file: str | None = None,
              show_traceback: bool = False) -> int:
     """`rasp` on a terminal: colour unless NO_COLOR, history in a file, the loop."""
@@ -377,9 +313,9 @@ def run_repl(out: TextIO, err: TextIO, history_file: str | None = None,
     # job of a shell without job control does): on its terminal, the REPL owns Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     errors = cast(TextIO, _Painted(err)) if colour_wanted(err) else err
-    interpreter = Interpreter(out=_writer(out), warn=_writer(errors), interactive=True)
+    interpreter = Interpreter(out=line_writer(out), warn=line_writer(errors), interactive=True)
     interpreter.settings.colour = colour_wanted(out)
-    history = open_history(history_path(history_file), _writer(errors))
+    history = open_history(history_path(history_file), line_writer(errors))
     # `rasp > log`: results go to the file, the prompt to the terminal (stderr), as in Python
     terminal = create_output(always_prefer_tty=True)
     session = make_session(interpreter, output=terminal, history=history)

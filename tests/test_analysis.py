@@ -45,7 +45,8 @@ def test_json_shape():
     assert data["layers"] == 1 and data["heads_per_layer"] == [2]
     layer1 = data["detail"][1]
     assert layer1["layer"] == 1
-    assert [h["aggregates"] for h in layer1["heads"]] == [["share_of_first"], ["selects_first"]]
+    assert [h["aggregates"] for h in layer1["heads"]] == [
+        ["selector_width/share_of_first"], ["selector_width/selects_first"]]
     assert "h" in layer1["feed_forward"]
     assert data["warnings"] == []
 
@@ -55,7 +56,8 @@ def test_report_text():
     it.run("r = aggregate(select(indices, length - indices - 1, ==), tokens);")
     lines = it.analyze("r").report().splitlines()
     assert lines[0] == "r: 2 layers, heads per layer 1/1 (max 1, total 2)"
-    assert "  layer 2:" in lines and "    head 1: select(indices, length - in...  ->  r" in lines
+    assert "  layer 2:" in lines
+    assert "    head 1: select(indices, length - indices - 1, ==)  ->  r" in lines
 
 
 def test_analyze_statement_prints_the_report():

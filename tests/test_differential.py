@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import event, given
 
 from rasp import Interpreter, RaspError
-from rasp.values import Selector, SOp
+from rasp.graph import Selector, SOp
 
 from program_strategies import Case, cases
 from reference_evaluator import Evaluator, RefError, Sel, Seq

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rasp import Interpreter, RaspError
+from rasp import Interpreter
 from rasp.cli import main
-from rasp.errors import format_error
+from rasp.runner import line_writer, run_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -60,21 +60,21 @@ def _entries(block: str) -> tuple[list[str], list[str]]:
 
 @pytest.mark.parametrize("doc, block", SESSIONS, ids=[d for d, _ in SESSIONS])
 def test_repl_session(doc, block, tmp_path, monkeypatch):
-    """A fresh session: what each entry prints, its warnings and its errors (as the REPL
-    shows them, at `<stdin>:LINE`) must be the block's other lines."""
+    """A fresh session, run entry by entry as the REPL runs them: what each entry prints,
+    its warnings and its errors (at `<stdin>:LINE`) must be the block's other lines."""
     monkeypatch.chdir(tmp_path)
-    got: list[str] = []
-    it = Interpreter(interactive=True, out=lambda text: got.extend(text.split("\n")),
-                     warn=lambda text: got.extend(text.split("\n")))
-    entries, expected = _entries(block)
+    assert replay(block) == _entries(block)[1]
+
+
+def replay(block: str) -> list[str]:
+    """What the REPL prints for the entries of a session."""
+    printed = io.StringIO()
+    it = Interpreter(interactive=True, out=line_writer(printed), warn=line_writer(printed))
     line = 1
-    for entry in entries:
-        try:
-            it.run("\n" * (line - 1) + entry, "<stdin>")
-        except RaspError as e:
-            got.extend(format_error(e).split("\n"))
+    for entry in _entries(block)[0]:
+        run_entry(it, entry.removesuffix("\n"), "<stdin>", line, printed, printed)
         line += entry.count("\n")
-    assert got == expected
+    return printed.getvalue().splitlines()
 
 
 @pytest.mark.parametrize("doc, block", PROGRAMS, ids=[d for d, _ in PROGRAMS])

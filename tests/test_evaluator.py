@@ -263,11 +263,11 @@ def test_inputs_equal_but_for_the_sign_of_zero_are_not_confused():
 
 
 def test_shared_subgraphs_are_evaluated_once(monkeypatch):
-    from rasp import values
+    from rasp import engine
     calls = []
-    original = values.Map.compute
-    monkeypatch.setattr(values.Map, "compute", lambda self, a, t, shared=None:
-                        calls.append(self.id) or original(self, a, t))
+    original = engine._value
+    monkeypatch.setattr(engine, "_value", lambda node, args, tokens, shared:
+                        calls.append(node.id) or original(node, args, tokens, shared))
     it = Interpreter()
     it.run("x = indices + 1; y = x * x + x;")
     it.evaluate("y", "abcd")

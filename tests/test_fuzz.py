@@ -15,8 +15,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from rasp import Interpreter, RaspError, RaspSyntaxError, parse
-from rasp.cli import run_piped
 from rasp.evaluator import PRELUDE
+from rasp.runner import run_piped
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -161,8 +161,10 @@ HEADER = re.compile(r"\S[^\n]*:\d+:\d+: (error|warning|note): ")
 @given(piped_input())
 def test_random_piped_input(text):
     it, err = session(interactive=True), io.StringIO()
-    assert run_piped(it, io.StringIO(text), err) == 0
+    code = run_piped(it, io.StringIO(text), io.StringIO(), err)
     report = err.getvalue()
+    assert code in (0, 65, 70)
+    assert (code != 0) == bool(re.search(r":\d+:\d+: error: ", report)), report
     assert "internal error" not in report, report
     for line in report.splitlines():
         assert line.startswith(" ") or HEADER.match(line), f"unpositioned: {line!r}"

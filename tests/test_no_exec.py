@@ -60,6 +60,8 @@ def _allowed(event: str, args: tuple, drawings: Path) -> bool:
         return (str(path).endswith(".rasp") and mode == "r") or (inside and "w" in mode)
     if event == "os.mkdir":
         return inside
+    if event == "import":  # numpy loads some of its own modules lazily (numpy.ma by unique)
+        return str(args[0]).startswith("numpy.")
     if event == "subprocess.Popen":
         return Path(str(args[0])).name == "dot"
     return False
@@ -134,12 +136,15 @@ EXECUTING_MODULES = {"subprocess", "pickle", "marshal", "importlib", "ctypes", "
 
 def test_the_source_has_no_code_execution():
     calls, imports = set(), set()
-    for module in sorted(Path(rasp.__file__).parent.glob("*.py")):
+    package = Path(rasp.__file__).parent
+    for module in sorted(package.rglob("*.py")):
+        name = module.relative_to(package).as_posix()
         for node in ast.walk(ast.parse(module.read_text(), str(module))):
             if isinstance(node, ast.Call) and ast.unparse(node.func) in EXECUTING:
-                calls.add((module.name, ast.unparse(node.func)))
+                calls.add((name, ast.unparse(node.func)))
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            imports |= {(module.name, n) for n in names if n.split(".")[0] in EXECUTING_MODULES}
+            imports |= {(name, n) for n in names if n.split(".")[0] in EXECUTING_MODULES}
     assert calls == {("draw.py", "subprocess.run")}
-    assert imports == {("draw.py", "subprocess"), ("ops.py", "ctypes")}
+    # ctypes: the command line's allocator setting (glibc's mallopt), for its own process
+    assert imports == {("draw.py", "subprocess"), ("cli.py", "ctypes")}

@@ -14,7 +14,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory, ThreadedHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from rasp import cli
+from rasp import cli, runner
 from rasp.evaluator import example_library
 from rasp.interpreter import Interpreter
 from rasp.repl import (
@@ -358,7 +358,7 @@ def test_a_broken_prompt_gives_up_instead_of_spinning():
 
     err = io.StringIO()
     code = Repl(interpreter(), Broken(), io.StringIO(), err).run()  # type: ignore[arg-type]
-    assert (code, Broken.calls) == (cli.EXIT_INTERNAL, MAX_FAILURES)
+    assert (code, Broken.calls) == (runner.EXIT_INTERNAL, MAX_FAILURES)
     assert err.getvalue().count("internal error: RuntimeError: terminal gone") == MAX_FAILURES
 
 

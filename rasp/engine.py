@@ -1,0 +1,206 @@
+"""The evaluation engine: the value of a graph node on an input, or on a batch of inputs.
+
+`evaluate(node, tokens)` walks the graph once, bottom-up, without recursion, computing each
+node from the values of what it needs and caching each array by node id (see ops.py for the
+array forms). Aggregates read their selection a block of rows at a time (`Rows`), so that no
+n x n matrix need exist at once; a selector's whole matrix is made only when it is asked for
+itself, within the memory limit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .errors import RaspError, RaspLimitError, RaspValueError
+from .graph import (
+    Aggregate,
+    Constant,
+    Indices,
+    Map,
+    Node,
+    Select,
+    Selector,
+    Tokens,
+    leaves,
+    selects_of,
+)
+
+__all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs"]
+
+SHARED_MATRIX_BYTES = 1 << 20  # selections this small keep their blocks within an evaluation
+
+_PYTHON_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError, IndexError,
+                  ArithmeticError)
+
+
+class ValueCache(dict):
+    """The values of graph nodes on one input, by node id, and about the bytes they hold: the
+    arrays' data and their bookkeeping (an object array's strings or big ints are not
+    counted, only its pointers)."""
+
+    OVERHEAD = 200  # bytes per value beyond its data: the array object, the key, the entry
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nbytes = 0
+
+    def __setitem__(self, node_id: int, value: np.ndarray) -> None:
+        self.nbytes += value.nbytes + self.OVERHEAD
+        super().__setitem__(node_id, value)
+
+
+def input_array(inputs: list[list], batch: bool = False) -> np.ndarray:
+    """Inputs of one length as one object array: (n,) for one input, (B, n) for a batch."""
+    out = np.empty((len(inputs), len(inputs[0])), dtype=object)
+    out[:] = inputs
+    return out if batch else out[0]
+
+
+class Rows:
+    """The selection matrix of a selector, made a block of queries at a time from the values
+    of the s-ops it compares."""
+
+    def __init__(self, selector: Selector, values: dict[int, np.ndarray],
+                 shared: dict | None = None):
+        self.selector = selector
+        # blocks of small matrices, and keys and queries made comparable, kept for the other
+        # selectors of the same evaluation that are built from the same parts
+        self.shared = shared if shared is not None else {}
+        self.pairs = {s.id: self._comparable(values[s.keys.id], values[s.queries.id])
+                      for s in selects_of(selector)}
+
+    def _comparable(self, keys: np.ndarray, queries: np.ndarray) -> tuple:
+        key = ("comparable", id(keys), id(queries))
+        if key not in self.shared:
+            self.shared[key] = (ops.comparable(keys, queries), keys, queries)  # keep ids alive
+        return self.shared[key][0]
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every query selects the same keys: all queries compared are constants,
+        as in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`."""
+        return all(isinstance(s.queries, Constant) for s in selects_of(self.selector))
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        return self._block(self.selector, start, stop)
+
+    def _block(self, sel: Selector, start: int, stop: int) -> np.ndarray:
+        key = (sel.id, start, stop)
+        if key in self.shared:
+            return self.shared[key]
+        if isinstance(sel, Select):
+            keys, queries = self.pairs[sel.id]
+            block = ops.compare_rows(keys, queries[..., start:stop], sel.op)
+        else:
+            first = self._block(sel.inputs[0], start, stop)  # type: ignore[arg-type]
+            if sel.op == "not":  # type: ignore[attr-defined]
+                block = ~first
+            else:
+                second = self._block(sel.inputs[1], start, stop)  # type: ignore[arg-type]
+                block = first & second if sel.op == "and" else first | second  # type: ignore
+        if block.size // max(1, stop - start) * block.shape[-1] <= SHARED_MATRIX_BYTES:
+            self.shared[key] = block  # the matrix is small: keep its blocks for reuse
+        return block
+
+
+def needs(node: Node) -> tuple[Node, ...]:
+    """What must be computed before `node`: its inputs, except that selectors are never
+    materialised for an aggregate, which needs only what they compare."""
+    if isinstance(node, Aggregate):
+        return (node.values, *leaves(node.selector))
+    if isinstance(node, Selector):
+        return leaves(node)
+    return node.inputs
+
+
+def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict) -> np.ndarray:
+    """The value of one node from the values of what it needs."""
+    if isinstance(node, Map):
+        return node.operation(*args)
+    if isinstance(node, Aggregate):
+        values, *compared = args
+        rows = Rows(node.selector, {leaf.id: v for leaf, v in zip(leaves(node.selector),
+                                                                  compared)}, shared)
+        return ops.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
+    if isinstance(node, Selector):  # the whole matrix (to show the selector): all rows at once
+        rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared)
+        block = rows.block(0, tokens.shape[-1])
+        return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
+    if isinstance(node, Tokens):
+        if node.convert is str and ops.seq_type(tokens) == "strings":
+            return tokens  # already strings; arrays are never modified in place
+        if node.convert is None:
+            return ops.sequence(tokens)
+        return ops.sequence(np.frompyfunc(node.convert, 1, 1)(tokens))
+    if isinstance(node, Indices):
+        return np.arange(tokens.shape[-1], dtype=np.int64)
+    if isinstance(node, Constant):
+        return ops.constant(node.value, tokens.shape[-1])
+    raise AssertionError(f"cannot evaluate {node!r}")
+
+
+def _schedule(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
+    """The nodes to compute for `node`, what each needs first, skipping what is cached."""
+    order: list[Node] = []
+    placed: set[int] = set(cache)
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        top, ready = stack.pop()
+        if top.id in placed:
+            continue
+        if ready:
+            placed.add(top.id)
+            order.append(top)
+        else:
+            stack.append((top, True))
+            stack.extend((i, False) for i in needs(top) if i.id not in placed)
+    return order
+
+
+def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None = None,
+             memory_limit: int | None = None) -> np.ndarray:
+    """The value of `node` on `tokens` (an input, or a batch of inputs of one length),
+    computing each node of the graph once and storing the values in `cache`. The bytes of
+    whole selection matrices made (n * n an input) must stay within `memory_limit`."""
+    cache = {} if cache is None else cache
+    matrix_bytes = tokens.size * tokens.shape[-1]
+    made = 0
+    shared: dict = {}
+    for n in _schedule(node, cache):
+        if isinstance(n, Selector) and memory_limit is not None:
+            made += matrix_bytes
+            _check_memory(made, matrix_bytes, memory_limit, tokens.shape)
+        cache[n.id] = _compute(n, [cache[i.id] for i in needs(n)], tokens, shared)
+    return cache[node.id]
+
+
+def _check_memory(needed: int, one: int, limit: int, shape: tuple) -> None:
+    if needed > limit:
+        size = (f"{shape[0]} inputs of length {shape[-1]}" if len(shape) > 1
+                else f"an input of length {shape[-1]}")
+        raise RaspLimitError(f"{size} needs {_megabytes(one)} per selection matrix and "
+                             f"{_megabytes(needed)} here, over the memory limit of "
+                             f"{_megabytes(limit)} (set RASP_MEMORY_LIMIT to change it)")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
+             shared: dict) -> np.ndarray:
+    """`_value`, with errors placed at the node's source and calls."""
+    try:
+        return _value(node, args, tokens, shared)
+    except RaspError as e:
+        error = e
+    except _PYTHON_ERRORS as e:
+        error = RaspValueError(str(e))
+    if error.span is None:
+        error.at(node.span)
+        for message, span in reversed(node.trace):
+            error.noted(message, span)
+    if error.node is None:
+        error.node = node
+    raise error

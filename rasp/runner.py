@@ -1,0 +1,176 @@
+"""Running RASP text and reporting the outcome: the one path for every front end.
+
+Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`), the REPL and the notebook all run
+source through `run_source`, and cut a stream of lines into entries with `chunks`, by the
+rule the REPL's Enter key follows (`entry_status`). The meta-commands `help` and `names`,
+which are not RASP, are answered here too, so that they work wherever entries are read.
+
+Exit codes (sysexits.h): 0 success, 64 a usage error, 65 a syntax error, 70 a runtime error
+or an internal one (a bug of ours: its message says so), 130 interrupted, 141 the reader of
+our output went away. Piped input goes on after an error, and exits with the code of the last
+entry that failed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from .display import format_names
+from .errors import RaspError, RaspSyntaxError, format_error
+from .interpreter import Interpreter
+from .parser import input_status
+
+__all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_SYNTAX", "EXIT_RUNTIME", "EXIT_INTERNAL",
+           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "chunks", "entry_status",
+           "gave_up", "line_writer", "listing", "meta_command", "report_internal", "run_entry",
+           "run_piped", "run_source"]
+
+EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+HELP = """\
+RASP: programs over sequences, built from select (attention patterns), aggregate (attention)
+and elementwise operations. End each statement with ';'.
+  tokens, indices                the input and its positions: (indices + 1)("abc");
+  x = tokens == "l";             elementwise operations build new s-ops
+  select(keys, queries, <)       a selector: query q attends to key k if keys[k] < queries[q]
+  aggregate(sel, values)         attention: each query averages the values it selects
+  selector_width(sel)            how many keys each query selects
+  def f(a) { ... return e; }     functions; for x in [1, 2] { ... } loops
+  (x)("input");                  apply an s-op or selector to an input
+  load "paper_examples";         run a file from this folder or the example library
+  analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
+  draw(reverse, "abc");          its computation, layer by layer (and a picture in comp_flows/)
+A named s-op or selector is shown on the running example.
+Commands:
+  set example "hey"              change the running example (s-op / selector variants)
+  show example                   print the running examples
+  examples on|off                show examples with named values (s-op / selector variants)
+  full seq display on|off        the column-aligned display of sequences
+  exit, quit, Ctrl-D             leave
+  names, names all               what is defined, by kind (all: with the library)
+  help                           this text
+Keys: Enter runs a complete entry and opens a new line in an incomplete one; Alt-Enter (or
+Enter on a second empty line) runs it anyway. Tab completes names, Up searches the history
+for what is typed, Ctrl-R searches it, Right arrow takes the grey suggestion. Ctrl-C clears
+the entry or stops an evaluation.
+"""
+
+_META = re.compile(r"\s*(?:(help)|(names)(?:\s+(all))?)\s*")
+
+
+def meta_command(text: str) -> str | None:
+    """`help`, `names` or `names all` when `text` is that meta-command (no `;`), else None."""
+    match = _META.fullmatch(text)
+    return " ".join(w for w in match.groups() if w) if match else None
+
+
+def entry_status(text: str) -> str:
+    """What Enter does with `text`: run it ('complete', 'invalid') or go on ('incomplete')."""
+    return "complete" if meta_command(text) else input_status(text)
+
+
+def gave_up(text: str) -> bool:
+    """A second empty line runs an incomplete entry anyway, to show what it lacks."""
+    lines = text.split("\n")
+    return len(lines) > 2 and not lines[-1].strip() and not lines[-2].strip()
+
+
+def listing(interpreter: Interpreter, everything: bool, colour: bool = False,
+            width: int = 80) -> list[str]:
+    """What `names` prints: the session's names by kind; with `all`, the library's too."""
+    def names(env_vars: dict[str, Any]) -> list[str]:
+        shown = {name: value for name, value in env_vars.items() if name != "out"}
+        return format_names(shown, colour, width)
+
+    session = names(interpreter.env.vars)
+    if not everything:
+        return session or ["nothing is defined yet (names all: the library too)"]
+    return ["library:", *names(interpreter.base.vars),
+            "this session:", *(session or ["      nothing yet"])]
+
+
+def line_writer(stream: TextIO) -> Callable[[str], None]:
+    """An output callback for a session: each line written and flushed at once."""
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+    return write
+
+
+def report_internal(error: BaseException, stream: TextIO, show_traceback: bool = False) -> None:
+    """A bug of ours: one line asking for a report; the Python traceback only on request
+    (`--traceback` or RASP_TRACEBACK=1), since users did nothing wrong."""
+    if show_traceback or os.environ.get("RASP_TRACEBACK"):
+        traceback.print_exception(error, file=stream)
+    stream.write(f"internal error: {type(error).__name__}: {error} -- a bug in rasp; please "
+                 "report it with the input that caused it (--traceback shows where)\n")
+
+
+def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
+               show_traceback: bool = False, first_line: int = 1) -> int:
+    """Run a whole program (a script, or one entry numbered from `first_line`): the first
+    error ends it and is reported on `err`. Returns the exit code."""
+    try:
+        interpreter.run(text, filename, first_line)
+    except RaspError as e:
+        err.write(format_error(e) + "\n")
+        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
+    except BrokenPipeError:  # whoever read our output is gone (`rasp < in | head`)
+        raise
+    except Exception as e:  # a bug of ours: say so, never a bare traceback
+        report_internal(e, err, show_traceback)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: int,
+              out: TextIO, err: TextIO, show_traceback: bool = False,
+              colour: bool = False, width: int = 80) -> int:
+    """Run one entry of the REPL or of piped input: a meta-command or RASP statements,
+    numbered over the whole session. Errors are reported, not raised."""
+    command = meta_command(text)
+    if command == "help":
+        out.write(HELP)
+    elif command is not None:
+        out.write("\n".join(listing(interpreter, command == "names all", colour, width)) + "\n")
+    elif text.strip():
+        return run_source(interpreter, text, filename, err, show_traceback, first_line)
+    return EXIT_OK
+
+
+def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
+    """Group input lines into entries as the REPL's Enter does: read until the entry is
+    complete or cannot be completed, or until a second empty line gives up on it. Yields
+    (text, number of its first line)."""
+    buffer, first = "", 1
+    for number, line in enumerate(lines, start=1):
+        if not buffer:
+            first = number
+        buffer += line if line.endswith("\n") else line + "\n"
+        text = buffer[:-1]
+        if not text.strip():
+            buffer = ""  # empty lines between entries
+        elif entry_status(text) != "incomplete" or gave_up(text):
+            yield text, first
+            buffer = ""
+    if buffer.strip():
+        yield buffer[:-1], first
+
+
+def run_piped(interpreter: Interpreter, stream: TextIO, out: TextIO, err: TextIO,
+              show_traceback: bool = False) -> int:
+    """`rasp < FILE`: entries read as the REPL reads them, printed without prompts. Errors
+    are reported and the rest runs; the exit code is that of the last entry that failed."""
+    status = EXIT_OK
+    for text, first in chunks(stream):
+        code = run_entry(interpreter, text, "<stdin>", first, out, err, show_traceback)
+        status = code if code != EXIT_OK else status
+        if interpreter.exited:
+            break
+    return status
