@@ -17,7 +17,9 @@ of layers is the target's depth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -35,6 +37,8 @@ from .graph import (
     Tokens,
     selects_of,
 )
+
+N = TypeVar("N", bound=Node)
 
 __all__ = ["Analysis", "Layer", "Head", "analyze", "check", "depths", "graph_below",
            "selects_of"]
@@ -88,7 +92,7 @@ class Analysis:
             if (isinstance(node, Constant) or piece) and node is not self.target:
                 self.minor.add(node.id)
 
-    def shown(self, nodes: list[Node]) -> list[Node]:
+    def shown(self, nodes: Sequence[N]) -> list[N]:
         return [n for n in nodes if n.id not in self.minor]
 
     @property

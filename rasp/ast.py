@@ -300,8 +300,10 @@ class _Unparser:
                 return f"aggregate({self._all(parts, d)})", _PRIMARY
             case BinOp(op=op, left=left, right=right):
                 level = _BINARY_LEVEL[op]
-                return (f"{self._sub(left, d, level)} {op} {self._sub(right, d, level + 1)}",
-                        level)
+                # a chain such as a + b + c is one level deep, whichever way it nests
+                chained = isinstance(left, BinOp) and _BINARY_LEVEL[left.op] == level
+                return (f"{self._sub(left, d - chained, level)} {op} "
+                        f"{self._sub(right, d, level + 1)}", level)
             case UnaryOp(op=op, operand=operand):
                 if op in ("round", "indicator"):
                     return f"{op}({self._sub(operand, d, _IN)})", _PRIMARY

@@ -141,10 +141,9 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
                tabs: int = 0, prefix: str = "") -> list[str]:
     """A named value as the REPL prints it after `x;` or `x = ...;`."""
     pad, colour = "\t" * tabs, settings.colour
-    if isinstance(value, (SOp, Selector)):
-        name = name or value.title
+    title = name or (value.title if isinstance(value, (SOp, Selector)) else "out")
     if isinstance(value, SOp):
-        lines = [f"{pad} {prefix}    {_label('s-op', name, colour)}"]
+        lines = [f"{pad} {prefix}    {_label('s-op', title, colour)}"]
         if settings.show["s-op"]:
             example = settings.examples["s-op"]
             result = evaluate(value, example)
@@ -152,12 +151,12 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
                 lines.append(f"{pad} \t Example:")
                 lines += _full_rows(_tokens(settings.examples["selector"]), result, pad)
             else:
-                head = f"{pad} \t Example: {name}({format_example(example)}) ="
+                head = f"{pad} \t Example: {title}({format_example(example)}) ="
                 tail = " [skipped full display: identical values]" if settings.full_display else ""
                 lines.append(f"{head} {format_sequence(result, colour)}{tail}")
         return lines
     if isinstance(value, Selector):
-        lines = [f"{pad} {prefix}    {_label('selector', name, colour)}"]
+        lines = [f"{pad} {prefix}    {_label('selector', title, colour)}"]
         if settings.show["selector"]:
             example = settings.examples["selector"]
             lines.append(f"{pad} \t Example:")

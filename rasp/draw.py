@@ -21,6 +21,7 @@ import html
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def _inputs_of(layer_number: int, flow: Flow) -> list[SOp]:
             if isinstance(n, SOp) and not n.inputs and not isinstance(n, Constant)]
 
 
-def _describe(nodes: list[Node]) -> str:
+def _describe(nodes: Sequence[Node]) -> str:
     return ", ".join(n.title for n in nodes) or "-"
 
 

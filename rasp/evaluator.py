@@ -82,7 +82,8 @@ class Env:
         self.parent = parent
         self.exports_to = exports_to
         # the calls that made this scope, outermost first, as they qualify its nodes
-        self.calls = calls if calls is not None else (parent.calls if parent else ())
+        self.calls: tuple[str, ...] = calls if calls is not None else (
+            parent.calls if parent else ())
         self.vars: dict[str, Any] = {}
         self.exported: dict[str, Any] = {}
         self._reserved: frozenset[str] = frozenset()
@@ -429,8 +430,9 @@ class Evaluator:
             raise RaspTypeError(f"indicator expects an s-op, got {describe(value)}", expr.span)
         _check_atomish(value, expr.operand.span, op)
         try:
-            return {"not": lambda v: not v, "-": lambda v: -v, "+": lambda v: +v,
-                    "round": round}[op](value)
+            prefix: dict[str, Callable[[Any], Any]] = {
+                "not": lambda v: not v, "-": lambda v: -v, "+": lambda v: +v, "round": round}
+            return prefix[op](value)
         except (TypeError, ValueError, OverflowError) as e:
             raise RaspValueError(str(e), expr.span) from None
 

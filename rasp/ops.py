@@ -225,7 +225,8 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
     if not (floats and others_numeric):
         return left, right
     try:
-        return tuple(a.astype(np.float64) if m else a for m, a in zip(mixed, (left, right)))
+        return (left.astype(np.float64) if mixed[0] else left,
+                right.astype(np.float64) if mixed[1] else right)
     except OverflowError:  # ints too large for a float
         return left, right
 
@@ -324,8 +325,9 @@ def unary(op: str, values: Array) -> Array:
                 return sequence(_python_map(int, rounded))
             return rounded.astype(np.int64)
         return a
-    fn = {"-": operator.neg, "+": operator.pos, "round": round}[op]
-    return sequence(_python_map(fn, values))
+    prefix: dict[str, Callable[[Any], Any]] = {"-": operator.neg, "+": operator.pos,
+                                                "round": round}
+    return sequence(_python_map(prefix[op], values))
 
 
 def choose(test: Array, then: Array, otherwise: Array) -> Array:

@@ -228,9 +228,14 @@ def _describe(token: Token) -> str:
     return repr(str(token))
 
 
-def _expected(e: UnexpectedToken) -> str:
+def _accepted(e: UnexpectedInput) -> set[str]:
+    """The terminals the parser would have taken where it stopped."""
+    return set(getattr(e, "accepts", None) or getattr(e, "expected", None) or ())
+
+
+def _expected(e: UnexpectedInput) -> str:
     names = _friendly_names()
-    accepts = set(e.accepts or e.expected)
+    accepts = _accepted(e)
     if {"NAME", "INT", "STRING"} <= accepts:
         return ", expected an expression"
     wanted = sorted({names.get(t, t) for t in accepts})
@@ -282,8 +287,9 @@ def _span_at(source: Source, offset: int, length: int = 1) -> Span:
 def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
     text = source.text
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream]
-        where = _span_at(source, e.pos_in_stream)
+        position = e.pos_in_stream or 0
+        ch = text[position]
+        where = _span_at(source, position)
         if ch == '"':
             return RaspSyntaxError("unterminated string (strings end on the line they start)",
                                    where)
@@ -299,10 +305,11 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
             return RaspSyntaxError(f"{text[opener]!r} is never closed", _span_at(source, opener))
         last = _last_code_char(text, len(text))
         where = _span_at(source, last + 1 if last is not None else 0)
-        if "SEMICOLON" in set(getattr(e, "accepts", None) or getattr(e, "expected", ())):
+        if "SEMICOLON" in _accepted(e):
             return RaspSyntaxError("missing ';' at the end of the statement", where)
         return RaspSyntaxError("unexpected end of input" + _expected(e), where)
-    expected = set(e.accepts or e.expected)
+    assert token is not None
+    expected = _accepted(e)
     if "SEMICOLON" in expected:
         last = _last_code_char(text, token.start_pos)
         if last is not None and text.count("\n", last, token.start_pos):
