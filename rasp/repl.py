@@ -53,7 +53,7 @@ from .runner import (
     run_entry,
 )
 
-__all__ = ["Repl", "RaspCompleter", "make_session", "entry_status", "meta_command",
+__all__ = ["Repl", "RaspCompleter", "make_session",
            "history_path", "open_history", "run_repl"]
 
 PROMPT, CONTINUATION, INDENT = ">> ", ".. ", "    "

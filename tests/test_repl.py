@@ -18,16 +18,14 @@ from rasp import cli, runner
 from rasp.evaluator import example_library
 from rasp.interpreter import Interpreter
 from rasp.repl import (
-    HELP,
     MAX_FAILURES,
     RaspCompleter,
     Repl,
-    entry_status,
     history_path,
     make_session,
-    meta_command,
     open_history,
 )
+from rasp.runner import HELP, entry_status, meta_command
 
 UP, LEFT, CTRL_C, CTRL_D = "\x1b[A", "\x1b[D", "\x03", "\x04"
 
