@@ -48,7 +48,6 @@ from .runner import (
     entry_status,
     gave_up,
     line_writer,
-    meta_command,
     report_internal,
     run_entry,
 )
