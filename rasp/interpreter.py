@@ -267,6 +267,24 @@ class Interpreter(Evaluator):
               top: bool) -> None:
         """`draw(sop[, input])`: the computation flow on the input (the running example by
         default), as text and as a picture in `draw_dir`; then the value, as the original."""
+        flow, result = self._flow(sop_expr, input_expr, env)
+        stem = self.draw_dir / file_stem(flow.analysis.target, flow.example)
+        try:
+            files, problem = render(to_dot(flow), stem)
+        except OSError as e:
+            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
+                                 f"{e.strerror or e}", sop_expr.span) from None
+        if problem:
+            self._warn(f"{sop_expr.span.where}: note: {problem}")
+        if top:
+            self.emit(to_text(flow).splitlines())
+            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
+            self.emit(show_application(flow.example, result, self.settings.full_display))
+
+    def _flow(self, sop_expr: ast.Expr, input_expr: ast.Expr | None,
+              env: Env) -> tuple[Flow, np.ndarray]:
+        """What `draw(sop[, input])` shows: the s-op's layers with every node's value on the
+        input (the running example by default), and the s-op's own value."""
         node = self.eval_expr(sop_expr, env)
         if not isinstance(node, SOp):
             raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", sop_expr.span)
@@ -281,18 +299,7 @@ class Interpreter(Evaluator):
         inputs = input_array([tokens])
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit)
-        flow = Flow(report, example, values)
-        try:
-            files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
-        except OSError as e:
-            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
-                                 f"{e.strerror or e}", sop_expr.span) from None
-        if problem:
-            self._warn(f"{sop_expr.span.where}: note: {problem}")
-        if top:
-            self.emit(to_text(flow).splitlines())
-            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
-            self.emit(show_application(example, result, self.settings.full_display))
+        return Flow(report, example, values), result
 
 
 def _input_key(tokens: list) -> tuple:
