@@ -1,0 +1,402 @@
+"""RASP in Jupyter: `%load_ext rasp`, then `%%rasp` cells and `%rasp` lines.
+
+One session per notebook runs every cell, as the REPL runs its entries: definitions carry across
+cells, `load` works as in the REPL, and what the REPL prints appears as text. An error is the
+REPL's message, numbered by the cell's own lines (line 1 is the `%%rasp` line) with a caret,
+shown as the cell's error output without a Python traceback; the session goes on.
+
+The cell's last statement, when it is an expression, `analyze(...)` or `draw(...)`, is the
+cell's result (`Result`): its text is what the REPL prints for it, and it is also displayed
+richly, as an HTML table, a heat-map of a selection, a table of layers and heads, or an SVG
+drawing. Python cells reach the session as `rasp_session` (`Session`); the s-ops, selectors and
+analyses they get from it display the same way through formatters registered with IPython, so
+that the graph classes never learn HTML.
+
+Only this module imports IPython (the `notebook` extra); `rasp.load_ipython_extension` imports
+it when `%load_ext rasp` runs.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+
+from . import ast
+from .analysis import Analysis
+from .display import (
+    colour_diagnostic,
+    format_cell,
+    format_example,
+    show_application,
+    show_value,
+)
+from .draw import DrawingError, Flow, to_dot, to_svg, to_text
+from .errors import RaspError, format_error
+from .evaluator import Env
+from .interpreter import Interpreter
+from .ops import seq_type
+from .values import Applied, Selector, SOp, prepare_input
+
+__all__ = ["load_ipython_extension", "unload_ipython_extension", "Session", "Result",
+           "sequence_html", "matrix_html", "analysis_html"]
+
+MAX_HTML_MATRIX = 64  # larger selections are summarised in HTML; their text shows them whole
+_SELECTED, _HEADER = "#f4a261", "#e9ecef"  # the colours of draw's pictures
+
+
+# ---------------------------------------------------------------- the cell's session
+
+class _CellInterpreter(Interpreter):
+    """The REPL's session, with two differences for cells: the last statement of a cell keeps
+    what it printed and the value it showed, to become the cell's `Result`; and `draw` shows
+    its picture in the notebook instead of writing files."""
+
+    def __init__(self) -> None:
+        self._final: ast.Stmt | None = None  # the last statement of the cell, while it runs
+        self._captured: list[str] = []  # what it printed
+        self._shown: Any = None  # what it showed: a value, an Analysis or a Flow
+        super().__init__(out=self._line, warn=_to_stderr, interactive=True)
+
+    def _line(self, line: str) -> None:
+        if self._final is not None:
+            self._captured.append(line)
+        else:
+            print(line)  # sys.stdout when printed: the kernel sends it to the running cell
+
+    def cell(self, text: str, filename: str, first_line: int) -> Result | None:
+        """Run a cell; its result, if its last statement shows one. A RaspError propagates,
+        after what the cell printed."""
+        self._captured, self._shown = [], None
+        try:
+            self.run(text, filename, first_line)
+        except BaseException:
+            if self._captured:  # what the failing statement printed, before its error
+                print("\n".join(self._captured))
+            raise
+        finally:
+            self._final = None
+        captured = self._captured
+        if self.exited:  # `exit` ends a REPL; a notebook's session is the kernel's
+            self.exited = False
+            _to_stderr("note: exit ends the cell here; the session goes on")
+        result = _result(self, self._shown, captured) if self._shown is not None else None
+        if result is None and captured:
+            print("\n".join(captured))
+        return result
+
+    def execute(self, statements: Iterable[ast.Stmt], env: Env, top: bool = False,
+                folder: Path | None = None) -> None:
+        if not top:
+            super().execute(statements, env, top, folder)
+            return
+        statements = list(statements)
+        super().execute(statements[:-1], env, top, folder)
+        if statements:
+            self._final = statements[-1]
+            super().execute(statements[-1:], env, top, folder)
+
+    # The hooks below see the last statement's value; each checks that the value is that
+    # statement's own, not one of a statement run inside it (in a loaded file, a function).
+
+    def _print_result(self, expr: ast.Expr, value: Any) -> None:
+        if isinstance(self._final, ast.ExprStmt) and self._final.expr is expr:
+            self._shown = value
+        super()._print_result(expr, value)
+
+    def _analyze(self, node: Any, span: Any) -> Analysis:
+        report = super()._analyze(node, span)
+        if isinstance(self._final, ast.Analyze) and self._final.sop.span == span:
+            self._shown = report
+        return report
+
+    def _draw(self, sop_expr: ast.Expr, input_expr: ast.Expr | None, env: Env,
+              top: bool) -> None:
+        """The REPL's text without its `drawing:` line: the picture is the cell's result."""
+        flow, result = self._flow(sop_expr, input_expr, env)
+        if top:
+            self.emit(to_text(flow).splitlines())
+            self.emit(show_application(flow.example, result, self.settings.full_display))
+        if isinstance(self._final, ast.Draw) and self._final.sop is sop_expr:
+            self._shown = flow
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+class Result:
+    """What a cell's last statement gave: `value` (an s-op, selector, applied value, analysis,
+    drawing flow or plain value), as the REPL prints it (`text`) and richly (`html`, `svg`)."""
+
+    def __init__(self, value: Any, text: str, html: str | None = None,
+                 svg: str | None = None):
+        self.value, self.text, self.html, self.svg = value, text, html, svg
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
+
+    def _repr_html_(self) -> str | None:
+        return self.html
+
+    def _repr_svg_(self) -> str | None:
+        return self.svg
+
+
+def _result(session: Interpreter, shown: Any, lines: list[str]) -> Result:
+    text = "\n".join(lines)
+    if isinstance(shown, Flow):
+        try:
+            return Result(shown, text, svg=to_svg(to_dot(shown)))
+        except DrawingError as e:
+            _to_stderr(f"note: {e}: the drawing is shown as text")
+            return Result(shown, text)
+    return Result(shown, text, html=_html(session, shown, _name(shown)))
+
+
+def _name(value: Any) -> str:
+    """What the REPL calls a value it shows: an s-op's or selector's name, else `out`."""
+    return (value.title if isinstance(value, (SOp, Selector)) else "") or "out"
+
+
+# ---------------------------------------------------------------- HTML
+
+def _html(session: Interpreter, value: Any, name: str) -> str | None:
+    """The rich form of a value, as the REPL would show it; None for values that have none
+    (functions, atoms, lists) or when it fails on the running example (the text says why)."""
+    settings = session.settings
+    try:
+        if isinstance(value, SOp) and settings.show["s-op"]:
+            example = settings.examples["s-op"]
+            return sequence_html(name, example, session.apply(value, example))
+        if isinstance(value, Selector) and settings.show["selector"]:
+            example = settings.examples["selector"]
+            return matrix_html(name, example, session.apply(value, example))
+        if isinstance(value, Applied):
+            shown = matrix_html if value.result.ndim == 2 else sequence_html
+            return shown(_name(value.node), value.example, value.result)
+    except RaspError:
+        return None
+    if isinstance(value, Analysis):
+        return analysis_html(value)
+    return None
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+_TABLE = '<table style="border-collapse: collapse; font-family: monospace; margin: 0.3em 0">'
+_CELL = "border: 1px solid #bbb; padding: 2px 6px; text-align: center"
+
+
+def _caption(name: str, example: Any, extra: str = "") -> str:
+    return (f'<caption style="caption-side: top; text-align: left; font-family: sans-serif">'
+            f"<b>{_esc(name)}</b> on {_esc(format_example(example))}{extra}</caption>")
+
+
+def sequence_html(name: str, example: Any, values: np.ndarray) -> str:
+    """An s-op's value on an input: the tokens as the header, the values under them, the type
+    at the end of the row."""
+    tokens = "".join(f'<th style="{_CELL}; background: {_HEADER}">{_esc(t)}</th>'
+                     for t in prepare_input(example))
+    cells = "".join(f'<td style="{_CELL}">{_esc(format_cell(v))}</td>' for v in values.tolist())
+    return (f"{_TABLE}{_caption(name, example)}"
+            f'<tr><th style="{_CELL}">tokens</th>{tokens}<th></th></tr>'
+            f'<tr><th style="{_CELL}">{_esc(name)}</th>{cells}'
+            f'<td style="{_CELL}; font-style: italic">{seq_type(values)}</td></tr></table>')
+
+
+def matrix_html(name: str, example: Any, matrix: np.ndarray) -> str:
+    """A selection on an input: a row per query, a column per key, the selected cells filled."""
+    tokens = [str(t) for t in prepare_input(example)]
+    counts = matrix.sum(axis=1)
+    summary = f"; each query selects {int(counts.min())} to {int(counts.max())} keys"
+    if len(tokens) > MAX_HTML_MATRIX:
+        return (f"{_TABLE}{_caption(name, example, summary)}<tr><td>{len(tokens)}x"
+                f"{len(tokens)} selection: too large to show here</td></tr></table>")
+    head = "".join(f'<th style="{_CELL}; background: {_HEADER}">{_esc(t)}</th>' for t in tokens)
+    rows = []
+    for q, (token, row) in enumerate(zip(tokens, matrix)):
+        cells = "".join(
+            f'<td style="{_CELL}; background: {_SELECTED if v else "transparent"}" '
+            f'title="query {q} ({_esc(token)}) {"selects" if v else "skips"} key {k} '
+            f'({_esc(tokens[k])})">{"1" if v else ""}</td>' for k, v in enumerate(row))
+        rows.append(f'<tr><th style="{_CELL}; background: {_HEADER}">{_esc(token)}</th>'
+                    f"{cells}</tr>")
+    corner = f'<th style="{_CELL}; font-weight: normal">query \\ key</th>'
+    return (f"{_TABLE}{_caption(name, example, summary)}<tr>{corner}{head}</tr>"
+            + "".join(rows) + "</table>")
+
+
+def analysis_html(report: Analysis) -> str:
+    """Layers and heads: a row per layer with its attention heads (selector -> what it
+    aggregates) and its feed-forward maps; the summary above, the warnings below."""
+    summary = report.report().splitlines()[0]
+    rows = []
+    for layer in report.layers:
+        heads = "<br>".join(
+            f"head {i}: {_esc(h.selector.title)} &rarr; "
+            + _esc(", ".join(a.title for a in h.aggregates)) for i, h in enumerate(layer.heads, 1))
+        maps = _esc(", ".join(m.title for m in layer.maps if m.id not in report.minor))
+        number = "0 (embedding)" if layer.number == 0 else str(layer.number)
+        rows.append(f'<tr><td style="{_CELL}">{number}</td>'
+                    f'<td style="{_CELL}; text-align: left">{heads or "-"}</td>'
+                    f'<td style="{_CELL}; text-align: left">{maps or "-"}</td></tr>')
+    warnings = "".join(f"<p>warning: {_esc(w)}</p>" for w in report.warnings)
+    return (f'{_TABLE}<caption style="caption-side: top; text-align: left; '
+            f'font-family: sans-serif">{_esc(summary)}</caption>'
+            f'<tr><th style="{_CELL}">layer</th><th style="{_CELL}">attention heads</th>'
+            f'<th style="{_CELL}">feed-forward</th></tr>' + "".join(rows) + "</table>"
+            + warnings)
+
+
+# ---------------------------------------------------------------- Python cells
+
+class Session:
+    """The notebook's RASP session for Python cells (`rasp_session` after `%load_ext rasp`).
+
+    An expression is a name a RASP cell defined, or any RASP expression. An example is a
+    string, or a list, tuple or numpy array of atoms. Mistakes raise RaspError, which the
+    notebook shows as the RASP message (no traceback)."""
+
+    def __init__(self, interpreter: _CellInterpreter):
+        self.interpreter = interpreter
+
+    def __repr__(self) -> str:
+        return f"<RASP notebook session: {len(self.interpreter.names())} names>"
+
+    def evaluate(self, expression: str, example: Any) -> np.ndarray:
+        """An s-op's values on `example` (1-D), or a selector's selection (2-D booleans:
+        a row per query, a column per key)."""
+        return _array(self.interpreter.evaluate(expression, _example(example)))
+
+    def evaluate_batch(self, expression: str, inputs: Iterable[Any]) -> list[np.ndarray]:
+        """`evaluate` on each input, in batches of one length; a list, since inputs differ
+        in length."""
+        outputs = self.interpreter.evaluate_batch(expression, [_example(x) for x in inputs])
+        return [_array(out) for out in outputs]
+
+    def analyze(self, expression: str) -> Analysis:
+        """The layers and heads of an s-op (displayed as a table; `.to_json()` for data)."""
+        return self.interpreter.analyze(expression)
+
+    def value(self, expression: str) -> Any:
+        """The RASP value: an s-op or selector displays on the running example."""
+        return self.interpreter.value(expression)
+
+    def set_example(self, example: Any, kind: str | None = None) -> None:
+        """The running example, of s-ops and selectors, or of one `kind` ("s-op", "selector")."""
+        example = _example(example)
+        prepare_input(example)  # a RaspError if it cannot be an input
+        for which in (kind,) if kind else ("s-op", "selector"):
+            self.interpreter.settings.examples[which] = example
+
+
+def _example(value: Any) -> Any:
+    """A Python value as a RASP input: numpy arrays and numpy scalars become Python's."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [v.item() if isinstance(v, np.generic) else v for v in value]
+    return value
+
+
+def _array(values: list) -> np.ndarray:
+    """A list of values as numpy would type it, except that mixed kinds (a string among
+    numbers, a bool among ints) stay Python objects rather than being coerced."""
+    flat = np.array(values, dtype=object).ravel()
+    kinds = {type(v) for v in flat}
+    mixed = len(kinds) > 1 and not kinds <= {int, float}
+    try:
+        return np.array(values, dtype=object if mixed else None)
+    except OverflowError:  # ints beyond int64
+        return np.array(values, dtype=object)
+
+
+# ---------------------------------------------------------------- IPython
+
+@magics_class
+class RaspMagics(Magics):
+    """`%%rasp` runs its cell in the notebook's session; `%rasp STATEMENTS` runs one line,
+    and a bare `%rasp` gives the session (as `rasp_session`)."""
+
+    def __init__(self, shell: InteractiveShell, session: _CellInterpreter):
+        super().__init__(shell)
+        self.session = session
+
+    @no_var_expand  # `{` and `$` are RASP's: no Python interpolation in the line
+    @line_cell_magic
+    def rasp(self, line: str, cell: str | None = None) -> Any:
+        shell = self.shell
+        assert shell is not None  # set by Magics.__init__
+        if cell is None and not line.strip():
+            return shell.user_ns.get("rasp_session")
+        count = shell.execution_count
+        if cell is None:
+            return self.session.cell(line, f"In[{count}]", 1)
+        if line.strip():
+            _to_stderr(f"note: %%rasp takes no arguments: ignored {line.strip()!r}")
+        # the cell's line 1 is `%%rasp`: its text starts on line 2, as the editor numbers it
+        return self.session.cell(cell, f"In[{count}]", 2)
+
+
+def _rasp_error(shell: InteractiveShell, etype: type, value: BaseException, tb: Any,
+                tb_offset: int | None = None) -> list[str]:
+    """How the notebook shows a RaspError: the REPL's message, as the cell's error output, in
+    place of a traceback. (IPython ignores what a handler returns: `_showtraceback` is where
+    a kernel sends tracebacks to the notebook.)"""
+    text = format_error(value) if isinstance(value, RaspError) else str(value)
+    plain = os.environ.get("NO_COLOR") or str(shell.colors).lower() == "nocolor"
+    shown = [text if plain else colour_diagnostic(text)]
+    shell._showtraceback(etype, value, shown)  # type: ignore[arg-type]  # (a list, in fact)
+    return shown
+
+
+def load_ipython_extension(shell: InteractiveShell) -> None:
+    """`%load_ext rasp`: a fresh session, the magics, `rasp_session`, the displays."""
+    interpreter = _CellInterpreter()
+    shell.register_magics(RaspMagics(shell, interpreter))
+    shell.user_ns["rasp_session"] = Session(interpreter)
+    shell.set_custom_exc((RaspError,), _rasp_error)
+    assert shell.display_formatter is not None  # made by the shell's __init__
+    formatters = shell.display_formatter.formatters
+
+    def plain(value: Any, printer: Any, cycle: bool) -> None:
+        printer.text(_text(interpreter, value))
+
+    for kind in (SOp, Selector, Applied, Analysis):
+        formatters["text/html"].for_type(kind, lambda v: _html(interpreter, v, _name(v)))
+        formatters["text/plain"].for_type(kind, plain)
+
+
+def _text(session: Interpreter, value: Any) -> str:
+    """A value as the REPL prints it (`x;` or `analyze(x);`)."""
+    if isinstance(value, Analysis):
+        return value.report()
+    try:
+        lines = show_value(_name(value), value, session.settings, session.apply)
+    except RaspError:  # it fails on the running example: the value without it
+        lines = show_value(_name(value), value, session.settings.quiet(), session.apply)
+    return "\n".join(lines)
+
+
+def unload_ipython_extension(shell: InteractiveShell) -> None:
+    """`%unload_ext rasp` (and `%reload_ext rasp`, which then loads a fresh session)."""
+    assert shell.display_formatter is not None
+    formatters = shell.display_formatter.formatters
+    for kind in (SOp, Selector, Applied, Analysis):
+        for mime in ("text/html", "text/plain"):
+            formatters[mime].pop(kind, None)
+    shell.user_ns.pop("rasp_session", None)
+    shell.set_custom_exc((), None)
