@@ -313,15 +313,12 @@ def _example(value: Any) -> Any:
 
 
 def _array(values: list) -> np.ndarray:
-    """A list of values as numpy would type it, except that mixed kinds (a string among
-    numbers, a bool among ints) stay Python objects rather than being coerced."""
-    flat = np.array(values, dtype=object).ravel()
-    kinds = {type(v) for v in flat}
-    mixed = len(kinds) > 1 and not kinds <= {int, float}
-    try:
-        return np.array(values, dtype=object if mixed else None)
-    except OverflowError:  # ints beyond int64
-        return np.array(values, dtype=object)
+    """Values as numpy types them (a sequence has one type), except ints beyond int64: they
+    stay exact Python ints, in an object array (numpy would make them uint64 or floats)."""
+    items = np.array(values, dtype=object)
+    if any(type(v) is int and not -2 ** 63 <= v < 2 ** 63 for v in items.flat):
+        return items
+    return np.array(values)
 
 
 # ---------------------------------------------------------------- IPython
