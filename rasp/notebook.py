@@ -1,9 +1,11 @@
 """RASP in Jupyter: `%load_ext rasp`, then `%%rasp` cells and `%rasp` lines.
 
-One session per notebook runs every cell, as the REPL runs its entries: definitions carry across
-cells, `load` works as in the REPL, and what the REPL prints appears as text. An error is the
-REPL's message, numbered by the cell's own lines (line 1 is the `%%rasp` line) with a caret,
-shown as the cell's error output without a Python traceback; the session goes on.
+One session per notebook runs every cell: definitions carry across cells and `load` works as
+in the REPL. A cell runs as a script does (as Python cells do, assignments print nothing);
+each expression statement, `analyze`, `draw` and `show example` prints what the REPL prints
+for it. An error is the REPL's message, numbered by the cell's own lines (line 1 is the
+`%%rasp` line) with a caret, shown as the cell's error output without a Python traceback;
+the session goes on.
 
 The cell's last statement, when it is an expression, `analyze(...)` or `draw(...)`, is the
 cell's result (`Result`): its text is what the REPL prints for it, and it is also displayed
@@ -55,7 +57,7 @@ _SELECTED, _HEADER = "#f4a261", "#e9ecef"  # the colours of draw's pictures
 # ---------------------------------------------------------------- the cell's session
 
 class _CellInterpreter(Interpreter):
-    """The REPL's session, with two differences for cells: the last statement of a cell keeps
+    """A script's session, with two differences for cells: the last statement of a cell keeps
     what it printed and the value it showed, to become the cell's `Result`; and `draw` shows
     its picture in the notebook instead of writing files."""
 
@@ -63,7 +65,8 @@ class _CellInterpreter(Interpreter):
         self._final: ast.Stmt | None = None  # the last statement of the cell, while it runs
         self._captured: list[str] = []  # what it printed
         self._shown: Any = None  # what it showed: a value, an Analysis or a Flow
-        super().__init__(out=self._line, warn=_to_stderr, interactive=True)
+        # not interactive: the REPL's echo of every assignment would bury a cell's results
+        super().__init__(out=self._line, warn=_to_stderr, interactive=False)
 
     def _line(self, line: str) -> None:
         if self._final is not None:
