@@ -342,13 +342,20 @@ class RaspMagics(Magics):
         assert shell is not None  # set by Magics.__init__
         if cell is None and not line.strip():
             return shell.user_ns.get("rasp_session")
-        count = shell.execution_count
+        count = _cell_number(shell)
         if cell is None:
             return self.session.cell(line, f"In[{count}]", 1)
         if line.strip():
             _to_stderr(f"note: %%rasp takes no arguments: ignored {line.strip()!r}")
         # the cell's line 1 is `%%rasp`: its text starts on line 2, as the editor numbers it
         return self.session.cell(cell, f"In[{count}]", 2)
+
+
+def _cell_number(shell: InteractiveShell) -> int:
+    """The running cell's N of In[N]. The history holds the cell already when it runs; the
+    execution count does not say (IPython 9 moves it on before running the cell, 8 after)."""
+    history = shell.history_manager
+    return len(history.input_hist_raw) - 1 if history is not None else shell.execution_count
 
 
 def _rasp_error(shell: InteractiveShell, etype: type, value: BaseException, tb: Any,

@@ -108,7 +108,7 @@ def test_an_error_shows_the_cells_own_lines_and_a_caret_and_no_traceback(shell, 
     capsys.readouterr()
     result, _ = run(shell, "%%rasp\na = 1;\nb = foo + 1;\nc = 2;")
     out = capsys.readouterr().out
-    count = shell.execution_count - 1
+    count = result.execution_count
     assert isinstance(result.error_in_exec, RaspError)
     # line 1 of the cell is `%%rasp`: `foo` is on line 3, column 5
     assert f"In[{count}]:3:5: error: undefined name 'foo'\n  3 | b = foo + 1;\n    |     ^^^\n" \
