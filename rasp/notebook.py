@@ -51,7 +51,9 @@ __all__ = ["load_ipython_extension", "unload_ipython_extension", "Session", "Res
            "sequence_html", "matrix_html", "analysis_html"]
 
 MAX_HTML_MATRIX = 64  # larger selections are summarised in HTML; their text shows them whole
-_SELECTED, _HEADER = "#f4a261", "#e9ecef"  # the colours of draw's pictures
+# draw's orange for selected cells; a translucent grey for headers, readable on light and
+# dark themes alike
+_SELECTED, _HEADER = "#f4a261", "rgba(127, 127, 127, 0.18)"
 
 
 # ---------------------------------------------------------------- the cell's session
@@ -116,7 +118,7 @@ class _CellInterpreter(Interpreter):
 
     def _analyze(self, node: Any, span: Any) -> Analysis:
         report = super()._analyze(node, span)
-        if isinstance(self._final, ast.Analyze) and self._final.sop.span == span:
+        if isinstance(self._final, ast.Analyze) and self._final.sop.span is span:
             self._shown = report
         return report
 
