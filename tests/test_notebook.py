@@ -85,6 +85,14 @@ def test_definitions_carry_across_cells_and_load_works(shell, capsys):
     assert data["text/plain"] == "\t =  [a, a, a, b, n, n] (strings)"
 
 
+def test_load_finds_files_in_the_notebooks_folder_first(shell, tmp_path):
+    (tmp_path / "mine.rasp").write_text("twice = tokens_int * 2;\n_hidden = 1;\n")
+    _, data = run(shell, '%%rasp\nload "mine";\n(twice)([1, 2]);')
+    assert data["text/plain"] == "\t =  [2, 4] (ints)"
+    with pytest.raises(RaspError, match="undefined name '_hidden'"):
+        shell.user_ns["rasp_session"].value("_hidden")
+
+
 def test_what_the_cell_prints_is_the_repl_text_and_its_last_value_the_result(shell, capsys):
     cell = 'x = tokens == "l";\n(x)("ll");\nshow example;\nx;'
     capsys.readouterr()
@@ -283,6 +291,22 @@ def test_a_rasp_error_in_a_python_cell_is_the_rasp_message(shell, capsys):
 
 
 # ---------------------------------------------------------------- the core stays apart
+
+def test_only_the_notebook_module_imports_ipython():
+    import ast
+    from pathlib import Path
+
+    import rasp
+
+    importers = set()
+    for module in Path(rasp.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "IPython" for n in names):
+                importers.add(module.name)
+    assert importers == {"notebook.py"}
+
 
 def test_importing_rasp_does_not_import_ipython():
     code = ("import sys, rasp, rasp.cli, rasp.repl, rasp.interpreter, rasp.draw; "
