@@ -346,7 +346,9 @@ class RaspMagics(Magics):
             return shell.user_ns.get("rasp_session")
         count = _cell_number(shell)
         if cell is None:
-            return self.session.cell(line, f"In[{count}]", 1)
+            number, column = _line_position(shell, line)
+            # spaces in place of `%rasp `: an error's columns are those of the cell's line
+            return self.session.cell(" " * column + line, f"In[{count}]", number)
         if line.strip():
             _to_stderr(f"note: %%rasp takes no arguments: ignored {line.strip()!r}")
         # the cell's line 1 is `%%rasp`: its text starts on line 2, as the editor numbers it
@@ -358,6 +360,18 @@ def _cell_number(shell: InteractiveShell) -> int:
     execution count does not say (IPython 9 moves it on before running the cell, 8 after)."""
     history = shell.history_manager
     return len(history.input_hist_raw) - 1 if history is not None else shell.execution_count
+
+
+def _line_position(shell: InteractiveShell, line: str) -> tuple[int, int]:
+    """Where the text of `%rasp LINE` sits in the running cell: its line number and the
+    column before it (1 and 0 when the cell does not show it, as when code calls the magic)."""
+    history = shell.history_manager
+    cell = history.input_hist_raw[-1] if history is not None and history.input_hist_raw else ""
+    for number, text in enumerate(cell.splitlines(), 1):
+        magic = text.find("%rasp")
+        if magic >= 0 and text.find(line, magic) >= 0:
+            return number, text.find(line, magic)
+    return 1, 0
 
 
 def _rasp_error(shell: InteractiveShell, etype: type, value: BaseException, tb: Any,

@@ -128,6 +128,14 @@ def test_an_error_shows_the_cells_own_lines_and_a_caret_and_no_traceback(shell, 
         shell.user_ns["rasp_session"].value("c")
 
 
+def test_a_line_magics_error_has_the_line_and_columns_of_the_cell(shell, capsys):
+    capsys.readouterr()
+    run(shell, "y = 1\nif True:\n    %rasp x = 1; z = foo;")
+    out = capsys.readouterr().out
+    assert ":3:22: error: undefined name 'foo'" in out
+    assert "  3 |       " in out and "|                      ^^^\n" in out
+
+
 def test_a_syntax_error_is_positioned_in_the_cell(shell, capsys):
     run(shell, "%%rasp\nx = 1;\n\ny = (;")
     assert ":4:6: error: unexpected ';'" in capsys.readouterr().out
