@@ -416,10 +416,12 @@ def _text(session: Interpreter, value: Any) -> str:
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
     """`%unload_ext rasp` (and `%reload_ext rasp`, which then loads a fresh session)."""
-    assert shell.display_formatter is not None
+    assert shell.display_formatter is not None and shell.magics_manager is not None
     formatters = shell.display_formatter.formatters
     for kind in (SOp, Selector, Applied, Analysis):
         for mime in ("text/html", "text/plain"):
             formatters[mime].pop(kind, None)
+    for magic_kind in ("line", "cell"):
+        shell.magics_manager.magics[magic_kind].pop("rasp", None)
     shell.user_ns.pop("rasp_session", None)
     shell.set_custom_exc((), None)

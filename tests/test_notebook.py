@@ -159,11 +159,16 @@ def test_exit_ends_the_cell_not_the_session(shell, capsys):
         shell.user_ns["rasp_session"].value("y")
 
 
-def test_reloading_starts_a_fresh_session(shell):
+def test_reloading_starts_a_fresh_session_and_unloading_removes_it(shell):
     run(shell, "%rasp x = 1;")
     shell.run_cell("%reload_ext rasp")
     with pytest.raises(RaspError, match="undefined name 'x'"):
         shell.user_ns["rasp_session"].value("x")
+    shell.run_cell("%unload_ext rasp")
+    assert "rasp_session" not in shell.user_ns
+    assert shell.find_cell_magic("rasp") is None and shell.find_line_magic("rasp") is None
+    shell.run_cell("%load_ext rasp")
+    assert shell.find_cell_magic("rasp") is not None
 
 
 # ---------------------------------------------------------------- rich displays
