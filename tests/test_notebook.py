@@ -305,20 +305,21 @@ def test_a_rasp_error_in_a_python_cell_is_the_rasp_message(shell, capsys):
 
 # ---------------------------------------------------------------- the core stays apart
 
-def test_only_the_notebook_module_imports_ipython():
+def test_only_the_notebook_package_imports_ipython():
     import ast
     from pathlib import Path
 
     import rasp
 
     importers = set()
-    for module in Path(rasp.__file__).parent.glob("*.py"):
+    package = Path(rasp.__file__).parent
+    for module in package.rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             if any(n.split(".")[0] == "IPython" for n in names):
-                importers.add(module.name)
-    assert importers == {"notebook.py"}
+                importers.add(module.relative_to(package).as_posix())
+    assert importers == {"notebook/__init__.py"}
 
 
 def test_importing_rasp_does_not_import_ipython():

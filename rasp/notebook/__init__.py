@@ -14,13 +14,12 @@ drawing. Python cells reach the session as `rasp_session` (`Session`); the s-ops
 analyses they get from it display the same way through formatters registered with IPython, so
 that the graph classes never learn HTML.
 
-Only this module imports IPython (the `notebook` extra); `rasp.load_ipython_extension` imports
-it when `%load_ext rasp` runs.
+Only this package imports IPython (the `notebook` extra); `rasp.load_ipython_extension`
+imports it when `%load_ext rasp` runs. The HTML itself is made in `displays.py`.
 """
 
 from __future__ import annotations
 
-import html
 import os
 import sys
 from collections.abc import Iterable
@@ -31,29 +30,17 @@ import numpy as np
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from . import ast
-from .analysis import Analysis
-from .display import (
-    colour_diagnostic,
-    format_cell,
-    format_example,
-    show_application,
-    show_value,
-)
-from .draw import DrawingError, Flow, to_dot, to_svg, to_text
-from .errors import RaspError, format_error
-from .evaluator import Env
-from .interpreter import Interpreter
-from .ops import seq_type
-from .values import Applied, Selector, SOp, prepare_input
+from .. import ast
+from ..analysis import Analysis
+from ..display import colour_diagnostic, show_application, show_value
+from ..draw import DrawingError, Flow, to_dot, to_svg, to_text
+from ..errors import RaspError, format_error
+from ..evaluator import Env
+from ..interpreter import Interpreter
+from ..values import Applied, Selector, SOp, prepare_input
+from .displays import analysis_html, matrix_html, sequence_html
 
-__all__ = ["load_ipython_extension", "unload_ipython_extension", "Session", "Result",
-           "sequence_html", "matrix_html", "analysis_html"]
-
-MAX_HTML_MATRIX = 64  # larger selections are summarised in HTML; their text shows them whole
-# draw's orange for selected cells; a translucent grey for headers, readable on light and
-# dark themes alike
-_SELECTED, _HEADER = "#f4a261", "rgba(127, 127, 127, 0.18)"
+__all__ = ["load_ipython_extension", "unload_ipython_extension", "Session", "Result"]
 
 
 # ---------------------------------------------------------------- the cell's session
@@ -174,7 +161,7 @@ def _name(value: Any) -> str:
     return (value.title if isinstance(value, (SOp, Selector)) else "") or "out"
 
 
-# ---------------------------------------------------------------- HTML
+# ---------------------------------------------------------------- rich forms
 
 def _html(session: Interpreter, value: Any, name: str) -> str | None:
     """The rich form of a value, as the REPL would show it; None for values that have none
@@ -195,75 +182,6 @@ def _html(session: Interpreter, value: Any, name: str) -> str | None:
     if isinstance(value, Analysis):
         return analysis_html(value)
     return None
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-_TABLE = '<table style="border-collapse: collapse; font-family: monospace; margin: 0.3em 0">'
-_CELL = "border: 1px solid #bbb; padding: 2px 6px; text-align: center"
-
-
-def _caption(name: str, example: Any, extra: str = "") -> str:
-    return (f'<caption style="caption-side: top; text-align: left; font-family: sans-serif">'
-            f"<b>{_esc(name)}</b> on {_esc(format_example(example))}{extra}</caption>")
-
-
-def sequence_html(name: str, example: Any, values: np.ndarray) -> str:
-    """An s-op's value on an input: the tokens as the header, the values under them, the type
-    at the end of the row."""
-    tokens = "".join(f'<th style="{_CELL}; background: {_HEADER}">{_esc(t)}</th>'
-                     for t in prepare_input(example))
-    cells = "".join(f'<td style="{_CELL}">{_esc(format_cell(v))}</td>' for v in values.tolist())
-    return (f"{_TABLE}{_caption(name, example)}"
-            f'<tr><th style="{_CELL}">tokens</th>{tokens}<th></th></tr>'
-            f'<tr><th style="{_CELL}">{_esc(name)}</th>{cells}'
-            f'<td style="{_CELL}; font-style: italic">{seq_type(values)}</td></tr></table>')
-
-
-def matrix_html(name: str, example: Any, matrix: np.ndarray) -> str:
-    """A selection on an input: a row per query, a column per key, the selected cells filled."""
-    tokens = [str(t) for t in prepare_input(example)]
-    counts = matrix.sum(axis=1)
-    summary = f"; each query selects {int(counts.min())} to {int(counts.max())} keys"
-    if len(tokens) > MAX_HTML_MATRIX:
-        return (f"{_TABLE}{_caption(name, example, summary)}<tr><td>{len(tokens)}x"
-                f"{len(tokens)} selection: too large to show here</td></tr></table>")
-    head = "".join(f'<th style="{_CELL}; background: {_HEADER}">{_esc(t)}</th>' for t in tokens)
-    rows = []
-    for q, (token, row) in enumerate(zip(tokens, matrix)):
-        cells = "".join(
-            f'<td style="{_CELL}; background: {_SELECTED if v else "transparent"}" '
-            f'title="query {q} ({_esc(token)}) {"selects" if v else "skips"} key {k} '
-            f'({_esc(tokens[k])})">{"1" if v else ""}</td>' for k, v in enumerate(row))
-        rows.append(f'<tr><th style="{_CELL}; background: {_HEADER}">{_esc(token)}</th>'
-                    f"{cells}</tr>")
-    corner = f'<th style="{_CELL}; font-weight: normal">query \\ key</th>'
-    return (f"{_TABLE}{_caption(name, example, summary)}<tr>{corner}{head}</tr>"
-            + "".join(rows) + "</table>")
-
-
-def analysis_html(report: Analysis) -> str:
-    """Layers and heads: a row per layer with its attention heads (selector -> what it
-    aggregates) and its feed-forward maps; the summary above, the warnings below."""
-    summary = report.report().splitlines()[0]
-    rows = []
-    for layer in report.layers:
-        heads = "<br>".join(
-            f"head {i}: {_esc(h.selector.title)} &rarr; "
-            + _esc(", ".join(a.title for a in h.aggregates)) for i, h in enumerate(layer.heads, 1))
-        maps = _esc(", ".join(m.title for m in layer.maps if m.id not in report.minor))
-        number = "0 (embedding)" if layer.number == 0 else str(layer.number)
-        rows.append(f'<tr><td style="{_CELL}">{number}</td>'
-                    f'<td style="{_CELL}; text-align: left">{heads or "-"}</td>'
-                    f'<td style="{_CELL}; text-align: left">{maps or "-"}</td></tr>')
-    warnings = "".join(f"<p>warning: {_esc(w)}</p>" for w in report.warnings)
-    return (f'{_TABLE}<caption style="caption-side: top; text-align: left; '
-            f'font-family: sans-serif">{_esc(summary)}</caption>'
-            f'<tr><th style="{_CELL}">layer</th><th style="{_CELL}">attention heads</th>'
-            f'<th style="{_CELL}">feed-forward</th></tr>' + "".join(rows) + "</table>"
-            + warnings)
 
 
 # ---------------------------------------------------------------- Python cells
