@@ -20,8 +20,8 @@ from . import ops
 from .graph import Selector, SOp
 from .values import Applied, Function
 
-__all__ = ["format_sequence", "format_matrix", "format_example", "format_atom", "show_value",
-           "show_application", "kind_of", "format_names", "paint", "colour_wanted",
+__all__ = ["format_sequence", "format_cell", "format_matrix", "format_example", "format_atom",
+           "show_value", "show_application", "kind_of", "format_names", "paint", "colour_wanted",
            "colour_diagnostic"]
 
 # ---------------------------------------------------------------- colour
@@ -61,7 +61,8 @@ def colour_diagnostic(text: str) -> str:
 # ---------------------------------------------------------------- values
 
 
-def _cell(v: Any) -> str:
+def format_cell(v: Any) -> str:
+    """One value of a sequence as sequences print it: T/F, floats to 3 decimals."""
     if isinstance(v, bool):
         return "T" if v else "F"
     if isinstance(v, float):
@@ -73,9 +74,9 @@ def format_sequence(values: np.ndarray, colour: bool = False) -> str:
     """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal."""
     items = ops.as_python(values)
     if len(items) > 1 and len(set(items)) == 1:
-        body = f"[{_cell(items[0])}]*{len(items)}"
+        body = f"[{format_cell(items[0])}]*{len(items)}"
     else:
-        body = "[" + ", ".join(_cell(v) for v in items) + "]"
+        body = "[" + ", ".join(format_cell(v) for v in items) + "]"
     return f"{body} {paint(f'({ops.seq_type(values)})', 'type', colour)}"
 
 

@@ -7,8 +7,9 @@ It renders in two ways:
   what they aggregate, and the feed-forward maps with their values.
 * `to_dot`: a Graphviz digraph with one cluster per layer. Inside a layer are the attention
   heads (the selector's inputs, the selection matrix and the aggregated result) and the
-  feed-forward maps, with arrows for what feeds what. `render` writes the DOT file, and also
-  SVG and PNG where Graphviz's `dot` is installed.
+  feed-forward maps, with arrows for what feeds what. `to_svg` makes the picture in memory
+  (a notebook shows it inline); `render` writes the DOT file, and also SVG and PNG where
+  Graphviz's `dot` is installed.
 
 As in the original, constants and "minor" maps are hidden (see `Analysis.minor`). Arrows
 look through them to the nodes they come from.
@@ -33,7 +34,8 @@ from .analysis import Analysis, Head, Layer
 from .display import format_example, format_sequence
 from .graph import Constant, Node, SOp
 
-__all__ = ["Flow", "to_text", "to_dot", "render", "MAX_MATRIX"]
+__all__ = ["Flow", "to_text", "to_dot", "to_svg", "to_image", "render", "DrawingError",
+           "MAX_MATRIX"]
 
 MAX_MATRIX = 24  # larger selection matrices are summarised, not drawn
 
@@ -228,6 +230,30 @@ def _first_id(layer: Layer, flow: Flow) -> str | None:
     return nodes[0].label if nodes else None
 
 
+class DrawingError(Exception):
+    """Graphviz could not make a picture: `dot` is missing or failed. The message says which."""
+
+
+def to_image(dot_source: str, fmt: str = "svg") -> bytes:
+    """The picture in `fmt` (svg, png), made in memory by Graphviz's `dot`."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise DrawingError("Graphviz's 'dot' is not installed")
+    try:
+        result = subprocess.run([dot, f"-T{fmt}"], input=dot_source.encode("utf-8"),
+                                capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DrawingError(f"dot failed: {e}") from None
+    if result.returncode != 0:
+        raise DrawingError(f"dot failed: {result.stderr.decode(errors='replace').strip()[:200]}")
+    return result.stdout
+
+
+def to_svg(dot_source: str) -> str:
+    """The picture as SVG text (for a notebook, which shows it inline)."""
+    return to_image(dot_source, "svg").decode("utf-8")
+
+
 def render(dot_source: str, stem: Path) -> tuple[list[Path], str | None]:
     """Write `stem.dot`, plus `stem.svg` and `stem.png` when Graphviz is installed.
     Returns the files written and a note when pictures could not be made."""
@@ -235,18 +261,15 @@ def render(dot_source: str, stem: Path) -> tuple[list[Path], str | None]:
     dot_file = stem.with_suffix(".dot")
     dot_file.write_text(dot_source, encoding="utf-8")
     written = [dot_file]
-    dot = shutil.which("dot")
-    if dot is None:
+    if shutil.which("dot") is None:
         return written, "Graphviz's 'dot' is not installed: wrote the DOT source only"
     for fmt in ("svg", "png"):
-        target = stem.with_suffix(f".{fmt}")
         try:
-            result = subprocess.run([dot, f"-T{fmt}", "-o", str(target), str(dot_file)],
-                                    capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return written, f"dot failed: {e}"
-        if result.returncode != 0:
-            return written, f"dot failed: {result.stderr.strip()[:200]}"
+            picture = to_image(dot_source, fmt)
+        except DrawingError as e:
+            return written, str(e)
+        target = stem.with_suffix(f".{fmt}")
+        target.write_bytes(picture)
         written.append(target)
     return written, None
 

@@ -281,6 +281,24 @@ class Interpreter:
              top: bool) -> None:
         """`draw(sop[, input])`: the computation flow on the input (the running example by
         default), as text and as a picture in `draw_dir`; then the value, as the original."""
+        flow, result = self.flow(node, example, span, input_span)
+        stem = self.draw_dir / file_stem(flow.analysis.target, flow.example)
+        try:
+            files, problem = render(to_dot(flow), stem)
+        except OSError as e:
+            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
+                                 f"{e.strerror or e}", span) from None
+        if problem:
+            self._warn(f"{span.where}: note: {problem}")
+        if top:
+            self.emit(to_text(flow).splitlines())
+            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
+            self.emit(show_application(flow.example, result, self.settings.full_display))
+
+    def flow(self, node: Any, example: Any, span: Span,
+             input_span: Span | None) -> tuple[Flow, np.ndarray]:
+        """What `draw(sop[, input])` shows: the s-op's layers with every node's value on the
+        input (the running example when `example` is None), and the s-op's own value."""
         if not isinstance(node, SOp):
             raise RaspTypeError(f"draw expects an s-op, got {describe(node)}", span)
         example = self.settings.examples["s-op"] if example is None else example
@@ -292,18 +310,7 @@ class Interpreter:
         inputs = input_array([tokens])
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit)
-        flow = Flow(report, example, values)
-        try:
-            files, problem = render(to_dot(flow), self.draw_dir / file_stem(node, example))
-        except OSError as e:
-            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
-                                 f"{e.strerror or e}", span) from None
-        if problem:
-            self._warn(f"{span.where}: note: {problem}")
-        if top:
-            self.emit(to_text(flow).splitlines())
-            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
-            self.emit(show_application(example, result, self.settings.full_display))
+        return Flow(report, example, values), result
 
 
 def _input_key(tokens: list) -> tuple:
