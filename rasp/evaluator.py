@@ -101,13 +101,21 @@ class Env:
         """Names no assignment may rebind: those of the outermost (base) environment."""
         return self.parent.reserved if self.parent else self._reserved
 
-    def lookup(self, name: str, span: Span) -> Any:
+    def find(self, name: str) -> Any:
+        """The value of `name` here or in an enclosing scope; None where it is unbound (no
+        RASP value is None)."""
         env: Env | None = self
         while env is not None:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
-        raise RaspNameError(f"undefined name '{name}'", span)
+        return None
+
+    def lookup(self, name: str, span: Span) -> Any:
+        value = self.find(name)
+        if value is None:
+            raise RaspNameError(f"undefined name '{name}'", span)
+        return value
 
     def assign(self, name: str, value: Any, span: Span | None) -> None:
         """`name = value` written by the user: reserved names are refused, and an s-op or
@@ -345,7 +353,7 @@ class Evaluator:
     def _atoms(env: Env) -> Callable[[str], str | None]:
         """Names bound to atoms in `env`, as their values (for display texts)."""
         def atom(name: str) -> str | None:
-            value = _bound(env, name)
+            value = env.find(name)
             if isinstance(value, str):
                 return shorten(f'"{value}"', 12)
             if isinstance(value, (bool, int, float)):
@@ -597,16 +605,6 @@ def limits_at(span: Span) -> Iterator[None]:
         raise RaspLimitError("nested too deeply to evaluate", span) from None
     except MemoryError:
         raise RaspLimitError("not enough memory to evaluate this", span) from None
-
-
-def _bound(env: Env, name: str) -> Any:
-    """The value of `name` in `env`, or None where it is unbound."""
-    scope: Env | None = env
-    while scope is not None:
-        if name in scope.vars:
-            return scope.vars[name]
-        scope = scope.parent
-    return None
 
 
 def _unpack(value: Any, count: int, span: Span) -> list:
