@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rasp import Interpreter  # noqa: E402
+from rasp.cli import prepare_process  # noqa: E402
 from rasp.engine import evaluate, input_array  # noqa: E402
 from rasp.values import prepare_input  # noqa: E402
 
@@ -224,7 +225,13 @@ def start_up(repeats: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--as-library", action="store_true",
+                        help="time rasp as a program that imports it gets it, without the "
+                             "process settings of the `rasp` command (cli.prepare_process)")
     args = parser.parse_args()
+    if not args.as_library:
+        prepare_process()  # what the `rasp` command sets for itself: the allocator, mainly
+    print(f"(process settings of the `rasp` command: {'off' if args.as_library else 'on'})\n")
     tracr = load_tracr()
     if tracr is None:
         print("(tracr is not installed here: run bench/run.sh for its columns)\n")

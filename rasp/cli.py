@@ -195,8 +195,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     return run_piped(_session(out, err, interactive=True), stdin, out, err, args.traceback)
 
 
-def _prepare_process() -> None:
-    """What the `rasp` process sets for itself (a library importing rasp is left alone).
+def prepare_process() -> None:
+    """What the `rasp` process sets for itself (a program importing rasp is left alone, and
+    may call this to get the same).
 
     The evaluator recurses over the syntax tree and RASP calls: deeply nested programs need
     more than Python's default recursion limit. And the kernels allocate and free many arrays
@@ -214,7 +215,7 @@ def _prepare_process() -> None:
 
 
 def entry() -> None:
-    _prepare_process()
+    prepare_process()
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # Ctrl-C in a script or piped input: it ends them
