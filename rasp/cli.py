@@ -23,8 +23,8 @@ from typing import TextIO
 import numpy as np
 
 from . import __version__
-from .display import format_sequence
-from .errors import RaspError, RaspSyntaxError, format_error
+from .display import format_matrix, format_sequence
+from .errors import RaspError, RaspSyntaxError, RaspValueError, Source, Span, format_error
 from .evaluator import example_library
 from .interpreter import PYTHON_RECURSION_LIMIT, Interpreter
 from .parser import parse
@@ -33,11 +33,13 @@ from .runner import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUNTIME,
+    EXIT_SYNTAX,
     EXIT_USAGE,
     line_writer,
     run_piped,
     run_source,
 )
+from .values import prepare_input
 
 
 def _session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
@@ -73,47 +75,92 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """`rasp FILE --name NAME --inputs INPUTS`: NAME applied to every input, vectorised."""
+def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    """`rasp FILE --name NAME --inputs INPUTS`: NAME applied to every input line, vectorised.
+
+    Every line of INPUTS is one input, and gives one result line, so that outputs line up
+    with inputs. A line that fails (an empty line, a bad JSON line, an input the program
+    fails on) is reported on stderr at its line, its result line is empty (with
+    `--format jsonl`: an object with "error"), and the batch goes on; the exit code is then
+    65 if a line could not be read as an input, else 70."""
     text = "" if args.file is None and args.code is None else (
         args.code if args.code is not None else _read(args.file, err))
-    lines = _read(args.inputs, err)
+    inputs_name = "<stdin>" if args.inputs == "-" else args.inputs
+    lines = stdin.read() if args.inputs == "-" else _read(args.inputs, err)
     if text is None or lines is None:
         return EXIT_USAGE
     interpreter = _session(io.StringIO(), err)
     status = run_source(interpreter, text, args.file or "<string>", err)
     if status != EXIT_OK:
         return status
-    inputs = [_input_of(line) for line in lines.splitlines() if line]
+    source = Source(inputs_name, lines.removeprefix("\ufeff"))
+    rows = source.text.splitlines()
+    read: list = []  # per line: the input, or the RaspError that reading it gave
+    for number, line in enumerate(rows, 1):
+        try:
+            read.append(_input_of(line, args.raw))
+        except RaspError as e:
+            read.append(e)
+        if isinstance(read[-1], RaspError):
+            read[-1].span = Span(source, number, 1, number, max(len(line), 1) + 1)
+    good = [i for i, value in enumerate(read) if not isinstance(value, RaspError)]
     try:
-        outputs = interpreter.evaluate_batch(args.name, inputs, _progress(err, len(inputs)))
+        outputs = interpreter.evaluate_batch(args.name, [read[i] for i in good],
+                                             _progress(err, len(good), args.format),
+                                             keep_going=True)
     except RaspError as e:
         err.write(format_error(e) + "\n")
         return EXIT_RUNTIME
-    for example, result in zip(inputs, outputs):
-        if args.format == "jsonl":
+    results: list = list(read)
+    for i, output in zip(good, outputs):
+        results[i] = output
+    status = EXIT_OK
+    for number, (example, result) in enumerate(zip(read, results), 1):
+        if isinstance(result, RaspError):
+            if result is example:  # the line is not an input
+                status = status if status == EXIT_RUNTIME else EXIT_SYNTAX
+            else:  # the program failed on this input
+                status = EXIT_RUNTIME
+                line = rows[number - 1]
+                result.noted(f"on input line {number}",
+                             Span(source, number, 1, number, max(len(line), 1) + 1))
+            err.write(format_error(result) + "\n")
+            out.write(json.dumps({"line": number, "input": rows[number - 1],
+                                  "error": result.message}) + "\n"
+                      if args.format == "jsonl" else "\n")
+        elif args.format == "jsonl":
             out.write(json.dumps({"input": example, "output": result}) + "\n")
+        elif result and isinstance(result[0], list):  # a selector: the REPL's matrix
+            out.write("\n".join(format_matrix(list(example), np.array(result))) + "\n")
         else:
-            out.write(format_sequence(np.array(result, dtype=object)) + "\n"
-                      if result and not isinstance(result[0], list) else f"{result}\n")
-    return EXIT_OK
+            out.write(format_sequence(np.array(result, dtype=object)) + "\n")
+    return status
 
 
-def _input_of(line: str):
-    """An input line: a JSON list or string if it parses as one, else the text itself."""
-    if line[:1] in '["':
-        try:
-            value = json.loads(line)
-        except ValueError:
-            return line
-        if isinstance(value, (list, str)):
-            return value
-    return line
+def _input_of(line: str, raw: bool = False):
+    """An input line. With `raw`, the line itself. Otherwise a line that starts with `[` or
+    `"` (after spaces) is JSON, and must be a list or a string; any other line is the text
+    itself."""
+    if raw or line.lstrip()[:1] not in ('[', '"'):
+        if not line:
+            raise RaspValueError("an input must not be empty (an empty line)")
+        return line
+    try:
+        value = json.loads(line)
+    except ValueError as e:
+        raise RaspValueError(f"not a JSON list or string: {e.msg} at column {e.colno} "
+                             "(--raw reads every line as a string)") from None
+    if not isinstance(value, (list, str)):
+        raise RaspValueError("a JSON input must be a list or a string")
+    try:
+        return prepare_input(value) if isinstance(value, list) else value
+    except RaspError as e:
+        raise RaspValueError(f"{e.message} (--raw reads every line as a string)") from None
 
 
-def _progress(err: TextIO, total: int):
-    """A progress line on a terminal, for long runs."""
-    if total < 1000 or not err.isatty():
+def _progress(err: TextIO, total: int, output_format: str = "text"):
+    """A progress line on a terminal, for long runs (never piped, nor with jsonl)."""
+    if total < 1000 or not err.isatty() or output_format == "jsonl":
         return None
 
     def show(done: int, total: int) -> None:
@@ -164,7 +211,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     parser.add_argument("--name", metavar="NAME", help="with --inputs: the s-op (or selector) "
                         "to apply, a name FILE defines or an expression")
     parser.add_argument("--inputs", metavar="INPUTS", help="apply NAME to each line of INPUTS "
-                        "(a line is a string, or a JSON list or string)")
+                        "('-': stdin); a line is the input string, or JSON when it starts "
+                        "with [ or \"")
+    parser.add_argument("--raw", action="store_true", help="with --inputs: every line is the "
+                        "input string itself, never JSON")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="output of --inputs: one printed value, or one JSON object, a line")
     parser.add_argument("--history-file", metavar="PATH", help="where the REPL keeps its "
@@ -179,7 +229,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     if (args.inputs is None) != (args.name is None):
         parser.error("--name and --inputs go together")
     if args.inputs is not None:
-        return run_batch(args, out, err)
+        return run_batch(args, stdin, out, err)
     if args.code is not None:
         return run_source(_session(out, err), args.code, "<string>", err, args.traceback)
     if args.file is not None:

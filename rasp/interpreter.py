@@ -147,42 +147,52 @@ class Interpreter:
                 return then(self.evaluator.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
     def evaluate_batch(self, expression: str, inputs: Iterable[Any],
-                       progress: Callable[[int, int], Any] | None = None) -> list[list]:
+                       progress: Callable[[int, int], Any] | None = None,
+                       keep_going: bool = False) -> list:
         """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
 
         Inputs of one length are evaluated together, as one array with a batch axis. If a
         batch fails, its inputs are evaluated one by one, so that the error names the input
-        that caused it. `progress(done, total)` is called as batches finish."""
+        that caused it: the first such error is raised, or with `keep_going` every input
+        that fails gets its RaspError in place of its output, and the others their outputs.
+        `progress(done, total)` is called as batches finish."""
+        if not isinstance(expression, str):
+            raise TypeError(f"evaluate_batch expects an expression as a str, got "
+                            f"{type(expression).__name__}")
         return self._on_expression(
-            expression, lambda node, span: self._batches(node, span, inputs, progress))
+            expression, lambda node, span: self._batches(node, span, list(inputs), progress,
+                                                         keep_going))
 
-    def _batches(self, node: Any, span: Span, inputs: Iterable[Any],
-                 progress: Callable[[int, int], Any] | None) -> list[list]:
+    def _batches(self, node: Any, span: Span, inputs: list[Any],
+                 progress: Callable[[int, int], Any] | None, keep_going: bool) -> list:
         if not isinstance(node, (SOp, Selector)):
             raise RaspTypeError(f"expected an s-op or selector, got {describe(node)}", span)
-        prepared = []
-        for number, example in enumerate(inputs, 1):
+        results: list = [[] for _ in inputs]
+        prepared: dict[int, list] = {}
+        for index, example in enumerate(inputs):
             try:
-                prepared.append(prepare_input(example))
+                prepared[index] = prepare_input(example)
             except RaspError as e:
-                raise e.at(span).noted(f"in input {number} of the batch", span) from None
-        results: list[list] = [[] for _ in prepared]
+                if not keep_going:
+                    raise e.at(span).noted(f"in input {index + 1} of the batch", span) from None
+                results[index] = e.at(span)
         by_length: dict[int, list[int]] = {}
-        for index, tokens in enumerate(prepared):
+        for index, tokens in prepared.items():
             by_length.setdefault(len(tokens), []).append(index)
         done = 0
         for n, indices in by_length.items():
             size = max(1, BATCH_CELLS // (n * n))  # inputs per array
             for start in range(0, len(indices), size):
                 chunk = indices[start:start + size]
-                self._batch(node, span, [prepared[i] for i in chunk], chunk, results)
+                self._batch(node, span, [prepared[i] for i in chunk], chunk, results,
+                            keep_going)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(prepared))
         return results
 
     def _batch(self, node: Node, span: Span, group: list[list], where: list[int],
-               results: list[list]) -> None:
+               results: list, keep_going: bool) -> None:
         """Evaluate inputs of one length together; on an error, one by one."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
@@ -192,7 +202,9 @@ class Interpreter:
                 try:
                     results[i] = self.apply(node, tokens, span).tolist()
                 except RaspError as e:
-                    raise e.noted(f"in input {i + 1} of the batch", span) from None
+                    if not keep_going:
+                        raise e.noted(f"in input {i + 1} of the batch", span) from None
+                    results[i] = e
             return
         n = len(group[0])
         out = np.broadcast_to(out, (len(group),) + ((n, n) if isinstance(node, Selector)
