@@ -10,10 +10,11 @@ the source that caused it; `format_error` turns it into the message users see:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
-           "RaspValueError", "RaspLimitError", "format_error", "shorten"]
+           "RaspValueError", "RaspLimitError", "format_error", "python_message", "shorten"]
 
 
 def shorten(text: str, width: int) -> str:
@@ -110,6 +111,49 @@ class RaspValueError(RaspError):
 
 class RaspLimitError(RaspError):
     """A resource limit: recursion too deep, input too large."""
+
+
+_KINDS = {"str": "a string", "int": "an int", "float": "a float", "bool": "a bool",
+          "list": "a list", "dict": "a dict", "complex": "a complex number"}
+_PYTHON_MESSAGES = [
+    (re.compile(r"unsupported operand type\(s\) for ([^:]+): '(\w+)' and '(\w+)'"),
+     lambda m: f"cannot apply '{_op(m[1])}' to {_kind(m[2])} and {_kind(m[3])}"),
+    (re.compile(r"bad operand type for unary (\S+): '(\w+)'"),
+     lambda m: f"cannot apply '{m[1]}' to {_kind(m[2])}"),
+    (re.compile(r"type (\w+) doesn't define __round__ method"),
+     lambda m: f"round expects a number, got {_kind(m[1])}"),
+    (re.compile(r"'(\S+)' not supported between instances of '(\w+)' and '(\w+)'"),
+     lambda m: f"cannot compare {_kind(m[2])} with {_kind(m[3])} by '{m[1]}'"),
+    (re.compile(r'can only concatenate (\w+) \(not "(\w+)"\) to \w+'),
+     lambda m: f"cannot apply '+' to {_kind(m[1])} and {_kind(m[2])}"),
+    (re.compile(r"can't multiply sequence by non-int of type '(\w+)'"),
+     lambda m: f"a string or list can only be repeated by an int, not by {_kind(m[1])}"),
+    (re.compile(r"invalid literal for int\(\) with base 10: (.*)"),
+     lambda m: f"{m[1]} is not an integer"),
+    (re.compile(r"could not convert string to float: (.*)"),
+     lambda m: f"{m[1]} is not a number"),
+    (re.compile(r"unhashable type: '(\w+)'"),
+     lambda m: f"{_kind(m[1])} cannot be used as a key or set member"),
+]
+
+
+def _kind(python_type: str) -> str:
+    return _KINDS.get(python_type, f"a value of type {python_type}")
+
+
+def _op(python_op: str) -> str:
+    return "^" if python_op.startswith("**") else python_op
+
+
+def python_message(error: Exception) -> str:
+    """The message of a Python exception raised while computing a RASP value, in RASP's
+    words where Python's would name its own types or methods."""
+    text = str(error)
+    for pattern, rewrite in _PYTHON_MESSAGES:
+        match = pattern.fullmatch(text)
+        if match:
+            return rewrite(match)
+    return text
 
 
 def _excerpt(span: Span) -> list[str]:

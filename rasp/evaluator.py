@@ -28,6 +28,7 @@ from .errors import (
     RaspTypeError,
     RaspValueError,
     Span,
+    python_message,
     shorten,
 )
 from .graph import (
@@ -400,11 +401,14 @@ class Evaluator:
         _check_atomish(left, expr.left.span, op)
         _check_atomish(right, expr.right.span, op)
         try:
-            return ops.PYTHON_OPS[op](left, right)
+            result = ops.PYTHON_OPS[op](left, right)
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
-            raise RaspValueError(str(e), expr.span) from None
+            raise RaspValueError(python_message(e), expr.span) from None
         except RaspError as e:
             raise e.at(expr.span) from None
+        if isinstance(result, complex):  # RASP has no complex numbers: as the s-op form says
+            raise RaspValueError(ops.NOT_REAL, expr.span)
+        return result
 
     def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any, env: Env) -> Any:
         selectors = isinstance(left, Selector), isinstance(right, Selector)
@@ -434,7 +438,7 @@ class Evaluator:
                 "not": lambda v: not v, "-": lambda v: -v, "+": lambda v: +v, "round": round}
             return prefix[op](value)
         except (TypeError, ValueError, OverflowError) as e:
-            raise RaspValueError(str(e), expr.span) from None
+            raise RaspValueError(python_message(e), expr.span) from None
 
     def _contains(self, expr: ast.Contains, item: Any, container: Any, env: Env) -> Any:
         span = expr.container.span
@@ -535,8 +539,10 @@ class Evaluator:
         if name == "range":
             if not 1 <= len(args) <= 3:
                 raise RaspTypeError(f"range takes 1 to 3 arguments, got {len(args)}", expr.span)
-            if not all(isinstance(a, int) for a in args):
-                raise RaspTypeError(f"range expects integers, got {describe(args)}", expr.span)
+            for arg, arg_expr in zip(args, expr.args):
+                if not isinstance(arg, int):
+                    raise RaspTypeError(f"range expects integers, got {describe(arg)}",
+                                        arg_expr.span)
             if len(args) == 3 and args[2] == 0:
                 raise RaspValueError("range's step must not be zero", expr.span)
             numbers = range(*args)

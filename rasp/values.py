@@ -68,5 +68,10 @@ def describe(value: Any) -> str:
     if isinstance(value, Applied):
         return f"the result of applying {value.node.title} to an input"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{shorten(value, 40)}"'
+    if isinstance(value, list):
+        return shorten("[" + ", ".join(describe(v) for v in value[:10]) + "]", 60)
+    if isinstance(value, dict):
+        return shorten("{" + ", ".join(f"{describe(k)}: {describe(v)}"
+                                       for k, v in list(value.items())[:10]) + "}", 60)
     return shorten(repr(value), 40)

@@ -44,8 +44,16 @@ CASES = [
     ("x = aggregate(select(indices, indices + 1, ==), tokens);\n(x)(\"ab\");", 1, 5,
      "different types"),
     ("(tokens_asis)([1, \"a\"]);", 1, 15, "different types"),
-    ("x = (tokens + 1);\n(x)(\"a\");", 1, 6, "can only concatenate str"),
-    ("(tokens_int)(\"ab\");", 1, 14, "invalid literal for int()"),
+    ("x = (tokens + 1);\n(x)(\"a\");", 1, 6, "cannot apply '+' to a string and an int"),
+    ("(tokens_int)(\"ab\");", 1, 14, "not made of integers: tokens_int cannot read \"a\""),
+    ("(tokens_float)([1, \"x\"]);", 1, 16, "not made of numbers"),
+    # atoms: no Python messages, no complex numbers
+    ("x = (-1) ^ 0.5;", 1, 5, "not a real number"),
+    ("x = round(\"a\");", 1, 5, "round expects a number, got a string"),
+    ("x = -\"abc\";", 1, 5, "cannot apply '-' to a string"),
+    ("x = \"a\" < 1;", 1, 5, "cannot compare a string with an int"),
+    ("x = range(tokens);", 1, 11, "range expects integers, got s-op tokens"),
+    ("x = [1] * 1.5;", 1, 5, "repeated by an int"),
     # indexing
     ("x = [1, 2];\ny = x[5];", 2, 7, "index 5 out of range for list of length 2"),
     ("x = {\"a\": 1};\ny = x[\"b\"];", 2, 7, "not in the dict"),
