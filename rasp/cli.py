@@ -147,9 +147,11 @@ def _input_of(line: str, raw: bool = False):
         return line
     try:
         value = json.loads(line)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise RaspValueError(f"not a JSON list or string: {e.msg} at column {e.colno} "
                              "(--raw reads every line as a string)") from None
+    except (ValueError, RecursionError):  # numbers too long, lists nested too deeply
+        raise RaspValueError("not a JSON list or string that can be read") from None
     if not isinstance(value, (list, str)):
         raise RaspValueError("a JSON input must be a list or a string")
     try:
