@@ -216,6 +216,7 @@ def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
         error.at(node.span)
         for message, span in reversed(node.trace):
             error.noted(message, span)
+        error.rehomed()
     if error.node is None:
         error.node = node
     raise error

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 __all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
            "RaspValueError", "RaspLimitError", "format_error", "python_message", "shorten"]
@@ -35,6 +37,27 @@ class Source:
         lines = self.text.splitlines()
         index = number - self.first_line
         return lines[index] if 0 <= index < len(lines) else ""
+
+    @property
+    def library(self) -> bool:
+        """Whether this is code the user did not write: the prelude or a file of the
+        example library shipped with rasp."""
+        return _in_library(self.name)
+
+
+_PACKAGE = Path(__file__).resolve().parent
+_LIBRARY_FOLDERS = (_PACKAGE, _PACKAGE / "examples", _PACKAGE.parent / "examples")
+
+
+@cache
+def _in_library(name: str) -> bool:
+    if name.startswith("<"):
+        return False
+    try:
+        folder = Path(name).resolve().parent
+    except (OSError, ValueError):
+        return False
+    return folder in _LIBRARY_FOLDERS
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,24 @@ class RaspError(Exception):
         self.notes = (*self.notes, (message, span))
         return self
 
+    def rehomed(self) -> RaspError:
+        """An error raised inside library code, moved to the user's own call of the library:
+        the message is told there, and where inside the library it failed becomes a note.
+        (Notes run from the innermost call outwards; a call note reads "in 'f' called here".)
+        Errors in the user's own code, or with no user call around them, are left alone."""
+        if self.span is None or not self.span.source.library:
+            return self
+        for index, (message, span) in enumerate(self.notes):
+            match = _CALL_NOTE.fullmatch(message)
+            if match and not span.source.library:
+                self.notes = ((f"where it failed, inside the library's '{match[1]}'", self.span),
+                              *self.notes[index + 1:])
+                self.span = span
+                if not self.message.startswith(f"{match[1]}"):
+                    self.message = f"{match[1]}: {self.message}"
+                return self
+        return self
+
     @property
     def filename(self) -> str | None:
         return self.span.source.name if self.span else None
@@ -91,6 +132,9 @@ class RaspError(Exception):
 
     def __str__(self) -> str:
         return format_error(self)
+
+
+_CALL_NOTE = re.compile(r"in '(\w+)' called here")
 
 
 class RaspSyntaxError(RaspError):

@@ -14,6 +14,7 @@ it, as `selector_width/share_of_first`, and what a call returns reads as the cal
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,7 +47,7 @@ from .graph import (
     next_id,
 )
 from .parser import parse
-from .values import Applied, Function, describe
+from .values import KINDS, Applied, Function, describe, of_kind
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -264,6 +265,7 @@ class Evaluator:
             raise e.noted("in the file loaded here", span) from None
         finally:
             self.loading.pop()
+        _declare_kinds(text, file_env)
         if echo:
             # list each public name the file assigns at its top level, once, with its value
             for name in _top_level_names(program.statements):
@@ -508,6 +510,11 @@ class Evaluator:
             raise RaspTypeError(f"{func.name} takes {len(func.params)} argument"
                                 f"{'s' if len(func.params) != 1 else ''}, got {len(args)}",
                                 expr.span)
+        for param, kind, value, arg in zip(func.params, func.kinds or (), args, arg_exprs):
+            if not of_kind(value, kind):
+                which = f" as '{param}'" if len(func.params) > 1 else ""
+                raise RaspTypeError(f"{func.name} expects {KINDS[kind][0]}{which}, got "
+                                    f"{describe(value)}", arg.span)
         return self.call(func, args, expr, env)
 
     def call(self, func: Function, args: list, expr: ast.Expr, env: Env) -> Any:
@@ -528,6 +535,7 @@ class Evaluator:
         except RaspError as e:
             if note not in e.notes:
                 e.noted(*note)
+            e.rehomed()
             raise
         finally:
             self.calls.pop()
@@ -583,8 +591,9 @@ class Evaluator:
         base.define("indices", Indices(text="indices").named("indices"))
         base.define("True", True)
         base.define("False", False)
-        prelude = parse(PRELUDE.read_text(encoding="utf-8"), str(PRELUDE))
-        self.execute(prelude.statements, base)
+        text = PRELUDE.read_text(encoding="utf-8")
+        self.execute(parse(text, str(PRELUDE)).statements, base)
+        _declare_kinds(text, base)
         base._reserved = frozenset(base.vars) | frozenset(RESERVED_WORDS)
         base.define("tokens", base.vars["tokens_str"].named("tokens"))
         return base
@@ -668,6 +677,25 @@ def _find(name: str, folder: Path | None) -> Path | None:
         except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
             continue
     return None
+
+
+_DECLARATION = re.compile(r"^#:\s*(\w+)\(([^)]*)\)\s*$", re.M)
+
+
+def _declare_kinds(text: str, env: Env) -> None:
+    """A file may declare what its functions' parameters must be, in comments of the form
+    `#: f(x: selector, y: s-op)` (kinds: see values.KINDS); a call with an argument of
+    another kind is then an error at the call, not inside the function. A declaration that
+    does not fit the function it names is ignored."""
+    for match in _DECLARATION.finditer(text):
+        function = env.vars.get(match[1])
+        pairs = [part.split(":") for part in match[2].split(",") if part.strip()]
+        if not isinstance(function, Function) or any(len(p) != 2 for p in pairs):
+            continue
+        names = tuple(p[0].strip() for p in pairs)
+        kinds = tuple(p[1].strip() for p in pairs)
+        if names == function.params and all(k in KINDS for k in kinds):
+            function.kinds = kinds
 
 
 def _top_level_names(statements: Iterable[ast.Stmt]) -> list[str]:

@@ -14,7 +14,21 @@ from . import ops
 from .errors import RaspValueError, shorten
 from .graph import Node, Selector, SOp
 
-__all__ = ["Function", "Applied", "prepare_input", "describe"]
+__all__ = ["Function", "Applied", "prepare_input", "describe", "KINDS", "of_kind"]
+
+# The kinds a parameter can be declared to take: what each accepts, and how a message says it.
+KINDS: dict[str, tuple[str, Any]] = {
+    "selector": ("a selector", lambda v: isinstance(v, Selector)),
+    "s-op": ("an s-op", lambda v: isinstance(v, SOp) or isinstance(v, ops.ATOM_TYPES)),
+    "atom": ("an atom", lambda v: isinstance(v, ops.ATOM_TYPES)),
+    "list": ("a list", lambda v: isinstance(v, list)),
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "int": ("an integer", lambda v: isinstance(v, int)),
+}
+
+
+def of_kind(value: Any, kind: str) -> bool:
+    return bool(KINDS[kind][1](value))
 
 
 class Function:
@@ -25,6 +39,8 @@ class Function:
                  env: Any):
         self.name, self.params, self.body, self.returns = name, params, body, returns
         self.env = env
+        # what each parameter must be, where its file declares it (`#: f(x: selector)`)
+        self.kinds: tuple[str, ...] | None = None
 
     @property
     def home(self) -> str:

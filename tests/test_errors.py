@@ -138,3 +138,40 @@ def test_an_entry_numbers_its_lines_from_where_it_starts():
     assert (error.line, error.column) == (8, 5)
     assert str(error).splitlines()[1] == "  8 | y = nope;"
     assert error.span.source.text == "x = 1;\ny = nope;\n"  # no padding kept in memory
+
+
+@pytest.mark.parametrize("program, column, message", [
+    ("selector_width(tokens);", 16, "selector_width expects a selector, got s-op tokens"),
+    ("has_focus(indices);", 11, "has_focus expects a selector, got s-op indices"),
+    ("sort(tokens, full_s);", 14, "sort expects an s-op as 'key', got selector full_s"),
+    ('load "dyck"; dyck_k("()");', 21, 'dyck_k expects a list, got "()"'),
+])
+def test_wrong_arguments_to_the_library_are_told_at_the_call(program, column, message):
+    error = _error(program)
+    assert (error.filename, error.line, error.column) == ("prog.rasp", 1, column)
+    assert error.message == message
+
+
+def test_an_error_inside_the_library_is_reported_at_the_users_call():
+    """The user's own call is where the error is; where the library failed is a note."""
+    error = _error('load "dyck";\nx = dyck_k(["("]);')
+    assert (error.filename, error.line, error.column) == ("prog.rasp", 2, 5)
+    assert error.message.startswith("dyck_k: index 1 out of range")
+    (message, span), = error.notes
+    assert "inside the library's 'dyck_k'" in message and span.source.name.endswith("dyck.rasp")
+    # also when it fails later, on an input, and below a user's own function
+    error = _error("def f(s) { return average(s); }\nx = f(tokens);\nx(\"ab\");")
+    assert (error.line, error.column) == (1, 19)
+    assert error.message.startswith("average: aggregate cannot average strings")
+    assert [m for m, _ in error.notes][1:] == ["in 'f' called here", "while evaluating on "
+                                                "the input \"ab\""]
+
+
+def test_a_file_of_the_library_run_itself_keeps_its_own_positions():
+    """Running a library file as the program: there is no user call to move errors to."""
+    from rasp.evaluator import example_library
+
+    name = str(example_library() / "dyck.rasp")
+    with pytest.raises(RaspError) as info:
+        Interpreter().run("def g(s) { return s or full_s; }\nx = g(tokens);", name)
+    assert (info.value.filename, info.value.line, info.value.column) == (name, 1, 19)
