@@ -14,6 +14,7 @@ it, as `selector_width/share_of_first`, and what a call returns reads as the cal
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -109,7 +110,11 @@ class Env:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
-        raise RaspNameError(f"undefined name '{name}'", span)
+        if name in ("analyze", "draw"):
+            raise RaspNameError(f"'{name}' is a statement, not a function: write "
+                                f"'{name}(sop);' on its own", span)
+        raise RaspNameError(f"undefined name '{name}'{did_you_mean(name, self.names())}",
+                            span)
 
     def assign(self, name: str, value: Any, span: Span | None) -> None:
         """`name = value` written by the user: reserved names are refused, and an s-op or
@@ -600,6 +605,15 @@ class Evaluator:
 
 
 # ---------------------------------------------------------------- module helpers
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the names closest to a misspelt one; "" if none is."""
+    known = [n for n in names if n != "out"] + ["select", "aggregate"]
+    close = difflib.get_close_matches(name, known, n=2, cutoff=0.75)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
 
 @contextlib.contextmanager
 def limits_at(span: Span) -> Iterator[None]:

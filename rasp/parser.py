@@ -7,6 +7,7 @@ Syntax errors become `RaspSyntaxError`s with a position and a message in RASP's 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from pathlib import Path
@@ -284,6 +285,9 @@ def _span_at(source: Source, offset: int, length: int = 1) -> Span:
     return Span(source, line, column, line, column + length)
 
 
+_COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
+
+
 def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
     text = source.text
     if isinstance(e, UnexpectedCharacters):
@@ -319,6 +323,19 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
     where = Span(source, token.line + shift, token.column, (token.end_line or token.line) + shift,
                  token.end_column or token.column + 1)
     message = f"unexpected {_describe(token)}" + _expected(e)
+    before = text[:token.start_pos]
+    call = re.search(r"([A-Za-z_]\w*)\s*\([^()]*,\s*$", before)
+    if str(token) in _COMPARISONS and call and call[1] != "select":
+        # only select takes an operator: `selct(a, b, ==)` misspells it
+        hint = " (did you mean 'select'?)" if difflib.get_close_matches(
+            call[1], ["select"], cutoff=0.6) else ""
+        return RaspSyntaxError(f"'{call[1]}' is not select: only select(keys, queries, "
+                               f"{token}) takes a comparison as an argument{hint}",
+                               _span_at(source, call.start(1), len(call[1])))
+    if re.search(r"(?:^|[;{}]\s*)draw\s*$", before) and str(token) != "(":
+        return RaspSyntaxError("'draw' is a command, draw(sop) or draw(sop, input), and "
+                               "cannot be used as a name", _span_at(source, len(before.rstrip())
+                                                                    - 4, 4))
     if token.type == "RBRACE" and "RETURN" in expected:
         message = "a function body must end with 'return ...;'"
     if re.fullmatch(r"[a-zA-Z_]+", str(token)) and token.type != "NAME":

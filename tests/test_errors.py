@@ -24,7 +24,14 @@ CASES = [
     ("set example \"ab\";;", 1, 18, "unexpected ';'"),
     # names
     ("y = 1;\nz = y + missing;", 2, 9, "undefined name 'missing'"),
+    ("x = qqq;", 1, 5, "undefined name 'qqq'"),
     ("length = 2;", 1, 1, "reserved name 'length'"),
+    ("x = tokns + 1;", 1, 5, "undefined name 'tokns' (did you mean 'tokens'?)"),
+    ("x = aggregat(full_s, tokens);", 1, 5, "(did you mean 'aggregate'?)"),
+    ("y = analyze(tokens);", 1, 5, "'analyze' is a statement, not a function"),
+    ("selct(tokens, tokens, ==);", 1, 1, "'selct' is not select: only select(keys, queries, "
+     "==) takes a comparison as an argument (did you mean 'select'?)"),
+    ("x = 1;\ndraw = 1;", 2, 1, "'draw' is a command"),
     ("def f(indices) { return 1; }", 1, 1, "reserved name 'indices'"),
     # arguments
     ("def f(a, b) { return a; }\nx = f(1);", 2, 5, "f takes 2 arguments, got 1"),
@@ -175,3 +182,10 @@ def test_a_file_of_the_library_run_itself_keeps_its_own_positions():
     with pytest.raises(RaspError) as info:
         Interpreter().run("def g(s) { return s or full_s; }\nx = g(tokens);", name)
     assert (info.value.filename, info.value.line, info.value.column) == (name, 1, 19)
+
+
+def test_no_suggestion_when_nothing_is_close():
+    assert _error("x = qqq;").message == "undefined name 'qqq'"
+    it = Interpreter()
+    it.run("analyze = 3;")  # not a keyword, as in the original: the name stays usable
+    assert it.value("analyze") == 3
