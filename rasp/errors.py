@@ -200,6 +200,9 @@ def python_message(error: Exception) -> str:
     return text
 
 
+EXCERPT_WIDTH = 100  # characters of a source line shown in a message, at most
+
+
 def _excerpt(span: Span) -> list[str]:
     text = span.source.line(span.line).expandtabs(4)
     if not text.strip():
@@ -209,6 +212,14 @@ def _excerpt(span: Span) -> list[str]:
     end_col = span.end_column if span.end_line == span.line else len(raw) + 1
     end = len(raw[: max(end_col - 1, span.column - 1)].expandtabs(4))
     gutter = str(span.line)
+    if len(text) > EXCERPT_WIDTH:  # a window around the carets, so a huge line stays short
+        carets = min(max(end - start, 1), EXCERPT_WIDTH // 2)
+        left = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+        right = left + EXCERPT_WIDTH
+        shown = ("..." if left else "") + text[left:right] + ("..." if right < len(text) else "")
+        start = start - left + (3 if left else 0)
+        return [f"  {gutter} | {shown}",
+                f"  {' ' * len(gutter)} | {' ' * start}{'^' * carets}"]
     return [f"  {gutter} | {text}",
             f"  {' ' * len(gutter)} | {' ' * start}{'^' * max(end - start, 1)}"]
 

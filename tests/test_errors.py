@@ -189,3 +189,13 @@ def test_no_suggestion_when_nothing_is_close():
     it = Interpreter()
     it.run("analyze = 3;")  # not a keyword, as in the original: the name stays usable
     assert it.value("analyze") == 3
+
+
+def test_a_huge_line_is_shown_as_a_window_around_the_caret():
+    program = "x = [" + "1, " * 40000 + "qqq, 2];"
+    text = str(_error(program))
+    assert len(text) < 400
+    source, carets = text.splitlines()[1:3]
+    assert source.startswith("  1 | ...") and source.endswith("...")
+    assert source[carets.index("^"):].startswith("qqq")
+    assert carets.count("^") == 3
