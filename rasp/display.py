@@ -210,6 +210,8 @@ def show_application(example: Any, result: np.ndarray, full_display: bool) -> li
         return ["\t = ", *format_matrix(_tokens(example), result)]
     if full_display and len(set(ops.as_python(result))) > 1:
         return ["\t = ", *_full_rows(_tokens(example), result, "")]
+    if full_display:  # the original's form: one more space, and why the short form
+        return [f"\t =   {format_sequence(result)} [skipped full display: identical values]"]
     return [f"\t =  {format_sequence(result)}"]
 
 

@@ -160,6 +160,9 @@ class Host(Protocol):
              top: bool) -> None:
         """`draw(node[, example])`: the computation flow (`example` None: the running one)."""
 
+    def report(self, error: RaspError) -> None:
+        """Report an error and go on (a failing statement of a file loaded interactively)."""
+
     def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
         """A session statement (`set example`, `show example`, the toggles); `value` is the
         value of its expression, if it has one."""
@@ -174,6 +177,7 @@ class Evaluator:
         self.interactive = interactive
         self.calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
         self.loading: list[Path] = []  # the files being loaded, to refuse a cycle
+        self.load_sites: list[Span] = []  # the load statements that loaded them
         # The selector behind `atom in s-op`: one node, so all such tests share a head, as in
         # the original (where it is distinct from the library's full_s).
         self.full = Select(Constant(1), Constant(1), "==", "full").named("full")
@@ -247,35 +251,67 @@ class Evaluator:
 
     # ------------------------------------------------------------ load
 
-    def load(self, path: str, env: Env, span: Span, folder: Path | None, echo: bool) -> None:
-        """Run `path.rasp` in a fresh environment over the library; copy its public names."""
+    def load(self, path: str, env: Env, span: Span, folder: Path | None,
+             echo: bool) -> dict[str, Any]:
+        """Run `path.rasp` in a fresh environment over the library; copy its public names.
+
+        Interactively (the REPL, piped input), as in the original, a statement of the file
+        that fails is reported and the rest of the file still runs; in a script the first
+        error ends the load. Either way the names assigned before an error stay defined.
+        Returns the listing of the load: each public name the file assigns at its top level
+        (or gets from a file it loads), in the order of its last such assignment, with the
+        value that assignment gave; with `echo` it is shown."""
         file = _find(path, folder)
         if file is None:
-            raise RaspValueError(f"cannot find '{path}.rasp' (looked in "
-                                 f"{folder or Path.cwd()} and the example library)", span)
+            places = " and ".join(str(p) for p in dict.fromkeys((folder or Path.cwd(), Path.cwd())))
+            raise RaspValueError(f"cannot find '{path.removesuffix('.rasp')}.rasp' (looked in "
+                                 f"{places} and the example library)", span)
         if file in self.loading:
-            raise RaspValueError(f"'{path}.rasp' is already being loaded (a load cycle)", span)
+            chain = [f.name for f in self.loading[self.loading.index(file):]] + [file.name]
+            raise RaspValueError("a load cycle: " + " loads ".join(chain), span)
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise RaspValueError(f"cannot read '{file}': {e}", span) from None
-        program = parse(text, str(file))
-        file_env = Env(path, parent=self.base, exports_to=env)
-        self.loading.append(file)
         try:
-            self.execute(program.statements, file_env, folder=file.parent)
-        except Exit:
-            pass
+            program = parse(text, str(file))
         except RaspError as e:
             raise e.noted("in the file loaded here", span) from None
+        file_env = Env(path, parent=self.base, exports_to=env)
+        listing: dict[str, Any] = {}
+        self.loading.append(file)
+        self.load_sites.append(span)
+        try:
+            for stmt in program.statements:
+                try:
+                    if isinstance(stmt, ast.Load):
+                        names = self.load(stmt.path, file_env, stmt.span, file.parent, False)
+                    else:
+                        self.exec_stmt(stmt, file_env, False, file.parent)
+                        names = {name: file_env.vars[name]
+                                 for name in _top_level_names([stmt]) if name in file_env.vars}
+                except RaspError as e:
+                    e.noted("in the file loaded here", span)
+                    if not self.interactive:
+                        raise
+                    for site in reversed(self.load_sites[:-1]):  # the loads around this one
+                        e.noted("in the file loaded here", site)
+                    self.host.report(e)
+                    continue
+                for name, value in names.items():
+                    if not name.startswith("_"):
+                        listing.pop(name, None)
+                        listing[name] = value
+        except Exit:
+            pass
         finally:
             self.loading.pop()
+            self.load_sites.pop()
         _declare_kinds(text, file_env)
         if echo:
-            # list each public name the file assigns at its top level, once, with its value
-            for name in _top_level_names(program.statements):
-                if name in file_env.exported:
-                    self.host.show(name, file_env.exported[name], span, examples=False)
+            for name, value in listing.items():
+                self.host.show(name, value, span, examples=False)
+        return listing
 
     # ------------------------------------------------------------ expressions
 
@@ -683,7 +719,10 @@ def folder_of(filename: str) -> Path | None:
 
 
 def _find(name: str, folder: Path | None) -> Path | None:
-    for base in (folder or Path.cwd(), example_library()):
+    name = name.removesuffix(".rasp")  # `load "sort.rasp";` means sort.rasp too
+    # the loading file's folder; the current folder, where the original looks (its programs
+    # name files from there); then the example library
+    for base in dict.fromkeys((folder or Path.cwd(), Path.cwd(), example_library())):
         try:
             candidate = (base / f"{name}.rasp").resolve()
             if candidate.is_file():

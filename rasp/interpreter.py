@@ -73,6 +73,9 @@ class Interpreter:
         self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
         self.settings = Settings()  # what the REPL's commands change
         self.exited = False  # set by `exit` / `quit`
+        # errors reported by the last `run` without ending it (statements of a file loaded
+        # interactively that failed)
+        self.reported: list[RaspError] = []
         self._printed: list[str] = []
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
         self.evaluator = Evaluator(self, interactive)
@@ -96,13 +99,17 @@ class Interpreter:
         finally:
             self.evaluator.calls.clear()
             self.evaluator.loading.clear()
+            self.evaluator.load_sites.clear()
 
     def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
         """Execute a program; returns the text it printed. `first_line` numbers its first
         line (a REPL entry continues the session's count)."""
         self._printed = []
+        self.reported = []
         with self._entry():
             program = parse(source, filename, first_line)
+            if folder_of(filename) is not None:  # a file: loading it again is a cycle
+                self.evaluator.loading.append(Path(filename).resolve())
             try:
                 self.evaluator.execute(program.statements, self.env, top=True,
                                        folder=folder_of(filename))
@@ -259,6 +266,10 @@ class Interpreter:
 
     def warn(self, error: RaspError) -> None:
         self._warn(format_error(error, "warning"))
+
+    def report(self, error: RaspError) -> None:
+        self.reported.append(error)
+        self._warn(format_error(error))
 
     def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
         settings = self.settings if examples else self.settings.quiet()

@@ -41,6 +41,7 @@ def get_parser(strict: bool = False) -> Lark:
 def parse(text: str, filename: str = "<string>", first_line: int = 1) -> ast.Program:
     """Parse a whole program (whose first line is line `first_line` of its file or
     session). Raises RaspSyntaxError."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
     source = Source(filename, text, first_line)
     try:
         tree = get_parser().parse(text)

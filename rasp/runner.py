@@ -126,6 +126,9 @@ def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
     except Exception as e:  # a bug of ours: say so, never a bare traceback
         report_internal(e, err, show_traceback)
         return EXIT_INTERNAL
+    if interpreter.reported:  # errors of a loaded file, reported as it went on
+        return EXIT_SYNTAX if isinstance(interpreter.reported[-1], RaspSyntaxError) \
+            else EXIT_RUNTIME
     return EXIT_OK
 
 

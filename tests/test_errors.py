@@ -199,3 +199,55 @@ def test_a_huge_line_is_shown_as_a_window_around_the_caret():
     assert source.startswith("  1 | ...") and source.endswith("...")
     assert source[carets.index("^"):].startswith("qqq")
     assert carets.count("^") == 3
+
+
+def _files(tmp_path, **files):
+    for name, text in files.items():
+        (tmp_path / f"{name}.rasp").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_load_cycle_is_caught_where_it_closes_and_names_the_files(tmp_path):
+    _files(tmp_path, a='load "b";\n', b='x = 1;\nload "a";\n')
+    with pytest.raises(RaspError) as info:
+        Interpreter().run('load "b";\n', str(tmp_path / "a.rasp"))
+    error = info.value
+    assert error.message == "a load cycle: a.rasp loads b.rasp loads a.rasp"
+    assert error.filename.endswith("b.rasp") and error.line == 2
+
+
+def test_loading_a_file_with_a_syntax_error_notes_the_load(tmp_path):
+    _files(tmp_path, bad="x = 1\ny = 2;\n", main="")
+    with pytest.raises(RaspSyntaxError) as info:
+        Interpreter().run('load "bad";', str(tmp_path / "main.rasp"))
+    assert info.value.filename.endswith("bad.rasp")
+    assert [m for m, _ in info.value.notes] == ["in the file loaded here"]
+
+
+def test_load_takes_the_suffix_and_a_byte_order_mark(tmp_path):
+    _files(tmp_path, marked="\ufeffx = 1;\n", main="")
+    it = Interpreter()
+    it.run('load "marked.rasp"; load "sort.rasp";', str(tmp_path / "main.rasp"))
+    assert it.value("x") == 1
+    assert Interpreter().run("\ufeff(indices)(\"ab\");") == "\t =  [0, 1] (ints)\n"
+
+
+def test_a_failing_statement_of_a_loaded_file(tmp_path):
+    """Piped (as the original's REPL): reported, the rest of the file runs, the exit code says
+    it failed. A script stops there; the names assigned before stay defined."""
+    import io
+
+    from rasp.cli import main
+
+    _files(tmp_path, lib="a = 1;\nb = nope;\nc = 3;\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = main([], stdin=io.StringIO(f'load "{tmp_path / "lib"}";\nc;\n'), stdout=out,
+                stderr=err)
+    assert code == 70
+    assert "lib.rasp:2:5: error: undefined name 'nope'" in err.getvalue()
+    assert "in the file loaded here" in err.getvalue()
+    assert out.getvalue().splitlines()[-1] == "    value: c =  3"
+    it = Interpreter()
+    with pytest.raises(RaspError, match="nope"):
+        it.run(f'load "{tmp_path / "lib"}";')
+    assert it.value("a") == 1 and "c" not in it.names()
