@@ -122,6 +122,9 @@ class Env:
         calls that made the scope (for reports and drawings)."""
         if name in self.reserved:
             raise RaspNameError(f"cannot assign to reserved name '{name}'", span)
+        if name == "tokens" and not isinstance(value, SOp):
+            raise RaspTypeError(f"tokens must be an s-op, such as tokens_int or tokens_float, "
+                                f"got {describe(value)}", span)
         if isinstance(value, (SOp, Selector)) and value.name is None:
             value = value.named(self.path + name)
         self.define(name, value)
@@ -217,7 +220,10 @@ class Evaluator:
                     if echo:
                         self.host.show(name, env.vars[name], stmt.span)
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
-                for p in params:
+                for i, p in enumerate(params):
+                    if p in params[:i]:
+                        raise RaspNameError(f"parameter '{p}' appears twice in '{name}'",
+                                            stmt.span)
                     if p in env.reserved:
                         raise RaspNameError(f"cannot use reserved name '{p}' as a parameter",
                                             stmt.span)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ast
+from . import ast, ops
 from .analysis import Analysis, analyze, check
 from .display import Settings, format_example, show_application, show_value
 from .draw import Flow, file_stem, render, to_dot, to_text
@@ -287,7 +287,11 @@ class Interpreter:
         which = ("s-op", "selector") if chosen == "both" else (chosen,)
         match stmt:
             case ast.SetExample(example=expr):
-                self._tokens(value, expr.span)  # a valid input, or an error at it
+                tokens = self._tokens(value, expr.span)  # a valid input, or an error at it
+                try:  # one the tokens s-ops can all read: not strings mixed with numbers
+                    ops.sequence(np.array(tokens, dtype=object))
+                except RaspError as e:
+                    raise e.at(expr.span) from None
                 for key in which:
                     self.settings.examples[key] = value
             case ast.ShowExample():

@@ -26,6 +26,11 @@ CASES = [
     ("y = 1;\nz = y + missing;", 2, 9, "undefined name 'missing'"),
     ("x = qqq;", 1, 5, "undefined name 'qqq'"),
     ("length = 2;", 1, 1, "reserved name 'length'"),
+    ("tokens = 3;", 1, 1, "tokens must be an s-op"),
+    ("tokens = select(tokens, tokens, ==);", 1, 1, "tokens must be an s-op, such as "
+     "tokens_int or tokens_float, got selector"),
+    ("def f(x, x) { return x; }", 1, 1, "parameter 'x' appears twice in 'f'"),
+    ("set example [1, \"a\"]", 1, 13, "mixes values of different types"),
     ("x = tokns + 1;", 1, 5, "undefined name 'tokns' (did you mean 'tokens'?)"),
     ("x = aggregat(full_s, tokens);", 1, 5, "(did you mean 'aggregate'?)"),
     ("y = analyze(tokens);", 1, 5, "'analyze' is a statement, not a function"),
