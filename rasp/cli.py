@@ -4,7 +4,7 @@
     rasp -c 'CODE'        the same for a string
     rasp < FILE           statements read as the REPL reads them; errors reported, skipped
     rasp                  the REPL (repl.py), when stdin is a terminal
-    rasp analyze FILE NAME [--json]
+    rasp analyze FILE NAME [--json] [--example INPUT]
                           the layers and attention heads the s-op NAME needs
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
                           NAME applied to every line of INPUTS, evaluated in batches
@@ -18,15 +18,16 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 import numpy as np
 
-from . import __version__
+from . import __version__, ops
 from .display import format_matrix, format_sequence
 from .errors import RaspError, RaspSyntaxError, RaspValueError, Source, Span, format_error
 from .evaluator import example_library
-from .interpreter import PYTHON_RECURSION_LIMIT, Interpreter
+from .interpreter import PYTHON_RECURSION_LIMIT, Interpreter, default_memory_limit
 from .parser import parse
 from .runner import (
     EXIT_BROKEN_PIPE,
@@ -54,6 +55,9 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
                         "file of the example library")
     parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--example", metavar="INPUT", help="the running example the analysis "
+                        "is checked on (default \"hello\"): a string, or a JSON list or "
+                        "string, as a line of --inputs")
     args = parser.parse_args(argv)
     library = example_library() / f"{args.file}.rasp"
     if not os.path.exists(args.file) and library.is_file():
@@ -62,6 +66,14 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     if text is None:
         return EXIT_USAGE
     interpreter = _session(io.StringIO(), err)
+    if args.example is not None:
+        try:
+            example = _input_of(args.example, hint="")
+            ops.sequence(np.array(prepare_input(example), dtype=object))  # one kind of value
+            interpreter.settings.examples.update({"s-op": example, "selector": example})
+        except RaspError as e:
+            err.write(f"rasp analyze: --example: {e.message}\n")
+            return EXIT_USAGE
     status = run_source(interpreter, text, args.file, err)
     if status != EXIT_OK:
         return status
@@ -69,7 +81,7 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         report = interpreter.analyze(_leading_expression(args.name, err))
     except RaspError as e:
         err.write(format_error(e) + "\n")
-        return EXIT_RUNTIME
+        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
     out.write(json.dumps(report.to_json(), indent=1) + "\n" if args.json
               else report.report() + "\n")
     return EXIT_OK
@@ -137,7 +149,10 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
     return status
 
 
-def _input_of(line: str, raw: bool = False):
+RAW_HINT = " (--raw reads every line as a string)"
+
+
+def _input_of(line: str, raw: bool = False, hint: str = RAW_HINT):
     """An input line. With `raw`, the line itself. Otherwise a line that starts with `[` or
     `"` (after spaces) is JSON, and must be a list or a string; any other line is the text
     itself."""
@@ -148,8 +163,8 @@ def _input_of(line: str, raw: bool = False):
     try:
         value = json.loads(line)
     except json.JSONDecodeError as e:
-        raise RaspValueError(f"not a JSON list or string: {e.msg} at column {e.colno} "
-                             "(--raw reads every line as a string)") from None
+        raise RaspValueError(f"not a JSON list or string: {e.msg} at column {e.colno}"
+                             + hint) from None
     except (ValueError, RecursionError):  # numbers too long, lists nested too deeply
         raise RaspValueError("not a JSON list or string that can be read") from None
     if not isinstance(value, (list, str)):
@@ -157,7 +172,7 @@ def _input_of(line: str, raw: bool = False):
     try:
         return prepare_input(value) if isinstance(value, list) else value
     except RaspError as e:
-        raise RaspValueError(f"{e.message} (--raw reads every line as a string)") from None
+        raise RaspValueError(e.message + hint) from None
 
 
 def _progress(err: TextIO, total: int, output_format: str = "text"):
@@ -199,15 +214,32 @@ def _leading_expression(text: str, err: TextIO) -> str:
         return head
 
 
+# `rasp COMMAND ...`: each subcommand's entry (its arguments, stdout, stderr -> exit code), and
+# its usage and purpose as `rasp --help` lists them. A new subcommand is one entry here.
+SUBCOMMANDS: dict[str, tuple[Callable[[list[str], TextIO, TextIO], int], str, str]] = {
+    "analyze": (analyze_main, "FILE NAME [--json] [--example INPUT]",
+                "the layers and attention heads that an s-op needs"),
+}
+
+
 def main(argv: list[str] | None = None, stdin: TextIO | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """The command line; the streams can be replaced (the tests run it in-process)."""
     argv = sys.argv[1:] if argv is None else argv
     stdin, out, err = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
-    if argv[:1] == ["analyze"]:
-        return analyze_main(argv[1:], out, err)
-    parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
-                                     "program, or start the REPL when stdin is a terminal.")
+    try:
+        default_memory_limit()
+    except ValueError as e:
+        err.write(f"rasp: {e}\n")
+        return EXIT_USAGE
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]][0](argv[1:], out, err)
+    commands = "\n".join(f"  rasp {name} {usage}\n      {text}"
+                         for name, (_, usage, text) in SUBCOMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="rasp", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The RASP language: run a program, or start the REPL when stdin is a "
+        "terminal.", epilog=f"subcommands (rasp COMMAND --help for each):\n{commands}")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE as a program")
     parser.add_argument("--name", metavar="NAME", help="with --inputs: the s-op (or selector) "

@@ -24,13 +24,21 @@ from .analysis import Analysis, analyze, check
 from .display import Settings, format_example, show_application, show_value
 from .draw import Flow, file_stem, render, to_dot, to_text
 from .engine import ValueCache, evaluate, input_array
-from .errors import RaspError, RaspTypeError, RaspValueError, Span, format_error, shorten
+from .errors import (
+    RaspError,
+    RaspSyntaxError,
+    RaspTypeError,
+    RaspValueError,
+    Span,
+    format_error,
+    shorten,
+)
 from .evaluator import Env, Evaluator, Exit, folder_of, limits_at
 from .graph import Node, Selector, SOp
 from .parser import parse
 from .values import describe, prepare_input
 
-__all__ = ["Interpreter"]
+__all__ = ["Interpreter", "default_memory_limit", "parse_size"]
 
 DEFAULT_MEMORY_LIMIT = 4 << 30
 BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
@@ -39,16 +47,31 @@ CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 
 
+def parse_size(text: str) -> int:
+    """Bytes from a size such as `512M`, `8G`, `64k` or `1000000`. Raises ValueError."""
+    text = text.strip()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        size = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (a number of bytes, or one such as 512M "
+                         "or 8G)") from None
+    if not math.isfinite(size) or size < 1:
+        raise ValueError(f"{text!r} is not a size: it must be at least 1 byte")
+    return int(size * scale)
+
+
 def default_memory_limit() -> int:
-    """RASP_MEMORY_LIMIT in bytes, with an optional K, M or G suffix; 4G if unset."""
-    text = os.environ.get("RASP_MEMORY_LIMIT", "").strip().upper()
+    """RASP_MEMORY_LIMIT in bytes, with an optional K, M or G suffix; 4G if unset or empty.
+    Raises ValueError for a value that is not a size."""
+    text = os.environ.get("RASP_MEMORY_LIMIT", "").strip()
     if not text:
         return DEFAULT_MEMORY_LIMIT
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
     try:
-        return int(float(text.rstrip("KMG")) * scale)
-    except ValueError:
-        return DEFAULT_MEMORY_LIMIT
+        return parse_size(text)
+    except ValueError as e:
+        raise ValueError(f"RASP_MEMORY_LIMIT: {e}") from None
 
 
 class Interpreter:
@@ -66,6 +89,20 @@ class Interpreter:
     def __init__(self, out: Callable[[str], Any] | None = None,
                  warn: Callable[[str], Any] | None = None, interactive: bool = False,
                  draw_dir: str | Path = "comp_flows", memory_limit: int | None = None):
+        for name, callback in (("out", out), ("warn", warn)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"Interpreter's {name} must be a function taking a line of "
+                                f"text, got {type(callback).__name__}")
+        if not isinstance(draw_dir, (str, os.PathLike)):
+            raise TypeError(f"Interpreter's draw_dir must be a path, got "
+                            f"{type(draw_dir).__name__}")
+        if memory_limit is not None:
+            if isinstance(memory_limit, bool) or not isinstance(memory_limit, int):
+                raise TypeError(f"Interpreter's memory_limit must be a number of bytes (an int), "
+                                f"got {memory_limit!r}")
+            if memory_limit < 1:
+                raise ValueError(f"Interpreter's memory_limit must be at least 1 byte, got "
+                                 f"{memory_limit}")
         self._out = out
         self._warn = warn or (lambda text: print(text, file=sys.stderr))
         self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
@@ -104,6 +141,11 @@ class Interpreter:
     def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
         """Execute a program; returns the text it printed. `first_line` numbers its first
         line (a REPL entry continues the session's count)."""
+        if not isinstance(source, str):
+            raise TypeError(f"run expects the program's text as a str, got "
+                            f"{type(source).__name__}")
+        if not isinstance(filename, str) or not isinstance(first_line, int):
+            raise TypeError("run's filename must be a str and first_line an int")
         self._printed = []
         self.reported = []
         with self._entry():
@@ -145,8 +187,16 @@ class Interpreter:
 
     def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
         """`then(value, span)` of an expression, as one call into the session."""
+        if not isinstance(expression, str):
+            raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
+        text = expression.strip().rstrip(";").rstrip()
         with self._entry():
-            program = parse(expression.strip().rstrip(";") + ";", "<expression>")
+            try:
+                program = parse(text + ";", "<expression>", shown=text)
+            except RaspSyntaxError as e:
+                raise _as_typed(e, text) from None
+            if len(program.statements) != 1:
+                raise RaspSyntaxError("expected one expression", program.span)
             (stmt,) = program.statements
             if not isinstance(stmt, ast.ExprStmt):
                 raise RaspTypeError("expected an expression", stmt.span)
@@ -331,6 +381,15 @@ class Interpreter:
             self.emit(to_text(flow).splitlines())
             self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
             self.emit(show_application(example, result, self.settings.full_display))
+
+
+def _as_typed(error: RaspSyntaxError, text: str) -> RaspSyntaxError:
+    """A syntax error in an expression as the user typed it, without the ';' that was added
+    to parse it as a statement."""
+    span = error.span
+    if span is not None and span.line == 1 and span.column == len(text) + 1:
+        error.message = error.message.replace("unexpected ';'", "unexpected end of the expression")
+    return error
 
 
 def _input_key(tokens: list) -> tuple:

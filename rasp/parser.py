@@ -38,15 +38,17 @@ def get_parser(strict: bool = False) -> Lark:
                 maybe_placeholders=True, strict=strict, cache=not strict)
 
 
-def parse(text: str, filename: str = "<string>", first_line: int = 1) -> ast.Program:
+def parse(text: str, filename: str = "<string>", first_line: int = 1,
+          shown: str | None = None) -> ast.Program:
     """Parse a whole program (whose first line is line `first_line` of its file or
-    session). Raises RaspSyntaxError."""
+    session). Raises RaspSyntaxError. `shown`: the text messages quote, where `text` adds to
+    what the user wrote (the ';' after an expression)."""
     text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
-    source = Source(filename, text, first_line)
+    source = Source(filename, text if shown is None else shown, first_line)
     try:
         tree = get_parser().parse(text)
     except UnexpectedInput as e:
-        raise _syntax_error(e, source) from None
+        raise _syntax_error(e, source, text) from None
     return _ToAst(source).transform(tree)
 
 
@@ -289,8 +291,7 @@ def _span_at(source: Source, offset: int, length: int = 1) -> Span:
 _COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
 
 
-def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
-    text = source.text
+def _syntax_error(e: UnexpectedInput, source: Source, text: str) -> RaspSyntaxError:
     if isinstance(e, UnexpectedCharacters):
         position = e.pos_in_stream or 0
         ch = text[position]

@@ -59,10 +59,15 @@ class Applied:
 
 def prepare_input(value: Any) -> list:
     """An input sequence as a list of atoms; a string is a sequence of characters."""
+    if isinstance(value, np.ndarray):  # a numpy array of atoms, from the Python API
+        if value.ndim != 1:
+            raise RaspValueError(f"an input must be one sequence, got an array of shape "
+                                 f"{value.shape}")
+        value = value.tolist()
     if isinstance(value, str):
         items = list(value)
     elif isinstance(value, (list, tuple)):
-        items = list(value)
+        items = [v.item() if isinstance(v, np.generic) else v for v in value]
     else:
         raise RaspValueError(f"an input must be a string or a list, got {describe(value)}")
     if not items:

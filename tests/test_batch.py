@@ -105,10 +105,21 @@ def test_memory_limit_is_a_clear_error():
 
 
 @pytest.mark.parametrize("text, limit", [("", 4 << 30), ("512M", 512 << 20), ("2g", 2 << 30),
-                                         ("1000", 1000), ("nonsense", 4 << 30)])
+                                         ("1000", 1000), (" 1.5k ", 1536)])
 def test_memory_limit_from_the_environment(monkeypatch, text, limit):
     monkeypatch.setenv("RASP_MEMORY_LIMIT", text)
     assert default_memory_limit() == limit
+
+
+@pytest.mark.parametrize("text", ["nonsense", "-5", "0", "1X", "nanM", "M"])
+def test_a_memory_limit_that_is_not_a_size_is_refused(monkeypatch, text):
+    """Not silently ignored: a clear error, and the command exits with a usage error."""
+    monkeypatch.setenv("RASP_MEMORY_LIMIT", text)
+    with pytest.raises(ValueError, match="RASP_MEMORY_LIMIT: .* is not a size"):
+        default_memory_limit()
+    err = io.StringIO()
+    assert main(["-c", "1;"], stdout=io.StringIO(), stderr=err) == 64
+    assert err.getvalue().startswith("rasp: RASP_MEMORY_LIMIT: ")
 
 
 def _batch(tmp_path, program, lines, *options, stdin=None):
