@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import io
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -117,12 +118,12 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
             read[-1].span = Span(source, number, 1, number, max(len(line), 1) + 1)
     good = [i for i, value in enumerate(read) if not isinstance(value, RaspError)]
     try:
-        outputs = interpreter.evaluate_batch(args.name, [read[i] for i in good],
-                                             _progress(err, len(good), args.format),
-                                             keep_going=True)
+        with _progress(err, len(good), args.format) as progress:
+            outputs = interpreter.evaluate_batch(args.name, [read[i] for i in good], progress,
+                                                 keep_going=True)
     except RaspError as e:
         err.write(format_error(e) + "\n")
-        return EXIT_RUNTIME
+        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
     results: list = list(read)
     for i, output in zip(good, outputs):
         results[i] = output
@@ -175,15 +176,31 @@ def _input_of(line: str, raw: bool = False, hint: str = RAW_HINT):
         raise RaspValueError(e.message + hint) from None
 
 
-def _progress(err: TextIO, total: int, output_format: str = "text"):
-    """A progress line on a terminal, for long runs (never piped, nor with jsonl)."""
-    if total < 1000 or not err.isatty() or output_format == "jsonl":
-        return None
+@contextlib.contextmanager
+def _progress(err: TextIO, total: int, output_format: str = "text") -> Iterator[Any]:
+    """A progress bar on stderr for a batch of 1,000 inputs or more, when stderr is a terminal
+    and the output is not JSON lines; otherwise None. Yields the callback evaluate_batch
+    calls with (done, total)."""
+    if total < 1000 or output_format == "jsonl" or not err.isatty():
+        yield None
+        return
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import create_output
+    from prompt_toolkit.shortcuts import ProgressBar
 
-    def show(done: int, total: int) -> None:
-        err.write(f"\r{done}/{total} inputs" + ("\n" if done == total else ""))
-        err.flush()
-    return show
+    # The bar goes to stderr; no keys are read (stdin may hold the inputs): an empty pipe.
+    # Nor is the terminal asked where its cursor is: its answer would come on stdin.
+    output = create_output(stdout=err)
+    if hasattr(output, "enable_cpr"):
+        output.enable_cpr = False
+    with create_pipe_input() as keys, ProgressBar(output=output, input=keys) as bar:
+        counter: Any = bar(label="inputs", total=total)
+
+        def show(done: int, total: int) -> None:
+            counter.items_completed = done
+            bar.invalidate()
+        yield show
+        counter.done = True
 
 
 def _read(path: str, err: TextIO) -> str | None:

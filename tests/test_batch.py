@@ -164,3 +164,45 @@ def test_batch_inputs_from_stdin_and_selectors_as_matrices(tmp_path):
     code, out, _ = _batch(tmp_path, "x = select(tokens, tokens, ==);\n", "", stdin="ab\n")
     assert code == 0
     assert [line.strip() for line in out] == ["a b", "a | 1", "b |   1"]
+
+
+def _batch_on_a_terminal(tmp_path, *options):
+    """stderr is a pseudo-terminal; returns the exit code, the stdout lines, what the terminal
+    got."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pty = pytest.importorskip("pty")
+    (tmp_path / "in.txt").write_text("".join("ab" * (i % 5 + 1) + "\n" for i in range(1500)))
+    root = Path(__file__).resolve().parent.parent
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasp", "-c", "x = sort(tokens, tokens);", "--name", "x",
+         "--inputs", str(tmp_path / "in.txt"), *options], cwd=root, stdout=subprocess.PIPE,
+        stderr=secondary, stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(root)))
+    os.close(secondary)
+    out = process.stdout.read()
+    process.wait(timeout=60)
+    seen = b""
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(primary)
+    return process.returncode, out.decode().splitlines(), seen.decode(errors="replace")
+
+
+def test_a_long_batch_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    code, out, terminal = _batch_on_a_terminal(tmp_path)
+    assert code == 0 and len(out) == 1500
+    assert "1500/1500" in terminal and "inputs" in terminal
+    code, out, terminal = _batch_on_a_terminal(tmp_path, "--format", "jsonl")
+    assert code == 0 and len(out) == 1500 and terminal == ""
+    code, out, err = _batch(tmp_path, "x = length;\n", "ab\n" * 1500)  # stderr piped
+    assert code == 0 and err == ""
