@@ -57,6 +57,7 @@ __all__ = ["Repl", "RaspCompleter", "make_session",
 
 PROMPT, CONTINUATION, INDENT = ">> ", ".. ", "    "
 MAX_FAILURES = 3  # internal errors in a row after which the REPL gives up instead of spinning
+INTERRUPTED = "interrupted: the entry was stopped (what it defined before stays defined)\n"
 
 BANNER = f"""RASP {__version__}
 running example is: hello
@@ -260,11 +261,12 @@ class Repl:
             try:
                 if interrupted:  # said here, where a second Ctrl-C cannot end the session
                     interrupted = False
-                    self.out.write("KeyboardInterrupt\n")
+                    self.err.write(INTERRUPTED)
+                    self.err.flush()
                 if not self.step():
                     break
                 failures = 0
-            except KeyboardInterrupt:  # Ctrl-C, at the prompt or during an evaluation
+            except KeyboardInterrupt:  # Ctrl-C during an evaluation (or while telling it)
                 interrupted = True
             except Exception as e:  # a bug of ours outside an evaluation: say so, go on
                 report_internal(e, self.err, self.show_traceback)
@@ -279,6 +281,8 @@ class Repl:
             text = self.session.prompt()
         except EOFError:
             return False
+        except KeyboardInterrupt:  # Ctrl-C at the prompt: the entry is dropped, silently
+            return True
         self.execute(text)
         return True
 
