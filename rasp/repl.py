@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -173,7 +174,11 @@ def _bindings() -> KeyBindings:
     @bindings.add("tab", filter=editing & at_indentation)
     def _(event: KeyPressEvent) -> None:
         """Indent, at the start of a line (elsewhere Tab completes)."""
-        event.current_buffer.insert_text(INDENT)
+        _indent(event.current_buffer, INDENT)
+
+    @bindings.add(" ", filter=editing & at_indentation)
+    def _(event: KeyPressEvent) -> None:
+        _indent(event.current_buffer, " ")
 
     @bindings.add("}", filter=editing & at_indentation)
     def _(event: KeyPressEvent) -> None:
@@ -186,12 +191,32 @@ def _bindings() -> KeyBindings:
     return bindings
 
 
+# The indentation Enter put on a new line, by buffer: (its row, the indentation, how many of
+# its spaces typed spaces may still stand for).
+_AUTO_INDENT: weakref.WeakKeyDictionary[Buffer, list] = weakref.WeakKeyDictionary()
+
+
 def _new_line(buffer: Buffer) -> None:
     """A new line indented like the current one, one level more after an opening brace."""
     before = buffer.document.current_line_before_cursor
     margin = before[: len(before) - len(before.lstrip())]
     extra = INDENT if before.rstrip().endswith("{") else ""
     buffer.insert_text("\n" + margin + extra)
+    _AUTO_INDENT[buffer] = [buffer.document.cursor_position_row, margin + extra,
+                            len(margin + extra)]
+
+
+def _indent(buffer: Buffer, text: str) -> None:
+    """Spaces typed at the start of a line Enter has just indented stand for that indentation
+    (typing a body key by key gives what pasting it gives); further ones are inserted."""
+    document = buffer.document
+    auto = _AUTO_INDENT.get(buffer)
+    if (auto and auto[0] == document.cursor_position_row and auto[2] >= len(text)
+            and document.current_line_before_cursor == auto[1]):
+        auto[2] -= len(text)
+        return
+    _AUTO_INDENT.pop(buffer, None)
+    buffer.insert_text(text)
 
 
 def _continuation(width: int, line_number: int, wrap_count: int) -> str:

@@ -105,6 +105,15 @@ def test_function_body_is_indented_and_the_brace_dedented(pipe):
         "def f(a) {\n    b = a;\n    return b;\n}")
 
 
+def test_typing_the_indentation_does_not_double_it(pipe):
+    """Typed key by key, a body indented by hand comes out as pasted; deeper stays deeper."""
+    assert prompt(pipe, "def f(a) {\r    b = a;\r    return b;\r}\r") == (
+        "def f(a) {\n    b = a;\n    return b;\n}")
+    assert prompt(pipe, "def f(a) {\r      return a;\r}\r") == (
+        "def f(a) {\n      return a;\n  }")  # two more than Enter gave: kept
+    assert prompt(pipe, "def f(a) {\r\treturn a;\r}\r") == "def f(a) {\n    return a;\n}"
+
+
 def test_tab_indents_at_the_start_of_a_line(pipe):
     assert prompt(pipe, "x = [1,\r\t2];\r") == "x = [1,\n    2];"
 
