@@ -45,7 +45,7 @@ and elementwise operations. End each statement with ';'.
   (x)("input");                  apply an s-op or selector to an input
   load "paper_examples";         run a file from this folder or the example library
   analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
-  draw(reverse, "abc");          its computation, layer by layer (and a picture in comp_flows/)
+  draw(length - indices, "abc"); its computation, layer by layer (and a picture in comp_flows/)
 A named s-op or selector is shown on the running example.
 Commands:
   set example "hey"              change the running example (s-op / selector variants)

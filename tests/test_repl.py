@@ -436,3 +436,14 @@ def test_the_session_in_the_cli_doc(pipe):
     pipe.send_text("".join(line.strip() + "\r" for line in typed) + CTRL_D)
     Repl(it, make_session(it, input=pipe, output=DummyOutput()), out, io.StringIO()).run()
     assert out.getvalue().splitlines() == expected
+
+
+def test_every_statement_of_the_help_primer_runs_in_a_fresh_session(tmp_path, monkeypatch):
+    """What `help` suggests typing works as typed, in order, from a fresh session."""
+    monkeypatch.chdir(tmp_path)  # draw writes its picture in comp_flows/ here
+    it = Interpreter(warn=lambda line: None)
+    primer = HELP.split("Commands:")[0].splitlines()[2:]
+    statements = [code for line in primer if (code := line[2:33].strip()).endswith(";")]
+    assert len(statements) >= 6 and 'draw(length - indices, "abc");' in statements
+    for statement in statements:
+        it.run(statement)
