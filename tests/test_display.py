@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pytest
 
 from rasp import Interpreter
@@ -96,3 +97,18 @@ def test_format_names_groups_by_kind_and_wraps():
     assert lines[0].startswith("    value: name0, name1,")
     assert all(len(line) <= 40 for line in lines) and len(lines) > 1
     assert all(line.startswith(" " * 11) for line in lines[1:])
+
+
+def test_wide_characters_keep_selector_columns_aligned():
+    from rasp.display import format_matrix, text_width
+
+    lines = format_matrix(list("日本a"), np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]]))
+    header, rows = lines[0], lines[1:]
+    column = {ch: text_width(header.expandtabs(8)[:header.expandtabs(8).index(ch)])
+              for ch in "日本a"}
+    for row, token in zip(rows, "日本a"):
+        shown = row.expandtabs(8)
+        one = shown.rindex("1")
+        assert text_width(shown[:one]) == column[token]  # the 1 sits under its key
+    assert format_matrix(list("ab"), np.array([[1, 0], [0, 1]])) == [
+        " \t\t\t     a b", " \t\t\t a | 1  ", " \t\t\t b |   1"]  # as the original
