@@ -112,3 +112,12 @@ def test_wide_characters_keep_selector_columns_aligned():
         assert text_width(shown[:one]) == column[token]  # the 1 sits under its key
     assert format_matrix(list("ab"), np.array([[1, 0], [0, 1]])) == [
         " \t\t\t     a b", " \t\t\t a | 1  ", " \t\t\t b |   1"]  # as the original
+
+
+def test_floats_of_sequences_round_to_three_decimals_as_the_original():
+    """Kept on purpose (docs/language.md): only the display rounds."""
+    from rasp import Interpreter
+
+    it = Interpreter()
+    assert it.run('(indices * 0.0001)("ab");') == "\t =  [0.0, 0.0] (floats)\n"
+    assert it.evaluate("indices * 0.0001", "ab") == [0.0, 0.0001]
