@@ -137,6 +137,7 @@ def _full_rows(example: list, values: np.ndarray, prefix: str) -> list[str]:
 
 
 Evaluate = Callable[[Any, Any], np.ndarray]
+SHOWN_MATRIX_TOKENS = 100  # longer running examples show a selector's matrix as a summary
 
 
 class Settings:
@@ -179,8 +180,16 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
         lines = [f"{pad} {prefix}    {_label('selector', title, colour)}"]
         if settings.show["selector"]:
             example = settings.examples["selector"]
+            tokens = _tokens(example)
+            if len(tokens) > SHOWN_MATRIX_TOKENS:  # a summary, not n lines of n cells
+                matrix = evaluate(value, example)
+                lines.append(f"{pad} \t Example: a {len(tokens)} x {len(tokens)} selection "
+                             f"matrix, {int(np.count_nonzero(matrix)):,} cells selected (shown "
+                             f"for running examples of up to {SHOWN_MATRIX_TOKENS} tokens; "
+                             f"apply it to an input to see it)")
+                return lines
             lines.append(f"{pad} \t Example:")
-            lines += format_matrix(_tokens(example), evaluate(value, example), pad)
+            lines += format_matrix(tokens, evaluate(value, example), pad)
         return lines
     if isinstance(value, Function):
         return [f"{pad} {prefix}    {value.home} {_label('function', _signature(value), colour)}"]

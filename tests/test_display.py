@@ -121,3 +121,15 @@ def test_floats_of_sequences_round_to_three_decimals_as_the_original():
     it = Interpreter()
     assert it.run('(indices * 0.0001)("ab");') == "\t =  [0.0, 0.0] (floats)\n"
     assert it.evaluate("indices * 0.0001", "ab") == [0.0, 0.0001]
+
+
+def test_a_selector_on_a_long_running_example_is_summarised():
+    from rasp import Interpreter
+
+    it = Interpreter(interactive=True)
+    printed = it.run('set example "' + "ab" * 500 + '"\ns = select(tokens, tokens, ==);')
+    assert printed.splitlines()[1].startswith(
+        " \t Example: a 1000 x 1000 selection matrix, 500,000 cells selected")
+    assert len(printed) < 300
+    short = it.run('set example "' + "ab" * 50 + '"\ns = select(tokens, tokens, ==);')
+    assert len(short.splitlines()) == 3 + 100  # 100 tokens: the matrix, as the original
