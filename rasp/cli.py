@@ -184,23 +184,10 @@ def _progress(err: TextIO, total: int, output_format: str = "text") -> Iterator[
     if total < 1000 or output_format == "jsonl" or not err.isatty():
         yield None
         return
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import create_output
-    from prompt_toolkit.shortcuts import ProgressBar
+    from . import repl  # prompt_toolkit's, for terminals only
 
-    # The bar goes to stderr; no keys are read (stdin may hold the inputs): an empty pipe.
-    # Nor is the terminal asked where its cursor is: its answer would come on stdin.
-    output = create_output(stdout=err)
-    if hasattr(output, "enable_cpr"):
-        output.enable_cpr = False
-    with create_pipe_input() as keys, ProgressBar(output=output, input=keys) as bar:
-        counter: Any = bar(label="inputs", total=total)
-
-        def show(done: int, total: int) -> None:
-            counter.items_completed = done
-            bar.invalidate()
+    with repl.progress_bar(err, total, "inputs") as show:
         yield show
-        counter.done = True
 
 
 def _read(path: str, err: TextIO) -> str | None:

@@ -14,6 +14,7 @@ take nothing away.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -33,10 +34,11 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.enums import DEFAULT_BUFFER
 from prompt_toolkit.filters import Condition, has_focus
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory, ThreadedHistory
-from prompt_toolkit.input import Input
+from prompt_toolkit.input import Input, create_pipe_input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import Output, create_output
+from prompt_toolkit.shortcuts import ProgressBar
 
 from . import __version__
 from .display import colour_diagnostic, colour_wanted, kind_of
@@ -54,7 +56,7 @@ from .runner import (
 )
 
 __all__ = ["Repl", "RaspCompleter", "make_session",
-           "history_path", "open_history", "run_repl"]
+           "history_path", "open_history", "progress_bar", "run_repl"]
 
 PROMPT, CONTINUATION, INDENT = ">> ", ".. ", "    "
 MAX_FAILURES = 3  # internal errors in a row after which the REPL gives up instead of spinning
@@ -236,6 +238,27 @@ def make_session(interpreter: Interpreter, input: Input | None = None,
         auto_suggest=AutoSuggestFromHistory(), enable_history_search=True,
         search_ignore_case=True, history=history if history is not None else InMemoryHistory(),
         input=input, output=output)
+
+
+# ---------------------------------------------------------------- progress
+
+@contextlib.contextmanager
+def progress_bar(stream: TextIO, total: int, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on the terminal `stream`, for a long run outside the REPL (a batch of
+    inputs); yields the callback that moves it, with (done, total). No keys are read (stdin
+    may hold the inputs: an empty pipe stands in), nor is the terminal asked where its cursor
+    is (its answer would arrive on stdin)."""
+    output = create_output(stdout=stream)
+    if hasattr(output, "enable_cpr"):
+        output.enable_cpr = False
+    with create_pipe_input() as keys, ProgressBar(output=output, input=keys) as bar:
+        counter: Any = bar(label=label, total=total)
+
+        def show(done: int, total: int) -> None:
+            counter.items_completed = done
+            bar.invalidate()
+        yield show
+        counter.done = True
 
 
 # ---------------------------------------------------------------- history
