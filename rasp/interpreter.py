@@ -242,22 +242,23 @@ class Interpreter:
             for start in range(0, len(indices), size):
                 chunk = indices[start:start + size]
                 self._batch(node, span, [prepared[i] for i in chunk], chunk, results,
-                            keep_going)
+                            keep_going, [inputs[i] for i in chunk])
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(prepared))
         return results
 
     def _batch(self, node: Node, span: Span, group: list[list], where: list[int],
-               results: list, keep_going: bool) -> None:
-        """Evaluate inputs of one length together; on an error, one by one."""
+               results: list, keep_going: bool, originals: list) -> None:
+        """Evaluate inputs of one length together; on an error, one by one (each as it was
+        given, so that an error quotes it so)."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
                            memory_limit=self.memory_limit)
         except RaspError:
-            for i, tokens in zip(where, group):
+            for i, example in zip(where, originals):
                 try:
-                    results[i] = self.apply(node, tokens, span).tolist()
+                    results[i] = self.apply(node, example, span).tolist()
                 except RaspError as e:
                     if not keep_going:
                         raise e.noted(f"in input {i + 1} of the batch", span) from None
