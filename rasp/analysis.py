@@ -124,10 +124,21 @@ class Analysis:
                 "warnings": self.warnings}
 
     def report(self) -> str:
-        heads = "/".join(map(str, self.heads_per_layer)) or "-"
+        """The text report: the counts, then each layer's heads and maps. A deep analysis is
+        summarised: runs of layers with as many heads are counted (`1x197`), and past
+        REPORTED_LAYERS only the first and last layers are listed (to_json has them all)."""
+        heads = _heads_text(self.heads_per_layer) or "-"
         lines = [f"{self.target.title}: {self.depth} layer{'s' if self.depth != 1 else ''}, "
                  f"heads per layer {heads} (max {self.max_heads}, total {self.total_heads})"]
-        for layer in self.layers:
+        layers: list[Layer | None] = list(self.layers)
+        if len(layers) > REPORTED_LAYERS + 1:  # layer 0, the embedding, is not counted
+            first, last = REPORTED_LAYERS * 2 // 3 + 1, REPORTED_LAYERS // 3
+            skipped = len(layers) - first - last
+            layers = [*layers[:first], None, *layers[-last:]]
+        for layer in layers:
+            if layer is None:
+                lines.append(f"  ... {skipped} more layers (--json, to_json(): all of them)")
+                continue
             maps = ", ".join(m.title for m in self.shown(layer.maps))
             if layer.number == 0:
                 if maps:
@@ -141,6 +152,22 @@ class Analysis:
                 lines.append("    feed-forward: " + maps)
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+REPORTED_LAYERS = 30  # layers a text report lists, at most
+
+
+def _heads_text(heads: list[int]) -> str:
+    """`1/2/1`; with more than 16 layers, runs counted: `2/1x197/2`."""
+    if len(heads) <= 16:
+        return "/".join(map(str, heads))
+    runs: list[list[int]] = []
+    for h in heads:
+        if runs and runs[-1][0] == h:
+            runs[-1][1] += 1
+        else:
+            runs.append([h, 1])
+    return "/".join(f"{h}x{n}" if n > 1 else str(h) for h, n in runs)
 
 
 def graph_below(target: Node) -> list[Node]:

@@ -4,7 +4,7 @@
     rasp -c 'CODE'        the same for a string
     rasp < FILE           statements read as the REPL reads them; errors reported, skipped
     rasp                  the REPL (repl.py), when stdin is a terminal
-    rasp analyze FILE NAME [--json]
+    rasp analyze FILE NAME [--json] [--example INPUT]
                           the layers and attention heads the s-op NAME needs
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
                           NAME applied to every line of INPUTS, evaluated in batches
@@ -13,31 +13,35 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import io
 import json
 import os
 import sys
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 import numpy as np
 
-from . import __version__
-from .display import format_sequence
-from .errors import RaspError, RaspSyntaxError, format_error
+from . import __version__, ops
+from .display import format_matrix, format_sequence
+from .errors import RaspError, RaspSyntaxError, RaspValueError, Source, Span, format_error
 from .evaluator import example_library
-from .interpreter import PYTHON_RECURSION_LIMIT, Interpreter
+from .interpreter import PYTHON_RECURSION_LIMIT, Interpreter, default_memory_limit
 from .parser import parse
 from .runner import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUNTIME,
+    EXIT_SYNTAX,
     EXIT_USAGE,
     line_writer,
     run_piped,
     run_source,
 )
+from .values import prepare_input
 
 
 def _session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
@@ -52,6 +56,9 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
                         "file of the example library")
     parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--example", metavar="INPUT", help="the running example the analysis "
+                        "is checked on (default \"hello\"): a string, or a JSON list or "
+                        "string, as a line of --inputs")
     args = parser.parse_args(argv)
     library = example_library() / f"{args.file}.rasp"
     if not os.path.exists(args.file) and library.is_file():
@@ -60,6 +67,14 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     if text is None:
         return EXIT_USAGE
     interpreter = _session(io.StringIO(), err)
+    if args.example is not None:
+        try:
+            example = _input_of(args.example, hint="")
+            ops.sequence(np.array(prepare_input(example), dtype=object))  # one kind of value
+            interpreter.settings.examples.update({"s-op": example, "selector": example})
+        except RaspError as e:
+            err.write(f"rasp analyze: --example: {e.message}\n")
+            return EXIT_USAGE
     status = run_source(interpreter, text, args.file, err)
     if status != EXIT_OK:
         return status
@@ -67,59 +82,112 @@ def analyze_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         report = interpreter.analyze(_leading_expression(args.name, err))
     except RaspError as e:
         err.write(format_error(e) + "\n")
-        return EXIT_RUNTIME
+        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
     out.write(json.dumps(report.to_json(), indent=1) + "\n" if args.json
               else report.report() + "\n")
     return EXIT_OK
 
 
-def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """`rasp FILE --name NAME --inputs INPUTS`: NAME applied to every input, vectorised."""
+def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    """`rasp FILE --name NAME --inputs INPUTS`: NAME applied to every input line, vectorised.
+
+    Every line of INPUTS is one input, and gives one result line, so that outputs line up
+    with inputs. A line that fails (an empty line, a bad JSON line, an input the program
+    fails on) is reported on stderr at its line, its result line is empty (with
+    `--format jsonl`: an object with "error"), and the batch goes on; the exit code is then
+    65 if a line could not be read as an input, else 70."""
     text = "" if args.file is None and args.code is None else (
         args.code if args.code is not None else _read(args.file, err))
-    lines = _read(args.inputs, err)
+    inputs_name = "<stdin>" if args.inputs == "-" else args.inputs
+    lines = stdin.read() if args.inputs == "-" else _read(args.inputs, err)
     if text is None or lines is None:
         return EXIT_USAGE
     interpreter = _session(io.StringIO(), err)
     status = run_source(interpreter, text, args.file or "<string>", err)
     if status != EXIT_OK:
         return status
-    inputs = [_input_of(line) for line in lines.splitlines() if line]
+    source = Source(inputs_name, lines.removeprefix("\ufeff"))
+    rows = source.text.splitlines()
+    read: list = []  # per line: the input, or the RaspError that reading it gave
+    for number, line in enumerate(rows, 1):
+        try:
+            read.append(_input_of(line, args.raw))
+        except RaspError as e:
+            read.append(e)
+        if isinstance(read[-1], RaspError):
+            read[-1].span = Span(source, number, 1, number, max(len(line), 1) + 1)
+    good = [i for i, value in enumerate(read) if not isinstance(value, RaspError)]
     try:
-        outputs = interpreter.evaluate_batch(args.name, inputs, _progress(err, len(inputs)))
+        with _progress(err, len(good), args.format) as progress:
+            outputs = interpreter.evaluate_batch(args.name, [read[i] for i in good], progress,
+                                                 keep_going=True)
     except RaspError as e:
         err.write(format_error(e) + "\n")
-        return EXIT_RUNTIME
-    for example, result in zip(inputs, outputs):
-        if args.format == "jsonl":
+        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
+    results: list = list(read)
+    for i, output in zip(good, outputs):
+        results[i] = output
+    status = EXIT_OK
+    for number, (example, result) in enumerate(zip(read, results), 1):
+        if isinstance(result, RaspError):
+            if result is example:  # the line is not an input
+                status = status if status == EXIT_RUNTIME else EXIT_SYNTAX
+            else:  # the program failed on this input
+                status = EXIT_RUNTIME
+                line = rows[number - 1]
+                result.noted(f"on input line {number}",
+                             Span(source, number, 1, number, max(len(line), 1) + 1))
+            err.write(format_error(result) + "\n")
+            out.write(json.dumps({"line": number, "input": rows[number - 1],
+                                  "error": result.message}) + "\n"
+                      if args.format == "jsonl" else "\n")
+        elif args.format == "jsonl":
             out.write(json.dumps({"input": example, "output": result}) + "\n")
+        elif result and isinstance(result[0], list):  # a selector: the REPL's matrix
+            out.write("\n".join(format_matrix(list(example), np.array(result))) + "\n")
         else:
-            out.write(format_sequence(np.array(result, dtype=object)) + "\n"
-                      if result and not isinstance(result[0], list) else f"{result}\n")
-    return EXIT_OK
+            out.write(format_sequence(np.array(result, dtype=object)) + "\n")
+    return status
 
 
-def _input_of(line: str):
-    """An input line: a JSON list or string if it parses as one, else the text itself."""
-    if line[:1] in '["':
-        try:
-            value = json.loads(line)
-        except ValueError:
-            return line
-        if isinstance(value, (list, str)):
-            return value
-    return line
+RAW_HINT = " (--raw reads every line as a string)"
 
 
-def _progress(err: TextIO, total: int):
-    """A progress line on a terminal, for long runs."""
-    if total < 1000 or not err.isatty():
-        return None
+def _input_of(line: str, raw: bool = False, hint: str = RAW_HINT):
+    """An input line. With `raw`, the line itself. Otherwise a line that starts with `[` or
+    `"` (after spaces) is JSON, and must be a list or a string; any other line is the text
+    itself."""
+    if raw or line.lstrip()[:1] not in ('[', '"'):
+        if not line:
+            raise RaspValueError("an input must not be empty (an empty line)")
+        return line
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise RaspValueError(f"not a JSON list or string: {e.msg} at column {e.colno}"
+                             + hint) from None
+    except (ValueError, RecursionError):  # numbers too long, lists nested too deeply
+        raise RaspValueError("not a JSON list or string that can be read") from None
+    if not isinstance(value, (list, str)):
+        raise RaspValueError("a JSON input must be a list or a string")
+    try:
+        return prepare_input(value) if isinstance(value, list) else value
+    except RaspError as e:
+        raise RaspValueError(e.message + hint) from None
 
-    def show(done: int, total: int) -> None:
-        err.write(f"\r{done}/{total} inputs" + ("\n" if done == total else ""))
-        err.flush()
-    return show
+
+@contextlib.contextmanager
+def _progress(err: TextIO, total: int, output_format: str = "text") -> Iterator[Any]:
+    """A progress bar on stderr for a batch of 1,000 inputs or more, when stderr is a terminal
+    and the output is not JSON lines; otherwise None. Yields the callback evaluate_batch
+    calls with (done, total)."""
+    if total < 1000 or output_format == "jsonl" or not err.isatty():
+        yield None
+        return
+    from . import repl  # prompt_toolkit's, for terminals only
+
+    with repl.progress_bar(err, total, "inputs") as show:
+        yield show
 
 
 def _read(path: str, err: TextIO) -> str | None:
@@ -150,21 +218,41 @@ def _leading_expression(text: str, err: TextIO) -> str:
         return head
 
 
+# `rasp COMMAND ...`: each subcommand's entry (its arguments, stdout, stderr -> exit code), and
+# its usage and purpose as `rasp --help` lists them. A new subcommand is one entry here.
+SUBCOMMANDS: dict[str, tuple[Callable[[list[str], TextIO, TextIO], int], str, str]] = {
+    "analyze": (analyze_main, "FILE NAME [--json] [--example INPUT]",
+                "the layers and attention heads that an s-op needs"),
+}
+
+
 def main(argv: list[str] | None = None, stdin: TextIO | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """The command line; the streams can be replaced (the tests run it in-process)."""
     argv = sys.argv[1:] if argv is None else argv
     stdin, out, err = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
-    if argv[:1] == ["analyze"]:
-        return analyze_main(argv[1:], out, err)
-    parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
-                                     "program, or start the REPL when stdin is a terminal.")
+    try:
+        default_memory_limit()
+    except ValueError as e:
+        err.write(f"rasp: {e}\n")
+        return EXIT_USAGE
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]][0](argv[1:], out, err)
+    commands = "\n".join(f"  rasp {name} {usage}\n      {text}"
+                         for name, (_, usage, text) in SUBCOMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="rasp", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The RASP language: run a program, or start the REPL when stdin is a "
+        "terminal.", epilog=f"subcommands (rasp COMMAND --help for each):\n{commands}")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE as a program")
     parser.add_argument("--name", metavar="NAME", help="with --inputs: the s-op (or selector) "
                         "to apply, a name FILE defines or an expression")
     parser.add_argument("--inputs", metavar="INPUTS", help="apply NAME to each line of INPUTS "
-                        "(a line is a string, or a JSON list or string)")
+                        "('-': stdin); a line is the input string, or JSON when it starts "
+                        "with [ or \"")
+    parser.add_argument("--raw", action="store_true", help="with --inputs: every line is the "
+                        "input string itself, never JSON")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="output of --inputs: one printed value, or one JSON object, a line")
     parser.add_argument("--history-file", metavar="PATH", help="where the REPL keeps its "
@@ -179,7 +267,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     if (args.inputs is None) != (args.name is None):
         parser.error("--name and --inputs go together")
     if args.inputs is not None:
-        return run_batch(args, out, err)
+        return run_batch(args, stdin, out, err)
     if args.code is not None:
         return run_source(_session(out, err), args.code, "<string>", err, args.traceback)
     if args.file is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
+import unicodedata
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -89,12 +90,31 @@ def format_atom(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 
 
+def text_width(text: str) -> int:
+    """The columns `text` takes on a terminal: wide (East Asian) characters take two,
+    combining ones none."""
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _widen(cell: str, like: str) -> str:
+    """`cell`, padded to the width a wide token takes beyond its length, so that a column of
+    cells stays under it. Tokens of ordinary characters change nothing (the original's text)."""
+    extra = text_width(like) - len(like)
+    return cell + " " * extra if extra > 0 else cell
+
+
 def format_matrix(example: list, matrix: np.ndarray, prefix: str = "") -> list[str]:
     """A selection matrix: the keys across the top, one row per query."""
     tokens = [str(t) for t in example]
     lines = [f"{prefix} \t\t\t     " + " ".join(tokens)]
+    margin = max((text_width(t) - len(t) for t in tokens), default=0)
     for token, row in zip(tokens, matrix):
-        lines.append(f"{prefix} \t\t\t {token} | " + " ".join("1" if v else " " for v in row))
+        cells = " ".join(_widen("1" if v else " ", key) for v, key in zip(row, tokens))
+        pad = " " * (margin - (text_width(token) - len(token)))
+        lines.append(f"{prefix} \t\t\t {token}{pad} | " + cells)
+    if margin:  # the header moves right by as much as the widest query label
+        lines[0] = f"{prefix} \t\t\t     " + " " * margin + " ".join(tokens)
     return lines
 
 
@@ -108,16 +128,17 @@ def _full_rows(example: list, values: np.ndarray, prefix: str) -> list[str]:
         return [str(v) for v in items]
 
     inputs, outputs = cleaned(list(example)), cleaned(ops.as_python(values))
-    width = max(len(v) for v in inputs + outputs)
+    width = max(text_width(v) for v in inputs + outputs)
 
     def neat(cells: list[str]) -> str:
-        return " ".join(c.rjust(width) for c in cells)
+        return " ".join(" " * (width - text_width(c)) + c for c in cells)
 
     return [f"{prefix} \t\tinput:   {neat(inputs)} \t (strings)",
             f"{prefix} \t\toutput:  {neat(outputs)} \t ({ops.seq_type(values)})"]
 
 
 Evaluate = Callable[[Any, Any], np.ndarray]
+SHOWN_MATRIX_TOKENS = 100  # longer running examples show a selector's matrix as a summary
 
 
 class Settings:
@@ -160,8 +181,16 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
         lines = [f"{pad} {prefix}    {_label('selector', title, colour)}"]
         if settings.show["selector"]:
             example = settings.examples["selector"]
+            tokens = _tokens(example)
+            if len(tokens) > SHOWN_MATRIX_TOKENS:  # a summary, not n lines of n cells
+                matrix = evaluate(value, example)
+                lines.append(f"{pad} \t Example: a {len(tokens)} x {len(tokens)} selection "
+                             f"matrix, {int(np.count_nonzero(matrix)):,} cells selected (shown "
+                             f"for running examples of up to {SHOWN_MATRIX_TOKENS} tokens; "
+                             f"apply it to an input to see it)")
+                return lines
             lines.append(f"{pad} \t Example:")
-            lines += format_matrix(_tokens(example), evaluate(value, example), pad)
+            lines += format_matrix(tokens, evaluate(value, example), pad)
         return lines
     if isinstance(value, Function):
         return [f"{pad} {prefix}    {value.home} {_label('function', _signature(value), colour)}"]
@@ -211,6 +240,8 @@ def show_application(example: Any, result: np.ndarray, full_display: bool) -> li
         return ["\t = ", *format_matrix(_tokens(example), result)]
     if full_display and len(set(ops.as_python(result))) > 1:
         return ["\t = ", *_full_rows(_tokens(example), result, "")]
+    if full_display:  # the original's form: one more space, and why the short form
+        return [f"\t =   {format_sequence(result)} [skipped full display: identical values]"]
     return [f"\t =  {format_sequence(result)}"]
 
 

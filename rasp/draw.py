@@ -258,7 +258,7 @@ def render(dot_source: str, stem: Path) -> tuple[list[Path], str | None]:
     """Write `stem.dot`, plus `stem.svg` and `stem.png` when Graphviz is installed.
     Returns the files written and a note when pictures could not be made."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    dot_file = stem.with_suffix(".dot")
+    dot_file = stem.parent / f"{stem.name}.dot"
     dot_file.write_text(dot_source, encoding="utf-8")
     written = [dot_file]
     if shutil.which("dot") is None:
@@ -268,16 +268,23 @@ def render(dot_source: str, stem: Path) -> tuple[list[Path], str | None]:
             picture = to_image(dot_source, fmt)
         except DrawingError as e:
             return written, str(e)
-        target = stem.with_suffix(f".{fmt}")
+        target = stem.parent / f"{stem.name}.{fmt}"
         target.write_bytes(picture)
         written.append(target)
     return written, None
 
 
 def file_stem(node: Node, example: Any) -> str:
-    """A file name for the drawing of `node` on `example`: both, in safe characters."""
+    """A file name for the drawing of `node` on `example`: distinct inputs get distinct names.
+    A short plain string names itself (`reverse-abc`); any other input is shown in safe
+    characters and told apart by a digest of its exact value (`[1, 2]` from `[12]`, `"a.b"`
+    from `"a_b"`, `[1.5, 2]` from `[1.7, 3]`)."""
     def safe(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.")[:40]
-    shown = "".join(map(str, example))
-    digest = hashlib.sha1(repr(example).encode()).hexdigest()[:8]
-    return f"{safe(node.title) or 'sop'}-{safe(shown) if safe(shown) == shown else digest}"
+        return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:40]
+    title = safe(node.title) or "sop"
+    if isinstance(example, str) and re.fullmatch(r"[A-Za-z0-9]{1,40}", example):
+        return f"{title}-{example}"
+    exact = repr(example) if isinstance(example, str) else repr(list(example))
+    digest = hashlib.sha1(exact.encode()).hexdigest()[:8]
+    shown = safe("".join(map(str, example)))[:24]
+    return f"{title}-{shown}-{digest}" if shown else f"{title}-{digest}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .errors import RaspError, RaspLimitError, RaspValueError
+from .errors import RaspError, RaspLimitError, RaspValueError, python_message
 from .graph import (
     Aggregate,
     Constant,
@@ -132,7 +132,10 @@ def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict)
             return tokens  # already strings; arrays are never modified in place
         if node.convert is None:
             return ops.sequence(tokens)
-        return ops.sequence(np.frompyfunc(node.convert, 1, 1)(tokens))
+        try:
+            return ops.sequence(np.frompyfunc(node.convert, 1, 1)(tokens))
+        except (TypeError, ValueError, OverflowError):
+            raise RaspValueError(_not_convertible(node, tokens)) from None
     if isinstance(node, Indices):
         return np.arange(tokens.shape[-1], dtype=np.int64)
     if isinstance(node, Constant):
@@ -184,6 +187,18 @@ def _check_memory(needed: int, one: int, limit: int, shape: tuple) -> None:
                              f"{_megabytes(limit)} (set RASP_MEMORY_LIMIT to change it)")
 
 
+def _not_convertible(node: Tokens, tokens: np.ndarray) -> str:
+    """Why an input cannot be read by tokens_int or tokens_float: its first bad token."""
+    wanted = "integers" if node.convert is int else "numbers"
+    for token in tokens.ravel().tolist():
+        try:
+            node.convert(token)  # type: ignore[misc]
+        except (TypeError, ValueError, OverflowError):
+            shown = f'"{token}"' if isinstance(token, str) else repr(token)
+            return f"the input is not made of {wanted}: {node.title} cannot read {shown}"
+    return f"the input is not made of {wanted}"
+
+
 def _megabytes(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
@@ -196,11 +211,12 @@ def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
     except RaspError as e:
         error = e
     except _PYTHON_ERRORS as e:
-        error = RaspValueError(str(e))
+        error = RaspValueError(python_message(e))
     if error.span is None:
         error.at(node.span)
         for message, span in reversed(node.trace):
             error.noted(message, span)
+        error.rehomed()
     if error.node is None:
         error.node = node
     raise error

@@ -10,10 +10,13 @@ the source that caused it; `format_error` turns it into the message users see:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 __all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
-           "RaspValueError", "RaspLimitError", "format_error", "shorten"]
+           "RaspValueError", "RaspLimitError", "format_error", "python_message", "shorten"]
 
 
 def shorten(text: str, width: int) -> str:
@@ -34,6 +37,27 @@ class Source:
         lines = self.text.splitlines()
         index = number - self.first_line
         return lines[index] if 0 <= index < len(lines) else ""
+
+    @property
+    def library(self) -> bool:
+        """Whether this is code the user did not write: the prelude or a file of the
+        example library shipped with rasp."""
+        return _in_library(self.name)
+
+
+_PACKAGE = Path(__file__).resolve().parent
+_LIBRARY_FOLDERS = (_PACKAGE, _PACKAGE / "examples", _PACKAGE.parent / "examples")
+
+
+@cache
+def _in_library(name: str) -> bool:
+    if name.startswith("<"):
+        return False
+    try:
+        folder = Path(name).resolve().parent
+    except (OSError, ValueError):
+        return False
+    return folder in _LIBRARY_FOLDERS
 
 
 @dataclass(frozen=True)
@@ -76,6 +100,24 @@ class RaspError(Exception):
         self.notes = (*self.notes, (message, span))
         return self
 
+    def rehomed(self) -> RaspError:
+        """An error raised inside library code, moved to the user's own call of the library:
+        the message is told there, and where inside the library it failed becomes a note.
+        (Notes run from the innermost call outwards; a call note reads "in 'f' called here".)
+        Errors in the user's own code, or with no user call around them, are left alone."""
+        if self.span is None or not self.span.source.library:
+            return self
+        for index, (message, span) in enumerate(self.notes):
+            match = _CALL_NOTE.fullmatch(message)
+            if match and not span.source.library:
+                self.notes = ((f"where it failed, inside the library's '{match[1]}'", self.span),
+                              *self.notes[index + 1:])
+                self.span = span
+                if not self.message.startswith(f"{match[1]}"):
+                    self.message = f"{match[1]}: {self.message}"
+                return self
+        return self
+
     @property
     def filename(self) -> str | None:
         return self.span.source.name if self.span else None
@@ -90,6 +132,9 @@ class RaspError(Exception):
 
     def __str__(self) -> str:
         return format_error(self)
+
+
+_CALL_NOTE = re.compile(r"in '(\w+)' called here")
 
 
 class RaspSyntaxError(RaspError):
@@ -112,6 +157,52 @@ class RaspLimitError(RaspError):
     """A resource limit: recursion too deep, input too large."""
 
 
+_KINDS = {"str": "a string", "int": "an int", "float": "a float", "bool": "a bool",
+          "list": "a list", "dict": "a dict", "complex": "a complex number"}
+_PYTHON_MESSAGES = [
+    (re.compile(r"unsupported operand type\(s\) for ([^:]+): '(\w+)' and '(\w+)'"),
+     lambda m: f"cannot apply '{_op(m[1])}' to {_kind(m[2])} and {_kind(m[3])}"),
+    (re.compile(r"bad operand type for unary (\S+): '(\w+)'"),
+     lambda m: f"cannot apply '{m[1]}' to {_kind(m[2])}"),
+    (re.compile(r"type (\w+) doesn't define __round__ method"),
+     lambda m: f"round expects a number, got {_kind(m[1])}"),
+    (re.compile(r"'(\S+)' not supported between instances of '(\w+)' and '(\w+)'"),
+     lambda m: f"cannot compare {_kind(m[2])} with {_kind(m[3])} by '{m[1]}'"),
+    (re.compile(r'can only concatenate (\w+) \(not "(\w+)"\) to \w+'),
+     lambda m: f"cannot apply '+' to {_kind(m[1])} and {_kind(m[2])}"),
+    (re.compile(r"can't multiply sequence by non-int of type '(\w+)'"),
+     lambda m: f"a string or list can only be repeated by an int, not by {_kind(m[1])}"),
+    (re.compile(r"invalid literal for int\(\) with base 10: (.*)"),
+     lambda m: f"{m[1]} is not an integer"),
+    (re.compile(r"could not convert string to float: (.*)"),
+     lambda m: f"{m[1]} is not a number"),
+    (re.compile(r"unhashable type: '(\w+)'"),
+     lambda m: f"{_kind(m[1])} cannot be used as a key or set member"),
+]
+
+
+def _kind(python_type: str) -> str:
+    return _KINDS.get(python_type, f"a value of type {python_type}")
+
+
+def _op(python_op: str) -> str:
+    return "^" if python_op.startswith("**") else python_op
+
+
+def python_message(error: Exception) -> str:
+    """The message of a Python exception raised while computing a RASP value, in RASP's
+    words where Python's would name its own types or methods."""
+    text = str(error)
+    for pattern, rewrite in _PYTHON_MESSAGES:
+        match = pattern.fullmatch(text)
+        if match:
+            return rewrite(match)
+    return text
+
+
+EXCERPT_WIDTH = 100  # characters of a source line shown in a message, at most
+
+
 def _excerpt(span: Span) -> list[str]:
     text = span.source.line(span.line).expandtabs(4)
     if not text.strip():
@@ -121,6 +212,14 @@ def _excerpt(span: Span) -> list[str]:
     end_col = span.end_column if span.end_line == span.line else len(raw) + 1
     end = len(raw[: max(end_col - 1, span.column - 1)].expandtabs(4))
     gutter = str(span.line)
+    if len(text) > EXCERPT_WIDTH:  # a window around the carets, so a huge line stays short
+        carets = min(max(end - start, 1), EXCERPT_WIDTH // 2)
+        left = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+        right = left + EXCERPT_WIDTH
+        shown = ("..." if left else "") + text[left:right] + ("..." if right < len(text) else "")
+        start = start - left + (3 if left else 0)
+        return [f"  {gutter} | {shown}",
+                f"  {' ' * len(gutter)} | {' ' * start}{'^' * carets}"]
     return [f"  {gutter} | {text}",
             f"  {' ' * len(gutter)} | {' ' * start}{'^' * max(end - start, 1)}"]
 

@@ -14,6 +14,8 @@ it, as `selector_width/share_of_first`, and what a call returns reads as the cal
 from __future__ import annotations
 
 import contextlib
+import difflib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +30,7 @@ from .errors import (
     RaspTypeError,
     RaspValueError,
     Span,
+    python_message,
     shorten,
 )
 from .graph import (
@@ -45,7 +48,7 @@ from .graph import (
     next_id,
 )
 from .parser import parse
-from .values import Applied, Function, describe
+from .values import KINDS, Applied, Function, describe, of_kind
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -113,9 +116,13 @@ class Env:
 
     def lookup(self, name: str, span: Span) -> Any:
         value = self.find(name)
-        if value is None:
-            raise RaspNameError(f"undefined name '{name}'", span)
-        return value
+        if value is not None:
+            return value
+        if name in ("analyze", "draw"):
+            raise RaspNameError(f"'{name}' is a statement, not a function: write "
+                                f"'{name}(sop);' on its own", span)
+        raise RaspNameError(f"undefined name '{name}'{did_you_mean(name, self.names())}",
+                            span)
 
     def assign(self, name: str, value: Any, span: Span | None) -> None:
         """`name = value` written by the user: reserved names are refused, and an s-op or
@@ -123,6 +130,9 @@ class Env:
         calls that made the scope (for reports and drawings)."""
         if name in self.reserved:
             raise RaspNameError(f"cannot assign to reserved name '{name}'", span)
+        if name == "tokens" and not isinstance(value, SOp):
+            raise RaspTypeError(f"tokens must be an s-op, such as tokens_int or tokens_float, "
+                                f"got {describe(value)}", span)
         if isinstance(value, (SOp, Selector)) and value.name is None:
             value = value.named(self.path + name)
         self.define(name, value)
@@ -161,6 +171,9 @@ class Host(Protocol):
              top: bool) -> None:
         """`draw(node[, example])`: the computation flow (`example` None: the running one)."""
 
+    def report(self, error: RaspError) -> None:
+        """Report an error and go on (a failing statement of a file loaded interactively)."""
+
     def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
         """A session statement (`set example`, `show example`, the toggles); `value` is the
         value of its expression, if it has one."""
@@ -175,6 +188,7 @@ class Evaluator:
         self.interactive = interactive
         self.calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
         self.loading: list[Path] = []  # the files being loaded, to refuse a cycle
+        self.load_sites: list[Span] = []  # the load statements that loaded them
         # The selector behind `atom in s-op`: one node, so all such tests share a head, as in
         # the original (where it is distinct from the library's full_s).
         self.full = Select(Constant(1), Constant(1), "==", "full").named("full")
@@ -214,7 +228,10 @@ class Evaluator:
                     if echo:
                         self.host.show(name, env.vars[name], stmt.span)
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
-                for p in params:
+                for i, p in enumerate(params):
+                    if p in params[:i]:
+                        raise RaspNameError(f"parameter '{p}' appears twice in '{name}'",
+                                            stmt.span)
                     if p in env.reserved:
                         raise RaspNameError(f"cannot use reserved name '{p}' as a parameter",
                                             stmt.span)
@@ -248,34 +265,67 @@ class Evaluator:
 
     # ------------------------------------------------------------ load
 
-    def load(self, path: str, env: Env, span: Span, folder: Path | None, echo: bool) -> None:
-        """Run `path.rasp` in a fresh environment over the library; copy its public names."""
+    def load(self, path: str, env: Env, span: Span, folder: Path | None,
+             echo: bool) -> dict[str, Any]:
+        """Run `path.rasp` in a fresh environment over the library; copy its public names.
+
+        Interactively (the REPL, piped input), as in the original, a statement of the file
+        that fails is reported and the rest of the file still runs; in a script the first
+        error ends the load. Either way the names assigned before an error stay defined.
+        Returns the listing of the load: each public name the file assigns at its top level
+        (or gets from a file it loads), in the order of its last such assignment, with the
+        value that assignment gave; with `echo` it is shown."""
         file = _find(path, folder)
         if file is None:
-            raise RaspValueError(f"cannot find '{path}.rasp' (looked in "
-                                 f"{folder or Path.cwd()} and the example library)", span)
+            places = " and ".join(str(p) for p in dict.fromkeys((folder or Path.cwd(), Path.cwd())))
+            raise RaspValueError(f"cannot find '{path.removesuffix('.rasp')}.rasp' (looked in "
+                                 f"{places} and the example library)", span)
         if file in self.loading:
-            raise RaspValueError(f"'{path}.rasp' is already being loaded (a load cycle)", span)
+            chain = [f.name for f in self.loading[self.loading.index(file):]] + [file.name]
+            raise RaspValueError("a load cycle: " + " loads ".join(chain), span)
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise RaspValueError(f"cannot read '{file}': {e}", span) from None
-        program = parse(text, str(file))
-        file_env = Env(path, parent=self.base, exports_to=env)
-        self.loading.append(file)
         try:
-            self.execute(program.statements, file_env, folder=file.parent)
-        except Exit:
-            pass
+            program = parse(text, str(file))
         except RaspError as e:
             raise e.noted("in the file loaded here", span) from None
+        file_env = Env(path, parent=self.base, exports_to=env)
+        listing: dict[str, Any] = {}
+        self.loading.append(file)
+        self.load_sites.append(span)
+        try:
+            for stmt in program.statements:
+                try:
+                    if isinstance(stmt, ast.Load):
+                        names = self.load(stmt.path, file_env, stmt.span, file.parent, False)
+                    else:
+                        self.exec_stmt(stmt, file_env, False, file.parent)
+                        names = {name: file_env.vars[name]
+                                 for name in _top_level_names([stmt]) if name in file_env.vars}
+                except RaspError as e:
+                    e.noted("in the file loaded here", span)
+                    if not self.interactive:
+                        raise
+                    for site in reversed(self.load_sites[:-1]):  # the loads around this one
+                        e.noted("in the file loaded here", site)
+                    self.host.report(e)
+                    continue
+                for name, value in names.items():
+                    if not name.startswith("_"):
+                        listing.pop(name, None)
+                        listing[name] = value
+        except Exit:
+            pass
         finally:
             self.loading.pop()
+            self.load_sites.pop()
+        _declare_kinds(text, file_env)
         if echo:
-            # list each public name the file assigns at its top level, once, with its value
-            for name in _top_level_names(program.statements):
-                if name in file_env.exported:
-                    self.host.show(name, file_env.exported[name], span, examples=False)
+            for name, value in listing.items():
+                self.host.show(name, value, span, examples=False)
+        return listing
 
     # ------------------------------------------------------------ expressions
 
@@ -408,11 +458,14 @@ class Evaluator:
         _check_atomish(left, expr.left.span, op)
         _check_atomish(right, expr.right.span, op)
         try:
-            return ops.PYTHON_OPS[op](left, right)
+            result = ops.PYTHON_OPS[op](left, right)
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
-            raise RaspValueError(str(e), expr.span) from None
+            raise RaspValueError(python_message(e), expr.span) from None
         except RaspError as e:
             raise e.at(expr.span) from None
+        if isinstance(result, complex):  # RASP has no complex numbers: as the s-op form says
+            raise RaspValueError(ops.NOT_REAL, expr.span)
+        return result
 
     def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any, env: Env) -> Any:
         selectors = isinstance(left, Selector), isinstance(right, Selector)
@@ -442,7 +495,7 @@ class Evaluator:
                 "not": lambda v: not v, "-": lambda v: -v, "+": lambda v: +v, "round": round}
             return prefix[op](value)
         except (TypeError, ValueError, OverflowError) as e:
-            raise RaspValueError(str(e), expr.span) from None
+            raise RaspValueError(python_message(e), expr.span) from None
 
     def _contains(self, expr: ast.Contains, item: Any, container: Any, env: Env) -> Any:
         span = expr.container.span
@@ -512,6 +565,11 @@ class Evaluator:
             raise RaspTypeError(f"{func.name} takes {len(func.params)} argument"
                                 f"{'s' if len(func.params) != 1 else ''}, got {len(args)}",
                                 expr.span)
+        for param, kind, value, arg in zip(func.params, func.kinds or (), args, arg_exprs):
+            if not of_kind(value, kind):
+                which = f" as '{param}'" if len(func.params) > 1 else ""
+                raise RaspTypeError(f"{func.name} expects {KINDS[kind][0]}{which}, got "
+                                    f"{describe(value)}", arg.span)
         return self.call(func, args, expr, env)
 
     def call(self, func: Function, args: list, expr: ast.Expr, env: Env) -> Any:
@@ -532,6 +590,7 @@ class Evaluator:
         except RaspError as e:
             if note not in e.notes:
                 e.noted(*note)
+            e.rehomed()
             raise
         finally:
             self.calls.pop()
@@ -543,8 +602,10 @@ class Evaluator:
         if name == "range":
             if not 1 <= len(args) <= 3:
                 raise RaspTypeError(f"range takes 1 to 3 arguments, got {len(args)}", expr.span)
-            if not all(isinstance(a, int) for a in args):
-                raise RaspTypeError(f"range expects integers, got {describe(args)}", expr.span)
+            for arg, arg_expr in zip(args, expr.args):
+                if not isinstance(arg, int):
+                    raise RaspTypeError(f"range expects integers, got {describe(arg)}",
+                                        arg_expr.span)
             if len(args) == 3 and args[2] == 0:
                 raise RaspValueError("range's step must not be zero", expr.span)
             numbers = range(*args)
@@ -585,14 +646,24 @@ class Evaluator:
         base.define("indices", Indices(text="indices").named("indices"))
         base.define("True", True)
         base.define("False", False)
-        prelude = parse(PRELUDE.read_text(encoding="utf-8"), str(PRELUDE))
-        self.execute(prelude.statements, base)
+        text = PRELUDE.read_text(encoding="utf-8")
+        self.execute(parse(text, str(PRELUDE)).statements, base)
+        _declare_kinds(text, base)
         base._reserved = frozenset(base.vars) | frozenset(RESERVED_WORDS)
         base.define("tokens", base.vars["tokens_str"].named("tokens"))
         return base
 
 
 # ---------------------------------------------------------------- module helpers
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the names closest to a misspelt one; "" if none is."""
+    known = [n for n in names if n != "out"] + ["select", "aggregate"]
+    close = difflib.get_close_matches(name, known, n=2, cutoff=0.75)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
 
 @contextlib.contextmanager
 def limits_at(span: Span) -> Iterator[None]:
@@ -652,7 +723,10 @@ def folder_of(filename: str) -> Path | None:
 
 
 def _find(name: str, folder: Path | None) -> Path | None:
-    for base in (folder or Path.cwd(), example_library()):
+    name = name.removesuffix(".rasp")  # `load "sort.rasp";` means sort.rasp too
+    # the loading file's folder; the current folder, where the original looks (its programs
+    # name files from there); then the example library
+    for base in dict.fromkeys((folder or Path.cwd(), Path.cwd(), example_library())):
         try:
             candidate = (base / f"{name}.rasp").resolve()
             if candidate.is_file():
@@ -660,6 +734,25 @@ def _find(name: str, folder: Path | None) -> Path | None:
         except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
             continue
     return None
+
+
+_DECLARATION = re.compile(r"^#:\s*(\w+)\(([^)]*)\)\s*$", re.M)
+
+
+def _declare_kinds(text: str, env: Env) -> None:
+    """A file may declare what its functions' parameters must be, in comments of the form
+    `#: f(x: selector, y: s-op)` (kinds: see values.KINDS); a call with an argument of
+    another kind is then an error at the call, not inside the function. A declaration that
+    does not fit the function it names is ignored."""
+    for match in _DECLARATION.finditer(text):
+        function = env.vars.get(match[1])
+        pairs = [part.split(":") for part in match[2].split(",") if part.strip()]
+        if not isinstance(function, Function) or any(len(p) != 2 for p in pairs):
+            continue
+        names = tuple(p[0].strip() for p in pairs)
+        kinds = tuple(p[1].strip() for p in pairs)
+        if names == function.params and all(k in KINDS for k in kinds):
+            function.kinds = kinds
 
 
 def _top_level_names(statements: Iterable[ast.Stmt]) -> list[str]:

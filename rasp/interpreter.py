@@ -19,18 +19,26 @@ from typing import Any
 
 import numpy as np
 
-from . import ast
+from . import ast, ops
 from .analysis import Analysis, analyze, check
 from .display import Settings, format_example, show_application, show_value
 from .draw import Flow, file_stem, render, to_dot, to_text
 from .engine import ValueCache, evaluate, input_array
-from .errors import RaspError, RaspTypeError, RaspValueError, Span, format_error, shorten
+from .errors import (
+    RaspError,
+    RaspSyntaxError,
+    RaspTypeError,
+    RaspValueError,
+    Span,
+    format_error,
+    shorten,
+)
 from .evaluator import Env, Evaluator, Exit, folder_of, limits_at
 from .graph import Node, Selector, SOp
 from .parser import parse
 from .values import describe, prepare_input
 
-__all__ = ["Interpreter"]
+__all__ = ["Interpreter", "default_memory_limit", "parse_size"]
 
 DEFAULT_MEMORY_LIMIT = 4 << 30
 BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
@@ -39,16 +47,31 @@ CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 
 
+def parse_size(text: str) -> int:
+    """Bytes from a size such as `512M`, `8G`, `64k` or `1000000`. Raises ValueError."""
+    text = text.strip()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        size = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (a number of bytes, or one such as 512M "
+                         "or 8G)") from None
+    if not math.isfinite(size) or size < 1:
+        raise ValueError(f"{text!r} is not a size: it must be at least 1 byte")
+    return int(size * scale)
+
+
 def default_memory_limit() -> int:
-    """RASP_MEMORY_LIMIT in bytes, with an optional K, M or G suffix; 4G if unset."""
-    text = os.environ.get("RASP_MEMORY_LIMIT", "").strip().upper()
+    """RASP_MEMORY_LIMIT in bytes, with an optional K, M or G suffix; 4G if unset or empty.
+    Raises ValueError for a value that is not a size."""
+    text = os.environ.get("RASP_MEMORY_LIMIT", "").strip()
     if not text:
         return DEFAULT_MEMORY_LIMIT
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
     try:
-        return int(float(text.rstrip("KMG")) * scale)
-    except ValueError:
-        return DEFAULT_MEMORY_LIMIT
+        return parse_size(text)
+    except ValueError as e:
+        raise ValueError(f"RASP_MEMORY_LIMIT: {e}") from None
 
 
 class Interpreter:
@@ -66,6 +89,20 @@ class Interpreter:
     def __init__(self, out: Callable[[str], Any] | None = None,
                  warn: Callable[[str], Any] | None = None, interactive: bool = False,
                  draw_dir: str | Path = "comp_flows", memory_limit: int | None = None):
+        for name, callback in (("out", out), ("warn", warn)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"Interpreter's {name} must be a function taking a line of "
+                                f"text, got {type(callback).__name__}")
+        if not isinstance(draw_dir, (str, os.PathLike)):
+            raise TypeError(f"Interpreter's draw_dir must be a path, got "
+                            f"{type(draw_dir).__name__}")
+        if memory_limit is not None:
+            if isinstance(memory_limit, bool) or not isinstance(memory_limit, int):
+                raise TypeError(f"Interpreter's memory_limit must be a number of bytes (an int), "
+                                f"got {memory_limit!r}")
+            if memory_limit < 1:
+                raise ValueError(f"Interpreter's memory_limit must be at least 1 byte, got "
+                                 f"{memory_limit}")
         self._out = out
         self._warn = warn or (lambda text: print(text, file=sys.stderr))
         self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
@@ -73,6 +110,9 @@ class Interpreter:
         self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
         self.settings = Settings()  # what the REPL's commands change
         self.exited = False  # set by `exit` / `quit`
+        # errors reported by the last `run` without ending it (statements of a file loaded
+        # interactively that failed)
+        self.reported: list[RaspError] = []
         self._printed: list[str] = []
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
         self.evaluator = Evaluator(self, interactive)
@@ -96,13 +136,22 @@ class Interpreter:
         finally:
             self.evaluator.calls.clear()
             self.evaluator.loading.clear()
+            self.evaluator.load_sites.clear()
 
     def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
         """Execute a program; returns the text it printed. `first_line` numbers its first
         line (a REPL entry continues the session's count)."""
+        if not isinstance(source, str):
+            raise TypeError(f"run expects the program's text as a str, got "
+                            f"{type(source).__name__}")
+        if not isinstance(filename, str) or not isinstance(first_line, int):
+            raise TypeError("run's filename must be a str and first_line an int")
         self._printed = []
+        self.reported = []
         with self._entry():
             program = parse(source, filename, first_line)
+            if folder_of(filename) is not None:  # a file: loading it again is a cycle
+                self.evaluator.loading.append(Path(filename).resolve())
             try:
                 self.evaluator.execute(program.statements, self.env, top=True,
                                        folder=folder_of(filename))
@@ -138,8 +187,16 @@ class Interpreter:
 
     def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
         """`then(value, span)` of an expression, as one call into the session."""
+        if not isinstance(expression, str):
+            raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
+        text = expression.strip().rstrip(";").rstrip()
         with self._entry():
-            program = parse(expression.strip().rstrip(";") + ";", "<expression>")
+            try:
+                program = parse(text + ";", "<expression>", shown=text)
+            except RaspSyntaxError as e:
+                raise _as_typed(e, text) from None
+            if len(program.statements) != 1:
+                raise RaspSyntaxError("expected one expression", program.span)
             (stmt,) = program.statements
             if not isinstance(stmt, ast.ExprStmt):
                 raise RaspTypeError("expected an expression", stmt.span)
@@ -147,52 +204,65 @@ class Interpreter:
                 return then(self.evaluator.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
     def evaluate_batch(self, expression: str, inputs: Iterable[Any],
-                       progress: Callable[[int, int], Any] | None = None) -> list[list]:
+                       progress: Callable[[int, int], Any] | None = None,
+                       keep_going: bool = False) -> list:
         """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
 
         Inputs of one length are evaluated together, as one array with a batch axis. If a
         batch fails, its inputs are evaluated one by one, so that the error names the input
-        that caused it. `progress(done, total)` is called as batches finish."""
+        that caused it: the first such error is raised, or with `keep_going` every input
+        that fails gets its RaspError in place of its output, and the others their outputs.
+        `progress(done, total)` is called as batches finish."""
+        if not isinstance(expression, str):
+            raise TypeError(f"evaluate_batch expects an expression as a str, got "
+                            f"{type(expression).__name__}")
         return self._on_expression(
-            expression, lambda node, span: self._batches(node, span, inputs, progress))
+            expression, lambda node, span: self._batches(node, span, list(inputs), progress,
+                                                         keep_going))
 
-    def _batches(self, node: Any, span: Span, inputs: Iterable[Any],
-                 progress: Callable[[int, int], Any] | None) -> list[list]:
+    def _batches(self, node: Any, span: Span, inputs: list[Any],
+                 progress: Callable[[int, int], Any] | None, keep_going: bool) -> list:
         if not isinstance(node, (SOp, Selector)):
             raise RaspTypeError(f"expected an s-op or selector, got {describe(node)}", span)
-        prepared = []
-        for number, example in enumerate(inputs, 1):
+        results: list = [[] for _ in inputs]
+        prepared: dict[int, list] = {}
+        for index, example in enumerate(inputs):
             try:
-                prepared.append(prepare_input(example))
+                prepared[index] = prepare_input(example)
             except RaspError as e:
-                raise e.at(span).noted(f"in input {number} of the batch", span) from None
-        results: list[list] = [[] for _ in prepared]
+                if not keep_going:
+                    raise e.at(span).noted(f"in input {index + 1} of the batch", span) from None
+                results[index] = e.at(span)
         by_length: dict[int, list[int]] = {}
-        for index, tokens in enumerate(prepared):
+        for index, tokens in prepared.items():
             by_length.setdefault(len(tokens), []).append(index)
         done = 0
         for n, indices in by_length.items():
             size = max(1, BATCH_CELLS // (n * n))  # inputs per array
             for start in range(0, len(indices), size):
                 chunk = indices[start:start + size]
-                self._batch(node, span, [prepared[i] for i in chunk], chunk, results)
+                self._batch(node, span, [prepared[i] for i in chunk], chunk, results,
+                            keep_going, [inputs[i] for i in chunk])
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(prepared))
         return results
 
     def _batch(self, node: Node, span: Span, group: list[list], where: list[int],
-               results: list[list]) -> None:
-        """Evaluate inputs of one length together; on an error, one by one."""
+               results: list, keep_going: bool, originals: list) -> None:
+        """Evaluate inputs of one length together; on an error, one by one (each as it was
+        given, so that an error quotes it so)."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
                            memory_limit=self.memory_limit)
         except RaspError:
-            for i, tokens in zip(where, group):
+            for i, example in zip(where, originals):
                 try:
-                    results[i] = self.apply(node, tokens, span).tolist()
+                    results[i] = self.apply(node, example, span).tolist()
                 except RaspError as e:
-                    raise e.noted(f"in input {i + 1} of the batch", span) from None
+                    if not keep_going:
+                        raise e.noted(f"in input {i + 1} of the batch", span) from None
+                    results[i] = e
             return
         n = len(group[0])
         out = np.broadcast_to(out, (len(group),) + ((n, n) if isinstance(node, Selector)
@@ -248,6 +318,10 @@ class Interpreter:
     def warn(self, error: RaspError) -> None:
         self._warn(format_error(error, "warning"))
 
+    def report(self, error: RaspError) -> None:
+        self.reported.append(error)
+        self._warn(format_error(error))
+
     def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
         settings = self.settings if examples else self.settings.quiet()
         try:
@@ -264,7 +338,11 @@ class Interpreter:
         which = ("s-op", "selector") if chosen == "both" else (chosen,)
         match stmt:
             case ast.SetExample(example=expr):
-                self._tokens(value, expr.span)  # a valid input, or an error at it
+                tokens = self._tokens(value, expr.span)  # a valid input, or an error at it
+                try:  # one the tokens s-ops can all read: not strings mixed with numbers
+                    ops.sequence(np.array(tokens, dtype=object))
+                except RaspError as e:
+                    raise e.at(expr.span) from None
                 for key in which:
                     self.settings.examples[key] = value
             case ast.ShowExample():
@@ -311,6 +389,15 @@ class Interpreter:
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit)
         return Flow(report, example, values), result
+
+
+def _as_typed(error: RaspSyntaxError, text: str) -> RaspSyntaxError:
+    """A syntax error in an expression as the user typed it, without the ';' that was added
+    to parse it as a statement."""
+    span = error.span
+    if span is not None and span.line == 1 and span.column == len(text) + 1:
+        error.message = error.message.replace("unexpected ';'", "unexpected end of the expression")
+    return error
 
 
 def _input_key(tokens: list) -> tuple:

@@ -34,6 +34,7 @@ Array = np.ndarray
 MAX_INT_BITS = 13_000  # about 3900 decimal digits
 MAX_ITEMS = 10_000_000  # characters of a string, items of a list
 FLOAT_OVERFLOW = "the result is too large for a float"
+NOT_REAL = "a negative number raised to a fractional power is not a real number"
 
 
 def _bounded(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -272,8 +273,7 @@ def _numeric_binary(op: str, left: Array, right: Array) -> Array:
     if floats:
         finite = np.isfinite(a) & np.isfinite(b)
         if np.any(np.isnan(result) & finite):
-            raise ValueError("a negative number raised to a fractional power is not a real "
-                             "number")
+            raise ValueError(NOT_REAL)
         if np.any(np.isinf(result) & finite):  # Python raises where numpy gives inf
             raise OverflowError(FLOAT_OVERFLOW)
     return result

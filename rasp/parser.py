@@ -7,6 +7,7 @@ Syntax errors become `RaspSyntaxError`s with a position and a message in RASP's 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from pathlib import Path
@@ -37,28 +38,110 @@ def get_parser(strict: bool = False) -> Lark:
                 maybe_placeholders=True, strict=strict, cache=not strict)
 
 
-def parse(text: str, filename: str = "<string>", first_line: int = 1) -> ast.Program:
+def parse(text: str, filename: str = "<string>", first_line: int = 1,
+          shown: str | None = None) -> ast.Program:
     """Parse a whole program (whose first line is line `first_line` of its file or
-    session). Raises RaspSyntaxError."""
-    source = Source(filename, text, first_line)
+    session). Raises RaspSyntaxError. `shown`: the text messages quote, where `text` adds to
+    what the user wrote (the ';' after an expression)."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
+    source = Source(filename, text if shown is None else shown, first_line)
+    bracketed, closers = _bracket_set_examples(text)
     try:
-        tree = get_parser().parse(text)
+        tree = get_parser().parse(bracketed)
     except UnexpectedInput as e:
-        raise _syntax_error(e, source) from None
+        token = getattr(e, "token", None)
+        if token is None or token.type == "$END" or token.start_pos not in closers:
+            raise _syntax_error(e, source, bracketed) from None
+        # at the ')' we added: the expression ends too soon
+        raise RaspSyntaxError("the example's expression is not complete at the end of its "
+                              "line" + _expected(e),
+                              _span_at(source, token.start_pos, text=bracketed)) from None
     return _ToAst(source).transform(tree)
 
 
 def input_status(text: str) -> str:
     """'complete', 'incomplete' (the REPL should read another line) or 'invalid'."""
+    bracketed, closers = _bracket_set_examples(text)
+    try:
+        get_parser().parse(bracketed)
+    except UnexpectedInput as e:
+        token = getattr(e, "token", None)
+        if token is not None and token.type != "$END" and token.start_pos in closers:
+            return "invalid"  # a set example line that ends too soon: it cannot go on
+        return _status(bracketed)
+    return "complete"
+
+
+def _status(text: str) -> str:
     try:
         get_parser().parse(text)
     except UnexpectedToken as e:
-        return "incomplete" if e.token.type == "$END" else "invalid"
+        return "incomplete" if e.token.type == "$END" and not _EXIT_WITH_MORE.search(text) \
+            else "invalid"
     except UnexpectedEOF:
-        return "incomplete"
+        return "invalid" if _EXIT_WITH_MORE.search(text) else "incomplete"
     except UnexpectedInput:
         return "invalid"
     return "complete"
+
+
+# `exit` or `quit` followed by something that is not `()`, `;` or a comment: never complete
+_EXIT_WITH_MORE = re.compile(r"(?:^|[;{}])[ \t]*(exit|quit)[ \t]+(?![ \t]*(?:\(|;|#|$))", re.M)
+_SET_EXAMPLE = re.compile(r"^([ \t]*set[ \t]+(?:(?:s-op|selector)[ \t]+)?example)([ \t]+)(.*)$",
+                          re.M)
+
+
+def _bracket_set_examples(text: str) -> tuple[str, set[int]]:
+    """`set example EXPR`, as the original reads it: the whole expression to the end of its line
+    (the command has no ';' to end it), bracketed for the grammar, which takes one primary
+    there: `set example "ab" + "c"` is parsed as `set example("ab" + "c")`. The '(' takes the
+    place of a space, so columns stay as written. An expression that goes on to the next line
+    (an open bracket) is left as it is. Returns the text and the offsets of the ')' added."""
+    if "example" not in text:
+        return text, set()
+    pieces: list[str] = []
+    closers: set[int] = set()
+    last = 0
+    for match in _SET_EXAMPLE.finditer(text):
+        pieces.append(text[last:match.start()])
+        last = match.end()
+        expression = _to_line_end(match[3])
+        if not expression or _one_primary(expression):
+            pieces.append(match[0])
+            continue
+        after = match[3][len(expression):]
+        head = f"{match[1]}({match[2][1:]}{expression}"
+        closers.add(sum(map(len, pieces)) + len(head))
+        pieces.append(head + ")" + (after[1:] if after[:1] in (" ", "\t") else after))
+    pieces.append(text[last:])
+    return "".join(pieces), closers
+
+
+def _one_primary(expression: str) -> bool:
+    """Whether the grammar reads `set example EXPRESSION` as one command, as it stands."""
+    try:
+        tree = get_parser().parse(f"set example {expression};")
+    except UnexpectedInput:
+        return False
+    return len(tree.children) == 1
+
+
+def _to_line_end(rest: str) -> str:
+    """The expression at the start of `rest`, up to a ';' or a comment ("" if a bracket in
+    it is not closed on this line)."""
+    depth, quoted = 0, False
+    for i, ch in enumerate(rest + "\n"):
+        if quoted or ch == '"':
+            quoted = ch != '"' or not quoted
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return ""
+        elif ch in ";#\n":
+            return rest[:i].rstrip() if depth == 0 else ""
+    return ""
 
 
 # ---------------------------------------------------------------- parse tree -> AST
@@ -278,18 +361,23 @@ def _last_code_char(text: str, before: int) -> int | None:
     return last
 
 
-def _span_at(source: Source, offset: int, length: int = 1) -> Span:
-    line = source.text.count("\n", 0, offset) + source.first_line
-    column = offset - (source.text.rfind("\n", 0, offset) + 1) + 1
+def _span_at(source: Source, offset: int, length: int = 1, text: str | None = None) -> Span:
+    """The span at `offset` of `text` (the source's own text unless given: the text parsed,
+    which may differ from the one shown)."""
+    text = source.text if text is None else text
+    line = text.count("\n", 0, offset) + source.first_line
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return Span(source, line, column, line, column + length)
 
 
-def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
-    text = source.text
+_COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
+
+
+def _syntax_error(e: UnexpectedInput, source: Source, text: str) -> RaspSyntaxError:
     if isinstance(e, UnexpectedCharacters):
         position = e.pos_in_stream or 0
         ch = text[position]
-        where = _span_at(source, position)
+        where = _span_at(source, position, text=text)
         if ch == '"':
             return RaspSyntaxError("unterminated string (strings end on the line they start)",
                                    where)
@@ -298,13 +386,20 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
         return RaspSyntaxError(f"unexpected character {ch!r}", where)
     assert isinstance(e, (UnexpectedToken, UnexpectedEOF))
     token = getattr(e, "token", None)
+    position = len(text) if token is None or token.type == "$END" else token.start_pos
+    leaving = _EXIT_WITH_MORE.search(text, 0, position)
+    if leaving:
+        return RaspSyntaxError(f"'{leaving[1]}' takes nothing after it (write {leaving[1]}, "
+                               f"{leaving[1]}; or {leaving[1]}())",
+                               _span_at(source, leaving.start(1), len(leaving[1]), text))
     at_end = token is None or token.type == "$END"
     if at_end:
         opener = _unclosed_bracket(text)
         if opener is not None:
-            return RaspSyntaxError(f"{text[opener]!r} is never closed", _span_at(source, opener))
+            return RaspSyntaxError(f"{text[opener]!r} is never closed",
+                                   _span_at(source, opener, text=text))
         last = _last_code_char(text, len(text))
-        where = _span_at(source, last + 1 if last is not None else 0)
+        where = _span_at(source, last + 1 if last is not None else 0, text=text)
         if "SEMICOLON" in _accepted(e):
             return RaspSyntaxError("missing ';' at the end of the statement", where)
         return RaspSyntaxError("unexpected end of input" + _expected(e), where)
@@ -314,11 +409,24 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> RaspSyntaxError:
         last = _last_code_char(text, token.start_pos)
         if last is not None and text.count("\n", last, token.start_pos):
             return RaspSyntaxError("missing ';' at the end of the statement",
-                                   _span_at(source, last + 1))
+                                   _span_at(source, last + 1, text=text))
     shift = source.first_line - 1
     where = Span(source, token.line + shift, token.column, (token.end_line or token.line) + shift,
                  token.end_column or token.column + 1)
     message = f"unexpected {_describe(token)}" + _expected(e)
+    before = text[:token.start_pos]
+    call = re.search(r"([A-Za-z_]\w*)\s*\([^()]*,\s*$", before)
+    if str(token) in _COMPARISONS and call and call[1] != "select":
+        # only select takes an operator: `selct(a, b, ==)` misspells it
+        hint = " (did you mean 'select'?)" if difflib.get_close_matches(
+            call[1], ["select"], cutoff=0.6) else ""
+        return RaspSyntaxError(f"'{call[1]}' is not select: only select(keys, queries, "
+                               f"{token}) takes a comparison as an argument{hint}",
+                               _span_at(source, call.start(1), len(call[1]), text))
+    if re.search(r"(?:^|[;{}]\s*)draw\s*$", before) and str(token) != "(":
+        return RaspSyntaxError("'draw' is a command, draw(sop) or draw(sop, input), and "
+                               "cannot be used as a name",
+                               _span_at(source, len(before.rstrip()) - 4, 4, text))
     if token.type == "RBRACE" and "RETURN" in expected:
         message = "a function body must end with 'return ...;'"
     if re.fullmatch(r"[a-zA-Z_]+", str(token)) and token.type != "NAME":

@@ -14,11 +14,13 @@ take nothing away.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import shutil
 import signal
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -32,10 +34,11 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.enums import DEFAULT_BUFFER
 from prompt_toolkit.filters import Condition, has_focus
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory, ThreadedHistory
-from prompt_toolkit.input import Input
+from prompt_toolkit.input import Input, create_pipe_input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import Output, create_output
+from prompt_toolkit.shortcuts import ProgressBar
 
 from . import __version__
 from .display import colour_diagnostic, colour_wanted, kind_of
@@ -53,10 +56,11 @@ from .runner import (
 )
 
 __all__ = ["Repl", "RaspCompleter", "make_session",
-           "history_path", "open_history", "run_repl"]
+           "history_path", "open_history", "progress_bar", "run_repl"]
 
 PROMPT, CONTINUATION, INDENT = ">> ", ".. ", "    "
 MAX_FAILURES = 3  # internal errors in a row after which the REPL gives up instead of spinning
+INTERRUPTED = "interrupted: the entry was stopped (what it defined before stays defined)\n"
 
 BANNER = f"""RASP {__version__}
 running example is: hello
@@ -172,7 +176,11 @@ def _bindings() -> KeyBindings:
     @bindings.add("tab", filter=editing & at_indentation)
     def _(event: KeyPressEvent) -> None:
         """Indent, at the start of a line (elsewhere Tab completes)."""
-        event.current_buffer.insert_text(INDENT)
+        _indent(event.current_buffer, INDENT)
+
+    @bindings.add(" ", filter=editing & at_indentation)
+    def _(event: KeyPressEvent) -> None:
+        _indent(event.current_buffer, " ")
 
     @bindings.add("}", filter=editing & at_indentation)
     def _(event: KeyPressEvent) -> None:
@@ -185,12 +193,32 @@ def _bindings() -> KeyBindings:
     return bindings
 
 
+# The indentation Enter put on a new line, by buffer: (its row, the indentation, how many of
+# its spaces typed spaces may still stand for).
+_AUTO_INDENT: weakref.WeakKeyDictionary[Buffer, list] = weakref.WeakKeyDictionary()
+
+
 def _new_line(buffer: Buffer) -> None:
     """A new line indented like the current one, one level more after an opening brace."""
     before = buffer.document.current_line_before_cursor
     margin = before[: len(before) - len(before.lstrip())]
     extra = INDENT if before.rstrip().endswith("{") else ""
     buffer.insert_text("\n" + margin + extra)
+    _AUTO_INDENT[buffer] = [buffer.document.cursor_position_row, margin + extra,
+                            len(margin + extra)]
+
+
+def _indent(buffer: Buffer, text: str) -> None:
+    """Spaces typed at the start of a line Enter has just indented stand for that indentation
+    (typing a body key by key gives what pasting it gives); further ones are inserted."""
+    document = buffer.document
+    auto = _AUTO_INDENT.get(buffer)
+    if (auto and auto[0] == document.cursor_position_row and auto[2] >= len(text)
+            and document.current_line_before_cursor == auto[1]):
+        auto[2] -= len(text)
+        return
+    _AUTO_INDENT.pop(buffer, None)
+    buffer.insert_text(text)
 
 
 def _continuation(width: int, line_number: int, wrap_count: int) -> str:
@@ -210,6 +238,27 @@ def make_session(interpreter: Interpreter, input: Input | None = None,
         auto_suggest=AutoSuggestFromHistory(), enable_history_search=True,
         search_ignore_case=True, history=history if history is not None else InMemoryHistory(),
         input=input, output=output)
+
+
+# ---------------------------------------------------------------- progress
+
+@contextlib.contextmanager
+def progress_bar(stream: TextIO, total: int, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on the terminal `stream`, for a long run outside the REPL (a batch of
+    inputs); yields the callback that moves it, with (done, total). No keys are read (stdin
+    may hold the inputs: an empty pipe stands in), nor is the terminal asked where its cursor
+    is (its answer would arrive on stdin)."""
+    output = create_output(stdout=stream)
+    if hasattr(output, "enable_cpr"):
+        output.enable_cpr = False
+    with create_pipe_input() as keys, ProgressBar(output=output, input=keys) as bar:
+        counter: Any = bar(label=label, total=total)
+
+        def show(done: int, total: int) -> None:
+            counter.items_completed = done
+            bar.invalidate()
+        yield show
+        counter.done = True
 
 
 # ---------------------------------------------------------------- history
@@ -260,11 +309,12 @@ class Repl:
             try:
                 if interrupted:  # said here, where a second Ctrl-C cannot end the session
                     interrupted = False
-                    self.out.write("KeyboardInterrupt\n")
+                    self.err.write(INTERRUPTED)
+                    self.err.flush()
                 if not self.step():
                     break
                 failures = 0
-            except KeyboardInterrupt:  # Ctrl-C, at the prompt or during an evaluation
+            except KeyboardInterrupt:  # Ctrl-C during an evaluation (or while telling it)
                 interrupted = True
             except Exception as e:  # a bug of ours outside an evaluation: say so, go on
                 report_internal(e, self.err, self.show_traceback)
@@ -279,6 +329,8 @@ class Repl:
             text = self.session.prompt()
         except EOFError:
             return False
+        except KeyboardInterrupt:  # Ctrl-C at the prompt: the entry is dropped, silently
+            return True
         self.execute(text)
         return True
 

@@ -45,7 +45,7 @@ and elementwise operations. End each statement with ';'.
   (x)("input");                  apply an s-op or selector to an input
   load "paper_examples";         run a file from this folder or the example library
   analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
-  draw(reverse, "abc");          its computation, layer by layer (and a picture in comp_flows/)
+  draw(length - indices, "abc"); its computation, layer by layer (and a picture in comp_flows/)
 A named s-op or selector is shown on the running example.
 Commands:
   set example "hey"              change the running example (s-op / selector variants)
@@ -126,6 +126,9 @@ def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
     except Exception as e:  # a bug of ours: say so, never a bare traceback
         report_internal(e, err, show_traceback)
         return EXIT_INTERNAL
+    if interpreter.reported:  # errors of a loaded file, reported as it went on
+        return EXIT_SYNTAX if isinstance(interpreter.reported[-1], RaspSyntaxError) \
+            else EXIT_RUNTIME
     return EXIT_OK
 
 

@@ -14,7 +14,21 @@ from . import ops
 from .errors import RaspValueError, shorten
 from .graph import Node, Selector, SOp
 
-__all__ = ["Function", "Applied", "prepare_input", "describe"]
+__all__ = ["Function", "Applied", "prepare_input", "describe", "KINDS", "of_kind"]
+
+# The kinds a parameter can be declared to take: what each accepts, and how a message says it.
+KINDS: dict[str, tuple[str, Any]] = {
+    "selector": ("a selector", lambda v: isinstance(v, Selector)),
+    "s-op": ("an s-op", lambda v: isinstance(v, SOp) or isinstance(v, ops.ATOM_TYPES)),
+    "atom": ("an atom", lambda v: isinstance(v, ops.ATOM_TYPES)),
+    "list": ("a list", lambda v: isinstance(v, list)),
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "int": ("an integer", lambda v: isinstance(v, int)),
+}
+
+
+def of_kind(value: Any, kind: str) -> bool:
+    return bool(KINDS[kind][1](value))
 
 
 class Function:
@@ -25,6 +39,8 @@ class Function:
                  env: Any):
         self.name, self.params, self.body, self.returns = name, params, body, returns
         self.env = env
+        # what each parameter must be, where its file declares it (`#: f(x: selector)`)
+        self.kinds: tuple[str, ...] | None = None
 
     @property
     def home(self) -> str:
@@ -43,10 +59,15 @@ class Applied:
 
 def prepare_input(value: Any) -> list:
     """An input sequence as a list of atoms; a string is a sequence of characters."""
+    if isinstance(value, np.ndarray):  # a numpy array of atoms, from the Python API
+        if value.ndim != 1:
+            raise RaspValueError(f"an input must be one sequence, got an array of shape "
+                                 f"{value.shape}")
+        value = value.tolist()
     if isinstance(value, str):
         items = list(value)
     elif isinstance(value, (list, tuple)):
-        items = list(value)
+        items = [v.item() if isinstance(v, np.generic) else v for v in value]
     else:
         raise RaspValueError(f"an input must be a string or a list, got {describe(value)}")
     if not items:
@@ -68,5 +89,10 @@ def describe(value: Any) -> str:
     if isinstance(value, Applied):
         return f"the result of applying {value.node.title} to an input"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{shorten(value, 40)}"'
+    if isinstance(value, list):
+        return shorten("[" + ", ".join(describe(v) for v in value[:10]) + "]", 60)
+    if isinstance(value, dict):
+        return shorten("{" + ", ".join(f"{describe(k)}: {describe(v)}"
+                                       for k, v in list(value.items())[:10]) + "}", 60)
     return shorten(repr(value), 40)

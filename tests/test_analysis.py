@@ -98,3 +98,16 @@ def test_same_selector_at_two_depths_counts_in_each_layer():
     report = analyze(it.value("x"))
     assert report.heads_per_layer == [1, 1]
     assert report.layers[1].heads[0].selector is report.layers[2].heads[0].selector
+
+
+def test_a_deep_analysis_is_summarised_in_the_report():
+    from rasp import Interpreter
+
+    it = Interpreter()
+    it.run("x = indices; for i in range(100) { x = aggregate(select(x, indices, ==), x); }")
+    report = it.analyze("x")
+    text = report.report()
+    assert text.splitlines()[0] == "x: 100 layers, heads per layer 1x100 (max 1, total 100)"
+    assert "  ... 70 more layers (--json, to_json(): all of them)" in text
+    assert "  layer 100:" in text and "  layer 50:" not in text
+    assert len(report.to_json()["heads_per_layer"]) == 100  # the JSON keeps everything

@@ -105,7 +105,104 @@ def test_memory_limit_is_a_clear_error():
 
 
 @pytest.mark.parametrize("text, limit", [("", 4 << 30), ("512M", 512 << 20), ("2g", 2 << 30),
-                                         ("1000", 1000), ("nonsense", 4 << 30)])
+                                         ("1000", 1000), (" 1.5k ", 1536)])
 def test_memory_limit_from_the_environment(monkeypatch, text, limit):
     monkeypatch.setenv("RASP_MEMORY_LIMIT", text)
     assert default_memory_limit() == limit
+
+
+@pytest.mark.parametrize("text", ["nonsense", "-5", "0", "1X", "nanM", "M"])
+def test_a_memory_limit_that_is_not_a_size_is_refused(monkeypatch, text):
+    """Not silently ignored: a clear error, and the command exits with a usage error."""
+    monkeypatch.setenv("RASP_MEMORY_LIMIT", text)
+    with pytest.raises(ValueError, match="RASP_MEMORY_LIMIT: .* is not a size"):
+        default_memory_limit()
+    err = io.StringIO()
+    assert main(["-c", "1;"], stdout=io.StringIO(), stderr=err) == 64
+    assert err.getvalue().startswith("rasp: RASP_MEMORY_LIMIT: ")
+
+
+def _batch(tmp_path, program, lines, *options, stdin=None):
+    (tmp_path / "p.rasp").write_text(program)
+    (tmp_path / "in.txt").write_text(lines)
+    out, err = io.StringIO(), io.StringIO()
+    inputs = "-" if stdin is not None else str(tmp_path / "in.txt")
+    code = main([str(tmp_path / "p.rasp"), "--name", "x", "--inputs", inputs, *options],
+                stdin=io.StringIO(stdin or ""), stdout=out, stderr=err)
+    return code, out.getvalue().splitlines(), err.getvalue()
+
+
+def test_batch_lines_are_read_one_way_and_stay_aligned(tmp_path):
+    """JSON is read the same whatever the spaces around it; an empty or bad line is an error
+    at its line, with an empty result line, and the others still come out."""
+    code, out, err = _batch(tmp_path, "x = sort(tokens, tokens);\n",
+                            'ba\n\n [2, 1]\n[2, 1] \n[[]]\n[]\n[1, "a"\n"b a"\n')
+    assert out == ["[a, b] (strings)", "", "[1, 2] (strings)", "[1, 2] (strings)", "", "", "",
+                   "[ , a, b] (strings)"]
+    assert code == 65
+    for line in (2, 5, 6, 7):
+        assert f"in.txt:{line}:1: error:" in err
+    assert "in.txt:3:" not in err and "in.txt:8:" not in err
+
+
+def test_batch_raw_reads_every_line_as_a_string(tmp_path):
+    code, out, _ = _batch(tmp_path, "x = length;\n", '[1]\n[]\n"a"\n', "--raw")
+    assert code == 0 and out == ["[3]*3 (ints)", "[2]*2 (ints)", "[3]*3 (ints)"]
+
+
+def test_batch_goes_on_after_an_input_fails(tmp_path):
+    code, out, err = _batch(tmp_path, "x = aggregate(full_s, tokens);\n", "a\nab\nc\n",
+                            "--format", "jsonl")
+    assert code == 70
+    rows = [json.loads(line) for line in out]
+    assert rows[0] == {"input": "a", "output": ["a"]} and rows[2]["output"] == ["c"]
+    assert rows[1]["line"] == 2 and "cannot average strings" in rows[1]["error"]
+    assert "in.txt:2:1: note: on input line 2" in err
+
+
+def test_batch_inputs_from_stdin_and_selectors_as_matrices(tmp_path):
+    code, out, _ = _batch(tmp_path, "x = select(tokens, tokens, ==);\n", "", stdin="ab\n")
+    assert code == 0
+    assert [line.strip() for line in out] == ["a b", "a | 1", "b |   1"]
+
+
+def _batch_on_a_terminal(tmp_path, *options):
+    """stderr is a pseudo-terminal; returns the exit code, the stdout lines, what the terminal
+    got."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pty = pytest.importorskip("pty")
+    (tmp_path / "in.txt").write_text("".join("ab" * (i % 5 + 1) + "\n" for i in range(1500)))
+    root = Path(__file__).resolve().parent.parent
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasp", "-c", "x = sort(tokens, tokens);", "--name", "x",
+         "--inputs", str(tmp_path / "in.txt"), *options], cwd=root, stdout=subprocess.PIPE,
+        stderr=secondary, stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(root)))
+    os.close(secondary)
+    out = process.stdout.read()
+    process.wait(timeout=60)
+    seen = b""
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(primary)
+    return process.returncode, out.decode().splitlines(), seen.decode(errors="replace")
+
+
+def test_a_long_batch_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    code, out, terminal = _batch_on_a_terminal(tmp_path)
+    assert code == 0 and len(out) == 1500
+    assert "1500/1500" in terminal and "inputs" in terminal
+    code, out, terminal = _batch_on_a_terminal(tmp_path, "--format", "jsonl")
+    assert code == 0 and len(out) == 1500 and terminal == ""
+    code, out, err = _batch(tmp_path, "x = length;\n", "ab\n" * 1500)  # stderr piped
+    assert code == 0 and err == ""

@@ -112,3 +112,19 @@ def test_a_reader_that_goes_away_ends_rasp_quietly(tmp_path):
         assert process.wait(timeout=60) == 141
         stderr.seek(0)
         assert stderr.read() == ""
+
+
+
+def test_help_lists_the_subcommands():
+    result = rasp("--help")
+    assert result.returncode == 0 and "rasp analyze FILE NAME" in result.stdout
+
+
+def test_analyze_exit_codes_and_the_running_example():
+    result = rasp("analyze", "sort", "1+")
+    assert result.returncode == 65
+    assert "1 | 1+\n" in result.stderr and ";" not in result.stderr
+    result = rasp("analyze", "sort", "tokens_int + 1", "--example", "[1, 2]")
+    assert result.returncode == 0 and "warning" not in result.stdout + result.stderr
+    result = rasp("analyze", "sort", "tokens", "--example", '[1, "a"]')
+    assert result.returncode == 64 and "mixes values" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pytest
 
 from rasp import Interpreter
@@ -96,3 +97,46 @@ def test_format_names_groups_by_kind_and_wraps():
     assert lines[0].startswith("    value: name0, name1,")
     assert all(len(line) <= 40 for line in lines) and len(lines) > 1
     assert all(line.startswith(" " * 11) for line in lines[1:])
+
+
+def test_wide_characters_keep_selector_columns_aligned():
+    from rasp.display import format_matrix, text_width
+
+    lines = format_matrix(list("日本a"), np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]]))
+    header, rows = lines[0], lines[1:]
+    column = {ch: text_width(header.expandtabs(8)[:header.expandtabs(8).index(ch)])
+              for ch in "日本a"}
+    for row, token in zip(rows, "日本a"):
+        shown = row.expandtabs(8)
+        one = shown.rindex("1")
+        assert text_width(shown[:one]) == column[token]  # the 1 sits under its key
+    assert format_matrix(list("ab"), np.array([[1, 0], [0, 1]])) == [
+        " \t\t\t     a b", " \t\t\t a | 1  ", " \t\t\t b |   1"]  # as the original
+
+
+def test_floats_of_sequences_round_to_three_decimals_as_the_original():
+    """Kept on purpose (docs/language.md): only the display rounds."""
+    from rasp import Interpreter
+
+    it = Interpreter()
+    assert it.run('(indices * 0.0001)("ab");') == "\t =  [0.0, 0.0] (floats)\n"
+    assert it.evaluate("indices * 0.0001", "ab") == [0.0, 0.0001]
+
+
+def test_a_selector_on_a_long_running_example_is_summarised():
+    from rasp import Interpreter
+
+    it = Interpreter(interactive=True)
+    printed = it.run('set example "' + "ab" * 500 + '"\ns = select(tokens, tokens, ==);')
+    assert printed.splitlines()[1].startswith(
+        " \t Example: a 1000 x 1000 selection matrix, 500,000 cells selected")
+    assert len(printed) < 300
+    short = it.run('set example "' + "ab" * 50 + '"\ns = select(tokens, tokens, ==);')
+    assert len(short.splitlines()) == 3 + 100  # 100 tokens: the matrix, as the original
+
+
+def test_full_display_of_identical_values_says_it_skipped_them():
+    """As the original's REPL prints it (its transcript load_rover.txt)."""
+    it = Interpreter()
+    assert it.run('full seq display on\n(indices * 0)("abc");') == (
+        "\t =   [0]*3 (ints) [skipped full display: identical values]\n")

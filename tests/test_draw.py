@@ -108,3 +108,12 @@ def test_dot_failing_to_start_is_a_note(tmp_path, monkeypatch):
     printed = Interpreter(draw_dir=tmp_path, warn=notes.append).run('draw(indices, "ab");')
     assert len(notes) == 1 and "dot failed" in notes[0]
     assert printed.endswith("\t =  [0, 1] (ints)\n")
+
+
+@pytest.mark.parametrize("first, second", [('[1, 2]', '[12]'), ('"a.b"', '"a"'),
+                                           ('"a.b"', '"a_b"'), ('[1.5, 2]', '[1.7, 3]'),
+                                           ('"12"', '[12]'), ('[1]', '[True]')])
+def test_distinct_inputs_get_distinct_files(tmp_path, first, second):
+    it = session(tmp_path)
+    it.run(f"draw(indices, {first}); draw(indices, {second});")
+    assert len(list(tmp_path.glob("*.dot"))) == 2

@@ -278,3 +278,11 @@ def test_deep_graphs_evaluate_without_recursion():
     it = Interpreter()
     it.run("x = indices; for i in range(3000) { x = x + 1; }")
     assert it.evaluate("x", "ab") == [3000, 3001]
+
+
+def test_an_s_op_read_past_its_end_is_the_default_everywhere():
+    """As in the original, s[i] is an aggregate: a position the input lacks selects nothing."""
+    it = Interpreter()
+    for expression in ("tokens[5]", "load_from_location(tokens, 9)", "tokens[-5]"):
+        assert it.evaluate(expression, "xyz") == [0, 0, 0]
+    assert it.evaluate("tokens[2]", "xyz") == ["z"] * 3

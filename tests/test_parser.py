@@ -96,3 +96,38 @@ def test_deep_nesting_needs_no_recursion_in_the_parser():
     while isinstance(node, ast.Call):
         node, levels = node.args[0], levels + 1
     assert (levels, node) == (depth, c(1))
+
+
+def test_set_example_takes_an_expression_to_the_end_of_its_line():
+    from rasp import Interpreter
+
+    it = Interpreter(interactive=True)
+    printed = it.run('set example "ab" + "c"  # a comment\nshow example\n'
+                     'set s-op example [1, 2] + [3];show s-op example\n'
+                     'set example [1,\n  2]\nshow example\n')
+    assert printed.splitlines() == ['\ts-op example: "abc"', '\tselector example: "abc"',
+                                    "\ts-op example: [1, 2, 3]", "\ts-op example: [1, 2]",
+                                    "\tselector example: [1, 2]"]
+
+
+@pytest.mark.parametrize("text, status", [
+    ('set example "ab" + "c"', "complete"), ('set example "ab" +', "invalid"),
+    ("set example [1,", "incomplete"), ("exit now", "invalid"), ("exit", "complete"),
+    ("quit();", "complete"), ("exit # bye", "complete"),
+])
+def test_enter_on_commands(text, status):
+    from rasp.parser import input_status
+
+    assert input_status(text) == status
+
+
+def test_commands_with_something_wrong_after_them():
+    from rasp import RaspError
+    from rasp.parser import parse
+
+    with pytest.raises(RaspError, match=r"'exit' takes nothing after it") as info:
+        parse("x = 1;\nexit now\n")
+    assert (info.value.line, info.value.column) == (2, 1)
+    with pytest.raises(RaspError, match="the example's expression is not complete") as info:
+        parse('set example "ab" +\nshow example\n')
+    assert (info.value.line, info.value.column) == (1, 19)

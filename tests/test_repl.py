@@ -105,6 +105,15 @@ def test_function_body_is_indented_and_the_brace_dedented(pipe):
         "def f(a) {\n    b = a;\n    return b;\n}")
 
 
+def test_typing_the_indentation_does_not_double_it(pipe):
+    """Typed key by key, a body indented by hand comes out as pasted; deeper stays deeper."""
+    assert prompt(pipe, "def f(a) {\r    b = a;\r    return b;\r}\r") == (
+        "def f(a) {\n    b = a;\n    return b;\n}")
+    assert prompt(pipe, "def f(a) {\r      return a;\r}\r") == (
+        "def f(a) {\n      return a;\n  }")  # two more than Enter gave: kept
+    assert prompt(pipe, "def f(a) {\r\treturn a;\r}\r") == "def f(a) {\n    return a;\n}"
+
+
 def test_tab_indents_at_the_start_of_a_line(pipe):
     assert prompt(pipe, "x = [1,\r\t2];\r") == "x = [1,\n    2];"
 
@@ -274,8 +283,9 @@ def test_named_values_show_on_the_running_example(pipe):
 
 
 def test_ctrl_c_clears_the_entry_and_the_session_goes_on(pipe):
-    session = Session(pipe, "x = (1 +" + CTRL_C + "x = 5;\r")
-    assert session.printed == "KeyboardInterrupt\n    value: x =  5\n"
+    session = Session(pipe, CTRL_C + "x = (1 +" + CTRL_C + "x = 5;\r")
+    assert session.printed == "    value: x =  5\n"  # silently: nothing was running
+    assert session.err.getvalue() == ""
 
 
 def test_interrupted_evaluation_keeps_earlier_definitions(pipe):
@@ -285,7 +295,8 @@ def test_interrupted_evaluation_keeps_earlier_definitions(pipe):
         it.apply = apply  # every evaluation on an input is "interrupted"
 
     session = Session(pipe, 'x = 7;\r(indices)("abc");\rx + 1;\r', patch=interrupt_applications)
-    assert session.printed == "    value: x =  7\nKeyboardInterrupt\n    value: out =  8\n"
+    assert session.printed == "    value: x =  7\n    value: out =  8\n"
+    assert session.err.getvalue().startswith("interrupted: the entry was stopped")
 
 
 def test_a_second_ctrl_c_while_the_first_is_reported_does_not_end_the_session(pipe):
@@ -294,17 +305,21 @@ def test_a_second_ctrl_c_while_the_first_is_reported_does_not_end_the_session(pi
         struck = False
 
         def write(self, text: str) -> int:
-            if text == "KeyboardInterrupt\n" and not self.struck:
+            if text.startswith("interrupted") and not self.struck:
                 self.struck = True
                 raise KeyboardInterrupt
             return super().write(text)
 
-    out = Jumpy()
+    out, err = io.StringIO(), Jumpy()
     it = interpreter(out)
-    pipe.send_text("x = (1 +" + CTRL_C + "x = 5;\r" + CTRL_D)
-    assert Repl(it, make_session(it, input=pipe, output=DummyOutput()), out,
-                io.StringIO()).run() == 0
-    assert out.getvalue().endswith("KeyboardInterrupt\n    value: x =  5\n")
+
+    def apply(*args, **kwargs):
+        raise KeyboardInterrupt
+    it.apply = apply  # type: ignore[method-assign]
+    pipe.send_text('(indices)("ab");\rx = 5;\r' + CTRL_D)
+    assert Repl(it, make_session(it, input=pipe, output=DummyOutput()), out, err).run() == 0
+    assert out.getvalue().endswith("    value: x =  5\n")
+    assert err.getvalue().startswith("interrupted")
 
 
 def test_exit_ends_the_session(pipe):
@@ -421,3 +436,14 @@ def test_the_session_in_the_cli_doc(pipe):
     pipe.send_text("".join(line.strip() + "\r" for line in typed) + CTRL_D)
     Repl(it, make_session(it, input=pipe, output=DummyOutput()), out, io.StringIO()).run()
     assert out.getvalue().splitlines() == expected
+
+
+def test_every_statement_of_the_help_primer_runs_in_a_fresh_session(tmp_path, monkeypatch):
+    """What `help` suggests typing works as typed, in order, from a fresh session."""
+    monkeypatch.chdir(tmp_path)  # draw writes its picture in comp_flows/ here
+    it = Interpreter(warn=lambda line: None)
+    primer = HELP.split("Commands:")[0].splitlines()[2:]
+    statements = [code for line in primer if (code := line[2:33].strip()).endswith(";")]
+    assert len(statements) == 5 and statements[-1] == 'draw(length - indices, "abc");'
+    for statement in statements:
+        it.run(statement)

@@ -57,9 +57,9 @@ def test_multi_line_function_colour_ctrl_c_and_ctrl_d(tmp_path):
     child.expect_exact('\x1b[36ms-op:\x1b[0m \x1b[1my\x1b[0m')
     child.expect_exact('y("hello") = [0, 2, 4, 6, 8] \x1b[2m(ints)\x1b[0m')
     child.expect_exact(">>")
-    child.send("z = (1 +\x03")  # Ctrl-C drops the unfinished entry
-    child.expect_exact("KeyboardInterrupt")
+    child.send("z = (1 +\x03")  # Ctrl-C drops the unfinished entry, silently
     child.expect_exact(">>")
+    assert "Interrupt" not in child.before
     child.send("(y)(\"ab\");\r")
     child.expect_exact("=  [0, 2] (ints)")
     child.expect_exact(">>")
@@ -77,7 +77,7 @@ def test_ctrl_c_stops_a_long_evaluation_and_keeps_the_definitions(tmp_path):
     child.send("x + 1; for i in range(3000) { for j in range(3000) { y = j; } }\r")
     child.expect_exact("value: out =  8")
     child.sendcontrol("c")
-    child.expect_exact("KeyboardInterrupt")
+    child.expect_exact("interrupted: the entry was stopped")
     child.expect_exact(">>")
     child.send("x * 2;\r")
     child.expect_exact("value: out =  14")
