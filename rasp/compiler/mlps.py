@@ -1,0 +1,314 @@
+"""Feed-forward blocks: each computes the features of one layer as lookup tables.
+
+A product is a feature (a map, or the joint values a later head reads) tabulated over the
+reachable combinations of the s-ops it is computed from (its leaves, in the residual):
+
+* categorical leaves only: one hidden unit per combination, ReLU(sum of the leaves' one-hot
+  dimensions - (p - 1)), which is 1 exactly at that combination; it writes the result's
+  one-hot (tracr's lookup table, with reachable combinations only);
+* one numerical leaf x: for each combination c of the categorical leaves, a unit gives the
+  result at the smallest x, and a pair of units per point where the result changes adds the
+  difference: ReLU(L (x - t) + 1 - M g) - ReLU(L (x - t) - M g), a step of height 1 at the
+  midpoint t between two consecutive values of x, with L = 4 / their gap (every value is at
+  least 2 / L from t) and g = 0 when c matches, >= 1 otherwise (M large enough to switch it
+  off);
+* several numerical leaves: a two-layer block. The first layer cuts each numerical leaf into
+  the intervals the table distinguishes (steps as above), the second looks up the
+  combination of intervals and categorical values.
+
+Every unit is switched off at the BOS position (its BOS weight makes its input -1 there), so
+the block writes nothing at BOS.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .graph import SOp
+from .layout import BOS, ONE, Block, Layout, value_key
+from .valuesets import ERROR, Limits, is_number, key, refusal
+
+
+@dataclass
+class Product:
+    feature: Any  # the layout key of the block it writes
+    name: str
+    node: SOp  # the node it belongs to (for messages)
+    leaves: list[SOp]
+    combos: list[tuple]
+    results: list  # the value at each combination, or ERROR
+    by_value: bool = False  # numbers are compared by value only (the model's output)
+    values: list = field(default_factory=list)  # the block's values, set by `collapse`
+    table: dict = field(default_factory=dict)  # set by `collapse`
+
+    def collapse(self, numeric: list[bool]) -> dict[tuple, tuple[tuple, Any]]:
+        """The table keyed as the model sees its inputs: numerical leaves by value alone, so
+        that a copied 3 and an averaged 3.0 are one input. Where they give different results
+        the program depends on something the encoding cannot see: refused."""
+        table: dict[tuple, tuple[tuple, Any]] = {}
+        for combo, result in zip(self.combos, self.results):
+            seen = tuple(float(v) if num else v for v, num in zip(combo, numeric))
+            k = tuple(("x", v) if num else key(v) for v, num in zip(seen, numeric))
+            if k not in table or table[k][1] is ERROR:
+                table[k] = (seen, result)
+                continue
+            old = table[k][1]
+            if result is ERROR or value_key(old) == value_key(result):
+                continue
+            if self.by_value and is_number(old) and is_number(result) and old == result:
+                table[k] = (seen, float(result))
+                continue
+            raise refusal(self.node, f"'{self.name}' depends on whether a number was "
+                                     f"averaged or copied: {combo!r} gives {result!r} where "
+                                     f"the same numbers give {old!r}, and the numerical "
+                                     f"encoding holds only the number")
+        self.values = _unique_values(r for _, r in table.values())
+        self.table = table
+        return table
+
+
+def _unique_values(results: Any) -> list:
+    found: dict = {}
+    for r in results:
+        if r is not ERROR:
+            found.setdefault(value_key(r), r)
+    return list(found.values())
+
+
+class Stage:
+    """Hidden units of one layer: sparse input weights, a bias and sparse output weights."""
+
+    def __init__(self) -> None:
+        self.inputs: list[dict[int, float]] = []
+        self.bias: list[float] = []
+        self.outputs: list[dict[int, float]] = []
+
+    def unit(self, inputs: dict[int, float], bias: float,
+             outputs: dict[int, float] | None = None) -> int:
+        self.inputs.append(inputs)
+        self.bias.append(bias)
+        self.outputs.append(outputs or {})
+        return len(self.bias) - 1
+
+    def __len__(self) -> int:
+        return len(self.bias)
+
+
+@dataclass
+class FeedForward:
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    @property
+    def hidden(self) -> list[int]:
+        return [len(b) for b in self.biases[:-1]]
+
+
+def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
+                      limits: Limits, layer: int) -> FeedForward | None:
+    """The block computing `products` from the residual; None if there is nothing to do."""
+    if not products:
+        return None
+    first, second = Stage(), Stage()
+    two_deep = []
+    for product in products:
+        numeric = [layout.of[("node", leaf.id)].encoding == "numerical"
+                   for leaf in product.leaves]
+        table = product.table or product.collapse(numeric)
+        out = layout.of[product.feature]
+        if sum(numeric) >= 2:
+            two_deep.append((product, numeric, table, out))
+        else:
+            _one_layer(product, numeric, table, out, layout, first)
+    if two_deep:
+        for i in range(len(first)):  # one-layer units pass through the second layer as is
+            second.unit({i: 1.0}, 0.0, first.outputs[i])
+            first.outputs[i] = {}
+        for product, numeric, table, out in two_deep:
+            _two_layers(product, numeric, table, out, layout, first, second)
+    units = len(first) + len(second)
+    if units > limits.max_units:
+        names = ", ".join(p.name for p in products)
+        raise refusal(products[0].node, f"the feed-forward block of layer {layer} ({names}) "
+                                        f"needs {units:,} hidden units (limit --max-units "
+                                        f"{limits.max_units:,})")
+    width = layout.width
+    w1 = _dense(first.inputs, width, len(first)).T
+    b1 = np.array(first.bias)
+    # switch every first-layer unit off at BOS: its input there is exactly -1
+    w1[BOS] = 0.0
+    w1[BOS] = -1.0 - (bos @ w1 + b1)
+    if not two_deep:
+        return FeedForward([w1, _dense(first.outputs, width, len(first))],
+                           [b1, np.zeros(width)])
+    w2 = _dense(second.inputs, len(first), len(second)).T
+    return FeedForward([w1, w2, _dense(second.outputs, width, len(second))],
+                       [b1, np.array(second.bias), np.zeros(width)])
+
+
+def _dense(rows: list[dict[int, float]], width: int, count: int) -> np.ndarray:
+    out = np.zeros((count, width))
+    for i, row in enumerate(rows):
+        for j, w in row.items():
+            out[i, j] += w
+    return out
+
+
+def _encode(out: Block, value: Any) -> dict[int, float]:
+    dim = out.dim(value)
+    assert dim is not None, (out.name, value)
+    return {dim: 1.0}
+
+
+def _difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+    diff = dict(a)
+    for j, w in b.items():
+        diff[j] = diff.get(j, 0.0) - w
+    return {j: w for j, w in diff.items() if w != 0.0}
+
+
+def _leaf_dims(product: Product, layout: Layout, numeric: list[bool],
+               seen: tuple) -> list[int] | None:
+    """The one-hot dimensions of a combination's categorical values (None if one of them is
+    not in its block: the combination never occurs)."""
+    dims = []
+    for leaf, v, num in zip(product.leaves, seen, numeric):
+        if not num:
+            dim = layout.of[("node", leaf.id)].dim(v)
+            if dim is None:
+                return None
+            dims.append(dim)
+    return dims
+
+
+def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]:
+    """Input weights and bias that are `scale` when all of `dims` are 1, <= 0 otherwise."""
+    if not dims:
+        return {ONE: scale}, 0.0
+    inputs: dict[int, float] = {}
+    for d in dims:
+        inputs[d] = inputs.get(d, 0.0) + scale
+    return inputs, -scale * (len(dims) - 1)
+
+
+def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
+               layout: Layout, stage: Stage) -> None:
+    by_rest: dict[tuple, tuple[list[int], list[tuple[float, Any]]]] = {}
+    xs: list[float] = []
+    for seen, result in table.values():
+        if result is ERROR:
+            continue
+        dims = _leaf_dims(product, layout, numeric, seen)
+        if dims is None:
+            continue
+        rest = tuple(dims)
+        x = next((v for v, num in zip(seen, numeric) if num), None)
+        by_rest.setdefault(rest, (dims, []))[1].append((x, result))
+        if x is not None:
+            xs.append(x)
+    if not xs:  # categorical leaves only: a lookup
+        for dims, ((_, result),) in by_rest.values():
+            inputs, bias = _gate(dims)
+            stage.unit(inputs, bias, _encode(out, result))
+        return
+    (leaf,) = [leaf for leaf, num in zip(product.leaves, numeric) if num]
+    x_dim = layout.of[("node", leaf.id)].start
+    low, high = min(xs), max(xs)
+    for dims, points in by_rest.values():
+        points.sort(key=lambda p: p[0])
+        inputs, bias = _gate(dims)
+        stage.unit(inputs, bias, _encode(out, points[0][1]))
+        for (xa, ra), (xb, rb) in zip(points, points[1:]):
+            if value_key(ra) == value_key(rb):
+                continue
+            t = (xa + xb) / 2
+            steep = 4.0 / (xb - xa)
+            big = steep * max(high - t, t - low) + 2.0
+            gate, gate_bias = _gate(dims, big) if dims else ({}, 0.0)
+            step = _difference(_encode(out, rb), _encode(out, ra))
+            for offset, sign in ((1.0, 1.0), (0.0, -1.0)):
+                weights = dict(gate)
+                weights[x_dim] = weights.get(x_dim, 0.0) + steep
+                shift = gate_bias - big if dims else 0.0
+                stage.unit(weights, -steep * t + offset + shift,
+                           {j: sign * w for j, w in step.items()})
+
+
+def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
+                layout: Layout, first: Stage, second: Stage) -> None:
+    entries = [(seen, r) for seen, r in table.values() if r is not ERROR]
+    positions = [i for i, num in enumerate(numeric) if num]
+    # each numerical leaf is cut where, for some values of the others, the result changes
+    cuts: dict[int, list[float]] = {}
+    for i in positions:
+        grid = sorted({seen[i] for seen, _ in entries})
+        needed: set[int] = set()
+        by_rest: dict[tuple, list[tuple[float, Any]]] = {}
+        for seen, r in entries:
+            rest = tuple(value_key(v) for j, v in enumerate(seen) if j != i)
+            by_rest.setdefault(rest, []).append((seen[i], r))
+        for points in by_rest.values():
+            points.sort(key=lambda p: p[0])
+            for (_, ra), (xb, rb) in zip(points, points[1:]):
+                if value_key(ra) != value_key(rb):
+                    needed.add(bisect.bisect_left(grid, xb))
+        cuts[i] = sorted((grid[b - 1] + grid[b]) / 2 for b in needed)
+    # first layer: the categorical dimensions as they are, and the steps of each cut
+    pass_unit: dict[int, int] = {}
+
+    def passed(dim: int) -> int:
+        if dim not in pass_unit:
+            pass_unit[dim] = first.unit({dim: 1.0}, 0.0)
+        return pass_unit[dim]
+
+    steps: dict[int, list[tuple[int, int]]] = {}
+    for i in positions:
+        x_dim = layout.of[("node", product.leaves[i].id)].start
+        grid = sorted({seen[i] for seen, _ in entries})
+        pairs = []
+        for t in cuts[i]:
+            j = bisect.bisect_left(grid, t)
+            steep = 4.0 / (grid[j] - grid[j - 1])
+            pairs.append((first.unit({x_dim: steep}, -steep * t + 1.0),
+                          first.unit({x_dim: steep}, -steep * t)))
+        steps[i] = pairs
+    one = passed(ONE)
+    # second layer: one unit per combination of intervals and categorical values
+    looked: dict[tuple, Any] = {}
+    for seen, r in entries:
+        dims = _leaf_dims(product, layout, numeric, seen)
+        if dims is None:
+            continue
+        inputs: dict[int, float] = {}
+        for d in dims:
+            inputs[passed(d)] = inputs.get(passed(d), 0.0) + 1.0
+        for i in positions:
+            k = bisect.bisect_left(cuts[i], seen[i])  # the interval: between cuts k-1 and k
+            for unit, w in _interval(steps[i], k, one):
+                inputs[unit] = inputs.get(unit, 0.0) + w
+        signature = tuple(sorted(inputs.items()))
+        if signature in looked:
+            assert value_key(looked[signature]) == value_key(r), product.name
+            continue
+        looked[signature] = r
+        m = len(dims) + len(positions)
+        second.unit(inputs, -(m - 1.0), _encode(out, r))
+
+
+def _interval(pairs: list[tuple[int, int]], k: int, one: int) -> list[tuple[int, float]]:
+    """First-layer units whose sum is 1 when x lies in interval k (past k cuts), else 0:
+    step(cut k-1) - step(cut k), where a step is its first unit minus its second."""
+    terms: list[tuple[int, float]] = []
+    if k == 0:
+        terms.append((one, 1.0))
+    else:
+        up, down = pairs[k - 1]
+        terms += [(up, 1.0), (down, -1.0)]
+    if k < len(pairs):
+        up, down = pairs[k]
+        terms += [(up, -1.0), (down, 1.0)]
+    return terms
