@@ -22,7 +22,18 @@ from .heads import HeadWeights, build_head, side_feature
 from .layout import BOS, ONE, Layout
 from .mlps import FeedForward, Product, build_feedforward
 from .model import FORMAT, Model
-from .valuesets import ERROR, Facts, Limits, map_leaves, refusal, selector_nodes
+from .valuesets import (
+    ERROR,
+    Either,
+    Facts,
+    Limits,
+    is_number,
+    map_leaves,
+    refusal,
+    representative,
+    selector_nodes,
+    unique,
+)
 
 
 @dataclass
@@ -104,62 +115,64 @@ def _name(spec: Spec) -> str:
 
 def _tabulate(plan: Plan, spec: Spec, combos: list[tuple]) -> Product:
     """The feature's value on each combination of its leaves' values."""
-    facts = plan.facts
-    tables = facts.tabulate(spec.nodes, spec.leaves, combos)
+    tables = plan.facts.tabulate(spec.nodes, spec.leaves, combos)
     if spec.feature[0] == "joint":
-        # a head compares numbers by value: a joint value holds them as floats
-        columns = [[float(v) if plan.numeric(n) and v is not ERROR else v for v in t]
-                   for n, t in zip(spec.nodes, tables)]
+        # heads compare numbers by value: a joint value holds them as floats where exact
+        columns = [[_by_value(v) for v in t] for t in tables]
         results = [ERROR if any(v is ERROR for v in row) else tuple(row)
                    for row in zip(*columns)]
     else:
         (results,) = tables
-    target = spec.nodes[0] is plan.analysis.target and spec.feature[0] == "node"
-    return Product(spec.feature, _name(spec), spec.nodes[0], spec.leaves, combos, results,
-                   by_value=target)
+    return Product(spec.feature, _name(spec), spec.nodes[0], spec.leaves, combos, results)
 
 
-def _plan_products(plan: Plan) -> None:
+def _by_value(v: Any) -> Any:
+    if is_number(v) and float(v) == v:
+        return float(v)
+    return v
+
+
+def _lay_out(plan: Plan) -> Layout:
+    """Compute every feature's table and give it a block, in the order the model computes
+    them (what a table reads has its block already)."""
     facts = plan.facts
-    for spec in plan.specs.values():
+    layout = Layout()
+    order = {"token": 0, "position": 1, "head": 2, "ffn": 3}
+    for spec in sorted(plan.specs.values(),
+                       key=lambda s: (s.depth, order[s.stage], s.nodes[0].id)):
+        name = _name(spec)
+        if spec.stage == "head":
+            agg = spec.nodes[0]
+            assert isinstance(agg, Aggregate)
+            if plan.numeric(agg):
+                layout.add(spec.feature, name, "numerical")
+                continue
+            values = list(facts.domain(agg))
+            source = layout.of.get(("node", agg.values.id))
+            if source is not None:  # copies of classes the model cannot split
+                values += [v for v in source.values if isinstance(v, Either)]
+            layout.add(spec.feature, name, "categorical", values)
+            continue
         if spec.stage == "token":
-            token_leaves = spec.leaves
-            per_leaf = [facts.token_values(leaf) for leaf in token_leaves]  # type: ignore
+            per_leaf = [facts.token_values(leaf) for leaf in spec.leaves]  # type: ignore
             combos = [tuple(col[i] for col in per_leaf) for i in range(len(facts.vocab))]
-            if spec.nodes[0] in token_leaves and spec.feature[0] == "node":
-                spec.product = Product(spec.feature, _name(spec), spec.nodes[0], token_leaves,
-                                       combos, [c[0] for c in combos])
-            else:
-                spec.product = _tabulate(plan, spec, combos)
         elif spec.stage == "position":
             combos = [(p,) for p in range(facts.max_len)]
-            if isinstance(spec.nodes[0], Indices) and spec.feature[0] == "node":
-                spec.product = Product(spec.feature, "indices", spec.nodes[0], spec.nodes,
-                                       combos, [p for p, in combos])
-            else:
-                spec.product = _tabulate(plan, spec, combos)
-        elif spec.stage == "ffn":
-            combos = facts.combos(spec.leaves, spec.nodes[0])
-            spec.product = _tabulate(plan, spec, combos)
-        if spec.product is not None:
-            spec.product.collapse([plan.numeric(leaf) for leaf in spec.product.leaves])
-
-
-def _layout(plan: Plan) -> Layout:
-    layout = Layout()
-    order = {"token": 0, "position": 1, "ffn": 3, "head": 2}
-    specs = sorted(plan.specs.values(), key=lambda s: (s.depth, order[s.stage],
-                                                       s.nodes[0].id))
-    for spec in specs:
-        name = _name(spec)
-        if spec.stage == "head" and plan.numeric(spec.nodes[0]):
-            layout.add(spec.feature, name, "numerical")
-        elif spec.stage == "head":
-            layout.add(spec.feature, name, "categorical",
-                       plan.facts.domain(spec.nodes[0]))
         else:
-            assert spec.product is not None
-            layout.add(spec.feature, name, "categorical", spec.product.values)
+            combos = facts.combos(spec.leaves, spec.nodes[0])
+        if spec.stage != "ffn" and spec.nodes == spec.leaves:  # tokens or indices themselves
+            product = Product(spec.feature, name, spec.nodes[0], spec.leaves, combos,
+                              [c[0] for c in combos])
+        else:
+            product = _tabulate(plan, spec, combos)
+        if spec.stage == "ffn":
+            product.collapse([None if plan.numeric(leaf) else layout.of[("node", leaf.id)]
+                              for leaf in spec.leaves])
+        else:  # the embedding: one row per token or position, no collapsing
+            product.values = unique(product.results) if spec.feature[0] == "node" else \
+                list(dict.fromkeys(r for r in product.results if r is not ERROR))
+        spec.product = product
+        layout.add(spec.feature, name, "categorical", product.values)
     return layout
 
 
@@ -196,8 +209,7 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     analysis = analyze(target)
     facts = Facts(vocab, max_len, limits)
     plan = Plan(analysis, facts)
-    _plan_products(plan)
-    layout = _layout(plan)
+    layout = _lay_out(plan)
     token, position = _embeddings(plan, layout)
     arrays: dict[str, np.ndarray] = {"embed.token": token, "embed.position": position}
     bos = token[0] + position[0]  # the residual at BOS: the same on every input
@@ -229,7 +241,8 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     config = {"format": FORMAT, "program": name or target.title, "vocab": vocab,
               "max_len": max_len, "d_model": layout.width, "layers": layers,
               "output": {"kind": "numerical" if numerical else "categorical",
-                         "values": [] if numerical else list(out.values)},
+                         "values": [] if numerical else [representative(v)
+                                                         for v in out.values]},
               "layout": layout.describe()}
     model = Model(arrays, config, {"seconds": time.perf_counter() - start, "hidden": hidden})
     _check_shape(model, analysis)

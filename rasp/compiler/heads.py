@@ -22,7 +22,7 @@ from .. import ops
 from ..errors import RaspError
 from .graph import Aggregate, Combine, Constant, Head, Select, Selector, SOp
 from .layout import BOS, ONE, Block, Layout
-from .valuesets import Facts, refusal, selector_nodes
+from .valuesets import Facts, refusal, representative, selector_nodes
 
 SCALE = 2.0 ** 11
 
@@ -89,7 +89,7 @@ def _column(node: SOp, side: Side) -> np.ndarray:
         values = [node.value] * len(side.values)
     else:
         j = [n.id for n in side.nodes].index(node.id)
-        values = [v[j] for v in side.values]
+        values = [representative(v[j]) for v in side.values]
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out

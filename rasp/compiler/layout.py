@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .valuesets import key
+from .valuesets import Either, key, representative, variants
 
 BOS, ONE = 0, 1
 
@@ -30,8 +30,13 @@ class Block:
     values: list = field(default_factory=list)  # categorical: the value of each dimension
     _index: dict = field(default_factory=dict, repr=False)
 
+    _seen: dict = field(default_factory=dict, repr=False)
+
     def __post_init__(self) -> None:
         self._index = {value_key(v): i for i, v in enumerate(self.values)}
+        for i, v in enumerate(self.values):  # a value is seen in its own class and any Either
+            for variant in variants(v) if isinstance(v, Either) else (v,):
+                self._seen.setdefault(value_key(variant), []).append(self.start + i)
 
     @property
     def size(self) -> int:
@@ -46,9 +51,14 @@ class Block:
         i = self._index.get(value_key(value))
         return None if i is None else self.start + i
 
+    def seen_as(self, value: Any) -> list[int]:
+        """The dimensions that may be 1 where the feature holds `value`."""
+        return self._seen.get(value_key(value), [])
+
     def describe(self) -> dict:
         """The block's entry in the saved `layout`."""
-        values = [list(v) if isinstance(v, tuple) else v for v in self.values]
+        values = [[representative(x) for x in v] if isinstance(v, tuple) else representative(v)
+                  for v in self.values]
         return {"name": self.name, "encoding": self.encoding, "first": self.start,
                 "last": self.stop - 1, "values": values}
 

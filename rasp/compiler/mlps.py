@@ -23,6 +23,7 @@ the block writes nothing at BOS.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,16 @@ import numpy as np
 
 from .graph import SOp
 from .layout import BOS, ONE, Block, Layout, value_key
-from .valuesets import ERROR, Limits, is_number, key, refusal
+from .valuesets import (
+    ERROR,
+    Either,
+    Limits,
+    is_number,
+    refusal,
+    representative,
+    unique,
+    variants,
+)
 
 
 @dataclass
@@ -41,34 +51,40 @@ class Product:
     leaves: list[SOp]
     combos: list[tuple]
     results: list  # the value at each combination, or ERROR
-    by_value: bool = False  # numbers are compared by value only (the model's output)
     values: list = field(default_factory=list)  # the block's values, set by `collapse`
     table: dict = field(default_factory=dict)  # set by `collapse`
 
-    def collapse(self, numeric: list[bool]) -> dict[tuple, tuple[tuple, Any]]:
-        """The table keyed as the model sees its inputs: numerical leaves by value alone, so
-        that a copied 3 and an averaged 3.0 are one input. Where they give different results
-        the program depends on something the encoding cannot see: refused."""
+    def collapse(self, blocks: list[Block | None]) -> dict[tuple, tuple[tuple, Any]]:
+        """The table as the model sees its inputs: a categorical leaf by the dimension that is
+        1 (a value may show in its own class or in an Either class), a numerical one by its
+        number alone. Where one input gives different results, numbers of one value become
+        an Either class; anything else depends on what the encoding cannot see: refused."""
         table: dict[tuple, tuple[tuple, Any]] = {}
         for combo, result in zip(self.combos, self.results):
-            seen = tuple(float(v) if num else v for v, num in zip(combo, numeric))
-            k = tuple(("x", v) if num else key(v) for v, num in zip(seen, numeric))
-            if k not in table or table[k][1] is ERROR:
-                table[k] = (seen, result)
-                continue
-            old = table[k][1]
-            if result is ERROR or value_key(old) == value_key(result):
-                continue
-            if self.by_value and is_number(old) and is_number(result) and old == result:
-                table[k] = (seen, float(result))
-                continue
-            raise refusal(self.node, f"'{self.name}' depends on whether a number was "
-                                     f"averaged or copied: {combo!r} gives {result!r} where "
-                                     f"the same numbers give {old!r}, and the numerical "
-                                     f"encoding holds only the number")
+            options = [[float(v)] if b is None else b.seen_as(v)
+                       for v, b in zip(combo, blocks)]
+            for seen in itertools.product(*options):
+                self._enter(table, seen, combo, result)
         self.values = _unique_values(r for _, r in table.values())
         self.table = table
         return table
+
+    def _enter(self, table: dict, seen: tuple, combo: tuple, result: Any) -> None:
+        if seen not in table or table[seen][1] is ERROR:
+            table[seen] = (seen, result)
+            return
+        old = table[seen][1]
+        if result is ERROR or value_key(old) == value_key(result):
+            return
+        if all(is_number(v) for v in variants(old) + variants(result)) and \
+                representative(old) == representative(result):
+            merged = unique(variants(old) + variants(result))
+            table[seen] = (seen, Either(tuple(merged)))
+            return
+        raise refusal(self.node, f"'{self.name}' depends on what its encoding cannot see: "
+                                 f"{combo!r} gives {result!r} where an input the model "
+                                 f"cannot tell from it gives {old!r} (an averaged number "
+                                 f"and a copied one, 3.0 and 3, look the same)")
 
 
 def _unique_values(results: Any) -> list:
@@ -118,7 +134,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     for product in products:
         numeric = [layout.of[("node", leaf.id)].encoding == "numerical"
                    for leaf in product.leaves]
-        table = product.table or product.collapse(numeric)
+        table = product.table
         out = layout.of[product.feature]
         if sum(numeric) >= 2:
             two_deep.append((product, numeric, table, out))
@@ -172,17 +188,9 @@ def _difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
 
 
 def _leaf_dims(product: Product, layout: Layout, numeric: list[bool],
-               seen: tuple) -> list[int] | None:
-    """The one-hot dimensions of a combination's categorical values (None if one of them is
-    not in its block: the combination never occurs)."""
-    dims = []
-    for leaf, v, num in zip(product.leaves, seen, numeric):
-        if not num:
-            dim = layout.of[("node", leaf.id)].dim(v)
-            if dim is None:
-                return None
-            dims.append(dim)
-    return dims
+               seen: tuple) -> list[int]:
+    """The one-hot dimensions an entry of the table reads."""
+    return [d for d, num in zip(seen, numeric) if not num]
 
 
 def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]:
@@ -203,8 +211,6 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
         if result is ERROR:
             continue
         dims = _leaf_dims(product, layout, numeric, seen)
-        if dims is None:
-            continue
         rest = tuple(dims)
         x = next((v for v, num in zip(seen, numeric) if num), None)
         by_rest.setdefault(rest, (dims, []))[1].append((x, result))
@@ -281,8 +287,6 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
     looked: dict[tuple, Any] = {}
     for seen, r in entries:
         dims = _leaf_dims(product, layout, numeric, seen)
-        if dims is None:
-            continue
         inputs: dict[int, float] = {}
         for d in dims:
             inputs[passed(d)] = inputs.get(passed(d), 0.0) + 1.0

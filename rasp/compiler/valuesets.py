@@ -28,9 +28,12 @@ from .. import ops
 from ..errors import RaspError, RaspLimitError, RaspValueError
 from .graph import (
     Aggregate,
+    Combine,
     Constant,
+    Indices,
     Map,
     Node,
+    Select,
     Selector,
     SOp,
     Tokens,
@@ -58,9 +61,31 @@ class Limits:
     max_units: int = 200_000  # hidden units of one feed-forward sublayer
 
 
+@dataclass(frozen=True)
+class Either:
+    """Numbers of one value and different types (3 and 3.0) that the model cannot tell apart
+    at some point: one class, whose consumers must give one result for all of them."""
+
+    variants: tuple
+
+    @property
+    def value(self) -> float:
+        return float(self.variants[0])
+
+
 def key(value: Any) -> tuple:
     """Equal for atoms the programs cannot tell apart."""
+    if isinstance(value, Either):
+        return ("either", tuple(key(v) for v in value.variants))
     return (type(value), value)
+
+
+def representative(value: Any) -> Any:
+    return value.value if isinstance(value, Either) else value
+
+
+def variants(value: Any) -> tuple:
+    return value.variants if isinstance(value, Either) else (value,)
 
 
 def unique(values: Iterable[Any]) -> list:
@@ -72,6 +97,8 @@ def unique(values: Iterable[Any]) -> list:
 
 
 def _order(value: Any) -> tuple:
+    if isinstance(value, Either):
+        return (0, value.value, "either")
     if isinstance(value, str):
         return (1, 0.0, value)
     if isinstance(value, bool):
@@ -164,7 +191,7 @@ class Facts:
     def possible_widths(self, selector: Selector) -> list[int]:
         rows = self.widths(selector)
         if rows is None:
-            return list(range(self.max_len + 1))
+            return list(range(min(self.max_len, _most_selected(selector, self.max_len)) + 1))
         return sorted({int(w) for row in rows if row is not None for w in row})
 
     # ------------------------------------------------------------ value sets
@@ -334,6 +361,19 @@ class Facts:
             mid = (lo + hi) // 2
             self._fill(out, leaves, combos, lo, mid, table)
             self._fill(out, leaves, combos, mid, hi, table)
+
+
+def _most_selected(selector: Selector, n: int) -> int:
+    """An upper bound on how many keys a query selects: one where it asks for the key whose
+    index equals something (`select(indices, q, ==)`), also within an `and`."""
+    if isinstance(selector, Select):
+        return 1 if isinstance(selector.keys, Indices) and selector.op == "==" else n
+    assert isinstance(selector, Combine)
+    if selector.op == "and":
+        return min(_most_selected(p, n) for p in selector.inputs)  # type: ignore[arg-type]
+    if selector.op == "or":
+        return sum(_most_selected(p, n) for p in selector.inputs)  # type: ignore[arg-type]
+    return n
 
 
 def _column(combos: list[tuple], j: int, lo: int, hi: int) -> np.ndarray:
