@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import RaspTypeError, RaspValueError
 from .graph import Aggregate, Analysis, Constant, Indices, Map, SOp, Tokens, analyze
-from .heads import HeadWeights, build_head, side_feature
+from .heads import HeadWeights, build_head, conjuncts, side_feature
 from .layout import BOS, ONE, Layout
 from .mlps import FeedForward, Product, build_feedforward
 from .model import FORMAT, Model
@@ -56,8 +56,9 @@ class Plan:
         self.specs: dict[Any, Spec] = {}
         for layer in analysis.layers[1:]:
             for head in layer.heads:
-                for side in selector_nodes(head.selector):
-                    self._side(side)
+                for part in conjuncts(head.selector):
+                    for side in selector_nodes(part):
+                        self._side(side)
         self.require(analysis.target)
 
     def _side(self, nodes: list[SOp]) -> None:
@@ -244,7 +245,8 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
                          "values": [] if numerical else [representative(v)
                                                          for v in out.values]},
               "layout": layout.describe()}
-    model = Model(arrays, config, {"seconds": time.perf_counter() - start, "hidden": hidden})
+    model = Model(arrays, config, {"seconds": time.perf_counter() - start, "hidden": hidden,
+                                   "target": target})
     _check_shape(model, analysis)
     return model
 

@@ -106,32 +106,50 @@ def _compare(k: Any, q: Any, op: str) -> bool:
         return False
 
 
+def conjuncts(selector: Selector) -> list[Selector]:
+    """The parts of a selector's top-level `and`s. A key is selected when every part selects
+    it, so the head adds the parts' scores: no joint values are needed across parts."""
+    if isinstance(selector, Combine) and selector.op == "and":
+        return [c for part in selector.inputs for c in conjuncts(part)]  # type: ignore
+    return [selector]
+
+
 def build_head(head: Head, layout: Layout, facts: Facts, bos: np.ndarray) -> HeadWeights:
-    """The weights of one head; `bos` is the residual at the BOS position before it."""
-    key_nodes, query_nodes = selector_nodes(head.selector)
-    keys = read_side(key_nodes, layout, facts)
-    queries = read_side(query_nodes, layout, facts)
-    table = predicate(head.selector, queries, keys)
-    columns, key_class = np.unique(table.T, axis=0, return_inverse=True)
-    classes = len(columns)
+    """The weights of one head; `bos` is the residual at the BOS position before it.
+
+    Each conjunct contributes SCALE * P[q, k] to the logit, so a key selected by all G of
+    them scores G * SCALE and any other at most (G - 1) * SCALE; BOS scores (G - 1/2) * SCALE.
+    """
+    parts = conjuncts(head.selector)
     width = layout.width
-    wq = np.zeros((width, classes + 1))
-    wk = np.zeros((width, classes + 1))
-    # the query of value q scores SCALE on the classes of the keys it selects
-    for q, dim in enumerate(queries.dims):
-        wq[dim, :classes] += SCALE * columns[:, q]
-    wq[ONE, classes] = SCALE / 2  # every real query: the BOS key scores half a selection
-    for k, dim in enumerate(keys.dims):
-        wk[dim, int(np.ravel(key_class)[k])] += 1.0
+    q_blocks, k_blocks = [], []
+    for part in parts:
+        key_nodes, query_nodes = selector_nodes(part)
+        keys = read_side(key_nodes, layout, facts)
+        queries = read_side(query_nodes, layout, facts)
+        table = predicate(part, queries, keys)
+        columns, key_class = np.unique(table.T, axis=0, return_inverse=True)
+        wq = np.zeros((width, len(columns)))
+        wk = np.zeros((width, len(columns)))
+        for q, dim in enumerate(queries.dims):  # value q scores on the key classes it selects
+            wq[dim] += SCALE * columns[:, q]
+        for k, dim in enumerate(keys.dims):
+            wk[dim, int(np.ravel(key_class)[k])] += 1.0
+        q_blocks.append(wq)
+        k_blocks.append(wk)
+    bos_column = np.zeros((width, 1))
+    bos_column[ONE, 0] = SCALE * (len(parts) - 0.5)
+    wq = np.concatenate(q_blocks + [bos_column], axis=1)
+    wk = np.concatenate(k_blocks + [np.zeros((width, 1))], axis=1)
     values, outputs = zip(*(_aggregate_weights(a, layout, facts) for a in head.aggregates))
     wv = np.concatenate(values, axis=1)
     wo = np.concatenate(outputs, axis=0)
     # At BOS, whatever the residual holds there, the query attends to the BOS key alone and
     # the value is the defaults: the BOS rows make the BOS position's vectors exactly so.
-    bos_query = np.zeros(classes + 1)
-    bos_query[classes] = SCALE
-    bos_key = np.zeros(classes + 1)
-    bos_key[classes] = 1.0
+    bos_query = np.zeros(wq.shape[1])
+    bos_query[-1] = SCALE * len(parts)
+    bos_key = np.zeros(wk.shape[1])
+    bos_key[-1] = 1.0
     defaults = wv[BOS].copy()
     for matrix, target in ((wq, bos_query), (wk, bos_key), (wv, defaults)):
         matrix[BOS] = 0.0

@@ -118,6 +118,15 @@ class Model:
         y = self.raw([list(t) for t in batch])
         return [self.decode(row) for row in y]
 
+    def verify(self, sample: int | None = None) -> Any:
+        """This model against the interpreter on every length (a compiled model only: a
+        loaded one no longer knows its program)."""
+        from .verify import verify
+
+        if "target" not in self.info:
+            raise RaspValueError("a loaded model cannot be verified: compile it again")
+        return verify(self, self.info["target"], sample=sample)
+
     def save(self, path: str | Path) -> None:
         np.savez(path, config=np.array(json.dumps(self.config)), **self.arrays)
 

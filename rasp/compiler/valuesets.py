@@ -218,7 +218,10 @@ class Facts:
             return unique(v for w in self.possible_widths(node.selector)
                           for v in self.at_width(node, w))
         assert isinstance(node, Map), node
-        leaves = map_leaves(node)
+        # its function over what its inputs can hold: sound, and small where a table over
+        # the s-ops below a whole chain of maps would not be
+        leaves = sorted({n.id: n for n in node.inputs if not isinstance(n, Constant)}.values(),
+                        key=lambda n: n.id)
         combos = self.combos(leaves, node)
         (results,) = self.tabulate([node], leaves, combos)
         return unique(results)
