@@ -52,6 +52,55 @@ def reference_forward(arrays: dict[str, np.ndarray], config: dict,
     return x[:, 1:] @ arrays["unembed"]
 
 
+def _used(matrix: np.ndarray, axis: int) -> np.ndarray:
+    """Indices of the rows (axis 1) or columns (axis 0) of `matrix` that are not all zero."""
+    return np.flatnonzero(np.any(matrix != 0, axis=axis))
+
+
+def compact_forward(arrays: dict[str, np.ndarray], config: dict,
+                    token_ids: np.ndarray) -> np.ndarray:
+    """`reference_forward` restricted to the rows and columns of each matrix that are not
+    all zero: the same sums without their zero terms, many times faster on compiled models,
+    whose blocks read and write few dimensions each."""
+    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
+    x = arrays["embed.token"][ids] + arrays["embed.position"][: ids.shape[1]]
+    for number, layer in enumerate(config["layers"]):
+        prefix = f"layer{number}"
+        if layer["heads"]:
+            update = np.zeros_like(x)
+            for h in range(layer["heads"]):
+                head = f"{prefix}.head{h}"
+                parts = []
+                for name in ("query", "key", "value"):
+                    m = arrays[f"{head}.{name}"]
+                    rows = _used(m, 1)
+                    parts.append(x[..., rows] @ m[rows])
+                q, k, v = parts
+                out = arrays[f"{head}.output"]
+                cols = _used(out, 0)
+                update[..., cols] += _softmax(q @ k.transpose(0, 2, 1)) @ v @ out[:, cols]
+            x = x + update
+        if layer["mlp"]:
+            last = layer["mlp"] - 1
+            w = arrays[f"{prefix}.mlp.0.weight"]
+            rows = _used(w, 1)
+            h = x[..., rows] @ w[rows] + arrays[f"{prefix}.mlp.0.bias"]
+            for j in range(1, layer["mlp"]):
+                w = arrays[f"{prefix}.mlp.{j}.weight"]
+                b = arrays[f"{prefix}.mlp.{j}.bias"]
+                if j == last:
+                    cols = np.union1d(_used(w, 0), np.flatnonzero(b))
+                    x = x.copy()
+                    x[..., cols] += np.maximum(h, 0.0) @ w[:, cols] + b[cols]
+                else:
+                    h = np.maximum(h, 0.0) @ w + b
+            if last == 0:
+                x = x + h
+    unembed = arrays["unembed"]
+    rows = _used(unembed, 1)
+    return x[:, 1:][..., rows] @ unembed[rows]
+
+
 class Model:
     """A compiled RASP program: `forward(tokens)` gives the program's values."""
 
@@ -96,10 +145,11 @@ class Model:
             ids.append(i)
         return ids
 
-    def raw(self, batch: list[Sequence[Any]]) -> np.ndarray:
-        """y [B, n, n_out] for inputs of one length."""
+    def raw(self, batch: list[Sequence[Any]], compact: bool = False) -> np.ndarray:
+        """y [B, n, n_out] for inputs of one length (`compact`: see compact_forward)."""
         ids = np.array([self.token_ids(t) for t in batch], dtype=np.int64)
-        return reference_forward(self.arrays, self.config, ids)
+        forward = compact_forward if compact else reference_forward
+        return forward(self.arrays, self.config, ids)
 
     def decode(self, y: np.ndarray) -> list:
         output = self.config["output"]
@@ -113,9 +163,9 @@ class Model:
         items = list(tokens)
         return self.decode(self.raw([items])[0])
 
-    def forward_batch(self, batch: list[Sequence[Any]]) -> list[list]:
+    def forward_batch(self, batch: list[Sequence[Any]], compact: bool = False) -> list[list]:
         """The values on inputs of one length, computed together."""
-        y = self.raw([list(t) for t in batch])
+        y = self.raw([list(t) for t in batch], compact)
         return [self.decode(row) for row in y]
 
     def verify(self, sample: int | None = None) -> Any:

@@ -91,9 +91,11 @@ def _order(t: Any) -> tuple:
 
 
 def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int = 256,
-           seed: int = 0, lengths: Sequence[int] | None = None) -> Verification:
+           seed: int = 0, lengths: Sequence[int] | None = None,
+           compact: bool = True) -> Verification:
     """Check the model against the interpreter (the graph's own evaluation) on every length
-    (or `lengths`)."""
+    (or `lengths`). `compact` runs the forward pass without its all-zero rows and columns
+    (model.compact_forward: the same sums, faster); False runs the reference one."""
     rng = random.Random(seed)
     numerical = model.config["output"]["kind"] == "numerical"
     result = Verification()
@@ -102,7 +104,7 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
         wanted = _interpreter(target, batch)
         kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
         result.raised += len(batch) - len(kept)
-        got = _model(model, [t for t, _ in kept])
+        got = _model(model, [t for t, _ in kept], compact)
         agreed = 0
         for (tokens, want), have in zip(kept, got):
             if all(same(a, b, numerical) for a, b in zip(have, want)):
@@ -131,7 +133,7 @@ def _interpreter(target: SOp, batch: list[list]) -> list[list | None]:
     return values
 
 
-def _model(model: Model, batch: list[list]) -> list[list]:
+def _model(model: Model, batch: list[list], compact: bool) -> list[list]:
     if not batch:
         return []
     n = len(batch[0])
@@ -139,6 +141,6 @@ def _model(model: Model, batch: list[list]) -> list[list]:
     step = max(1, CELLS // ((n + 1) * max(widest, n + 1)))
     out: list[list] = []
     for start in range(0, len(batch), step):
-        out.extend(model.forward_batch(batch[start:start + step]))
+        out.extend(model.forward_batch(batch[start:start + step], compact))
     return out
 
