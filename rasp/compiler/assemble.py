@@ -173,6 +173,11 @@ def _lay_out(plan: Plan) -> Layout:
             product.values = unique(product.results) if spec.feature[0] == "node" else \
                 list(dict.fromkeys(r for r in product.results if r is not ERROR))
         spec.product = product
+        limit = facts.limits.max_values
+        if len(product.values) > limit:
+            raise refusal(spec.nodes[0], f"the value set of '{name}' has "
+                                         f"{len(product.values):,} values (limit "
+                                         f"--max-values {limit:,})")
         layout.add(spec.feature, name, "categorical", product.values)
     return layout
 
