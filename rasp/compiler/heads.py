@@ -78,7 +78,8 @@ def predicate(selector: Selector, queries: Side, keys: Side) -> np.ndarray:
     k = _column(selector.keys, keys)
     q = _column(selector.queries, queries)
     try:
-        return np.asarray(ops.compare_rows(*_comparable(k, q), selector.op), dtype=bool)
+        keys_c, queries_c = _comparable(k, q)
+        return np.asarray(ops.compare_rows(keys_c, queries_c, selector.op), dtype=bool)
     except RaspError:
         return np.array([[_compare(kv, qv, selector.op) for kv in k.tolist()]
                          for qv in q.tolist()], dtype=bool)

@@ -205,7 +205,7 @@ def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]
 
 def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
                layout: Layout, stage: Stage) -> None:
-    by_rest: dict[tuple, tuple[list[int], list[tuple[float, Any]]]] = {}
+    by_rest: dict[tuple, tuple[list[int], list[tuple[Any, Any]]]] = {}
     xs: list[float] = []
     for seen, result in table.values():
         if result is ERROR:

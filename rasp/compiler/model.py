@@ -145,7 +145,7 @@ class Model:
             ids.append(i)
         return ids
 
-    def raw(self, batch: list[Sequence[Any]], compact: bool = False) -> np.ndarray:
+    def raw(self, batch: Sequence[Sequence[Any]], compact: bool = False) -> np.ndarray:
         """y [B, n, n_out] for inputs of one length (`compact`: see compact_forward)."""
         ids = np.array([self.token_ids(t) for t in batch], dtype=np.int64)
         forward = compact_forward if compact else reference_forward
@@ -163,7 +163,7 @@ class Model:
         items = list(tokens)
         return self.decode(self.raw([items])[0])
 
-    def forward_batch(self, batch: list[Sequence[Any]], compact: bool = False) -> list[list]:
+    def forward_batch(self, batch: Sequence[Sequence[Any]], compact: bool = False) -> list[list]:
         """The values on inputs of one length, computed together."""
         y = self.raw([list(t) for t in batch], compact)
         return [self.decode(row) for row in y]
@@ -178,7 +178,8 @@ class Model:
         return verify(self, self.info["target"], sample=sample)
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, config=np.array(json.dumps(self.config)), **self.arrays)
+        arrays: dict[str, Any] = dict(self.arrays, config=np.array(json.dumps(self.config)))
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Model:

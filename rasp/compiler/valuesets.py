@@ -220,8 +220,9 @@ class Facts:
         assert isinstance(node, Map), node
         # its function over what its inputs can hold: sound, and small where a table over
         # the s-ops below a whole chain of maps would not be
-        leaves = sorted({n.id: n for n in node.inputs if not isinstance(n, Constant)}.values(),
-                        key=lambda n: n.id)
+        leaves: list[SOp] = sorted({n.id: n for n in node.inputs
+                                    if isinstance(n, SOp) and not isinstance(n, Constant)}
+                                   .values(), key=lambda n: n.id)
         combos = self.combos(leaves, node)
         (results,) = self.tabulate([node], leaves, combos)
         return unique(results)
@@ -373,9 +374,10 @@ def _most_selected(selector: Selector, n: int) -> int:
         return 1 if isinstance(selector.keys, Indices) and selector.op == "==" else n
     assert isinstance(selector, Combine)
     if selector.op == "and":
-        return min(_most_selected(p, n) for p in selector.inputs)  # type: ignore[arg-type]
+        return min(_most_selected(p, n) for p in selector.inputs)  # type: ignore
     if selector.op == "or":
-        return sum(_most_selected(p, n) for p in selector.inputs)  # type: ignore[arg-type]
+        parts: list[Selector] = list(selector.inputs)  # type: ignore[arg-type]
+        return sum(_most_selected(p, n) for p in parts)
     return n
 
 

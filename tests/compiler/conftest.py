@@ -1,10 +1,17 @@
-"""The `slow` compiler checks (max_len 100) run with `-m slow` or RASP_SLOW=1."""
+"""The `slow` compiler checks (max_len 100) run with `-m slow` or RASP_SLOW=1.
+
+The forward passes are many small matrix products: OpenBLAS's threads only fight over a
+shared machine's cores there (30 times slower measured on two busy cores), so these tests
+ask for one thread, if numpy is not loaded yet."""
 
 from __future__ import annotations
 
 import os
 
-import pytest
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

@@ -65,11 +65,11 @@ def independent_forward(path: Path, tokens: list) -> list:
     config = json.loads(str(data["config"]))
     rows = [0] + [config["vocab"].index(t) + 1 for t in tokens]
     x = data["embed.token"][rows] + data["embed.position"][: len(rows)]
-    for l, layer in enumerate(config["layers"]):
+    for number, layer in enumerate(config["layers"]):
         if layer["heads"]:
             total = 0
             for h in range(layer["heads"]):
-                p = f"layer{l}.head{h}"
+                p = f"layer{number}.head{h}"
                 logits = (x @ data[p + ".query"]) @ (x @ data[p + ".key"]).T
                 weights = np.exp(logits - logits.max(axis=1, keepdims=True))
                 weights /= weights.sum(axis=1, keepdims=True)
@@ -77,7 +77,7 @@ def independent_forward(path: Path, tokens: list) -> list:
             x = x + total
         h = x
         for j in range(layer["mlp"]):
-            h = h @ data[f"layer{l}.mlp.{j}.weight"] + data[f"layer{l}.mlp.{j}.bias"]
+            h = h @ data[f"layer{number}.mlp.{j}.weight"] + data[f"layer{number}.mlp.{j}.bias"]
             if j < layer["mlp"] - 1:
                 h = np.maximum(h, 0)
         if layer["mlp"]:

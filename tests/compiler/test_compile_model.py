@@ -46,19 +46,19 @@ def test_file_holds_exactly_the_format(tmp_path):
     d = config["d_model"]
     expected = {"config", "embed.token", "embed.position", "unembed"}
     assert data["embed.token"].shape == (4, d) and data["embed.position"].shape == (7, d)
-    for l, layer in enumerate(config["layers"]):
+    for number, layer in enumerate(config["layers"]):
         for h in range(layer["heads"]):
-            p = f"layer{l}.head{h}"
+            p = f"layer{number}.head{h}"
             expected |= {p + ".query", p + ".key", p + ".value", p + ".output"}
             k, v = data[p + ".query"].shape[1], data[p + ".value"].shape[1]
             assert data[p + ".query"].shape == (d, k) and data[p + ".key"].shape == (d, k)
             assert data[p + ".value"].shape == (d, v) and data[p + ".output"].shape == (v, d)
         width = d
         for j in range(layer["mlp"]):
-            w, b = data[f"layer{l}.mlp.{j}.weight"], data[f"layer{l}.mlp.{j}.bias"]
+            w, b = data[f"layer{number}.mlp.{j}.weight"], data[f"layer{number}.mlp.{j}.bias"]
             assert w.shape[0] == width and b.shape == (w.shape[1],)
             width = w.shape[1]
-            expected |= {f"layer{l}.mlp.{j}.weight", f"layer{l}.mlp.{j}.bias"}
+            expected |= {f"layer{number}.mlp.{j}.weight", f"layer{number}.mlp.{j}.bias"}
         assert width == d
     assert set(data.files) == expected
     assert all(data[k].dtype == np.float64 for k in data.files if k != "config")
