@@ -36,7 +36,7 @@ PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
 
 # tracr at HEAD, float32, its default settings, measured on this kind of machine.
 TRACR = {("reverse", 10): "35 % of tokens right, 4 layers",
-         ("reverse", 100): "1,026 s, 52.6 M parameters",
+         ("reverse", 100): "1,026 s, 52.6 M parameters, 4 layers",
          ("histogram", 100): "78.7 % of tokens right",
          ("sort", 100): "39.8 % of tokens right (make_sort); sort_unique 19.2 %",
          ("Dyck-1", 50): "670 s, 20.4 M parameters, 3/5 inputs right"}
