@@ -60,9 +60,14 @@ class Product:
         number alone. Where one input gives different results, numbers of one value become
         an Either class; anything else depends on what the encoding cannot see: refused."""
         table: dict[tuple, tuple[tuple, Any]] = {}
+        seen_as: list[dict] = [{} for _ in blocks]  # per leaf: value key -> what it shows
         for combo, result in zip(self.combos, self.results):
-            options = [[float(v)] if b is None else b.seen_as(v)
-                       for v, b in zip(combo, blocks)]
+            options = []
+            for v, b, memo in zip(combo, blocks, seen_as):
+                k = value_key(v)
+                if k not in memo:
+                    memo[k] = [float(v)] if b is None else b.seen_as(v)
+                options.append(memo[k])
             for seen in itertools.product(*options):
                 self._enter(table, seen, combo, result)
         self.values = _unique_values(r for _, r in table.values())
@@ -247,6 +252,7 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
 def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
                 layout: Layout, first: Stage, second: Stage) -> None:
     entries = [(seen, r) for seen, r in table.values() if r is not ERROR]
+    result_keys = [value_key(r) for _, r in entries]
     positions = [i for i, num in enumerate(numeric) if num]
     # each numerical leaf is cut where, for some values of the others, the result changes
     cuts: dict[int, list[float]] = {}
@@ -254,15 +260,15 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
         grid = sorted({seen[i] for seen, _ in entries})
         needed: set[int] = set()
         by_rest: dict[tuple, list[tuple[float, Any]]] = {}
-        for seen, r in entries:
-            rest = tuple(value_key(v) for j, v in enumerate(seen) if j != i)
-            by_rest.setdefault(rest, []).append((seen[i], r))
+        for (seen, _), rk in zip(entries, result_keys):  # a seen tuple holds dims and floats
+            by_rest.setdefault(seen[:i] + seen[i + 1:], []).append((seen[i], rk))
         for points in by_rest.values():
             points.sort(key=lambda p: p[0])
-            for (_, ra), (xb, rb) in zip(points, points[1:]):
-                if value_key(ra) != value_key(rb):
+            for (_, ka), (xb, kb) in zip(points, points[1:]):
+                if ka != kb:
                     needed.add(bisect.bisect_left(grid, xb))
         cuts[i] = sorted((grid[b - 1] + grid[b]) / 2 for b in needed)
+    _refine(entries, result_keys, positions, cuts)
     # first layer: the categorical dimensions as they are, and the steps of each cut
     pass_unit: dict[int, int] = {}
 
@@ -296,11 +302,35 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
                 inputs[unit] = inputs.get(unit, 0.0) + w
         signature = tuple(sorted(inputs.items()))
         if signature in looked:
-            assert value_key(looked[signature]) == value_key(r), product.name
-            continue
+            continue  # another entry of the same intervals: the same result, by the cuts
         looked[signature] = r
         m = len(dims) + len(positions)
         second.unit(inputs, -(m - 1.0), _encode(out, r))
+
+
+def _refine(entries: list[tuple[tuple, Any]], result_keys: list, positions: list[int],
+            cuts: dict[int, list[float]]) -> None:
+    """Add cuts until entries in the same intervals (and categorical values) have the same
+    result. The cuts above separate results along one numerical leaf at a time; two entries
+    that differ in several may still share their intervals with different results."""
+    while True:
+        first: dict[tuple, int] = {}
+        added = False
+        for e, ((seen, _), rk) in enumerate(zip(entries, result_keys)):
+            cell = tuple(bisect.bisect_left(cuts[i], v) if i in cuts else v
+                         for i, v in enumerate(seen))
+            other = first.setdefault(cell, e)
+            if result_keys[other] == rk:
+                continue
+            a = entries[other][0]
+            i = next(i for i in positions if a[i] != seen[i])
+            grid = sorted({s[i] for s, _ in entries})
+            j = bisect.bisect_left(grid, max(a[i], seen[i]))
+            bisect.insort(cuts[i], (grid[j - 1] + grid[j]) / 2)  # a midpoint, as every cut
+            added = True
+            break
+        if not added:
+            return
 
 
 def _interval(pairs: list[tuple[int, int]], k: int, one: int) -> list[tuple[int, float]]:

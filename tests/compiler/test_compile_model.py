@@ -103,6 +103,18 @@ def test_inputs_the_interpreter_rejects_are_not_counted():
     assert result.ok and result.raised == 3  # lengths 8, 9 and 10
 
 
+TWO_MEANS = """
+a = aggregate(select(indices, indices, <=), indicator(tokens == "a"));
+b = aggregate(select(indices, indices, <=), indicator(tokens == "b"));
+"""
+
+
+@pytest.mark.parametrize("expr", ["a > b", "a + b > 0.5",
+                                  '"x" if a == b else ("y" if a < b else "z")'])
+def test_maps_of_two_averaged_numbers(expr):
+    exact(TWO_MEANS, expr, list("abc"), 6)
+
+
 def test_selector_width_at_the_limit():
     model = compiled('load "histogram";', "histogram", list("ab"), 30)
     assert model.forward("a" * 30) == [30] * 30
