@@ -399,10 +399,10 @@ class Evaluator:
             return item in container
         if isinstance(container, SOp):
             # "a" in s: does "a" occur anywhere? One head attending to every position.
-            found = Map(lambda x: ops.binary("==", x, ops.constant(item, len(x))).astype(
+            found = Map(lambda x: ops.binary("==", x, ops.constant(item, x.shape[-1])).astype(
                 np.int64), (container,), self._label(expr), expr.span, self._trace())
             mean = Aggregate(_FULL, found, 0, self._label(expr), expr.span, self._trace())
-            return self._map(expr, lambda x: ops.binary(">", x, ops.constant(0, len(x))), mean)
+            return self._map(expr, lambda x: ops.binary(">", x, ops.constant(0, x.shape[-1])), mean)
         raise RaspTypeError(f"'atom in X' needs a list or an s-op, got {describe(container)}",
                             span)
 

@@ -1,14 +1,15 @@
 """Attention heads: one per analysis head, exactly hard.
 
-A head's query and key read one-hot blocks: the query s-op's values (or the joint values of
-several query s-ops, computed by an earlier feed-forward block) and likewise the keys. Its
-predicate table P[query value, key value] is computed by the interpreter's comparison kernel.
-The query of value q is SCALE * P[q, :] over the key classes (distinct columns of P), the key
-is the one-hot of its class, so a selected key scores SCALE and any other 0. The hidden BOS
-position scores SCALE / 2 for every real query: it wins exactly when nothing is selected, and
-its value is each served aggregate's default. SCALE / 2 = 1024 > 745, so exp(-SCALE / 2)
-underflows to exactly 0 in float64: every unselected weight is 0 and every selected one is
-1 / width, at any length.
+A selector is split into the conjuncts of its top-level `and`s. Each conjunct reads one block
+on each side: its query s-op's one-hot (or the joint values of several query s-ops, computed by
+an earlier feed-forward block), and likewise its keys. Its predicate table P[query value, key
+value] is computed by the interpreter's comparison kernel. The query of value q is
+SCALE * P[q, :] over the key classes (distinct columns of P), the key is the one-hot of its
+class; the conjuncts' scores add up, so a key all G of them select scores G * SCALE and any
+other at most (G - 1) * SCALE. The hidden BOS position scores (G - 1/2) * SCALE for every real
+query: it wins exactly when nothing is selected, and its value is each served aggregate's
+default. SCALE / 2 = 1024 > 745, so exp(-SCALE / 2) underflows to exactly 0 in float64: every
+unselected weight is 0 and every selected one is 1 / width, at any length.
 """
 
 from __future__ import annotations

@@ -146,9 +146,15 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
         else:
             _one_layer(product, numeric, table, out, layout, first)
     if two_deep:
-        for i in range(len(first)):  # one-layer units pass through the second layer as is
-            second.unit({i: 1.0}, 0.0, first.outputs[i])
+        # one-layer products pass through the second layer one output dimension at a time:
+        # each dimension is a 0/1 sum of first-layer units, which a ReLU leaves as it is
+        through: dict[int, dict[int, float]] = {}
+        for i in range(len(first)):
+            for d, w in first.outputs[i].items():
+                through.setdefault(d, {})[i] = w
             first.outputs[i] = {}
+        for d, inputs in sorted(through.items()):
+            second.unit(inputs, 0.0, {d: 1.0})
         for product, numeric, table, out in two_deep:
             _two_layers(product, numeric, table, out, layout, first, second)
     units = len(first) + len(second)

@@ -147,6 +147,7 @@ class Facts:
         self._exact: dict[int, list[np.ndarray | None]] = {}
         self._widths: dict[int, list[np.ndarray | None] | None] = {}
         self._independent: dict[int, bool] = {}
+        self._numeric: dict[int, bool] = {}
         self._dummy_caches: list[dict] = [{} for _ in range(max_len + 1)]
 
     # ------------------------------------------------------------ exact facts
@@ -242,14 +243,26 @@ class Facts:
 
     def numeric(self, agg: Aggregate) -> bool:
         """Whether an aggregate averages numbers (one dimension holding the number) rather
-        than copying a value (a one-hot block)."""
-        if isinstance(agg.values, Constant):
-            values = [agg.values.value]
-        elif isinstance(agg.values, Aggregate) and self.numeric(agg.values):
+        than copying a value (a one-hot block). One that never selects two keys copies,
+        whatever its values: exactly, types and large integers included."""
+        if agg.id not in self._numeric:
+            self._numeric[agg.id] = self._is_numeric(agg)
+        return self._numeric[agg.id]
+
+    def _is_numeric(self, agg: Aggregate) -> bool:
+        if isinstance(agg.values, Aggregate) and self.numeric(agg.values):
             return True
-        else:
-            values = self.domain(agg.values)
-        return any(is_number(v) for v in values) and not any(isinstance(v, str) for v in values)
+        if max(self.possible_widths(agg.selector)) <= 1:
+            return False
+        values = ([agg.values.value] if isinstance(agg.values, Constant)
+                  else self.domain(agg.values))
+        if any(isinstance(v, str) for v in values) or not any(is_number(v) for v in values):
+            return False
+        if any(isinstance(v, bool) for v in values):
+            raise refusal(agg, f"'{agg.title}' averages numbers mixed with bools: in the "
+                               f"numerical encoding a copied True and the number 1 look "
+                               f"the same")
+        return True
 
     def at_width(self, agg: Aggregate, w: int) -> list:
         """The values `agg` can take at a query selecting w keys."""

@@ -23,6 +23,7 @@ from .valuesets import is_number
 
 RELATIVE = 1e-6  # numerical outputs: |model - interpreter| <= RELATIVE * max(|interpreter|, 1e-6)
 CELLS = 1 << 23  # floats of one forward batch, at most
+RANDOM = 16  # random inputs per length, besides the structured ones, unless told
 
 
 @dataclass
@@ -81,7 +82,7 @@ def inputs_of_length(vocab: Sequence[Any], n: int, sample: int | None, exhaustiv
         add(chosen)
         add(chosen[::-1])
     add([order[min(i, len(order) - 1)] for i in range(n)])  # each token once, then the last
-    for _ in range(sample if sample is not None else 64):
+    for _ in range(sample if sample is not None else RANDOM):
         add([rng.choice(vocab) for _ in range(n)])
     return list(found.values())
 
