@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspTypeError, RaspValueError
-from .graph import Aggregate, Analysis, Constant, Indices, Map, SOp, Tokens, analyze
-from .heads import HeadWeights, build_head, conjuncts, side_feature
-from .layout import BOS, ONE, Layout
+from .graph import Aggregate, Analysis, Constant, Indices, Map, Selector, SOp, Tokens, analyze
+from .heads import HeadWeights, build_head, conjuncts, head_classes, side_feature
+from .layout import BOS, ONE, Layout, value_key
 from .mlps import FeedForward, Product, build_feedforward
 from .model import FORMAT, Model
 from .valuesets import (
@@ -54,26 +54,32 @@ class Plan:
         self.analysis = analysis
         self.facts = facts
         self.specs: dict[Any, Spec] = {}
+        # who reads each feature: (conjunct, side) for a head, None for anything else
+        self.readers: dict[Any, list[tuple[Selector, int] | None]] = {}
         for layer in analysis.layers[1:]:
             for head in layer.heads:
                 for part in conjuncts(head.selector):
-                    for side in selector_nodes(part):
-                        self._side(side)
+                    for which, side in enumerate(selector_nodes(part)):
+                        self._side(side, part, which)
         self.require(analysis.target)
 
-    def _side(self, nodes: list[SOp]) -> None:
+    def _side(self, nodes: list[SOp], part: Selector, which: int) -> None:
         live = [n for n in nodes if not isinstance(n, Constant)]
         feature = side_feature(nodes, self.facts)
         if feature is None:
             for n in live:
-                self.require(n)
+                self.require(n, (part, which))
         else:
+            self.readers.setdefault(feature, []).append((part, which))
             self._computed(feature, live, max(n.depth for n in live))
 
-    def require(self, node: SOp) -> None:
+    def require(self, node: SOp, reader: tuple[Selector, int] | None = None) -> None:
         """Make `node`'s value a block of the residual."""
         feature = ("node", node.id)
-        if isinstance(node, Constant) or feature in self.specs:
+        if isinstance(node, Constant):
+            return
+        self.readers.setdefault(feature, []).append(reader)
+        if feature in self.specs:
             return
         if isinstance(node, Tokens):
             self.specs[feature] = Spec(feature, [node], "token", 0, [node])
@@ -133,6 +139,25 @@ def _by_value(v: Any) -> Any:
     return v
 
 
+def _classes(plan: Plan, spec: Spec, product: Product) -> None:
+    """A feature only heads read needs only the classes of values they tell apart: its
+    results become one representative value per class (fewer dimensions, fewer steps)."""
+    readings = plan.readers.get(spec.feature, [])
+    if not readings or any(r is None for r in readings):
+        return
+    values = list(dict.fromkeys(value_key(r) for r in product.results if r is not ERROR))
+    typed = {value_key(r): r for r in product.results if r is not ERROR}
+    classes = head_classes(spec.nodes, [typed[k] for k in values],
+                           [r for r in readings if r is not None], plan.facts)
+    if len(set(classes)) == len(values):
+        return
+    first: dict[int, Any] = {}
+    for k, c in zip(values, classes):
+        first.setdefault(c, typed[k])
+    chosen = {k: first[c] for k, c in zip(values, classes)}
+    product.results = [r if r is ERROR else chosen[value_key(r)] for r in product.results]
+
+
 def _lay_out(plan: Plan) -> Layout:
     """Compute every feature's table and give it a block, in the order the model computes
     them (what a table reads has its block already)."""
@@ -166,6 +191,7 @@ def _lay_out(plan: Plan) -> Layout:
                               [c[0] for c in combos])
         else:
             product = _tabulate(plan, spec, combos)
+        _classes(plan, spec, product)
         if spec.stage == "ffn":
             product.collapse([None if plan.numeric(leaf) else layout.of[("node", leaf.id)]
                               for leaf in spec.leaves])

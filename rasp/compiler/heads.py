@@ -108,6 +108,40 @@ def _compare(k: Any, q: Any, op: str) -> bool:
         return False
 
 
+def head_classes(nodes: list[SOp], values: list, readings: list[tuple[Selector, int]],
+                 facts: Facts) -> list[int]:
+    """For a feature only heads read (`readings`: the conjunct and the side, 0 keys or 1
+    queries), the class of each of its values: values on which every reading conjunct
+    selects the same keys (or is selected by the same queries) against anything the other
+    side can hold. A block of classes is all those heads need."""
+    signatures: list[list[bytes]] = [[] for _ in values]
+    ids = [n.id for n in nodes]
+    own = Side(list(nodes), [v if len(nodes) > 1 else (v,) for v in values], [])
+    for part, which in readings:
+        key_nodes, query_nodes = selector_nodes(part)
+        other = [n for n in (query_nodes if which == 0 else key_nodes)
+                 if not isinstance(n, Constant)]
+        if [n.id for n in other] == ids:
+            opposite = own  # the feature compared with itself
+        elif not other:
+            opposite = Side([], [()], [])
+        elif len(other) == 1 and not (isinstance(other[0], Aggregate)
+                                      and facts.numeric(other[0])):
+            opposite = Side(other, [(v,) for v in facts.domain(other[0])], [])
+        else:
+            return list(range(len(values)))  # joint values on the other side: keep them all
+        queries, keys = (opposite, own) if which == 0 else (own, opposite)
+        table = predicate(part, queries, keys)
+        mine = table.T if which == 0 else table
+        theirs = table if opposite is own and which == 0 else table.T
+        for i in range(len(values)):
+            signatures[i].append(mine[i].tobytes())
+            if opposite is own:
+                signatures[i].append(theirs[i].tobytes())
+    found: dict[tuple, int] = {}
+    return [found.setdefault(tuple(sig), len(found)) for sig in signatures]
+
+
 def conjuncts(selector: Selector) -> list[Selector]:
     """The parts of a selector's top-level `and`s. A key is selected when every part selects
     it, so the head adds the parts' scores: no joint values are needed across parts."""
