@@ -30,9 +30,6 @@ INT_VOCAB = [-2, 0, 1, 3]
 FLOAT_VOCAB = [0.5, 1.0, 2.25]
 # The programs the compiler refuses, and a piece of the reason.
 REFUSED = {"cumulative_sum_float(tokens_float)": "means cannot be enumerated exactly"}
-# Deep programs with wide tables: compiled at a smaller max_len in CI, max_len 16 under `slow`.
-SMALLER = {"addition": 8, "long_addition": 8}
-
 
 def programs() -> list[tuple[str, str]]:
     found = []
@@ -120,15 +117,7 @@ def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None
 
 @pytest.mark.parametrize("stem, expr", programs())
 def test_example_compiles_exactly(stem, expr, tmp_path):
-    check(stem, expr, SMALLER.get(stem, MAX_LEN), tmp_path, sample=8)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("stem", sorted(SMALLER))
-def test_deep_examples_at_16(stem, tmp_path):
-    for s, expr in programs():
-        if s == stem:
-            check(stem, expr, MAX_LEN, tmp_path, sample=16)
+    check(stem, expr, MAX_LEN, tmp_path, sample=8)
 
 
 @pytest.mark.slow
