@@ -198,8 +198,7 @@ def _difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
     return {j: w for j, w in diff.items() if w != 0.0}
 
 
-def _leaf_dims(product: Product, layout: Layout, numeric: list[bool],
-               seen: tuple) -> list[int]:
+def _leaf_dims(numeric: list[bool], seen: tuple) -> list[int]:
     """The one-hot dimensions an entry of the table reads."""
     return [d for d, num in zip(seen, numeric) if not num]
 
@@ -221,7 +220,7 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
     for seen, result in table.values():
         if result is ERROR:
             continue
-        dims = _leaf_dims(product, layout, numeric, seen)
+        dims = _leaf_dims(numeric, seen)
         rest = tuple(dims)
         x = next((v for v, num in zip(seen, numeric) if num), None)
         by_rest.setdefault(rest, (dims, []))[1].append((x, result))
@@ -298,7 +297,7 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
     # second layer: one unit per combination of intervals and categorical values
     looked: dict[tuple, Any] = {}
     for seen, r in entries:
-        dims = _leaf_dims(product, layout, numeric, seen)
+        dims = _leaf_dims(numeric, seen)
         inputs: dict[int, float] = {}
         for d in dims:
             inputs[passed(d)] = inputs.get(passed(d), 0.0) + 1.0

@@ -121,6 +121,14 @@ def test_selector_width_at_the_limit():
     assert model.forward("ab" * 15) == [15] * 30
 
 
+def test_features_only_heads_read_keep_classes():
+    # selector_width's `sel or select(indices, 0, ==)` reads (tokens, indices) jointly, but
+    # tells the keys apart only as: index 0 (always selected), or not and which token
+    model = compiled('load "histogram";', "histogram", list("ab"), 20)
+    joint = [b for b in model.config["layout"] if b["name"] == "(tokens_str, indices)"]
+    assert len(joint) == 1 and len(joint[0]["values"]) == 3
+
+
 def test_verification_fails_on_a_wrong_model():
     model = compiled('load "reverse";', "reverse", list("ab"), 4)
     model.arrays["unembed"] = model.arrays["unembed"][:, ::-1].copy()  # swap a and b
