@@ -197,7 +197,7 @@ def _lay_out(plan: Plan) -> Layout:
                               for leaf in spec.leaves])
         else:  # the embedding: one row per token or position, no collapsing
             product.values = unique(product.results) if spec.feature[0] == "node" else \
-                list(dict.fromkeys(r for r in product.results if r is not ERROR))
+                list({value_key(r): r for r in product.results if r is not ERROR}.values())
         spec.product = product
         limit = facts.limits.max_values
         if len(product.values) > limit:
