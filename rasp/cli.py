@@ -6,6 +6,8 @@
     rasp                  the REPL (repl.py), when stdin is a terminal
     rasp analyze FILE NAME [--json]
                           the layers and attention heads the s-op NAME needs
+    rasp compile FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]
+                          NAME compiled into transformer weights (docs/compiling.md)
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
                           NAME applied to every line of INPUTS, evaluated in batches
 """
@@ -157,6 +159,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     stdin, out, err = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     if argv[:1] == ["analyze"]:
         return analyze_main(argv[1:], out, err)
+    if argv[:1] == ["compile"]:
+        from .compiler.cli import main as compile_main  # numpy weights: only when asked for
+
+        return compile_main(argv[1:], out, err)
     parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
                                      "program, or start the REPL when stdin is a terminal.")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")
