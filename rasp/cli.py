@@ -6,6 +6,9 @@
     rasp                  the REPL (repl.py), when stdin is a terminal
     rasp analyze FILE NAME [--json]
                           the layers and attention heads the s-op NAME needs
+    rasp train FILE NAME [...]   train a transformer to follow the s-op (rasp.train)
+    rasp dataset FILE NAME --out DIR
+                          the inputs, outputs and attention targets for training, as JSONL
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
                           NAME applied to every line of INPUTS, evaluated in batches
 """
@@ -216,6 +219,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     stdin, out, err = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     if argv[:1] == ["analyze"]:
         return analyze_main(argv[1:], out, err)
+    if argv[:1] in (["train"], ["dataset"]):  # rasp.train: its own arguments and output
+        from .train import cli as train_cli
+
+        return train_cli.main(argv, out, err)
     parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
                                      "program, or start the REPL when stdin is a terminal.")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")

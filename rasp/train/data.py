@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspError, RaspValueError
-from .program import HeadSpec, Program
+from ..interpreter import Interpreter
+from .program import HeadSpec, Program, load_program
 
 __all__ = ["Dataset", "Group", "Split", "UniformSampler", "BracketSampler", "make_dataset",
            "make_sampler", "sample_inputs", "write_jsonl", "BRACKET_PAIRS", "SAMPLERS"]
@@ -97,6 +98,9 @@ class BracketSampler(UniformSampler):
         n = self.length(rng)
         kind = int(rng.integers(3))
         if kind == 0:
+            if not self._feasible(n, 0):  # odd, no neutrals: a balanced string one longer
+                low, high = self.lengths
+                n = n + 1 if n < high else n - 1 if n > low else n
             return self.balanced(rng, n)
         if kind == 1:
             cut = int(rng.integers(0, n + 1))
@@ -217,11 +221,20 @@ def _sort_key(value: Any) -> tuple:
     return (type(value).__name__, value)
 
 
-def make_dataset(program: Program, alphabet: Sequence[Any] | str = "abcdefgh",
-                 lengths: tuple[int, int] = (1, 16), n_train: int = 10_000, n_val: int = 500,
-                 n_test: int = 1000, bos: Any = None, sampler: str = "uniform",
-                 seed: int = 0) -> Dataset:
-    """Sample distinct inputs, split them, and evaluate the program and its heads on them."""
+def make_dataset(program: Program | Interpreter | str, name: str | None = None, *,
+                 alphabet: Sequence[Any] | str = "abcdefgh", lengths: tuple[int, int] = (1, 16),
+                 n_train: int = 10_000, n_val: int = 500, n_test: int = 1000, bos: Any = None,
+                 sampler: str = "uniform", seed: int = 0) -> Dataset:
+    """Sample distinct inputs, split them, and evaluate the program and its heads on them.
+
+    `program` is a Program, or a session (an Interpreter) or a .rasp file with the s-op's
+    `name`. Inputs are drawn over `alphabet` with lengths in `lengths` (inclusive, without
+    the BOS); `bos` is put before every input, for programs that read one."""
+    if not isinstance(program, Program):
+        if name is None:
+            raise RaspValueError("make_dataset needs the s-op's name")
+        program = (Program(program, name) if isinstance(program, Interpreter)
+                   else load_program(str(program), name))
     if not 1 <= lengths[0] <= lengths[1]:
         raise RaspValueError(f"lengths {lengths[0]}:{lengths[1]}: need 1 <= min <= max")
     if min(n_train, n_val, n_test) < 1:

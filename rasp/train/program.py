@@ -8,6 +8,7 @@ core's internals move, only the imports here change.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import Analysis
-from ..errors import RaspTypeError
+from ..errors import RaspNameError, RaspTypeError
 from ..evaluator import example_library
 from ..interpreter import Interpreter
 from ..values import Selector, SOp, describe, evaluate, input_array
@@ -49,7 +50,7 @@ class Program:
         self.interpreter, self.name, self.source, self.file = interpreter, name, source, file
         self.sop = value
         self.analysis: Analysis = interpreter.analyze(name)
-        self.heads = [HeadSpec(layer.number, i, head.selector.title)
+        self.heads = [HeadSpec(layer.number, i, _text(head.selector))
                       for layer in self.analysis.layers[1:]
                       for i, head in enumerate(layer.heads)]
         self._selectors = [head.selector for layer in self.analysis.layers[1:]
@@ -78,6 +79,14 @@ class Program:
         return out
 
 
+def _text(selector: Selector) -> str:
+    """A selector's name, with the line of the call that made it: the paper programs make
+    several heads with one helper (`with_bos` in `_bos_width`)."""
+    if not selector.trace:
+        return selector.title
+    return f"{selector.title} (line {selector.trace[-1][1].line})"
+
+
 def load_program(file: str, name: str) -> Program:
     """Run a .rasp file (or a name from the example library) and take its s-op `name`.
     Raises RaspError for a program that fails, OSError for a file that cannot be read."""
@@ -88,4 +97,8 @@ def load_program(file: str, name: str) -> Program:
     source = path.read_text(encoding="utf-8")
     interpreter = Interpreter(out=lambda line: None, warn=lambda line: None)
     interpreter.run(source, str(path))
+    if name.isidentifier() and name not in interpreter.names():
+        near = difflib.get_close_matches(name, sorted(interpreter.names()), n=3)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise RaspNameError(f"{path} defines no '{name}'{hint}")
     return Program(interpreter, name, source, os.fspath(path))
