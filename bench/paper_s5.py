@@ -1,0 +1,145 @@
+"""The reproduction of §5 of "Thinking Like Transformers" at CPU scale: the paper's seven tasks,
+trained at the size the analysis gives, one head fewer, one layer fewer, one layer fewer with
+twice the heads and width, and at the analysed size with attention supervision.
+
+    python bench/paper_s5.py                      # the table of docs/training.md
+    python bench/paper_s5.py --tasks reverse --seeds 1 --epochs 5     # a quick look
+
+Every run's files go under --out (default runs/paper_s5/TASK/...), each task's summary.json
+beside them; the measured table is printed as markdown and written to --out/table.md, and
+the attention pictures of the supervised runs (seed 0) to --pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from rasp.train import make_dataset  # noqa: E402
+from rasp.train.ablations import run_folder, summary_row, variants  # noqa: E402
+from rasp.train.loop import TrainConfig, train  # noqa: E402
+from rasp.train.plots import plot_attention  # noqa: E402
+
+PAPER = ROOT / "examples" / "paper_examples.rasp"
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+# task: (s-op, alphabet, BOS, sampler, epochs, the input drawn). Sort and most-frequent use 52
+# symbols: with 8, one layer sorts by reading the histogram (docs/training.md).
+TASKS = {
+    "reverse": ("reverse", "abcdefgh", None, "uniform", 20, "abcdefgh"),
+    "hist": ("hist_bos", "abcdefgh", "§", "uniform", 20, "§abacbcd"),
+    "double_hist": ("hist2_bos", "abcdefgh", "§", "uniform", 20, "§aabbbcdd"),
+    "sort": ("sort_bos", LETTERS, "§", "uniform", 40, "§dbKadcE"),
+    "most_freq": ("sort_by_most_freq", LETTERS, "§", "uniform", 40, "§abbcbcd"),
+    "dyck1": ("dyck1_ptf", "()a", None, "brackets", 20, "(()a)(()"),
+    "dyck2": ("dyck2_ptf", "(){}a", None, "brackets", 20, "({}a)({)"),
+}
+
+
+def role(row: dict, analysed: tuple[int, int]) -> str:
+    layers, heads = analysed
+    if row["supervised"]:
+        return "analysed, supervised"
+    if (row["layers"], row["heads"]) == analysed:
+        return "analysed"
+    if row["layers"] == layers:
+        return "one head fewer"
+    return "one layer fewer" if row["heads"] == heads else "one layer fewer, 2x heads and d"
+
+
+def spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def collect(out: Path) -> dict[str, tuple[tuple[int, int], list[dict]]]:
+    """Every task's summary under `out`, in the paper's order (runs may be split over
+    processes); a summary's first row is the analysed size."""
+    results = {}
+    for task in TASKS:
+        path = out / task / "summary.json"
+        if path.is_file():
+            rows = json.loads(path.read_text())
+            results[task] = ((rows[0]["layers"], rows[0]["heads"]), rows)
+    return results
+
+
+def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
+    lines = ["| task | model (L, H, d) | run | seeds | token accuracy | sequence accuracy | "
+             "attention: mass / argmax / tv per head |",
+             "| --- | --- | --- | ---: | --- | --- | --- |"]
+    for task, (analysed, rows) in results.items():
+        groups: dict[tuple, list[dict]] = {}
+        for row in rows:
+            groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"]),
+                              []).append(row)
+        for (layers, heads, d, _), members in groups.items():
+            kind = role(members[0], analysed)
+            agreement = "-"
+            if kind.startswith("analysed"):
+                per_head = []
+                for i, head in enumerate(members[0]["attention"]):
+                    values = [m["attention"][i] for m in members]
+                    per_head.append(f"L{head['layer']}H{head['head']} "
+                                    + " / ".join(f"{statistics.mean(v[k] for v in values):.2f}"
+                                                 for k in ("mass", "argmax", "tv")))
+                agreement = "; ".join(per_head)
+            lines.append(
+                f"| {task} | {layers}, {heads}, {d} | {kind} | {len(members)} | "
+                f"{spread([m['test']['token_accuracy'] for m in members])} | "
+                f"{spread([m['test']['sequence_accuracy'] for m in members])} | {agreement} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="instead of each task's own")
+    parser.add_argument("--train", type=int, default=10_000)
+    parser.add_argument("--lengths", default="1:16")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "paper_s5")
+    parser.add_argument("--pictures", type=Path, default=ROOT / "docs" / "images" / "training")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # the machines are shared; one thread was fastest there
+    low, high = map(int, args.lengths.split(":"))
+    for task in args.tasks:
+        name, alphabet, bos, sampler, epochs, shown = TASKS[task]
+        data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
+                            sampler=sampler, n_train=args.train, n_val=500, n_test=1000)
+        base = TrainConfig(epochs=args.epochs or epochs, supervise=True,
+                           device=args.device).checked(data)
+        rows = []
+        for config in variants(base):
+            for seed in range(args.seeds):
+                each = dataclasses.replace(config, seed=seed)
+                started = time.time()
+                folder = args.out / task / run_folder(each)
+                run = train(data, each, out=folder, quiet=True)
+                if each.supervise and seed == 0:
+                    plot_attention(run, list(shown), args.pictures / f"{task}.png")
+                rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1)})
+                print(f"{task} {run_folder(each)}: token "
+                      f"{rows[-1]['test']['token_accuracy']:.3f} sequence "
+                      f"{rows[-1]['test']['sequence_accuracy']:.3f} "
+                      f"({rows[-1]['seconds']} s, {rows[-1]['epochs']} epochs)", flush=True)
+        (args.out / task / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+        (args.out / "table.md").write_text(table(collect(args.out)) + "\n")
+    print(table(collect(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
