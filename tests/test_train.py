@@ -15,7 +15,7 @@ pytest.importorskip("matplotlib")
 from rasp.train import cli as train_cli  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import variants  # noqa: E402
-from rasp.train.loop import Run, TrainConfig, _Objective  # noqa: E402
+from rasp.train.loop import Run, TrainConfig, _Objective, load_run  # noqa: E402
 from rasp.train.model import ModelConfig, Transformer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +71,10 @@ def test_a_tiny_run_writes_every_file_and_its_metrics_hold(tmp_path):
             total += group.y.size
     assert hits / total == pytest.approx(metrics["test"]["token_accuracy"])
     assert sum(v["inputs"] for v in metrics["test"]["by_length"].values()) == 200
+    again = load_run(tmp_path)
+    assert again.metrics == metrics and again.supervised == [(0, 0, 0), (1, 1, 0)]
+    output, attentions = again.predict(list("abcd"))
+    assert len(output) == 4 and [a.shape for a in attentions] == [(1, 4, 4)] * 2
 
 
 def test_attention_loss_is_zero_on_the_selector_and_larger_elsewhere():

@@ -24,11 +24,11 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RaspValueError
-from .data import Dataset, Group, Split
+from .data import Dataset, Group, Split, make_dataset
 from .metrics import Accuracy, Agreement
 from .model import POSITIONS, ModelConfig, Transformer
 
-__all__ = ["TrainConfig", "Run", "train", "ATTENTION_LOSSES", "EMPTY_ROWS"]
+__all__ = ["TrainConfig", "Run", "train", "load_run", "ATTENTION_LOSSES", "EMPTY_ROWS"]
 
 ATTENTION_LOSSES = ("mse", "ce")
 EMPTY_ROWS = ("skip", "uniform", "bos")
@@ -54,6 +54,18 @@ class TrainConfig:
     attention_weight: float | None = None  # None: 100 for mse, 1 for ce
     empty_rows: str = "skip"
     device: str = "cpu"
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """(layers, heads, ff), once `checked` has filled them in."""
+        assert self.layers is not None and self.heads is not None and self.ff is not None
+        return self.layers, self.heads, self.ff
+
+    @property
+    def weight(self) -> float:
+        """The attention loss' weight, once `checked` has filled it in."""
+        assert self.attention_weight is not None
+        return self.attention_weight
 
     def checked(self, dataset: Dataset) -> TrainConfig:
         """A copy with the defaults filled in from the dataset; RaspValueError if unusable."""
@@ -132,6 +144,29 @@ class Run:
                              "python": platform.python_version()}}
 
 
+def load_run(folder: Path | str) -> Run:
+    """A run written by `train(..., out=folder)`: its model, metrics and history, with its
+    dataset made again from config.json (the same seed gives the same data)."""
+    folder = Path(folder)
+    described = json.loads((folder / "config.json").read_text())
+    d = described["data"]
+    dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
+                           lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
+                           seed=d["seed"], n_train=d["sizes"]["train"],
+                           n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
+    saved = torch.load(folder / "model.pt", map_location="cpu")
+    model = Transformer(ModelConfig(**saved["model"]))
+    model.load_state_dict(saved["state_dict"])
+    config = TrainConfig(**described["train"] | {"device": "cpu"})
+    history = [json.loads(line) for line in
+               (folder / "history.jsonl").read_text().splitlines() if line]
+    run = Run(model, dataset, config, history, json.loads((folder / "metrics.json").read_text()))
+    keys = described["supervised_heads"]
+    run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
+                      if h.key in keys]
+    return run
+
+
 def _tensors(group: Group, device: str) -> tuple[torch.Tensor, ...]:
     return (torch.as_tensor(group.x, device=device), torch.as_tensor(group.y, device=device),
             torch.as_tensor(group.selections, device=device))
@@ -207,16 +242,17 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
     terminal a bar per epoch shows the loss and accuracy (none with `quiet`). Ctrl-C stops
     the training; the best checkpoint so far is evaluated and kept."""
     config = (config or TrainConfig(**options)).checked(dataset)
+    layers, heads, ff = config.size
     torch.manual_seed(config.seed)
     model = Transformer(ModelConfig(
-        vocab=len(dataset.vocab), classes=max(len(dataset.classes), 1), layers=config.layers,
-        heads=config.heads, d_model=config.d_model, ff=config.ff, positions=config.positions,
+        vocab=len(dataset.vocab), classes=max(len(dataset.classes), 1), layers=layers,
+        heads=heads, d_model=config.d_model, ff=ff, positions=config.positions,
         max_length=dataset.lengths[1] + dataset.first_scored, dropout=config.dropout))
     model.to(config.device)
     run = Run(model, dataset, config)
     if config.supervise:
         run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
-                          if h.layer <= config.layers and h.head < config.heads]
+                          if h.layer <= layers and h.head < heads]
     folder = Path(out) if out is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +293,7 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
                              for t in train_groups[g])
                 loss, attention_loss, logits, _ = objective(x, y, sel)
                 optimiser.zero_grad()
-                (loss + c.attention_weight * attention_loss).backward()
+                (loss + c.weight * attention_loss).backward()
                 optimiser.step()
                 first = objective.first
                 hits = (logits[:, first:].argmax(-1) == y[:, first:]).sum().item()
@@ -276,7 +312,7 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
                        "val_token_accuracy": val["token_accuracy"],
                        "val_sequence_accuracy": val["sequence_accuracy"],
                        "seconds": time.time() - started}
-            total = val["loss"] + c.attention_weight * val["attention_loss"]
+            total = val["loss"] + c.weight * val["attention_loss"]
             if total < best_loss:
                 best, best_loss = copy.deepcopy(model.state_dict()), total
                 record["best"] = True
@@ -299,11 +335,12 @@ def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
     supervised slot's, or for an unsupervised model the head of that layer closest to the
     selector in total variation (head order is arbitrary there)."""
     c, model, dataset = run.config, run.model, run.dataset
+    layers, slots, _ = c.size
     objective = _Objective(run)
     accuracy = Accuracy(dataset.first_scored)
     heads = dataset.heads
-    agreement = {(k, slot): Agreement() for k, h in enumerate(heads) if h.layer <= c.layers
-                 for slot in range(c.heads)}
+    agreement = {(k, slot): Agreement() for k, h in enumerate(heads) if h.layer <= layers
+                 for slot in range(slots)}
     loss_sum = attention_sum = 0.0
     model.eval()
     with torch.no_grad():
@@ -329,9 +366,9 @@ def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
     supervised = {k: slot for k, _, slot in run.supervised}
     report = []
     for k, h in enumerate(heads):
-        if h.layer > c.layers:
+        if h.layer > layers:
             continue
-        scores = {slot: agreement[(k, slot)].result() for slot in range(c.heads)}
+        scores = {slot: agreement[(k, slot)].result() for slot in range(slots)}
         slot = supervised.get(k, min(scores, key=lambda s: scores[s]["tv"]))
         report.append({"layer": h.layer, "head": h.head + 1, "selector": h.selector,
                        "model_head": slot + 1, "supervised": k in supervised} | scores[slot])

@@ -3,6 +3,7 @@ on one input (the figure of the paper's §5), and the loss and accuracy curves."
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ def _matrix(ax: Any, values: np.ndarray, tokens: list, title: str) -> Any:
     ax.set_yticks(range(len(tokens)), labels, fontsize=7)
     ax.set_xlabel("key", fontsize=8)
     ax.set_ylabel("query", fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 30), fontsize=8)
     return image
 
 
@@ -41,6 +42,8 @@ def plot_attention(run: Run, tokens: list, path: Path) -> Path:
 
     plt = _pyplot()
     output, attentions = run.predict(tokens)
+    if run.dataset.bos is not None:  # the model's guess at the BOS is not an output
+        output[0] = run.dataset.bos
     selections = run.dataset.program.selections([tokens])[:, 0]
     assigned: dict[tuple[int, int], int] = {}  # (layer, model head) -> program head
     keys = {(h.layer, h.head): k for k, h in enumerate(run.dataset.heads)}
