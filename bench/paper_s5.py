@@ -4,6 +4,7 @@ twice the heads and width, and at the analysed size with attention supervision.
 
     python bench/paper_s5.py                      # the table of docs/training.md
     python bench/paper_s5.py --tasks reverse --seeds 1 --epochs 5     # a quick look
+    python bench/paper_s5.py --supervised-only --attention-loss ce     # the other loss
 
 Every run's files go under --out (default runs/paper_s5/TASK/...), each task's summary.json
 beside them; the measured table is printed as markdown and written to --out/table.md, and
@@ -27,7 +28,7 @@ import torch  # noqa: E402
 
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import run_folder, summary_row, variants  # noqa: E402
-from rasp.train.loop import TrainConfig, train  # noqa: E402
+from rasp.train.loop import TrainConfig, load_run, train  # noqa: E402
 from rasp.train.plots import plot_attention  # noqa: E402
 
 PAPER = ROOT / "examples" / "paper_examples.rasp"
@@ -49,7 +50,7 @@ TASKS = {
 def role(row: dict, analysed: tuple[int, int]) -> str:
     layers, heads = analysed
     if row["supervised"]:
-        return "analysed, supervised"
+        return f"analysed, supervised ({row.get('attention_loss') or 'mse'})"
     if (row["layers"], row["heads"]) == analysed:
         return "analysed"
     if row["layers"] == layers:
@@ -64,13 +65,14 @@ def spread(values: list[float]) -> str:
 
 
 def collect(out: Path) -> dict[str, tuple[tuple[int, int], list[dict]]]:
-    """Every task's summary under `out`, in the paper's order (runs may be split over
-    processes); a summary's first row is the analysed size."""
+    """Every task's summaries under `out`, in the paper's order (runs may be split over
+    processes); the sweep's first, whose first row is the analysed size."""
     results = {}
     for task in TASKS:
-        path = out / task / "summary.json"
-        if path.is_file():
-            rows = json.loads(path.read_text())
+        paths = sorted((out / task).glob("summary*.json"),
+                       key=lambda p: (p.name != "summary.json", p.name))
+        rows = [row for path in paths for row in json.loads(path.read_text())]
+        if rows:
             results[task] = ((rows[0]["layers"], rows[0]["heads"]), rows)
     return results
 
@@ -82,9 +84,9 @@ def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
     for task, (analysed, rows) in results.items():
         groups: dict[tuple, list[dict]] = {}
         for row in rows:
-            groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"]),
-                              []).append(row)
-        for (layers, heads, d, _), members in groups.items():
+            groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"],
+                               row.get("attention_loss")), []).append(row)
+        for (layers, heads, d, *_), members in groups.items():
             kind = role(members[0], analysed)
             agreement = "-"
             if kind.startswith("analysed"):
@@ -110,32 +112,48 @@ def main() -> int:
     parser.add_argument("--train", type=int, default=10_000)
     parser.add_argument("--lengths", default="1:16")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--attention-loss", choices=("mse", "ce"), default="mse")
+    parser.add_argument("--supervised-only", action="store_true",
+                        help="only the analysed size with attention supervision")
+    parser.add_argument("--replot", action="store_true",
+                        help="only draw the pictures again, from the supervised runs of --out")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "paper_s5")
     parser.add_argument("--pictures", type=Path, default=ROOT / "docs" / "images" / "training")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machines are shared; one thread was fastest there
     low, high = map(int, args.lengths.split(":"))
+    if args.replot:
+        for task in args.tasks:
+            for folder in sorted((args.out / task).glob("*-sup-s0*")):
+                suffix = "-ce" if folder.name.endswith("-ce") else ""
+                plot_attention(load_run(folder), list(TASKS[task][5]),
+                               args.pictures / f"{task}{suffix}.png")
+        return 0
     for task in args.tasks:
         name, alphabet, bos, sampler, epochs, shown = TASKS[task]
         data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
                             sampler=sampler, n_train=args.train, n_val=500, n_test=1000)
-        base = TrainConfig(epochs=args.epochs or epochs, supervise=True,
-                           device=args.device).checked(data)
+        base = TrainConfig(epochs=args.epochs or epochs, supervise=True, device=args.device,
+                           attention_loss=args.attention_loss).checked(data)
         rows = []
-        for config in variants(base):
+        for config in [base] if args.supervised_only else variants(base):
             for seed in range(args.seeds):
                 each = dataclasses.replace(config, seed=seed)
                 started = time.time()
-                folder = args.out / task / run_folder(each)
+                folder = args.out / task / (run_folder(each) + (
+                    "-ce" if each.supervise and each.attention_loss == "ce" else ""))
                 run = train(data, each, out=folder, quiet=True)
                 if each.supervise and seed == 0:
-                    plot_attention(run, list(shown), args.pictures / f"{task}.png")
+                    suffix = "" if each.attention_loss == "mse" else f"-{each.attention_loss}"
+                    plot_attention(run, list(shown), args.pictures / f"{task}{suffix}.png")
                 rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1)})
                 print(f"{task} {run_folder(each)}: token "
                       f"{rows[-1]['test']['token_accuracy']:.3f} sequence "
                       f"{rows[-1]['test']['sequence_accuracy']:.3f} "
                       f"({rows[-1]['seconds']} s, {rows[-1]['epochs']} epochs)", flush=True)
-        (args.out / task / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+        summary = (f"summary-supervised-{args.attention_loss}.json" if args.supervised_only
+                   else "summary.json")
+        (args.out / task / summary).write_text(json.dumps(rows, indent=1) + "\n")
         (args.out / "table.md").write_text(table(collect(args.out)) + "\n")
     print(table(collect(args.out)))
     return 0

@@ -42,6 +42,7 @@ def summary_row(run: Run) -> dict:
     c = run.config
     return {"layers": c.layers, "heads": c.heads, "d_model": c.d_model,
             "supervised": c.supervise, "seed": c.seed,
+            "attention_loss": c.attention_loss if c.supervise else None,
             "test": {k: v for k, v in run.metrics["test"].items() if k != "by_length"},
             "attention": [{k: a[k] for k in ("layer", "head", "selector", "mass", "argmax", "tv")}
                           for a in run.metrics["attention"]],
