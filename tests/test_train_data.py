@@ -112,7 +112,7 @@ def test_accuracy_skips_the_bos_and_counts_unseen_classes_wrong():
     result = acc.result()
     assert result["token_accuracy"] == pytest.approx(3 / 4)
     assert result["sequence_accuracy"] == pytest.approx(1 / 2)
-    assert result["by_length"]["3"]["inputs"] == 2
+    assert result["by_length"]["2"]["inputs"] == 2  # inputs of 2 tokens after the BOS
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:

@@ -18,7 +18,8 @@ def normalised(selection: np.ndarray) -> np.ndarray:
 
 
 class Accuracy:
-    """Token accuracy (over scored positions), whole-sequence accuracy, both by length."""
+    """Token accuracy (over scored positions), whole-sequence accuracy, both by input length
+    (without the BOS)."""
 
     def __init__(self, first_scored: int = 0):
         self.first = first_scored
@@ -30,7 +31,7 @@ class Accuracy:
         hits = (predicted == expected)[:, self.first:]
         if hits.shape[1] == 0:
             return
-        row = self.lengths.setdefault(expected.shape[1], [0, 0, 0, 0])
+        row = self.lengths.setdefault(hits.shape[1], [0, 0, 0, 0])  # the BOS not counted
         whole = hits.all(axis=1)
         for i, v in enumerate((hits.sum(), hits.size, whole.sum(), len(whole))):
             row[i] += int(v)
