@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import string
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,8 @@ from rasp.train.loop import TrainConfig, load_run, train  # noqa: E402
 from rasp.train.plots import plot_attention  # noqa: E402
 
 PAPER = ROOT / "examples" / "paper_examples.rasp"
-LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LETTERS = string.ascii_lowercase + string.ascii_uppercase
+SYMBOLS = LETTERS + string.digits + string.punctuation + "αβγδεζ"  # 100, as the paper's
 
 # task: (s-op, alphabet, BOS, sampler, epochs, the input drawn). Sort and most-frequent use 52
 # symbols: with 8, one layer sorts by reading the histogram (docs/training.md).
@@ -111,6 +113,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, help="instead of each task's own")
     parser.add_argument("--train", type=int, default=10_000)
     parser.add_argument("--lengths", default="1:16")
+    parser.add_argument("--alphabet-size", type=int, metavar="K",
+                        help="the first K of SYMBOLS (up to 100, the paper's largest) instead "
+                        "of each task's own alphabet")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--attention-loss", choices=("mse", "ce"), default="mse")
     parser.add_argument("--supervised-only", action="store_true",
@@ -131,6 +136,8 @@ def main() -> int:
         return 0
     for task in args.tasks:
         name, alphabet, bos, sampler, epochs, shown = TASKS[task]
+        if args.alphabet_size:
+            alphabet = SYMBOLS[:args.alphabet_size]
         data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
                             sampler=sampler, n_train=args.train, n_val=500, n_test=1000)
         base = TrainConfig(epochs=args.epochs or epochs, supervise=True, device=args.device,
