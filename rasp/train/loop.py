@@ -273,39 +273,20 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
 
 
 def _fit(run: Run, folder: Path | None, stream: Any) -> None:
+    """Epochs of training and validation; the model ends with the best checkpoint's weights,
+    however the loop ends (Ctrl-C too)."""
     c, model = run.config, run.model
     objective = _Objective(run)
     optimiser = torch.optim.Adam(model.parameters(), lr=c.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=c.gamma)
     rng = np.random.default_rng(c.seed)
-    train_groups = [_tensors(g, c.device) for g in run.dataset.train.groups]
+    groups = [_tensors(g, c.device) for g in run.dataset.train.groups]
     best, best_loss, perfect, started = None, float("inf"), 0, time.time()
     try:
         for epoch in range(1, c.epochs + 1):
-            model.train()
-            batches = _batches(run.dataset.train, c.batch, rng)
             show = _progress_bar(stream, epoch, c.epochs) if stream is not None else None
-            sums = np.zeros(3)  # loss, attention loss, correct positions
-            scored = 0
-            for done, (g, rows) in enumerate(batches, 1):
-                x, y, sel = (t[torch.as_tensor(rows, device=c.device)] if t.dim() < 4
-                             else t[:, torch.as_tensor(rows, device=c.device)]
-                             for t in train_groups[g])
-                loss, attention_loss, logits, _ = objective(x, y, sel)
-                optimiser.zero_grad()
-                (loss + c.weight * attention_loss).backward()
-                optimiser.step()
-                first = objective.first
-                hits = (logits[:, first:].argmax(-1) == y[:, first:]).sum().item()
-                sums += (loss.item() * len(rows), attention_loss.item() * len(rows), hits)
-                scored += y[:, first:].numel()
-                if show is not None and (done % 10 == 0 or done == len(batches)):
-                    show(done, len(batches), sums[0] / sum(len(r) for _, r in batches[:done]),
-                         sums[2] / max(scored, 1))
-            size = run.dataset.train.size
-            record = {"epoch": epoch, "lr": schedule.get_last_lr()[0],
-                      "train_loss": sums[0] / size, "train_attention_loss": sums[1] / size,
-                      "train_token_accuracy": sums[2] / max(scored, 1)}
+            record = {"epoch": epoch, "lr": schedule.get_last_lr()[0]}
+            record |= _train_epoch(run, objective, optimiser, groups, rng, show)
             schedule.step()
             val = evaluate(run, run.dataset.val, losses=True)
             record |= {"val_loss": val["loss"], "val_attention_loss": val["attention_loss"],
@@ -328,6 +309,35 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
     finally:
         if best is not None:
             model.load_state_dict(best)
+
+
+def _train_epoch(run: Run, objective: _Objective, optimiser: torch.optim.Optimizer,
+                 groups: list[tuple[torch.Tensor, ...]], rng: np.random.Generator,
+                 show: Callable[[int, int, float, float], None] | None) -> dict:
+    """One pass over the training data; the mean losses and the token accuracy."""
+    c, first = run.config, objective.first
+    run.model.train()
+    batches = _batches(run.dataset.train, c.batch, rng)
+    loss_sum = attention_sum = 0.0
+    inputs = hits = scored = 0
+    for done, (g, rows) in enumerate(batches, 1):
+        where = torch.as_tensor(rows, device=c.device)
+        x, y, sel = groups[g]
+        x, y, sel = x[where], y[where], sel[:, where]
+        loss, attention_loss, logits, _ = objective(x, y, sel)
+        optimiser.zero_grad()
+        (loss + c.weight * attention_loss).backward()
+        optimiser.step()
+        inputs += len(rows)
+        loss_sum += loss.item() * len(rows)
+        attention_sum += attention_loss.item() * len(rows)
+        hits += int((logits[:, first:].argmax(-1) == y[:, first:]).sum().item())
+        scored += y[:, first:].numel()
+        if show is not None and (done % 10 == 0 or done == len(batches)):
+            show(done, len(batches), loss_sum / inputs, hits / max(scored, 1))
+    return {"train_loss": loss_sum / max(inputs, 1),
+            "train_attention_loss": attention_sum / max(inputs, 1),
+            "train_token_accuracy": hits / max(scored, 1)}
 
 
 def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
