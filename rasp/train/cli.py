@@ -176,7 +176,8 @@ def train_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     except RaspError as e:
         err.write(f"rasp train: error: {e.message}\n")
         return EXIT_ARGS
-    after = _after(args.plot and plot_input, err)
+    after = _after(args.plot and plot_input, err,
+                   out if args.ablations and not args.json else None)
     if not args.json:
         analysis = dataset.program.analysis
         out.write(f"{args.name}: the analysis gives {analysis.depth} layers, heads per layer "
@@ -214,9 +215,16 @@ def _plot_input(text: str | None, dataset: Dataset) -> list | None:
     return tokens
 
 
-def _after(plot_input: list | None, err: TextIO) -> Any:
-    """What follows each run: its pictures, when matplotlib is there."""
+def _after(plot_input: list | None, err: TextIO, out: TextIO | None = None) -> Any:
+    """What follows each run: its pictures, when matplotlib is there, and with `out` a line
+    saying how it did (a sweep's runs take minutes)."""
     def pictures(run: Any, folder: Path | None) -> None:
+        if out is not None:
+            test = run.metrics["test"]
+            out.write(f"  {folder.name if folder else 'run'}: token accuracy "
+                      f"{test['token_accuracy']:.3f}, sequence accuracy "
+                      f"{test['sequence_accuracy']:.3f} ({len(run.history)} epochs)\n")
+            out.flush()
         if folder is None:
             return
         try:
