@@ -116,6 +116,7 @@ def main() -> int:
     parser.add_argument("--alphabet-size", type=int, metavar="K",
                         help="the first K of SYMBOLS (up to 100, the paper's largest) instead "
                         "of each task's own alphabet")
+    parser.add_argument("--d-model", type=int, default=64, help="(the paper's: 256)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--attention-loss", choices=("mse", "ce"), default="mse")
     parser.add_argument("--supervised-only", action="store_true",
@@ -141,6 +142,7 @@ def main() -> int:
         data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
                             sampler=sampler, n_train=args.train, n_val=500, n_test=1000)
         base = TrainConfig(epochs=args.epochs or epochs, supervise=True, device=args.device,
+                           d_model=args.d_model,
                            attention_loss=args.attention_loss).checked(data)
         rows = []
         for config in [base] if args.supervised_only else variants(base):
