@@ -66,6 +66,21 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
+def row_of_folder(folder: Path) -> dict:
+    """A summary row from a run's files, as summary_row makes it from the run."""
+    config = json.loads((folder / "config.json").read_text())["train"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    epochs = len((folder / "history.jsonl").read_text().splitlines())
+    return {"layers": config["layers"], "heads": config["heads"],
+            "d_model": config["d_model"], "supervised": config["supervise"],
+            "seed": config["seed"],
+            "attention_loss": config["attention_loss"] if config["supervise"] else None,
+            "test": {k: v for k, v in metrics["test"].items() if k != "by_length"},
+            "attention": [{k: a[k] for k in ("layer", "head", "selector", "mass", "argmax",
+                                             "tv")} for a in metrics["attention"]],
+            "epochs": epochs}
+
+
 def collect(out: Path) -> dict[str, tuple[tuple[int, int], list[dict]]]:
     """Every task's summaries under `out`, in the paper's order (runs may be split over
     processes); the sweep's first, whose first row is the analysed size."""
@@ -123,11 +138,28 @@ def main() -> int:
                         help="only the analysed size with attention supervision")
     parser.add_argument("--replot", action="store_true",
                         help="only draw the pictures again, from the supervised runs of --out")
+    parser.add_argument("--summarise", action="store_true",
+                        help="only write each task's summary.json from the finished run "
+                        "folders of --out (for a sweep cut short)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "paper_s5")
     parser.add_argument("--pictures", type=Path, default=ROOT / "docs" / "images" / "training")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machines are shared; one thread was fastest there
     low, high = map(int, args.lengths.split(":"))
+    if args.summarise:
+        for task in args.tasks:
+            folders = sorted(f for f in (args.out / task).glob("L*")
+                             if (f / "metrics.json").is_file())
+            plain = [row_of_folder(f) for f in folders if not f.name.endswith("-ce")]
+            # the analysed size first, as the sweep writes it
+            plain.sort(key=lambda r: (-r["layers"], r["d_model"], -r["heads"],
+                                      r["supervised"], r["seed"]))
+            if plain:
+                (args.out / task / "summary.json").write_text(json.dumps(plain, indent=1)
+                                                              + "\n")
+        (args.out / "table.md").write_text(table(collect(args.out)) + "\n")
+        print(table(collect(args.out)))
+        return 0
     if args.replot:
         for task in args.tasks:
             for folder in sorted((args.out / task).glob("*-sup-s0*")):
