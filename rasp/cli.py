@@ -8,6 +8,9 @@
                           the layers and attention heads the s-op NAME needs
     rasp compile FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]
                           NAME compiled into transformer weights (docs/compiling.md)
+    rasp train FILE NAME [...]   train a transformer to follow the s-op (rasp.train)
+    rasp dataset FILE NAME --out DIR
+                          the inputs, outputs and attention targets for training, as JSONL
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
                           NAME applied to every line of INPUTS, evaluated in batches
 """
@@ -163,6 +166,10 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
         from .compiler.cli import main as compile_main  # numpy weights: only when asked for
 
         return compile_main(argv[1:], out, err)
+    if argv[:1] in (["train"], ["dataset"]):  # rasp.train: its own arguments and output
+        from .train import cli as train_cli
+
+        return train_cli.main(argv, out, err)
     parser = argparse.ArgumentParser(prog="rasp", description="The RASP language: run a "
                                      "program, or start the REPL when stdin is a terminal.")
     parser.add_argument("file", nargs="?", help="a .rasp program to run")

@@ -84,8 +84,8 @@ def test_core_module_imports_only_below_itself(name):
     assert name in RANK or (PACKAGE / name).is_dir(), f"give rasp/{name}.py a rank in RANK"
     for target in (t for t in IMPORTS[name] if t.startswith("rasp.")):
         other = _top(target)
-        if other in LAZY.get(name, set()):
-            continue
+        if other in LAZY.get(name, set()) or (name in FRONT_ENDS and other not in RANK):
+            continue  # the command line dispatches to the subpackages' own front ends
         assert other in RANK, f"{name} imports {target}, a subpackage: the core never does"
         assert RANK[other] < RANK[name], f"{name} imports {other}, which is not below it"
 
