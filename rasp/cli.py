@@ -6,6 +6,11 @@
     rasp                  the REPL (repl.py), when stdin is a terminal
     rasp analyze FILE NAME [--json] [--example INPUT]
                           the layers and attention heads the s-op NAME needs
+    rasp compile FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]
+                          NAME compiled into transformer weights (docs/compiling.md)
+    rasp train FILE NAME [...]   train a transformer to follow the s-op (rasp.train)
+    rasp dataset FILE NAME --out DIR
+                          the inputs, outputs and attention targets for training, as JSONL
     rasp FILE --name NAME --inputs INPUTS [--format jsonl]
                           NAME applied to every line of INPUTS, evaluated in batches
 """
@@ -220,9 +225,36 @@ def _leading_expression(text: str, err: TextIO) -> str:
 
 # `rasp COMMAND ...`: each subcommand's entry (its arguments, stdout, stderr -> exit code), and
 # its usage and purpose as `rasp --help` lists them. A new subcommand is one entry here.
+def compile_main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """`rasp compile`: rasp.compiler's front end, imported only when asked for."""
+    from .compiler.cli import main as compiler_main
+
+    return compiler_main(argv, out, err)
+
+
+def train_main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """`rasp train`: rasp.train's front end (PyTorch), imported only when asked for."""
+    from .train import cli as train_cli
+
+    return train_cli.main(["train", *argv], out, err)
+
+
+def dataset_main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """`rasp dataset`: rasp.train's data front end (no PyTorch needed)."""
+    from .train import cli as train_cli
+
+    return train_cli.main(["dataset", *argv], out, err)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str], TextIO, TextIO], int], str, str]] = {
     "analyze": (analyze_main, "FILE NAME [--json] [--example INPUT]",
                 "the layers and attention heads that an s-op needs"),
+    "compile": (compile_main, "FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]",
+                "the s-op compiled into transformer weights (docs/compiling.md)"),
+    "train": (train_main, "FILE NAME [--ablations] [...]",
+              "train a transformer to follow the s-op (docs/training.md)"),
+    "dataset": (dataset_main, "FILE NAME --out DIR [...]",
+                "inputs, outputs and attention targets for training (docs/training.md)"),
 }
 
 

@@ -181,6 +181,21 @@ class Interpreter:
         check(report, prepare_input(example), format_example(example))
         return report
 
+    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
+        """The s-op named (or written) by `expression` compiled into a transformer
+        (rasp.compiler.Model) exact on every input over `vocab` up to `max_len` tokens."""
+        from .compiler import compile_sop  # numpy weights: loaded only when asked for
+
+        def compiled(node: Any, span: Span) -> Any:
+            if not isinstance(node, SOp):
+                raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
+            name = expression.strip().rstrip(";")
+            try:
+                return compile_sop(node, list(vocab), max_len, name, limits)
+            except RaspError as e:
+                raise e.at(span) from None
+        return self._on_expression(expression, compiled)
+
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
         return self._on_expression(expression, lambda value, span: value)

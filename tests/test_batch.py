@@ -42,6 +42,12 @@ def test_batch_equals_one_by_one(session, expression):
         session.evaluate(expression, x) for x in inputs]
 
 
+def test_batch_of_one_token_inputs_with_in(session):
+    # `x in s-op` once built its constant from the batch size instead of the length
+    assert session.evaluate_batch("0 in indices", ["a", "b"]) == [[True], [True]]
+    assert session.evaluate_batch("3 in indices", ["a", "b", "c"]) == [[False]] * 3
+
+
 def test_batch_of_selectors_and_lists(session):
     assert session.evaluate_batch("select(indices, indices, <)", ["ab", "c"]) == [
         [[False, False], [True, False]], [[False]]]

@@ -1,0 +1,93 @@
+"""Compile time, parameters and agreement of the compiler on the benchmark programs.
+
+    python bench/compile.py [--lengths 16 50 100] [--sample K] [--json FILE]
+
+For each program and max_len N: the compile time (best of --repeat), the parameters (every
+float of the .npz, and how many are nonzero), the layers and heads, and the agreement with the
+interpreter: every input of lengths 1..N where there are few, else the structured inputs (each
+token repeated, sorted, reversed, alternating) and K random ones, on lengths 1..8, every 10th
+and the last two (all lengths when N <= 16). tracr's figures are those measured on this kind of
+machine (issue 11, ../shared/design/compiler-notes.md): tracr needs jax, which bench/run.sh
+does not install, so it is not run here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# many small matrix products: one BLAS thread is the fastest on a shared machine
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+from rasp import Interpreter  # noqa: E402
+from rasp.compiler.verify import verify  # noqa: E402
+
+PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
+            ("histogram", "histogram", "histogram", "abc"),
+            ("sort", "sort", "sorted_tokens", "abc"),
+            ("Dyck-1", "dyck", "dyck1", "()"),
+            ("Dyck-2", "dyck", "dyck2", "(){}")]
+
+# tracr at HEAD, float32, its default settings, measured on this kind of machine.
+TRACR = {("reverse", 10): "35 % of tokens right, 4 layers",
+         ("reverse", 100): "1,026 s, 52.6 M parameters, 4 layers",
+         ("histogram", 100): "78.7 % of tokens right",
+         ("sort", 100): "39.8 % of tokens right (make_sort); sort_unique 19.2 %",
+         ("Dyck-1", 50): "670 s, 20.4 M parameters, 3/5 inputs right"}
+
+
+def lengths_for(n: int) -> list[int]:
+    if n <= 16:
+        return list(range(1, n + 1))
+    return sorted(set(range(1, 9)) | set(range(10, n + 1, 10)) | {n - 1, n})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[16, 50, 100])
+    parser.add_argument("--sample", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--only", help="one program, by its name in the table")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+    rows = []
+    print("| program | max_len | compile s | parameters | nonzero | layers | heads | d_model "
+          "| agreement | tracr |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |")
+    for label, stem, expr, vocab in PROGRAMS:
+        if args.only and args.only != label:
+            continue
+        it = Interpreter(warn=lambda text: None)
+        it.run(f'load "{stem}";')
+        for n in args.lengths:
+            best = float("inf")
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                model = it.compile(expr, list(vocab), n)
+                best = min(best, time.perf_counter() - start)
+            result = verify(model, model.info["target"],
+                            sample=None if n <= 8 else args.sample, lengths=lengths_for(n))
+            agreement = f"{result.agreed}/{result.checked}"
+            heads = "/".join(map(str, model.heads_per_layer))
+            row = {"program": label, "max_len": n, "seconds": round(best, 3),
+                   "parameters": model.parameters, "nonzero": model.nonzero,
+                   "layers": len(model.heads_per_layer), "heads": heads,
+                   "d_model": model.config["d_model"], "agreed": result.agreed,
+                   "checked": result.checked, "tracr": TRACR.get((label, n), "")}
+            rows.append(row)
+            print(f"| {label} | {n} | {best:.2f} | {model.parameters:,} | {model.nonzero:,} | "
+                  f"{row['layers']} | {heads} | {row['d_model']} | {agreement} "
+                  f"({100 * result.agreed / max(1, result.checked):.0f} %) | {row['tracr']} |",
+                  flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

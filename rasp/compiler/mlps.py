@@ -1,0 +1,353 @@
+"""Feed-forward blocks: each computes the features of one layer as lookup tables.
+
+A product is a feature (a map, or the joint values a later head reads) tabulated over the
+reachable combinations of the s-ops it is computed from (its leaves, in the residual):
+
+* categorical leaves only: one hidden unit per combination, ReLU(sum of the leaves' one-hot
+  dimensions - (p - 1)), which is 1 exactly at that combination; it writes the result's
+  one-hot (tracr's lookup table, with reachable combinations only);
+* one numerical leaf x: for each combination c of the categorical leaves, a unit gives the
+  result at the smallest x, and a pair of units per point where the result changes adds the
+  difference: ReLU(L (x - t) + 1 - M g) - ReLU(L (x - t) - M g), a step of height 1 at the
+  midpoint t between two consecutive values of x, with L = 4 / their gap (every value is at
+  least 2 / L from t) and g = 0 when c matches, >= 1 otherwise (M large enough to switch it
+  off);
+* several numerical leaves: a two-layer block. The first layer cuts each numerical leaf into
+  the intervals the table distinguishes (steps as above), the second looks up the
+  combination of intervals and categorical values.
+
+Every unit is switched off at the BOS position (its BOS weight makes its input -1 there), so
+the block writes nothing at BOS.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .graph import SOp
+from .layout import BOS, ONE, Block, Layout, value_key
+from .valuesets import (
+    ERROR,
+    Either,
+    Limits,
+    is_number,
+    refusal,
+    representative,
+    unique,
+    variants,
+)
+
+
+@dataclass
+class Product:
+    feature: Any  # the layout key of the block it writes
+    name: str
+    node: SOp  # the node it belongs to (for messages)
+    leaves: list[SOp]
+    combos: list[tuple]
+    results: list  # the value at each combination, or ERROR
+    values: list = field(default_factory=list)  # the block's values, set by `collapse`
+    table: dict = field(default_factory=dict)  # set by `collapse`
+
+    def collapse(self, blocks: list[Block | None]) -> dict[tuple, tuple[tuple, Any]]:
+        """The table as the model sees its inputs: a categorical leaf by the dimension that is
+        1 (a value may show in its own class or in an Either class), a numerical one by its
+        number alone. Where one input gives different results, numbers of one value become
+        an Either class; anything else depends on what the encoding cannot see: refused."""
+        table: dict[tuple, tuple[tuple, Any]] = {}
+        seen_as: list[dict] = [{} for _ in blocks]  # per leaf: value key -> what it shows
+        for combo, result in zip(self.combos, self.results):
+            options = []
+            for v, b, memo in zip(combo, blocks, seen_as):
+                k = value_key(v)
+                if k not in memo:
+                    memo[k] = [float(v)] if b is None else b.seen_as(v)
+                options.append(memo[k])
+            for seen in itertools.product(*options):
+                self._enter(table, seen, combo, result)
+        self.values = _unique_values(r for _, r in table.values())
+        self.table = table
+        return table
+
+    def _enter(self, table: dict, seen: tuple, combo: tuple, result: Any) -> None:
+        if seen not in table or table[seen][1] is ERROR:
+            table[seen] = (seen, result)
+            return
+        old = table[seen][1]
+        if result is ERROR or value_key(old) == value_key(result):
+            return
+        if all(is_number(v) for v in variants(old) + variants(result)) and \
+                representative(old) == representative(result):
+            merged = unique(variants(old) + variants(result))
+            table[seen] = (seen, Either(tuple(merged)))
+            return
+        raise refusal(self.node, f"'{self.name}' depends on what its encoding cannot see: "
+                                 f"{combo!r} gives {result!r} where an input the model "
+                                 f"cannot tell from it gives {old!r} (an averaged number "
+                                 f"and a copied one, 3.0 and 3, look the same)")
+
+
+def _unique_values(results: Any) -> list:
+    found: dict = {}
+    for r in results:
+        if r is not ERROR:
+            found.setdefault(value_key(r), r)
+    return list(found.values())
+
+
+class Stage:
+    """Hidden units of one layer: sparse input weights, a bias and sparse output weights."""
+
+    def __init__(self) -> None:
+        self.inputs: list[dict[int, float]] = []
+        self.bias: list[float] = []
+        self.outputs: list[dict[int, float]] = []
+
+    def unit(self, inputs: dict[int, float], bias: float,
+             outputs: dict[int, float] | None = None) -> int:
+        self.inputs.append(inputs)
+        self.bias.append(bias)
+        self.outputs.append(outputs or {})
+        return len(self.bias) - 1
+
+    def __len__(self) -> int:
+        return len(self.bias)
+
+
+@dataclass
+class FeedForward:
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    @property
+    def hidden(self) -> list[int]:
+        return [len(b) for b in self.biases[:-1]]
+
+
+def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
+                      limits: Limits, layer: int) -> FeedForward | None:
+    """The block computing `products` from the residual; None if there is nothing to do."""
+    if not products:
+        return None
+    first, second = Stage(), Stage()
+    two_deep = []
+    for product in products:
+        numeric = [layout.of[("node", leaf.id)].encoding == "numerical"
+                   for leaf in product.leaves]
+        table = product.table
+        out = layout.of[product.feature]
+        if sum(numeric) >= 2:
+            two_deep.append((product, numeric, table, out))
+        else:
+            _one_layer(product, numeric, table, out, layout, first)
+    if two_deep:
+        # one-layer products pass through the second layer one output dimension at a time:
+        # each dimension is a 0/1 sum of first-layer units, which a ReLU leaves as it is
+        through: dict[int, dict[int, float]] = {}
+        for i in range(len(first)):
+            for d, w in first.outputs[i].items():
+                through.setdefault(d, {})[i] = w
+            first.outputs[i] = {}
+        for d, inputs in sorted(through.items()):
+            second.unit(inputs, 0.0, {d: 1.0})
+        for product, numeric, table, out in two_deep:
+            _two_layers(product, numeric, table, out, layout, first, second)
+    units = len(first) + len(second)
+    if units > limits.max_units:
+        names = ", ".join(p.name for p in products)
+        raise refusal(products[0].node, f"the feed-forward block of layer {layer} ({names}) "
+                                        f"needs {units:,} hidden units (limit --max-units "
+                                        f"{limits.max_units:,})")
+    width = layout.width
+    w1 = _dense(first.inputs, width, len(first)).T
+    b1 = np.array(first.bias)
+    # switch every first-layer unit off at BOS: its input there is exactly -1
+    w1[BOS] = 0.0
+    w1[BOS] = -1.0 - (bos @ w1 + b1)
+    if not two_deep:
+        return FeedForward([w1, _dense(first.outputs, width, len(first))],
+                           [b1, np.zeros(width)])
+    w2 = _dense(second.inputs, len(first), len(second)).T
+    return FeedForward([w1, w2, _dense(second.outputs, width, len(second))],
+                       [b1, np.array(second.bias), np.zeros(width)])
+
+
+def _dense(rows: list[dict[int, float]], width: int, count: int) -> np.ndarray:
+    out = np.zeros((count, width))
+    for i, row in enumerate(rows):
+        for j, w in row.items():
+            out[i, j] += w
+    return out
+
+
+def _encode(out: Block, value: Any) -> dict[int, float]:
+    dim = out.dim(value)
+    assert dim is not None, (out.name, value)
+    return {dim: 1.0}
+
+
+def _difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+    diff = dict(a)
+    for j, w in b.items():
+        diff[j] = diff.get(j, 0.0) - w
+    return {j: w for j, w in diff.items() if w != 0.0}
+
+
+def _leaf_dims(numeric: list[bool], seen: tuple) -> list[int]:
+    """The one-hot dimensions an entry of the table reads."""
+    return [d for d, num in zip(seen, numeric) if not num]
+
+
+def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]:
+    """Input weights and bias that are `scale` when all of `dims` are 1, <= 0 otherwise."""
+    if not dims:
+        return {ONE: scale}, 0.0
+    inputs: dict[int, float] = {}
+    for d in dims:
+        inputs[d] = inputs.get(d, 0.0) + scale
+    return inputs, -scale * (len(dims) - 1)
+
+
+def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
+               layout: Layout, stage: Stage) -> None:
+    by_rest: dict[tuple, tuple[list[int], list[tuple[Any, Any]]]] = {}
+    xs: list[float] = []
+    for seen, result in table.values():
+        if result is ERROR:
+            continue
+        dims = _leaf_dims(numeric, seen)
+        rest = tuple(dims)
+        x = next((v for v, num in zip(seen, numeric) if num), None)
+        by_rest.setdefault(rest, (dims, []))[1].append((x, result))
+        if x is not None:
+            xs.append(x)
+    if not xs:  # categorical leaves only: a lookup
+        for dims, ((_, result),) in by_rest.values():
+            inputs, bias = _gate(dims)
+            stage.unit(inputs, bias, _encode(out, result))
+        return
+    (leaf,) = [leaf for leaf, num in zip(product.leaves, numeric) if num]
+    x_dim = layout.of[("node", leaf.id)].start
+    low, high = min(xs), max(xs)
+    for dims, points in by_rest.values():
+        points.sort(key=lambda p: p[0])
+        inputs, bias = _gate(dims)
+        stage.unit(inputs, bias, _encode(out, points[0][1]))
+        for (xa, ra), (xb, rb) in zip(points, points[1:]):
+            if value_key(ra) == value_key(rb):
+                continue
+            t = (xa + xb) / 2
+            steep = 4.0 / (xb - xa)
+            big = steep * max(high - t, t - low) + 2.0
+            gate, gate_bias = _gate(dims, big) if dims else ({}, 0.0)
+            step = _difference(_encode(out, rb), _encode(out, ra))
+            for offset, sign in ((1.0, 1.0), (0.0, -1.0)):
+                weights = dict(gate)
+                weights[x_dim] = weights.get(x_dim, 0.0) + steep
+                shift = gate_bias - big if dims else 0.0
+                stage.unit(weights, -steep * t + offset + shift,
+                           {j: sign * w for j, w in step.items()})
+
+
+def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
+                layout: Layout, first: Stage, second: Stage) -> None:
+    entries = [(seen, r) for seen, r in table.values() if r is not ERROR]
+    result_keys = [value_key(r) for _, r in entries]
+    positions = [i for i, num in enumerate(numeric) if num]
+    # each numerical leaf is cut where, for some values of the others, the result changes
+    cuts: dict[int, list[float]] = {}
+    for i in positions:
+        grid = sorted({seen[i] for seen, _ in entries})
+        needed: set[int] = set()
+        by_rest: dict[tuple, list[tuple[float, Any]]] = {}
+        for (seen, _), rk in zip(entries, result_keys):  # a seen tuple holds dims and floats
+            by_rest.setdefault(seen[:i] + seen[i + 1:], []).append((seen[i], rk))
+        for points in by_rest.values():
+            points.sort(key=lambda p: p[0])
+            for (_, ka), (xb, kb) in zip(points, points[1:]):
+                if ka != kb:
+                    needed.add(bisect.bisect_left(grid, xb))
+        cuts[i] = sorted((grid[b - 1] + grid[b]) / 2 for b in needed)
+    _refine(entries, result_keys, positions, cuts)
+    # first layer: the categorical dimensions as they are, and the steps of each cut
+    pass_unit: dict[int, int] = {}
+
+    def passed(dim: int) -> int:
+        if dim not in pass_unit:
+            pass_unit[dim] = first.unit({dim: 1.0}, 0.0)
+        return pass_unit[dim]
+
+    steps: dict[int, list[tuple[int, int]]] = {}
+    for i in positions:
+        x_dim = layout.of[("node", product.leaves[i].id)].start
+        grid = sorted({seen[i] for seen, _ in entries})
+        pairs = []
+        for t in cuts[i]:
+            j = bisect.bisect_left(grid, t)
+            steep = 4.0 / (grid[j] - grid[j - 1])
+            pairs.append((first.unit({x_dim: steep}, -steep * t + 1.0),
+                          first.unit({x_dim: steep}, -steep * t)))
+        steps[i] = pairs
+    one = passed(ONE)
+    # second layer: one unit per combination of intervals and categorical values
+    looked: dict[tuple, Any] = {}
+    for seen, r in entries:
+        dims = _leaf_dims(numeric, seen)
+        inputs: dict[int, float] = {}
+        for d in dims:
+            inputs[passed(d)] = inputs.get(passed(d), 0.0) + 1.0
+        for i in positions:
+            k = bisect.bisect_left(cuts[i], seen[i])  # the interval: between cuts k-1 and k
+            for unit, w in _interval(steps[i], k, one):
+                inputs[unit] = inputs.get(unit, 0.0) + w
+        signature = tuple(sorted(inputs.items()))
+        if signature in looked:
+            continue  # another entry of the same intervals: the same result, by the cuts
+        looked[signature] = r
+        m = len(dims) + len(positions)
+        second.unit(inputs, -(m - 1.0), _encode(out, r))
+
+
+def _refine(entries: list[tuple[tuple, Any]], result_keys: list, positions: list[int],
+            cuts: dict[int, list[float]]) -> None:
+    """Add cuts until entries in the same intervals (and categorical values) have the same
+    result. The cuts above separate results along one numerical leaf at a time; two entries
+    that differ in several may still share their intervals with different results."""
+    while True:
+        first: dict[tuple, int] = {}
+        added = False
+        for e, ((seen, _), rk) in enumerate(zip(entries, result_keys)):
+            cell = tuple(bisect.bisect_left(cuts[i], v) if i in cuts else v
+                         for i, v in enumerate(seen))
+            other = first.setdefault(cell, e)
+            if result_keys[other] == rk:
+                continue
+            a = entries[other][0]
+            i = next(i for i in positions if a[i] != seen[i])
+            grid = sorted({s[i] for s, _ in entries})
+            j = bisect.bisect_left(grid, max(a[i], seen[i]))
+            bisect.insort(cuts[i], (grid[j - 1] + grid[j]) / 2)  # a midpoint, as every cut
+            added = True
+            break
+        if not added:
+            return
+
+
+def _interval(pairs: list[tuple[int, int]], k: int, one: int) -> list[tuple[int, float]]:
+    """First-layer units whose sum is 1 when x lies in interval k (past k cuts), else 0:
+    step(cut k-1) - step(cut k), where a step is its first unit minus its second."""
+    terms: list[tuple[int, float]] = []
+    if k == 0:
+        terms.append((one, 1.0))
+    else:
+        up, down = pairs[k - 1]
+        terms += [(up, 1.0), (down, -1.0)]
+    if k < len(pairs):
+        up, down = pairs[k]
+        terms += [(up, -1.0), (down, 1.0)]
+    return terms

@@ -1,0 +1,217 @@
+"""A compiled transformer: its weights in the `rasp-transformer/1` format, the reference forward
+pass, decoding, and saving and loading the `.npz` file (docs/compiling.md).
+
+The forward pass needs numpy alone: `reference_forward(arrays, config, token_ids)` is what any
+numpy user would write from the format's description.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RaspValueError
+
+FORMAT = "rasp-transformer/1"
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row softmax, in the stable form (the row's largest logit subtracted first)."""
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def reference_forward(arrays: dict[str, np.ndarray], config: dict,
+                      token_ids: np.ndarray) -> np.ndarray:
+    """The format's forward pass on a batch of inputs of one length: `token_ids` [B, n] holds
+    rows of embed.token (vocab[i] is row i + 1); returns y [B, n, n_out]."""
+    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
+    x = arrays["embed.token"][ids] + arrays["embed.position"][: ids.shape[1]]
+    for number, layer in enumerate(config["layers"]):
+        prefix = f"layer{number}"
+        if layer["heads"]:
+            update = np.zeros_like(x)
+            for h in range(layer["heads"]):
+                head = f"{prefix}.head{h}"
+                q = x @ arrays[f"{head}.query"]
+                k = x @ arrays[f"{head}.key"]
+                v = x @ arrays[f"{head}.value"]
+                update += _softmax(q @ k.transpose(0, 2, 1)) @ v @ arrays[f"{head}.output"]
+            x = x + update
+        if layer["mlp"]:
+            h = x
+            for j in range(layer["mlp"]):
+                if j:
+                    h = np.maximum(h, 0.0)
+                h = h @ arrays[f"{prefix}.mlp.{j}.weight"] + arrays[f"{prefix}.mlp.{j}.bias"]
+            x = x + h
+    return x[:, 1:] @ arrays["unembed"]
+
+
+def _used(matrix: np.ndarray, axis: int) -> np.ndarray:
+    """Indices of the rows (axis 1) or columns (axis 0) of `matrix` that are not all zero."""
+    return np.flatnonzero(np.any(matrix != 0, axis=axis))
+
+
+def compact_forward(arrays: dict[str, np.ndarray], config: dict,
+                    token_ids: np.ndarray) -> np.ndarray:
+    """`reference_forward` restricted to the rows and columns of each matrix that are not
+    all zero: the same sums without their zero terms, many times faster on compiled models,
+    whose blocks read and write few dimensions each."""
+    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
+    x = arrays["embed.token"][ids] + arrays["embed.position"][: ids.shape[1]]
+    for number, layer in enumerate(config["layers"]):
+        prefix = f"layer{number}"
+        if layer["heads"]:
+            update = np.zeros_like(x)
+            for h in range(layer["heads"]):
+                head = f"{prefix}.head{h}"
+                parts = []
+                for name in ("query", "key", "value"):
+                    m = arrays[f"{head}.{name}"]
+                    rows = _used(m, 1)
+                    parts.append(x[..., rows] @ m[rows])
+                q, k, v = parts
+                out = arrays[f"{head}.output"]
+                cols = _used(out, 0)
+                update[..., cols] += _softmax(q @ k.transpose(0, 2, 1)) @ v @ out[:, cols]
+            x = x + update
+        if layer["mlp"]:
+            last = layer["mlp"] - 1
+            w = arrays[f"{prefix}.mlp.0.weight"]
+            rows = _used(w, 1)
+            h = x[..., rows] @ w[rows] + arrays[f"{prefix}.mlp.0.bias"]
+            for j in range(1, layer["mlp"]):
+                w = arrays[f"{prefix}.mlp.{j}.weight"]
+                b = arrays[f"{prefix}.mlp.{j}.bias"]
+                if j == last:
+                    cols = np.union1d(_used(w, 0), np.flatnonzero(b))
+                    x = x.copy()
+                    x[..., cols] += np.maximum(h, 0.0) @ w[:, cols] + b[cols]
+                else:
+                    h = np.maximum(h, 0.0) @ w + b
+            if last == 0:
+                x = x + h
+    unembed = arrays["unembed"]
+    rows = _used(unembed, 1)
+    return x[:, 1:][..., rows] @ unembed[rows]
+
+
+class Model:
+    """A compiled RASP program: `forward(tokens)` gives the program's values."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], config: dict,
+                 info: dict[str, Any] | None = None):
+        self.arrays = arrays
+        self.config = config
+        self.info = info or {}  # how the compile went: time, hidden units; not saved
+        self.vocab = list(config["vocab"])
+        self._ids = {_token_key(t): i + 1 for i, t in enumerate(self.vocab)}
+
+    @property
+    def max_len(self) -> int:
+        return int(self.config["max_len"])
+
+    @property
+    def parameters(self) -> int:
+        return int(sum(a.size for a in self.arrays.values()))
+
+    @property
+    def nonzero(self) -> int:
+        return int(sum(np.count_nonzero(a) for a in self.arrays.values()))
+
+    @property
+    def heads_per_layer(self) -> list[int]:
+        return [layer["heads"] for layer in self.config["layers"][1:]]
+
+    def token_ids(self, tokens: Sequence[Any]) -> list[int]:
+        """Rows of embed.token for an input; a clear error for what the model cannot read."""
+        items = list(tokens)
+        if not items:
+            raise RaspValueError("an input must not be empty")
+        if len(items) > self.max_len:
+            raise RaspValueError(f"the input has {len(items)} tokens, more than the "
+                                 f"model's max_len {self.max_len}")
+        ids = []
+        for position, t in enumerate(items):
+            i = self._ids.get(_token_key(t))
+            if i is None:
+                raise RaspValueError(f"token {t!r} at position {position} is not in the "
+                                     f"model's vocabulary {self.vocab!r}")
+            ids.append(i)
+        return ids
+
+    def raw(self, batch: Sequence[Sequence[Any]], compact: bool = False) -> np.ndarray:
+        """y [B, n, n_out] for inputs of one length (`compact`: see compact_forward)."""
+        ids = np.array([self.token_ids(t) for t in batch], dtype=np.int64)
+        forward = compact_forward if compact else reference_forward
+        return forward(self.arrays, self.config, ids)
+
+    def decode(self, y: np.ndarray) -> list:
+        output = self.config["output"]
+        if output["kind"] == "numerical":
+            return [float(v) for v in y[..., 0].ravel()]
+        values = output["values"]
+        return [values[i] for i in np.argmax(y, axis=-1).ravel()]
+
+    def forward(self, tokens: Sequence[Any]) -> list:
+        """The program's value on one input (a string is a sequence of characters)."""
+        items = list(tokens)
+        return self.decode(self.raw([items])[0])
+
+    def forward_batch(self, batch: Sequence[Sequence[Any]], compact: bool = False) -> list[list]:
+        """The values on inputs of one length, computed together."""
+        y = self.raw([list(t) for t in batch], compact)
+        return [self.decode(row) for row in y]
+
+    def verify(self, sample: int | None = None) -> Any:
+        """This model against the interpreter on every length (a compiled model only: a
+        loaded one no longer knows its program)."""
+        from .verify import verify
+
+        if "target" not in self.info:
+            raise RaspValueError("a loaded model cannot be verified: compile it again")
+        return verify(self, self.info["target"], sample=sample)
+
+    def save(self, path: str | Path) -> None:
+        arrays: dict[str, Any] = dict(self.arrays, config=np.array(json.dumps(self.config)))
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        with np.load(path, allow_pickle=False) as data:
+            config = json.loads(str(data["config"]))
+            arrays = {k: data[k] for k in data.files if k != "config"}
+        if config.get("format") != FORMAT:
+            raise RaspValueError(f"{path}: not a {FORMAT} model")
+        return cls(arrays, config)
+
+    def summary(self) -> str:
+        c = self.config
+        heads = "/".join(str(h) for h in self.heads_per_layer) or "-"
+        mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.info.get("hidden", [])) if w)
+        lines = [f"{c['program']}: {len(c['layers']) - 1} layers, heads per layer {heads}, "
+                 f"d_model {c['d_model']}, {self.parameters:,} parameters "
+                 f"({self.nonzero:,} nonzero)",
+                 f"  vocab {_short(c['vocab'])}, max_len {c['max_len']}, output "
+                 f"{c['output']['kind']}"
+                 + (f" over {len(c['output']['values'])} values"
+                    if c['output']['kind'] == "categorical" else "")]
+        if mlps:
+            lines.append(f"  feed-forward hidden units by layer: {mlps}")
+        if "seconds" in self.info:
+            lines.append(f"  compiled in {self.info['seconds']:.2f} s")
+        return "\n".join(lines)
+
+
+def _token_key(t: Any) -> tuple:
+    return (type(t), t)
+
+
+def _short(items: list) -> str:
+    text = json.dumps(items)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,147 @@
+"""The compiled model against the interpreter, input by input.
+
+For each length 1..max_len: every input when there are few (at most `exhaustive` of them),
+otherwise the structured inputs that reach the extremes (each token repeated, sorted,
+reversed, alternating pairs, each token once then repeated) and `sample` random ones. Inputs
+on which the interpreter raises are counted apart: the model owes no answer there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import RaspError
+from .graph import SOp, evaluate, input_array
+from .model import Model
+from .valuesets import is_number
+
+RELATIVE = 1e-6  # numerical outputs: |model - interpreter| <= RELATIVE * max(|interpreter|, 1e-6)
+CELLS = 1 << 23  # floats of one forward batch, at most
+RANDOM = 16  # random inputs per length, besides the structured ones, unless told
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    agreed: int = 0
+    raised: int = 0  # inputs on which the interpreter raises
+    lengths: dict[int, list[int]] = field(default_factory=dict)  # n -> [checked, agreed]
+    mismatches: list[tuple[list, list, list]] = field(default_factory=list)  # a few
+
+    @property
+    def ok(self) -> bool:
+        return self.checked > 0 and self.agreed == self.checked
+
+    def report(self) -> str:
+        if not self.checked:
+            return "verification: no input checked (the interpreter raises on all)"
+        pct = 100.0 * self.agreed / self.checked
+        text = (f"verification: {self.agreed:,}/{self.checked:,} inputs equal the interpreter "
+                f"({pct:.2f} %), lengths 1..{max(self.lengths)}")
+        if self.raised:
+            text += f"; {self.raised:,} inputs skipped (the interpreter raises on them)"
+        for tokens, want, got in self.mismatches[:3]:
+            text += f"\n  mismatch on {tokens!r}: interpreter {want!r}, model {got!r}"
+        return text
+
+
+def same(a: Any, b: Any, numerical: bool) -> bool:
+    """Whether the model's value `a` is the interpreter's `b`: numbers by value (a copied 3
+    is an averaged 3.0), others by type and value."""
+    if numerical:
+        return is_number(b) and abs(a - b) <= RELATIVE * max(abs(b), 1e-6)
+    if is_number(a) and is_number(b):
+        return bool(a == b)
+    return type(a) is type(b) and a == b
+
+
+def inputs_of_length(vocab: Sequence[Any], n: int, sample: int | None, exhaustive: int,
+                     rng: random.Random) -> list[list]:
+    vocab = list(vocab)
+    if sample is None and len(vocab) ** n <= exhaustive:
+        return [list(t) for t in itertools.product(vocab, repeat=n)]
+    found: dict[tuple, list] = {}
+
+    def add(items: list) -> None:
+        found.setdefault(tuple((type(t), t) for t in items), items)
+
+    order = sorted(vocab, key=_order)
+    for t in vocab:
+        add([t] * n)
+    for a, b in itertools.combinations(vocab, 2):
+        add([a if i % 2 == 0 else b for i in range(n)])
+        add([b if i % 2 == 0 else a for i in range(n)])
+    for _ in range(4):
+        chosen = sorted((rng.choice(vocab) for _ in range(n)), key=_order)
+        add(chosen)
+        add(chosen[::-1])
+    add([order[min(i, len(order) - 1)] for i in range(n)])  # each token once, then the last
+    for _ in range(sample if sample is not None else RANDOM):
+        add([rng.choice(vocab) for _ in range(n)])
+    return list(found.values())
+
+
+def _order(t: Any) -> tuple:
+    return (isinstance(t, str), t if not isinstance(t, str) else 0, str(t))
+
+
+def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int = 256,
+           seed: int = 0, lengths: Sequence[int] | None = None,
+           compact: bool = True) -> Verification:
+    """Check the model against the interpreter (the graph's own evaluation) on every length
+    (or `lengths`). `compact` runs the forward pass without its all-zero rows and columns
+    (model.compact_forward: the same sums, faster); False runs the reference one."""
+    rng = random.Random(seed)
+    numerical = model.config["output"]["kind"] == "numerical"
+    result = Verification()
+    for n in lengths or range(1, model.max_len + 1):
+        batch = inputs_of_length(model.vocab, n, sample, exhaustive, rng)
+        wanted = _interpreter(target, batch)
+        kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
+        result.raised += len(batch) - len(kept)
+        got = _model(model, [t for t, _ in kept], compact)
+        agreed = 0
+        for (tokens, want), have in zip(kept, got):
+            if all(same(a, b, numerical) for a, b in zip(have, want)):
+                agreed += 1
+            elif len(result.mismatches) < 10:
+                result.mismatches.append((tokens, want, have))
+        result.lengths[n] = [len(kept), agreed]
+        result.checked += len(kept)
+        result.agreed += agreed
+    return result
+
+
+def _interpreter(target: SOp, batch: list[list]) -> list[list | None]:
+    """The interpreter's values (None where it raises)."""
+    try:
+        out = evaluate(target, input_array(batch, batch=True), {})
+        return [list(row) for row in np.broadcast_to(out, (len(batch), len(batch[0]))).tolist()]
+    except RaspError:
+        pass
+    values: list[list | None] = []
+    for tokens in batch:
+        try:
+            values.append(list(np.asarray(evaluate(target, input_array([tokens]), {})).tolist()))
+        except RaspError:
+            values.append(None)
+    return values
+
+
+def _model(model: Model, batch: list[list], compact: bool) -> list[list]:
+    if not batch:
+        return []
+    n = len(batch[0])
+    widest = max([model.config["d_model"]] + [a.shape[-1] for a in model.arrays.values()])
+    step = max(1, CELLS // ((n + 1) * max(widest, n + 1)))
+    out: list[list] = []
+    for start in range(0, len(batch), step):
+        out.extend(model.forward_batch(batch[start:start + step], compact))
+    return out
+

@@ -1,0 +1,29 @@
+"""Train transformers to follow a RASP program (the paper's §5).
+
+    from rasp.train import load_program, make_dataset, train
+    program = load_program("examples/paper_examples.rasp", "reverse")
+    data = make_dataset(program, alphabet="abcdefgh", lengths=(1, 16))
+    run = train(data, epochs=20, supervise=True, out="runs/reverse")
+    run.metrics["test"]["token_accuracy"]
+
+Datasets need only numpy; `train` needs PyTorch (`pip install 'rasp-lang[train]'`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .data import Dataset, make_dataset
+from .program import Program, load_program
+
+__all__ = ["Dataset", "Program", "load_program", "make_dataset", "train", "TORCH_MISSING"]
+
+TORCH_MISSING = ("training needs PyTorch and matplotlib: pip install 'rasp-lang[train]' "
+                 "(or pip install torch matplotlib)")
+
+
+def train(*args: Any, **kwargs: Any) -> Any:
+    """rasp.train.loop.train, imported on first use so that datasets work without torch."""
+    from .loop import train as train_loop
+
+    return train_loop(*args, **kwargs)

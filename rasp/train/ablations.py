@@ -1,0 +1,88 @@
+"""The paper's ablations: the size the analysis gives, one head fewer, one layer fewer, and one
+layer fewer with twice the heads and width (so that a drop is the missing layer's, not the
+missing heads'); over several seeds, on the same data."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .data import Dataset
+from .loop import Run, TrainConfig, train
+
+__all__ = ["variants", "run_ablations", "table", "run_folder"]
+
+
+def variants(base: TrainConfig) -> list[TrainConfig]:
+    """The configurations of a sweep, from a base filled in by TrainConfig.checked. Only the
+    analysed size is supervised (when the base is): smaller models lack the heads to supervise."""
+    assert base.layers is not None and base.heads is not None and base.ff is not None
+    plain = dataclasses.replace(base, supervise=False)
+    out = [plain]
+    if base.supervise:
+        out.append(base)
+    if base.heads > 1:
+        out.append(dataclasses.replace(plain, heads=base.heads - 1,
+                                       d_model=base.d_model - base.d_model % (base.heads - 1)))
+    if base.layers > 1:
+        out.append(dataclasses.replace(plain, layers=base.layers - 1))
+        out.append(dataclasses.replace(plain, layers=base.layers - 1, heads=2 * base.heads,
+                                       d_model=2 * base.d_model, ff=2 * base.ff))
+    return out
+
+
+def run_folder(config: TrainConfig) -> str:
+    return (f"L{config.layers}H{config.heads}-d{config.d_model}"
+            f"{'-sup' if config.supervise else ''}-s{config.seed}")
+
+
+def summary_row(run: Run) -> dict:
+    c = run.config
+    return {"layers": c.layers, "heads": c.heads, "d_model": c.d_model,
+            "supervised": c.supervise, "seed": c.seed,
+            "attention_loss": c.attention_loss if c.supervise else None,
+            "test": {k: v for k, v in run.metrics["test"].items() if k != "by_length"},
+            "attention": [{k: a[k] for k in ("layer", "head", "selector", "mass", "argmax", "tv")}
+                          for a in run.metrics["attention"]],
+            "epochs": len(run.history)}
+
+
+def run_ablations(dataset: Dataset, base: TrainConfig, seeds: list[int], out: Path | None,
+                  quiet: bool = False, stream: Any = None,
+                  after: Callable[[Run, Path | None], None] | None = None) -> list[dict]:
+    """Train every variant with every seed; `after(run, folder)` sees each finished run."""
+    base = base.checked(dataset)
+    rows = []
+    for config in variants(base):
+        for seed in seeds:
+            each = dataclasses.replace(config, seed=seed)
+            folder = out / run_folder(each) if out is not None else None
+            run = train(dataset, each, out=folder, quiet=quiet, stream=stream)
+            if after is not None:
+                after(run, folder)
+            rows.append(summary_row(run))
+            if run.interrupted:
+                return rows
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """One line per configuration: the mean over seeds (and the best), as the paper's
+    PrintSummary."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"]),
+                          []).append(row)
+    lines = ["layers heads d_model supervised seeds  token acc (mean/best)  "
+             "seq acc (mean/best)  attention mass"]
+    for (layers, heads, d, supervised), members in groups.items():
+        token = [r["test"]["token_accuracy"] for r in members]
+        seq = [r["test"]["sequence_accuracy"] for r in members]
+        masses = [a["mass"] for r in members for a in r["attention"]]
+        mass = f"{sum(masses) / len(masses):.2f}" if masses and supervised else "-"
+        lines.append(f"{layers:>6} {heads:>5} {d:>7} {'yes' if supervised else 'no':>10} "
+                     f"{len(members):>5}  {sum(token) / len(token):.3f} / {max(token):.3f}"
+                     f"          {sum(seq) / len(seq):.3f} / {max(seq):.3f}        {mass}")
+    return "\n".join(lines)

@@ -1,0 +1,306 @@
+"""Datasets from RASP programs: sampled inputs, the program's outputs on them, and every
+analysed head's selection matrix (the attention target). numpy and the rasp core only, so that
+`rasp dataset` runs without torch.
+
+Inputs are drawn by a sampler from a seeded generator: the same seed gives the same data. All
+inputs of a dataset are distinct, so test inputs are never seen in training. Each split keeps its
+inputs grouped by length: a training batch is drawn from one group and needs no padding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RaspError, RaspValueError
+from ..interpreter import Interpreter
+from .program import HeadSpec, Program, load_program
+
+__all__ = ["Dataset", "Group", "Split", "UniformSampler", "BracketSampler", "make_dataset",
+           "make_sampler", "sample_inputs", "write_jsonl", "BRACKET_PAIRS", "SAMPLERS"]
+
+BRACKET_PAIRS = ("()", "[]", "{}", "<>")
+SAMPLERS = ("uniform", "brackets")
+
+
+class UniformSampler:
+    """A length uniform in `lengths` (inclusive), then tokens iid uniform over `alphabet`."""
+
+    def __init__(self, alphabet: Sequence[Any], lengths: tuple[int, int]):
+        self.alphabet = list(alphabet)
+        self.lengths = lengths
+
+    def length(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.lengths[0], self.lengths[1] + 1))
+
+    def uniform(self, rng: np.random.Generator, n: int) -> list:
+        return [self.alphabet[i] for i in rng.integers(0, len(self.alphabet), n)]
+
+    def draw(self, rng: np.random.Generator) -> list:
+        return self.uniform(rng, self.length(rng))
+
+
+class BracketSampler(UniformSampler):
+    """Strings for bracket languages (Dyck-k), where uniform strings are almost never balanced:
+    a third balanced, a third a balanced prefix and a uniform suffix, a third uniform, as the
+    paper's data. The pairs are those of BRACKET_PAIRS in the alphabet; other symbols are
+    neutral and make up about `neutral` of a balanced string."""
+
+    def __init__(self, alphabet: Sequence[Any], lengths: tuple[int, int], neutral: float = 0.3):
+        super().__init__(alphabet, lengths)
+        symbols = set(self.alphabet)
+        self.pairs = [p for p in BRACKET_PAIRS if p[0] in symbols and p[1] in symbols]
+        if not self.pairs:
+            raise RaspValueError("the brackets sampler needs a bracket pair ("
+                                 + ", ".join(BRACKET_PAIRS) + ") in the alphabet")
+        paired = {c for p in self.pairs for c in p}
+        self.neutrals = [a for a in self.alphabet if a not in paired]
+        self.neutral = neutral if self.neutrals else 0.0
+
+    def _feasible(self, left: int, depth: int) -> bool:
+        """Whether `left` more symbols can close `depth` open brackets."""
+        return depth <= left and (bool(self.neutrals) or (left - depth) % 2 == 0)
+
+    def balanced(self, rng: np.random.Generator, n: int) -> list:
+        """A random balanced string of length n; without neutral symbols an odd n gets a
+        balanced string of n - 1 and one uniform symbol."""
+        if not self._feasible(n, 0):
+            return self.balanced(rng, n - 1) + self.uniform(rng, 1)
+        out: list = []
+        stack: list[str] = []
+        for position in range(n):
+            left, depth = n - position - 1, len(stack)  # left: positions after this one
+            moves = {"open": 1.0 - self.neutral, "close": 1.0 - self.neutral,
+                     "rest": 2 * self.neutral}
+            allowed = [m for m, ok in (("open", self._feasible(left, depth + 1)),
+                                       ("close", depth > 0 and self._feasible(left, depth - 1)),
+                                       ("rest", bool(self.neutrals)
+                                        and self._feasible(left, depth))) if ok]
+            weights = np.array([moves[m] for m in allowed])
+            move = allowed[int(rng.choice(len(allowed), p=weights / weights.sum()))]
+            if move == "open":
+                pair = self.pairs[int(rng.integers(len(self.pairs)))]
+                stack.append(pair[1])
+                out.append(pair[0])
+            elif move == "close":
+                out.append(stack.pop())
+            else:
+                out.append(self.neutrals[int(rng.integers(len(self.neutrals)))])
+        return out
+
+    def draw(self, rng: np.random.Generator) -> list:
+        n = self.length(rng)
+        kind = int(rng.integers(3))
+        if kind == 0:
+            if not self._feasible(n, 0):  # odd, no neutrals: a balanced string one longer
+                low, high = self.lengths
+                n = n + 1 if n < high else n - 1 if n > low else n
+            return self.balanced(rng, n)
+        if kind == 1:
+            cut = int(rng.integers(0, n + 1))
+            return self.balanced(rng, cut) + self.uniform(rng, n - cut)
+        return self.uniform(rng, n)
+
+
+def make_sampler(kind: str, alphabet: Sequence[Any],
+                 lengths: tuple[int, int]) -> UniformSampler:
+    if kind not in SAMPLERS:
+        raise RaspValueError(f"unknown sampler '{kind}' (choose from {', '.join(SAMPLERS)})")
+    return (BracketSampler if kind == "brackets" else UniformSampler)(alphabet, lengths)
+
+
+def sample_inputs(sampler: UniformSampler, count: int, seed: int,
+                  exclude: set[tuple] | None = None) -> list[list]:
+    """`count` distinct inputs (none in `exclude`), deterministic in `seed`. Raises when the
+    sampler cannot give that many: short lengths over a small alphabet run out."""
+    rng = np.random.default_rng(seed)
+    seen = set() if exclude is None else set(exclude)
+    out: list[list] = []
+    misses = 0
+    while len(out) < count:
+        tokens = sampler.draw(rng)
+        key = tuple(tokens)
+        if key in seen:
+            misses += 1
+            if misses > 50 * count + 1000:
+                raise RaspValueError(
+                    f"could draw only {len(out)} distinct inputs of the {count} asked: widen "
+                    f"the alphabet or the lengths, or ask for fewer")
+            continue
+        seen.add(key)
+        out.append(tokens)
+    return out
+
+
+@dataclass
+class Group:
+    """Inputs of one length: the raw inputs and outputs, their codes, and the targets."""
+
+    inputs: list[list]  # with the BOS, if any
+    outputs: list[list]
+    x: np.ndarray  # (B, n) token codes
+    y: np.ndarray  # (B, n) class codes; -1 for a value never seen in training
+    selections: np.ndarray  # (heads, B, n, n) bool: each analysed head's selector
+
+    @property
+    def length(self) -> int:
+        return self.x.shape[1]
+
+
+@dataclass
+class Split:
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(g.inputs) for g in self.groups)
+
+    def records(self) -> Iterator[tuple[list, list, np.ndarray]]:
+        for g in self.groups:
+            for i in range(len(g.inputs)):
+                yield g.inputs[i], g.outputs[i], g.selections[:, i]
+
+
+@dataclass
+class Dataset:
+    """What a model is trained on, and what it was made from."""
+
+    program: Program
+    alphabet: list
+    lengths: tuple[int, int]
+    bos: Any  # a token put before every input, or None
+    sampler: str
+    seed: int
+    vocab: list  # token codes: the BOS first, then the alphabet
+    classes: list  # output codes: the values seen in training, sorted
+    train: Split
+    val: Split
+    test: Split
+
+    @property
+    def heads(self) -> list[HeadSpec]:
+        return self.program.heads
+
+    @property
+    def first_scored(self) -> int:
+        """Positions before this one (the BOS) are not outputs: no loss, no accuracy."""
+        return 1 if self.bos is not None else 0
+
+    def describe(self) -> dict:
+        """The dataset's provenance, for config.json and the data folder's meta.json."""
+        return {"file": self.program.file, "name": self.program.name,
+                "program_sha256": hashlib.sha256(self.program.source.encode()).hexdigest(),
+                "analysis": self.program.analysis.to_json(),
+                "heads": [{"layer": h.layer, "head": h.head, "selector": h.selector}
+                          for h in self.heads],
+                "alphabet": self.alphabet, "lengths": list(self.lengths), "bos": self.bos,
+                "sampler": self.sampler, "seed": self.seed, "vocab": self.vocab,
+                "classes": self.classes, "sizes": {"train": self.train.size,
+                                                   "val": self.val.size,
+                                                   "test": self.test.size}}
+
+
+def _alphabet(alphabet: Sequence[Any] | str, bos: Any) -> list:
+    symbols = list(alphabet)
+    if not symbols:
+        raise RaspValueError("the alphabet is empty")
+    if len(set(symbols)) != len(symbols):
+        raise RaspValueError(f"the alphabet repeats a symbol: {''.join(map(str, symbols))}")
+    if bos is not None and bos in symbols:
+        raise RaspValueError(f"the BOS token {bos!r} is also in the alphabet")
+    return symbols
+
+
+def _sort_key(value: Any) -> tuple:
+    return (type(value).__name__, value)
+
+
+def make_dataset(program: Program | Interpreter | str, name: str | None = None, *,
+                 alphabet: Sequence[Any] | str = "abcdefgh", lengths: tuple[int, int] = (1, 16),
+                 n_train: int = 10_000, n_val: int = 500, n_test: int = 1000, bos: Any = None,
+                 sampler: str = "uniform", seed: int = 0) -> Dataset:
+    """Sample distinct inputs, split them, and evaluate the program and its heads on them.
+
+    `program` is a Program, or a session (an Interpreter) or a .rasp file with the s-op's
+    `name`. Inputs are drawn over `alphabet` with lengths in `lengths` (inclusive, without
+    the BOS); `bos` is put before every input, for programs that read one."""
+    if not isinstance(program, Program):
+        if name is None:
+            raise RaspValueError("make_dataset needs the s-op's name")
+        program = (Program(program, name) if isinstance(program, Interpreter)
+                   else load_program(str(program), name))
+    if not 1 <= lengths[0] <= lengths[1]:
+        raise RaspValueError(f"lengths {lengths[0]}:{lengths[1]}: need 1 <= min <= max")
+    if min(n_train, n_val, n_test) < 1:
+        raise RaspValueError("--train, --val and --test need at least one input each")
+    symbols = _alphabet(alphabet, bos)
+    draw = make_sampler(sampler, symbols, lengths)
+    inputs = sample_inputs(draw, n_train + n_val + n_test, seed)
+    order = np.random.default_rng(seed + 1).permutation(len(inputs))
+    inputs = [inputs[i] for i in order]
+    if bos is not None:
+        inputs = [[bos, *tokens] for tokens in inputs]
+    try:
+        outputs = program.outputs(inputs)
+    except RaspError as e:
+        raise RaspValueError(f"'{program.name}' cannot read inputs over the alphabet "
+                             f"{''.join(map(str, symbols))!r}: {e.message}") from None
+    vocab = ([bos] if bos is not None else []) + symbols
+    first = 1 if bos is not None else 0
+    classes = sorted({v for out in outputs[:n_train] for v in out[first:]}, key=_sort_key)
+    cuts = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, len(inputs))]
+    splits = [_split(program, inputs[a:b], outputs[a:b], vocab, classes) for a, b in cuts]
+    return Dataset(program, symbols, lengths, bos, sampler, seed, vocab, classes, *splits)
+
+
+def _split(program: Program, inputs: list[list], outputs: list[list], vocab: list,
+           classes: list) -> Split:
+    token_code = {t: i for i, t in enumerate(vocab)}
+    class_code = {c: i for i, c in enumerate(classes)}
+    by_length: dict[int, list[int]] = {}
+    for i, tokens in enumerate(inputs):
+        by_length.setdefault(len(tokens), []).append(i)
+    split = Split()
+    for n in sorted(by_length):
+        members = by_length[n]
+        group_inputs = [inputs[i] for i in members]
+        group_outputs = [outputs[i] for i in members]
+        x = np.array([[token_code[t] for t in tokens] for tokens in group_inputs])
+        y = np.array([[class_code.get(v, -1) for v in out] for out in group_outputs])
+        split.groups.append(Group(group_inputs, group_outputs, x.reshape(len(members), n),
+                                  y.reshape(len(members), n), program.selections(group_inputs)))
+    return split
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def write_jsonl(dataset: Dataset, out: Path, selections: bool = False) -> list[Path]:
+    """DIR/{train,val,test}.jsonl, one input a line: {"input": [...], "output": [...]} and,
+    with `selections`, "selections": {"L1H1": [[selected keys of query 0], ...], ...};
+    DIR/meta.json describes the data. Returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("train", "val", "test"):
+        path = out / f"{name}.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for tokens, output, sel in getattr(dataset, name).records():
+                record: dict[str, Any] = {"input": [_jsonable(t) for t in tokens],
+                                          "output": [_jsonable(v) for v in output]}
+                if selections:
+                    record["selections"] = {
+                        h.key: [np.flatnonzero(row).tolist() for row in sel[k]]
+                        for k, h in enumerate(dataset.heads)}
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        written.append(path)
+    meta = out / "meta.json"
+    meta.write_text(json.dumps(dataset.describe(), indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return [*written, meta]

@@ -1,0 +1,385 @@
+"""Training: cross-entropy on the program's outputs, optionally with each analysed head's
+attention pulled toward its selector; evaluation; the run's files.
+
+The protocol is the paper's runner at CPU scale: Adam, an exponential learning-rate decay per
+epoch, the checkpoint with the best validation loss kept, and an early stop after three epochs
+at full validation accuracy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import RaspValueError
+from .data import Dataset, Group, Split, make_dataset
+from .metrics import Accuracy, Agreement
+from .model import POSITIONS, ModelConfig, Transformer
+
+__all__ = ["TrainConfig", "Run", "train", "load_run", "ATTENTION_LOSSES", "EMPTY_ROWS"]
+
+ATTENTION_LOSSES = ("mse", "ce")
+EMPTY_ROWS = ("skip", "uniform", "bos")
+DEFAULT_ATTENTION_WEIGHT = {"mse": 100.0, "ce": 1.0}
+STOP_AFTER_PERFECT = 3  # epochs in a row at validation accuracy 1 before stopping
+
+
+@dataclass
+class TrainConfig:
+    layers: int | None = None  # None: the analysis' layers
+    heads: int | None = None  # None: the analysis' widest layer
+    d_model: int = 64
+    ff: int | None = None  # None: 2 * d_model
+    positions: str = "sin"
+    dropout: float = 0.0
+    epochs: int = 20
+    batch: int = 50
+    lr: float = 1e-3
+    gamma: float = 0.95
+    seed: int = 0
+    supervise: bool = False
+    attention_loss: str = "mse"
+    attention_weight: float | None = None  # None: 100 for mse, 1 for ce
+    empty_rows: str = "skip"
+    device: str = "cpu"
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """(layers, heads, ff), once `checked` has filled them in."""
+        assert self.layers is not None and self.heads is not None and self.ff is not None
+        return self.layers, self.heads, self.ff
+
+    @property
+    def weight(self) -> float:
+        """The attention loss' weight, once `checked` has filled it in."""
+        assert self.attention_weight is not None
+        return self.attention_weight
+
+    def checked(self, dataset: Dataset) -> TrainConfig:
+        """A copy with the defaults filled in from the dataset; RaspValueError if unusable."""
+        c = copy.copy(self)
+        c.layers = dataset.program.layers if c.layers is None else c.layers
+        c.heads = max(dataset.program.max_heads, 1) if c.heads is None else c.heads
+        c.ff = 2 * c.d_model if c.ff is None else c.ff
+        if c.attention_weight is None:
+            c.attention_weight = DEFAULT_ATTENTION_WEIGHT.get(c.attention_loss, 1.0)
+        problems = [
+            (c.layers < 1, f"--layers must be at least 1, not {c.layers}"),
+            (c.heads < 1, f"--heads must be at least 1, not {c.heads}"),
+            (c.d_model < 1 or c.d_model % c.heads != 0,
+             f"--d-model ({c.d_model}) must be a positive multiple of --heads ({c.heads})"),
+            (c.ff < 1, "--ff must be at least 1"),
+            (c.epochs < 1, "--epochs must be at least 1"),
+            (c.batch < 1, "--batch must be at least 1"),
+            (not c.lr > 0, "--lr must be positive"),
+            (c.positions not in POSITIONS, f"--positions must be one of {', '.join(POSITIONS)}"),
+            (c.attention_loss not in ATTENTION_LOSSES,
+             f"--attention-loss must be one of {', '.join(ATTENTION_LOSSES)}"),
+            (c.empty_rows not in EMPTY_ROWS,
+             f"--empty-rows must be one of {', '.join(EMPTY_ROWS)}"),
+            (c.empty_rows == "bos" and dataset.bos is None,
+             "--empty-rows bos needs a BOS token (--bos)"),
+            (c.device.startswith("cuda") and not torch.cuda.is_available(),
+             "--device cuda: no CUDA device is available here"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise RaspValueError(message)
+        return c
+
+
+@dataclass
+class Run:
+    """A trained model, what it was trained on, and how it did."""
+
+    model: Transformer
+    dataset: Dataset
+    config: TrainConfig
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    supervised: list[tuple[int, int, int]] = field(default_factory=list)  # (head k, layer, slot)
+    interrupted: bool = False
+
+    def predict(self, tokens: list) -> tuple[list, list[np.ndarray]]:
+        """The model's output on one input (with the BOS if the data has one) and each
+        layer's attention, (heads, n, n)."""
+        code = {t: i for i, t in enumerate(self.dataset.vocab)}
+        unknown = [t for t in tokens if t not in code]
+        if unknown:
+            raise RaspValueError(f"{unknown[0]!r} is not in the model's vocabulary")
+        x = torch.tensor([[code[t] for t in tokens]], device=self.config.device)
+        self.model.eval()
+        with torch.no_grad():
+            logits, attentions = self.model(x)
+        classes = self.dataset.classes
+        out = [classes[i] for i in logits[0].argmax(-1).tolist()]
+        return out, [a[0].cpu().numpy() for a in attentions]
+
+    def save(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": self.model.config.to_json(), "state_dict": self.model.state_dict(),
+                    "vocab": self.dataset.vocab, "classes": self.dataset.classes},
+                   out / "model.pt")
+        (out / "config.json").write_text(json.dumps(self.describe(), indent=1,
+                                                    ensure_ascii=False, default=str) + "\n")
+        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=1) + "\n")
+
+    def describe(self) -> dict:
+        return {"train": asdict(self.config), "model": self.model.config.to_json(),
+                "data": self.dataset.describe(),
+                "supervised_heads": [self.dataset.heads[k].key for k, _, _ in self.supervised],
+                "versions": {"rasp": __version__, "torch": torch.__version__,
+                             "python": platform.python_version()}}
+
+
+def load_run(folder: Path | str) -> Run:
+    """A run written by `train(..., out=folder)`: its model, metrics and history, with its
+    dataset made again from config.json (the same seed gives the same data)."""
+    folder = Path(folder)
+    described = json.loads((folder / "config.json").read_text())
+    d = described["data"]
+    dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
+                           lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
+                           seed=d["seed"], n_train=d["sizes"]["train"],
+                           n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
+    saved = torch.load(folder / "model.pt", map_location="cpu")
+    model = Transformer(ModelConfig(**saved["model"]))
+    model.load_state_dict(saved["state_dict"])
+    config = TrainConfig(**described["train"] | {"device": "cpu"})
+    history = [json.loads(line) for line in
+               (folder / "history.jsonl").read_text().splitlines() if line]
+    run = Run(model, dataset, config, history, json.loads((folder / "metrics.json").read_text()))
+    keys = described["supervised_heads"]
+    run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
+                      if h.key in keys]
+    return run
+
+
+def _tensors(group: Group, device: str) -> tuple[torch.Tensor, ...]:
+    return (torch.as_tensor(group.x, device=device), torch.as_tensor(group.y, device=device),
+            torch.as_tensor(group.selections, device=device))
+
+
+class _Objective:
+    """The loss of one batch: cross-entropy on the scored positions, plus the attention loss
+    of the supervised heads."""
+
+    def __init__(self, run: Run):
+        self.run, self.c = run, run.config
+        self.first = run.dataset.first_scored
+        self.cross_entropy = nn.CrossEntropyLoss(ignore_index=-1)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, sel: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        logits, attentions = self.run.model(x)
+        scored = logits[:, self.first:]
+        loss = self.cross_entropy(scored.reshape(-1, scored.shape[-1]),
+                                  y[:, self.first:].reshape(-1))
+        if not torch.isfinite(loss):  # every position scored -1: a batch of BOS only
+            loss = logits.sum() * 0.0
+        attention_loss = torch.zeros((), device=x.device)
+        for k, layer, slot in self.run.supervised:
+            attention_loss = attention_loss + self.head_loss(attentions[layer][:, slot], sel[k])
+        if self.run.supervised:
+            attention_loss = attention_loss / len(self.run.supervised)
+        return loss, attention_loss, logits, attentions
+
+    def head_loss(self, attention: torch.Tensor, selection: torch.Tensor) -> torch.Tensor:
+        target = selection.float()
+        live = target.sum(-1) > 0
+        if self.c.empty_rows == "uniform":
+            target = torch.where(live[..., None], target, torch.ones_like(target))
+            live = torch.ones_like(live)
+        elif self.c.empty_rows == "bos":
+            parked = torch.zeros_like(target)
+            parked[..., 0] = 1.0
+            target = torch.where(live[..., None], target, parked)
+            live = torch.ones_like(live)
+        target = target / target.sum(-1, keepdim=True).clamp(min=1.0)
+        rows = live.sum().clamp(min=1)
+        if self.c.attention_loss == "mse":
+            per_row = ((attention - target) ** 2).mean(-1)
+        else:  # cross-entropy to the target distribution (KL up to a constant)
+            per_row = -(target * torch.log(attention.clamp(min=1e-9))).sum(-1)
+        return (per_row * live).sum() / rows
+
+
+def _batches(split: Split, size: int, rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
+    """(group, indices) for every batch of an epoch, in random order; a batch is one length."""
+    out = []
+    for g, group in enumerate(split.groups):
+        order = rng.permutation(len(group.inputs))
+        out += [(g, order[i:i + size]) for i in range(0, len(order), size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def _progress_bar(stream: Any, epoch: int, epochs: int) -> Callable[[int, int, float, float],
+                                                                     None]:
+    def show(done: int, total: int, loss: float, accuracy: float) -> None:
+        filled = int(20 * done / total)
+        stream.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (20 - filled)}] "
+                     f"loss {loss:.4f} acc {accuracy:.3f}")
+        stream.flush()
+    return show
+
+
+def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str | None = None,
+          quiet: bool = False, stream: Any = None, **options: Any) -> Run:
+    """Train a model on the dataset; `options` are TrainConfig fields (layers=..., ...).
+    With `out`, writes config.json, model.pt, metrics.json and history.jsonl there. On a
+    terminal a bar per epoch shows the loss and accuracy (none with `quiet`). Ctrl-C stops
+    the training; the best checkpoint so far is evaluated and kept."""
+    config = (config or TrainConfig(**options)).checked(dataset)
+    layers, heads, ff = config.size
+    torch.manual_seed(config.seed)
+    model = Transformer(ModelConfig(
+        vocab=len(dataset.vocab), classes=max(len(dataset.classes), 1), layers=layers,
+        heads=heads, d_model=config.d_model, ff=ff, positions=config.positions,
+        max_length=dataset.lengths[1] + dataset.first_scored, dropout=config.dropout))
+    model.to(config.device)
+    run = Run(model, dataset, config)
+    if config.supervise:
+        run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
+                          if h.layer <= layers and h.head < heads]
+    folder = Path(out) if out is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "history.jsonl").write_text("")
+    stream = stream or sys.stderr
+    bar = not quiet and hasattr(stream, "isatty") and stream.isatty()
+    try:
+        _fit(run, folder, stream if bar else None)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        if bar:
+            stream.write("\ninterrupted: keeping the best checkpoint so far\n")
+    run.metrics = evaluate(run, dataset.test)
+    run.metrics["interrupted"] = run.interrupted
+    if folder is not None:
+        run.save(folder)
+    return run
+
+
+def _fit(run: Run, folder: Path | None, stream: Any) -> None:
+    """Epochs of training and validation; the model ends with the best checkpoint's weights,
+    however the loop ends (Ctrl-C too)."""
+    c, model = run.config, run.model
+    objective = _Objective(run)
+    optimiser = torch.optim.Adam(model.parameters(), lr=c.lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=c.gamma)
+    rng = np.random.default_rng(c.seed)
+    groups = [_tensors(g, c.device) for g in run.dataset.train.groups]
+    best, best_loss, perfect, started = None, float("inf"), 0, time.time()
+    try:
+        for epoch in range(1, c.epochs + 1):
+            show = _progress_bar(stream, epoch, c.epochs) if stream is not None else None
+            record = {"epoch": epoch, "lr": schedule.get_last_lr()[0]}
+            record |= _train_epoch(run, objective, optimiser, groups, rng, show)
+            schedule.step()
+            val = evaluate(run, run.dataset.val, losses=True)
+            record |= {"val_loss": val["loss"], "val_attention_loss": val["attention_loss"],
+                       "val_token_accuracy": val["token_accuracy"],
+                       "val_sequence_accuracy": val["sequence_accuracy"],
+                       "seconds": time.time() - started}
+            total = val["loss"] + c.weight * val["attention_loss"]
+            if total < best_loss:
+                best, best_loss = copy.deepcopy(model.state_dict()), total
+                record["best"] = True
+            run.history.append(record)
+            if folder is not None:
+                with (folder / "history.jsonl").open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+            if stream is not None:
+                stream.write(f"  val loss {val['loss']:.4f} acc {val['token_accuracy']:.3f}\n")
+            perfect = perfect + 1 if val["token_accuracy"] == 1.0 else 0
+            if perfect >= STOP_AFTER_PERFECT:
+                break
+    finally:
+        if best is not None:
+            model.load_state_dict(best)
+
+
+def _train_epoch(run: Run, objective: _Objective, optimiser: torch.optim.Optimizer,
+                 groups: list[tuple[torch.Tensor, ...]], rng: np.random.Generator,
+                 show: Callable[[int, int, float, float], None] | None) -> dict:
+    """One pass over the training data; the mean losses and the token accuracy."""
+    c, first = run.config, objective.first
+    run.model.train()
+    batches = _batches(run.dataset.train, c.batch, rng)
+    loss_sum = attention_sum = 0.0
+    inputs = hits = scored = 0
+    for done, (g, rows) in enumerate(batches, 1):
+        where = torch.as_tensor(rows, device=c.device)
+        x, y, sel = groups[g]
+        x, y, sel = x[where], y[where], sel[:, where]
+        loss, attention_loss, logits, _ = objective(x, y, sel)
+        optimiser.zero_grad()
+        (loss + c.weight * attention_loss).backward()
+        optimiser.step()
+        inputs += len(rows)
+        loss_sum += loss.item() * len(rows)
+        attention_sum += attention_loss.item() * len(rows)
+        hits += int((logits[:, first:].argmax(-1) == y[:, first:]).sum().item())
+        scored += y[:, first:].numel()
+        if show is not None and (done % 10 == 0 or done == len(batches)):
+            show(done, len(batches), loss_sum / inputs, hits / max(scored, 1))
+    return {"train_loss": loss_sum / max(inputs, 1),
+            "train_attention_loss": attention_sum / max(inputs, 1),
+            "train_token_accuracy": hits / max(scored, 1)}
+
+
+def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
+    """Accuracy on a split and, per program head, the agreement of the model's attention: the
+    supervised slot's, or for an unsupervised model the head of that layer closest to the
+    selector in total variation (head order is arbitrary there)."""
+    c, model, dataset = run.config, run.model, run.dataset
+    layers, slots, _ = c.size
+    objective = _Objective(run)
+    accuracy = Accuracy(dataset.first_scored)
+    heads = dataset.heads
+    agreement = {(k, slot): Agreement() for k, h in enumerate(heads) if h.layer <= layers
+                 for slot in range(slots)}
+    loss_sum = attention_sum = 0.0
+    model.eval()
+    with torch.no_grad():
+        for group in split.groups:
+            x, y, sel = _tensors(group, c.device)
+            for start in range(0, len(group.inputs), 500):
+                part = slice(start, start + 500)
+                loss, attention_loss, logits, attentions = objective(x[part], y[part],
+                                                                     sel[:, part])
+                n = len(x[part])
+                loss_sum += loss.item() * n
+                attention_sum += attention_loss.item() * n
+                accuracy.add(logits.argmax(-1).cpu().numpy(), group.y[part])
+                if losses:
+                    continue
+                for (k, slot), agree in agreement.items():
+                    agree.add(attentions[heads[k].layer - 1][:, slot].cpu().numpy(),
+                              group.selections[k, part])
+    result: dict[str, Any] = accuracy.result()
+    if losses:
+        return result | {"loss": loss_sum / split.size, "attention_loss": attention_sum /
+                         split.size}
+    supervised = {k: slot for k, _, slot in run.supervised}
+    report = []
+    for k, h in enumerate(heads):
+        if h.layer > layers:
+            continue
+        scores = {slot: agreement[(k, slot)].result() for slot in range(slots)}
+        slot = supervised.get(k, min(scores, key=lambda s: scores[s]["tv"]))
+        report.append({"layer": h.layer, "head": h.head + 1, "selector": h.selector,
+                       "model_head": slot + 1, "supervised": k in supervised} | scores[slot])
+    return {"test": result | {"loss": loss_sum / split.size}, "attention": report}

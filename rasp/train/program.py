@@ -1,0 +1,106 @@
+"""The program a model is trained to follow: its target s-op, the attention heads the analysis
+assigns, and their values on inputs.
+
+This is the one module of rasp.train that reaches below the Interpreter's public API (graph
+nodes and `evaluate`, to get each head's selection matrix with the target's cache): when the
+core's internals move, only the imports here change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis import Analysis
+from ..engine import evaluate, input_array
+from ..errors import RaspNameError, RaspTypeError
+from ..evaluator import example_library
+from ..graph import Selector, SOp
+from ..interpreter import Interpreter
+from ..values import describe
+
+__all__ = ["HeadSpec", "Program", "load_program"]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """An attention head of the program: transformer layer `layer` (1-based, as the analysis
+    numbers them), slot `head` (0-based) within it, and the selector it realises."""
+
+    layer: int
+    head: int
+    selector: str
+
+    @property
+    def key(self) -> str:
+        return f"L{self.layer}H{self.head + 1}"
+
+
+class Program:
+    """An s-op `name` of a session, with its analysis."""
+
+    def __init__(self, interpreter: Interpreter, name: str, source: str = "",
+                 file: str | None = None):
+        value = interpreter.value(name)
+        if not isinstance(value, SOp):
+            kind = "a selector" if isinstance(value, Selector) else describe(value)
+            raise RaspTypeError(f"'{name}' is {kind}; a model is trained on an s-op's output")
+        self.interpreter, self.name, self.source, self.file = interpreter, name, source, file
+        self.sop = value
+        self.analysis: Analysis = interpreter.analyze(name)
+        self.heads = [HeadSpec(layer.number, i, _text(head.selector))
+                      for layer in self.analysis.layers[1:]
+                      for i, head in enumerate(layer.heads)]
+        self._selectors = [head.selector for layer in self.analysis.layers[1:]
+                           for head in layer.heads]
+
+    @property
+    def layers(self) -> int:
+        return self.analysis.depth
+
+    @property
+    def max_heads(self) -> int:
+        return self.analysis.max_heads
+
+    def outputs(self, inputs: list[list]) -> list[list]:
+        """The target s-op on each input (through the session's batch evaluation)."""
+        return self.interpreter.evaluate_batch(self.name, inputs)
+
+    def selections(self, group: list[list]) -> np.ndarray:
+        """Every head's selection matrix on inputs of one length: (heads, B, n, n) bool."""
+        batch = input_array(group, batch=True)
+        n = batch.shape[1]
+        cache: dict[int, np.ndarray] = {}
+        out = np.zeros((len(self._selectors), len(group), n, n), dtype=bool)
+        for k, selector in enumerate(self._selectors):
+            out[k] = np.broadcast_to(evaluate(selector, batch, cache), (len(group), n, n))
+        return out
+
+
+def _text(selector: Selector) -> str:
+    """A selector's name, with the line of the call that made it: the paper programs make
+    several heads with one helper (`with_bos` in `_bos_width`)."""
+    if not selector.trace:
+        return selector.title
+    return f"{selector.title} (line {selector.trace[-1][1].line})"
+
+
+def load_program(file: str, name: str) -> Program:
+    """Run a .rasp file (or a name from the example library) and take its s-op `name`.
+    Raises RaspError for a program that fails, OSError for a file that cannot be read."""
+    path = Path(file)
+    library = example_library() / f"{file}.rasp"
+    if not path.exists() and library.is_file():
+        path = library
+    source = path.read_text(encoding="utf-8")
+    interpreter = Interpreter(out=lambda line: None, warn=lambda line: None)
+    interpreter.run(source, str(path))
+    if name.isidentifier() and name not in interpreter.names():
+        near = difflib.get_close_matches(name, sorted(interpreter.names()), n=3)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise RaspNameError(f"{path} defines no '{name}'{hint}")
+    return Program(interpreter, name, source, os.fspath(path))

@@ -1,0 +1,137 @@
+"""Every program of the example library that the compiler accepts, compiled at max_len 16 and
+checked against the interpreter on every length (exhaustively where the inputs are few);
+the refused ones are refused for the reason docs/compiling.md gives. The `slow` tests take the
+benchmark programs to max_len 100."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rasp import Interpreter
+from rasp.compiler import Model
+from rasp.compiler.verify import same, verify
+from rasp.errors import RaspError
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURE = re.compile(r"^#\s+(?P<expr>.+?): \d+ layers?, (?:heads|no heads)", re.M)
+MAX_LEN = 16
+
+# The vocabulary each program is compiled for: letters by default.
+VOCABS = {"dyck": "()", "balance": "(){}", "addition": "019+", "long_addition": "019+",
+          "counting": "abl"}
+SPECIAL = {"dyck2": "(){}", "dyck3": "(){}[]", 'dyck_k(["()", "[]", "{}", "<>"])': "()[]<",
+           "argmin(tokens)": "abc"}
+INT_VOCAB = [-2, 0, 1, 3]
+FLOAT_VOCAB = [0.5, 1.0, 2.25]
+# The programs the compiler refuses, and a piece of the reason.
+REFUSED = {"cumulative_sum_float(tokens_float)": "means cannot be enumerated exactly"}
+
+def programs() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((ROOT / "examples").glob("*.rasp")):
+        found += [(path.stem, m["expr"]) for m in FIGURE.finditer(path.read_text())]
+    return found
+
+
+def vocab_for(stem: str, expr: str) -> list:
+    if "tokens_float" in expr:
+        return FLOAT_VOCAB
+    if "tokens_int" in expr:
+        return INT_VOCAB
+    return list(SPECIAL.get(expr, VOCABS.get(stem, "abc")))
+
+
+@functools.cache
+def session(stem: str) -> Interpreter:
+    it = Interpreter(warn=lambda text: None)
+    it.run(f'load "{stem}";')
+    return it
+
+
+def independent_forward(path: Path, tokens: list) -> list:
+    """The forward pass written from the format's description alone (docs/compiling.md),
+    reading nothing but the .npz file."""
+    import json
+
+    data = np.load(path, allow_pickle=False)
+    config = json.loads(str(data["config"]))
+    rows = [0] + [config["vocab"].index(t) + 1 for t in tokens]
+    x = data["embed.token"][rows] + data["embed.position"][: len(rows)]
+    for number, layer in enumerate(config["layers"]):
+        if layer["heads"]:
+            total = 0
+            for h in range(layer["heads"]):
+                p = f"layer{number}.head{h}"
+                logits = (x @ data[p + ".query"]) @ (x @ data[p + ".key"]).T
+                weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+                weights /= weights.sum(axis=1, keepdims=True)
+                total = total + weights @ (x @ data[p + ".value"]) @ data[p + ".output"]
+            x = x + total
+        h = x
+        for j in range(layer["mlp"]):
+            h = h @ data[f"layer{number}.mlp.{j}.weight"] + data[f"layer{number}.mlp.{j}.bias"]
+            if j < layer["mlp"] - 1:
+                h = np.maximum(h, 0)
+        if layer["mlp"]:
+            x = x + h
+    y = x[1:] @ data["unembed"]
+    if config["output"]["kind"] == "numerical":
+        return list(y[:, 0])
+    return [config["output"]["values"][i] for i in y.argmax(axis=1)]
+
+
+def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None) -> None:
+    it = session(stem)
+    vocab = vocab_for(stem, expr)
+    if expr in REFUSED:
+        with pytest.raises(RaspError, match=REFUSED[expr]):
+            it.compile(expr, vocab, max_len)
+        return
+    model = it.compile(expr, vocab, max_len)
+    analysis = it.analyze(expr)
+    assert len(model.config["layers"]) - 1 == analysis.depth
+    assert model.heads_per_layer == analysis.heads_per_layer
+    result = verify(model, model.info["target"], sample=sample, exhaustive=256)
+    assert result.checked > 0
+    assert result.ok, result.report()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    node = it.value(expr)
+    rng = np.random.default_rng(0)
+    numerical = model.config["output"]["kind"] == "numerical"
+    for n in (1, max_len // 2, max_len):
+        tokens = [vocab[i] for i in rng.integers(0, len(vocab), n)]
+        try:
+            want = it.evaluate(expr, tokens)
+        except RaspError:
+            continue
+        got = independent_forward(path, tokens)
+        assert all(same(a, b, numerical) for a, b in zip(got, want)), (tokens, got, want)
+    assert node is not None
+
+
+@pytest.mark.parametrize("stem, expr", programs())
+def test_example_compiles_exactly(stem, expr, tmp_path):
+    check(stem, expr, MAX_LEN, tmp_path, sample=8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem, expr", [("reverse", "reverse"), ("histogram", "histogram"),
+                                        ("sort", "sorted_tokens"), ("dyck", "dyck1"),
+                                        ("dyck", "dyck2")])
+def test_benchmark_programs_at_100(stem, expr, tmp_path):
+    check(stem, expr, 100, tmp_path, sample=4)
+
+
+def test_loaded_model_runs_as_compiled(tmp_path):
+    model = session("reverse").compile("reverse", list("abc"), 12)
+    model.save(tmp_path / "m.npz")
+    loaded = Model.load(tmp_path / "m.npz")
+    assert loaded.config == model.config
+    assert loaded.forward("abcab") == ["b", "a", "c", "b", "a"]
+    assert loaded.parameters == model.parameters

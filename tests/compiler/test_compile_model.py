@@ -1,0 +1,230 @@
+"""The compiled model: the file format exactly as docs/compiling.md states it, exactness on the
+programs that stress the encodings, refusals with their positions, and run-time errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rasp import Interpreter
+from rasp.compiler import Limits, Model
+from rasp.compiler.verify import verify
+from rasp.errors import RaspError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compiled(source: str, expr: str, vocab, max_len: int, **limits) -> Model:
+    it = Interpreter(warn=lambda text: None)
+    it.run(source, "p.rasp")
+    return it.compile(expr, vocab, max_len, Limits(**limits) if limits else None)
+
+
+def exact(source: str, expr: str, vocab, max_len: int) -> None:
+    model = compiled(source, expr, vocab, max_len)
+    result = verify(model, model.info["target"], exhaustive=1000)
+    assert result.ok, result.report()
+
+
+# ----------------------------------------------------------------- the format
+
+def test_file_holds_exactly_the_format(tmp_path):
+    model = compiled('load "sort";', "sorted_tokens", list("abc"), 6)
+    model.save(tmp_path / "m.npz")
+    data = np.load(tmp_path / "m.npz", allow_pickle=False)
+    config = json.loads(str(data["config"]))
+    assert set(config) == {"format", "program", "vocab", "max_len", "d_model", "layers",
+                           "output", "layout"}
+    assert config["format"] == "rasp-transformer/1"
+    assert (config["vocab"], config["max_len"]) == (["a", "b", "c"], 6)
+    d = config["d_model"]
+    expected = {"config", "embed.token", "embed.position", "unembed"}
+    assert data["embed.token"].shape == (4, d) and data["embed.position"].shape == (7, d)
+    for number, layer in enumerate(config["layers"]):
+        for h in range(layer["heads"]):
+            p = f"layer{number}.head{h}"
+            expected |= {p + ".query", p + ".key", p + ".value", p + ".output"}
+            k, v = data[p + ".query"].shape[1], data[p + ".value"].shape[1]
+            assert data[p + ".query"].shape == (d, k) and data[p + ".key"].shape == (d, k)
+            assert data[p + ".value"].shape == (d, v) and data[p + ".output"].shape == (v, d)
+        width = d
+        for j in range(layer["mlp"]):
+            w, b = data[f"layer{number}.mlp.{j}.weight"], data[f"layer{number}.mlp.{j}.bias"]
+            assert w.shape[0] == width and b.shape == (w.shape[1],)
+            width = w.shape[1]
+            expected |= {f"layer{number}.mlp.{j}.weight", f"layer{number}.mlp.{j}.bias"}
+        assert width == d
+    assert set(data.files) == expected
+    assert all(data[k].dtype == np.float64 for k in data.files if k != "config")
+    assert data["unembed"].shape == (d, len(config["output"]["values"]))
+    assert config["layers"][0]["heads"] == 0  # the embedding stage
+    assert [layer["heads"] for layer in config["layers"][1:]] == [2, 1]
+    blocks = config["layout"]
+    assert blocks[0]["name"] == "bos" and blocks[-1]["last"] == d - 1
+    assert all(b["first"] == a["last"] + 1 for a, b in zip(blocks, blocks[1:]))
+
+
+def test_summary_names_the_figures():
+    model = compiled('load "reverse";', "reverse", list("ab"), 5)
+    text = model.summary()
+    assert "reverse: 2 layers, heads per layer 1/1" in text
+    assert f"{model.parameters:,} parameters" in text
+
+
+# ----------------------------------------------------------------- exactness
+
+def test_means_copies_and_defaults_in_one_aggregate():
+    exact("", "aggregate(select(indices, indices, <), indices)", list("ab"), 9)
+
+
+def test_string_default_where_nothing_is_selected():
+    exact('load "shift";', 'shift(tokens, 1, "_")', list("abc"), 7)
+
+
+def test_numbers_beyond_float_precision_as_categorical_keys():
+    exact('load "sort";', "sort_unique(tokens_int, tokens_int)", [-3, 7, 2 ** 60, 10 ** 18], 4)
+    model = compiled('load "sort";', "sort_unique(tokens_int, tokens_int)",
+                     [-3, 7, 2 ** 60, 10 ** 18], 4)
+    assert model.forward([2 ** 60, -3, 10 ** 18, 7]) == [-3.0, 7.0, 1e18, 2.0 ** 60]
+
+
+def test_inputs_the_interpreter_rejects_are_not_counted():
+    model = compiled("", "aggregate(full_s, tokens)", list("ab"), 4)
+    result = verify(model, model.info["target"])
+    assert result.ok and result.raised > 0
+    model = compiled("", "1 / (indices - 7)", list("a"), 10)
+    result = verify(model, model.info["target"])
+    assert result.ok and result.raised == 3  # lengths 8, 9 and 10
+
+
+TWO_MEANS = """
+a = aggregate(select(indices, indices, <=), indicator(tokens == "a"));
+b = aggregate(select(indices, indices, <=), indicator(tokens == "b"));
+"""
+
+
+@pytest.mark.parametrize("expr", ["a > b", "a + b > 0.5",
+                                  '"x" if a == b else ("y" if a < b else "z")'])
+def test_maps_of_two_averaged_numbers(expr):
+    exact(TWO_MEANS, expr, list("abc"), 6)
+
+
+def test_selector_width_at_the_limit():
+    model = compiled('load "histogram";', "histogram", list("ab"), 30)
+    assert model.forward("a" * 30) == [30] * 30
+    assert model.forward("ab" * 15) == [15] * 30
+
+
+def test_features_only_heads_read_keep_classes():
+    # selector_width's `sel or select(indices, 0, ==)` reads (tokens, indices) jointly, but
+    # tells the keys apart only as: index 0 (always selected), or not and which token
+    model = compiled('load "histogram";', "histogram", list("ab"), 20)
+    joint = [b for b in model.config["layout"] if b["name"] == "(tokens, indices)"]
+    assert len(joint) == 1 and len(joint[0]["values"]) == 3
+
+
+def test_verification_fails_on_a_wrong_model():
+    model = compiled('load "reverse";', "reverse", list("ab"), 4)
+    model.arrays["unembed"] = model.arrays["unembed"][:, ::-1].copy()  # swap a and b
+    assert not verify(model, model.info["target"]).ok
+
+
+# ----------------------------------------------------------------- refusals
+
+def refused(source: str, expr: str, vocab, max_len: int, **limits) -> RaspError:
+    with pytest.raises(RaspError) as info:
+        compiled(source, expr, vocab, max_len, **limits)
+    return info.value
+
+
+def test_value_set_past_the_limit_names_node_size_and_flag():
+    error = refused("x = indices * 3 + 1;", "x", list("a"), 20, max_values=10)
+    assert "has 20 values (limit --max-values 10)" in error.message
+    assert (error.filename, error.line, error.column) == ("p.rasp", 1, 5)
+
+
+def test_table_past_the_limit():
+    error = refused("x = aggregate(full_s, indicator(tokens == \"a\")) * indices;", "x",
+                    list("ab"), 12, max_table=50)
+    assert "--max-table 50" in error.message and error.line == 1
+
+
+def test_hidden_units_past_the_limit():
+    error = refused('load "reverse";', "reverse", list("ab"), 12, max_units=20)
+    assert "hidden units (limit --max-units 20)" in error.message
+    assert error.span is not None
+
+
+def test_means_of_fractions_are_refused():
+    error = refused("m = aggregate(select(indices, indices, <=), tokens_float);\ny = m > 1;",
+                    "y", [0.5, 1.5], 5)
+    assert "means cannot be enumerated exactly" in error.message
+    assert error.line == 1
+
+
+def test_numeric_aggregate_with_a_string_default():
+    error = refused('x = aggregate(select(indices, indices, <), tokens_int, "none");', "x",
+                    [1, 2], 4)
+    assert "default 'none' is not a number" in error.message and error.line == 1
+
+
+def test_vocabulary_the_tokens_cannot_read():
+    error = refused("", "tokens_int + 1", list("ab"), 4)
+    assert "vocabulary item 'a' is not a valid input for tokens_int" in error.message
+
+
+def test_constants_and_selectors_are_not_compiled():
+    assert "expects an s-op" in refused("", "3", list("a"), 3).message
+    assert "expects an s-op" in refused("", "select(indices, indices, ==)", list("a"), 3).message
+
+
+def test_bad_arguments():
+    assert "repeats a token" in refused("", "tokens", list("aa"), 3).message
+    assert "max_len" in refused("", "tokens", list("a"), 0).message
+
+
+def test_runtime_errors_are_clear():
+    model = compiled('load "reverse";', "reverse", list("ab"), 4)
+    with pytest.raises(RaspError, match="token 'c' at position 2 is not in the"):
+        model.forward("abc")
+    with pytest.raises(RaspError, match="5 tokens, more than the model's max_len 4"):
+        model.forward("ababa")
+
+
+# ----------------------------------------------------------------- the command line
+
+def rasp(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "rasp", "compile", *args], text=True,
+                          capture_output=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_command_compiles_verifies_and_saves(tmp_path):
+    out = tmp_path / "dyck.npz"
+    result = rasp("dyck", "dyck1", "--vocab", '["(", ")"]', "--max-len", "8", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "dyck1: 2 layers, heads per layer 1/1" in result.stdout
+    assert "inputs equal the interpreter (100.00 %)" in result.stdout
+    assert Model.load(out).forward("(()") == ["P", "P", "P"]
+
+
+def test_command_refusal_is_positioned(tmp_path):
+    program = tmp_path / "p.rasp"
+    program.write_text("x = indices * 3 + 1;\n")
+    result = rasp(str(program), "x", "--vocab", "ab", "--max-len", "30", "--max-values", "5")
+    assert result.returncode == 70
+    assert result.stderr.startswith(f"{program}:1:5: error: the value set of")
+    assert "^" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_command_usage_errors():
+    result = rasp("reverse", "reverse", "--vocab", "[1,", "--max-len", "4")
+    assert result.returncode == 64 and "not a JSON list" in result.stderr
+    result = rasp("no_such_file.rasp", "x", "--vocab", "a", "--max-len", "4")
+    assert result.returncode == 64 and "cannot read" in result.stderr

@@ -1,0 +1,53 @@
+"""Random programs (the differential tests' generator): every s-op they define is compiled
+for a small vocabulary and max_len 4, and either refused with a RaspError or equal to the
+interpreter on every input. Any other exception is a compiler bug."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import event, given, settings
+
+from rasp import Interpreter, RaspError
+from rasp.compiler.graph import SOp
+from rasp.compiler.verify import verify
+
+from program_strategies import Case, cases
+
+MAX_LEN = 4
+EXAMPLES = int(os.environ.get("RASP_COMPILE_EXAMPLES", "60"))
+
+
+def vocabulary(case: Case) -> list | None:
+    """Up to three distinct tokens of the case's first input."""
+    first = case.inputs[0]
+    items = list(first) if isinstance(first, (str, list, tuple)) else []
+    found: dict = {}
+    for t in items:
+        if isinstance(t, (str, int, float, bool)):
+            found.setdefault((type(t), t), t)
+    return list(found.values())[:3] or None
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(cases())
+def test_random_programs_compile_exactly_or_are_refused(case):
+    it = Interpreter(warn=lambda text: None)
+    try:
+        it.run(case.source, "<generated>")
+    except RaspError:
+        return
+    vocab = vocabulary(case)
+    if vocab is None:
+        return
+    for name in case.names:
+        if not isinstance(it.value(name), SOp):
+            continue
+        try:
+            model = it.compile(name, vocab, MAX_LEN)
+        except RaspError:
+            event("refused")
+            continue
+        result = verify(model, model.info["target"], exhaustive=400)
+        event("compiled" if result.checked else "the interpreter raises on every input")
+        assert result.checked == 0 or result.ok, (case.source, name, vocab, result.report())

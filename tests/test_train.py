@@ -1,0 +1,116 @@
+"""rasp.train with torch: the loss, a tiny training run and its files, the ablations, and the
+command line's errors. Kept short: a run of a few hundred steps."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from rasp.train import cli as train_cli  # noqa: E402
+from rasp.train import make_dataset  # noqa: E402
+from rasp.train.ablations import variants  # noqa: E402
+from rasp.train.loop import Run, TrainConfig, _Objective, load_run  # noqa: E402
+from rasp.train.model import ModelConfig, Transformer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER = str(ROOT / "examples" / "paper_examples.rasp")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = train_cli.main(list(argv), out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_a_tiny_run_writes_every_file_and_its_metrics_hold(tmp_path):
+    # reverse, lengths 1..6: 30 steps an epoch, 10 epochs.
+    status, out, err = run_cli("train", PAPER, "reverse", "--lengths", "1:6", "--train",
+                               "1500", "--val", "100", "--test", "200", "--epochs", "10",
+                               "--supervise-attention", "--plot", "abcd", "--out",
+                               str(tmp_path), "--json")
+    assert status == 0, err
+    metrics = json.loads(out)
+    assert metrics == json.loads((tmp_path / "metrics.json").read_text())
+    for name in ("config.json", "model.pt", "history.jsonl", "plots/curves.png",
+                 "plots/attention.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == list(range(1, len(history) + 1))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"]["layers"] == 2 and config["model"]["heads"] == 1
+    assert config["data"]["analysis"]["heads_per_layer"] == [1, 1]
+    assert config["supervised_heads"] == ["L1H1", "L2H1"]
+    assert [(a["layer"], a["selector"]) for a in metrics["attention"]] == [
+        (1, "full_s"), (2, "_mirror")]
+    # The saved model gives the reported test accuracy on the same test inputs.
+    saved = torch.load(tmp_path / "model.pt")
+    model = Transformer(ModelConfig(**saved["model"]))
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    data = make_dataset(PAPER, "reverse", alphabet="abcdefgh", lengths=(1, 6), n_train=1500,
+                        n_val=100, n_test=200)
+    hits = total = 0
+    with torch.no_grad():
+        for group in data.test.groups:
+            logits, _ = model(torch.as_tensor(group.x))
+            hits += int((logits.argmax(-1).numpy() == group.y).sum())
+            total += group.y.size
+    assert hits / total == pytest.approx(metrics["test"]["token_accuracy"])
+    assert sum(v["inputs"] for v in metrics["test"]["by_length"].values()) == 200
+    again = load_run(tmp_path)
+    assert again.metrics == metrics and again.supervised == [(0, 0, 0), (1, 1, 0)]
+    output, attentions = again.predict(list("abcd"))
+    assert len(output) == 4 and [a.shape for a in attentions] == [(1, 4, 4)] * 2
+
+
+def test_attention_loss_is_zero_on_the_selector_and_larger_elsewhere():
+    data = make_dataset(PAPER, "reverse", lengths=(4, 4), n_train=5, n_val=1, n_test=1)
+    model = Transformer(ModelConfig(vocab=8, classes=8, layers=2, heads=1))
+    selection = torch.as_tensor(data.train.groups[0].selections[1])  # _mirror: one key a row
+    target = selection.float()
+    uniform = torch.full_like(target, 0.25)
+    for kind in ("mse", "ce"):
+        run = Run(model, data, TrainConfig(attention_loss=kind).checked(data))
+        loss = _Objective(run).head_loss
+        assert loss(target, selection).item() == pytest.approx(0.0, abs=1e-6)
+        assert loss(uniform, selection).item() > 0.1
+    assert _Objective(Run(model, data, TrainConfig().checked(data))).head_loss(
+        uniform, selection).item() == pytest.approx((0.75 ** 2 + 3 * 0.25 ** 2) / 4)
+
+
+def test_ablations_are_the_papers_four_sizes():
+    data = make_dataset(PAPER, "hist2_bos", bos="§", lengths=(2, 4), n_train=50, n_val=5,
+                        n_test=5)
+    sizes = [(c.layers, c.heads, c.d_model, c.supervise)
+             for c in variants(TrainConfig(supervise=True).checked(data))]
+    assert sizes == [(2, 2, 64, False), (2, 2, 64, True), (2, 1, 64, False),
+                     (1, 2, 64, False), (1, 4, 128, False)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["revers"], "defines no 'revers' (did you mean reverse?)"),
+    (["_mirror"], "'_mirror' is a selector"),
+    (["reverse", "--layers", "0"], "--layers must be at least 1"),
+    (["reverse", "--heads", "3"], "--d-model (64) must be a positive multiple of --heads (3)"),
+    (["reverse", "--epochs", "x"], "argument --epochs: invalid int value"),
+    (["reverse", "--plot", "xyz"], "'x' is not in the alphabet"),
+])
+def test_bad_train_arguments_give_one_clear_error(tmp_path, argv, message):
+    status, _, err = run_cli("train", PAPER, *argv, "--lengths", "1:3", "--train", "20",
+                             "--val", "5", "--test", "5", "--out", str(tmp_path))
+    assert status == 2 and message in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
