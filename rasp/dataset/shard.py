@@ -1,0 +1,226 @@
+"""One shard: draw its inputs, evaluate the program on them with a fresh interpreter built from
+the program's source, and write the rows as one Parquet file.
+
+`run_shard` is what a Dask task runs. It never raises for a program error: it returns a
+ShardResult that says what failed (the error at its position in the program, and the input),
+so that nothing but plain data crosses between processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RaspError, format_error
+from ..interpreter import Interpreter
+from ..train.data import make_sampler
+from ..train.program import Program
+from .plan import Shard, split_of
+
+__all__ = ["Job", "ShardResult", "run_shard", "draw_inputs", "infer_type", "pack_bits",
+           "unpack_bits", "OUTPUT_TYPES", "ROW_GROUP_ROWS", "COMPRESSION"]
+
+# Fixed writer settings: the same rows give the same bytes (with the same pyarrow version).
+ROW_GROUP_ROWS = 65_536
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 3
+OUTPUT_TYPES = ("bool", "int64", "double", "string", "json")
+ERRORS_KEPT = 5  # skipped inputs a shard reports in full
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every shard of a run shares: the program as source text, and the data options."""
+
+    source: str
+    filename: str  # for error positions
+    name: str
+    alphabet: tuple
+    bos: Any
+    sampler: str
+    shares: tuple[tuple[str, float], ...]
+    selections: bool
+    on_error: str  # "stop" or "skip"
+    out: str  # the output folder, as every worker sees it
+
+
+@dataclass
+class ShardResult:
+    shard: Shard
+    rows: int = 0
+    skipped: int = 0
+    output_type: str | None = None  # of the values seen; None: no rows
+    written_type: str = "string"  # the output column's type in the file
+    error: str | None = None  # with on_error "stop": why the shard wrote nothing
+    skipped_inputs: list[dict] = field(default_factory=list)  # the first few, with errors
+
+
+def draw_inputs(job: Job, shard: Shard) -> list[list]:
+    """The shard's inputs (without the BOS): drawn from its seed at its length, keeping those
+    whose hash puts them in its split. Raises ValueError if they cannot be found."""
+    sampler = make_sampler(job.sampler, list(job.alphabet), (shard.length, shard.length))
+    rng = np.random.default_rng(shard.seed)
+    shares = dict(job.shares)
+    out: list[list] = []
+    misses, budget = 0, 1000 + 200 * shard.count
+    while len(out) < shard.count:
+        tokens = sampler.draw(rng)
+        if split_of(tokens, shares) == shard.split:
+            out.append(tokens)
+            continue
+        misses += 1
+        if misses > budget:
+            raise ValueError(f"shard {shard.name}: found only {len(out)} of {shard.count} "
+                             f"inputs of the {shard.split} split")
+    return out
+
+
+def infer_type(outputs: list[list]) -> str | None:
+    """The column type of the outputs: bool, int64, double (ints and floats), string, or json
+    for values of mixed kinds (each value then written as its JSON text)."""
+    kinds = {("bool" if isinstance(v, (bool, np.bool_)) else
+              "int64" if isinstance(v, (int, np.integer)) else
+              "double" if isinstance(v, (float, np.floating)) else
+              "string" if isinstance(v, str) else "json")
+             for out in outputs for v in out}
+    if not kinds:
+        return None
+    if len(kinds) == 1:
+        return kinds.pop()
+    return "double" if kinds <= {"int64", "double"} else "json"
+
+
+def union_type(kinds: set[str]) -> str:
+    """The type every shard's outputs fit."""
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return "double" if kinds <= {"int64", "double"} else "json"
+
+
+def _as_type(outputs: list[list], kind: str) -> list[list]:
+    if kind == "json":
+        return [[json.dumps(v.item() if isinstance(v, np.generic) else v, ensure_ascii=False)
+                 for v in out] for out in outputs]
+    if kind == "double":
+        return [[float(v) for v in out] for out in outputs]
+    return outputs
+
+
+def pack_bits(matrix: np.ndarray) -> bytes:
+    """An (n, n) selection matrix as bytes: bit q*n + k is query q selecting key k, most
+    significant bit first (numpy's packbits), the last byte padded with zeros."""
+    return np.packbits(np.asarray(matrix, dtype=bool).reshape(-1)).tobytes()
+
+
+def unpack_bits(data: bytes, n: int) -> np.ndarray:
+    """The (n, n) bool matrix of pack_bits."""
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=n * n)
+    return bits.reshape(n, n).astype(bool)
+
+
+def load(job: Job) -> Program:
+    """A fresh session running the program's source, and its s-op."""
+    interpreter = Interpreter(out=lambda line: None, warn=lambda line: None)
+    interpreter.run(job.source, job.filename)
+    return Program(interpreter, job.name, job.source, job.filename)
+
+
+def _short(tokens: list) -> str:
+    text = json.dumps(tokens, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _failure(e: RaspError, tokens: list) -> str:
+    """One line: the error at its place in the program, and the input."""
+    first = format_error(e).splitlines()[0]
+    return f"{first} (on the input {_short(tokens)})"
+
+
+def _evaluate(program: Program, inputs: list[list], on_error: str
+              ) -> tuple[list[int], list[list], list[tuple[int, str]]]:
+    """The indices of the inputs that evaluate, their outputs, and the failures."""
+    try:
+        return list(range(len(inputs))), program.outputs(inputs), []
+    except RaspError:
+        pass
+    kept: list[int] = []
+    outputs: list[list] = []
+    failures: list[tuple[int, str]] = []
+    for i, tokens in enumerate(inputs):
+        try:
+            (output,) = program.outputs([tokens])
+        except RaspError as e:
+            failures.append((i, _failure(e, tokens)))
+            if on_error == "stop":
+                break
+            continue
+        kept.append(i)
+        outputs.append(output)
+    return kept, outputs, failures
+
+
+def _input_type(alphabet: tuple) -> Any:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if all(isinstance(t, str) for t in alphabet):
+        return pa.string()
+    if all(isinstance(t, int) and not isinstance(t, bool) for t in alphabet):
+        return pa.int64()
+    raise ValueError("the alphabet must be all strings or all integers")
+
+
+def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardResult:
+    """Draw, evaluate and write one shard; `output_type` forces the output column's type
+    (the driver does so when shards disagree). Written to a temporary name and renamed, so
+    a shard re-run after a worker died replaces its file, never adds a second one."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    result = ShardResult(shard)
+    try:
+        program = load(job)
+    except RaspError as e:
+        result.error = format_error(e).splitlines()[0]
+        return result
+    raw = draw_inputs(job, shard)
+    inputs = [[job.bos, *t] for t in raw] if job.bos is not None else raw
+    kept, outputs, failures = _evaluate(program, inputs, job.on_error)
+    if failures and job.on_error == "stop":
+        result.error = failures[0][1]
+        return result
+    result.skipped = len(failures)
+    result.skipped_inputs = [{"input": inputs[i], "error": text}
+                             for i, text in failures[:ERRORS_KEPT]]
+    inputs = [inputs[i] for i in kept]
+    kind = output_type or infer_type(outputs) or "string"
+    result.output_type, result.written_type = infer_type(outputs), kind
+    arrow_kind = {"bool": pa.bool_(), "int64": pa.int64(), "double": pa.float64(),
+                  "string": pa.string(), "json": pa.string()}[kind]
+    columns: dict[str, Any] = {
+        "input": pa.array(inputs, type=pa.list_(_input_type(job.alphabet))),
+        "output": pa.array(_as_type(outputs, kind), type=pa.list_(arrow_kind)),
+        "length": pa.array([shard.length] * len(inputs), type=pa.int32()),
+        "split": pa.array([shard.split] * len(inputs), type=pa.string()),
+    }
+    if job.selections:
+        matrices = (program.selections(inputs) if inputs
+                    else np.zeros((len(program.heads), 0, 0, 0), dtype=bool))
+        for k, head in enumerate(program.heads):
+            columns[f"sel_{head.key}"] = pa.array([pack_bits(m) for m in matrices[k]],
+                                                  type=pa.binary())
+    table = pa.table(columns)
+    folder = Path(job.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{shard.name}.{uuid.uuid4().hex}.tmp"
+    pq.write_table(table, temporary, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION,
+                   compression_level=COMPRESSION_LEVEL, use_dictionary=True,
+                   write_statistics=True)
+    os.replace(temporary, folder / shard.file)
+    result.rows = len(inputs)
+    return result
