@@ -73,7 +73,8 @@ def parquet_main(args: argparse.Namespace, program: Program, out: TextIO, err: T
         return EXIT_ARGS
     options = Options(alphabet=alphabet, lengths=args.lengths, counts=counts, bos=args.bos,
                       sampler=args.sampler, seed=args.seed,
-                      shard_size=args.shard_size or 10_000, selections=args.selections,
+                      shard_size=10_000 if args.shard_size is None else args.shard_size,
+                      selections=args.selections,
                       on_error=args.on_error or "stop")
     if options.shard_size < 1:
         err.write("rasp dataset: error: --shard-size must be at least 1\n")
