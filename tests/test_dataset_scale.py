@@ -251,3 +251,28 @@ def test_bad_scale_arguments_are_one_line(tmp_path):
             (["--workers", "2", "--scheduler", "tcp://x:1"], "choose one")):
         code, out, err = run_cli(PAPER, "reverse", *flags, "--out", str(tmp_path))
         assert code == 2 and len(err.splitlines()) == 1 and message in err, (flags, err)
+
+
+def dies_once(job: Job, shard, kind=None):
+    """A Dask task that kills its worker the first time it runs the shard val-len003-00000,
+    after leaving half a file behind, as a machine that goes down mid-write would."""
+    marker = Path(job.out).parent / "died"
+    if shard.name == "val-len003-00000" and not marker.exists():
+        marker.write_text("once")
+        (Path(job.out) / f".{shard.name}.half.tmp").write_bytes(b"PAR1 half")
+        os._exit(1)
+    return run_shard(job, shard, kind)
+
+
+def test_a_worker_that_dies_is_retried_without_duplicate_rows(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from rasp.dataset import driver
+
+    program = load_program(PAPER, "reverse")
+    generate(program, SMALL, tmp_path / "here")
+    monkeypatch.setattr(driver, "run_shard", dies_once)
+    description = generate(program, SMALL, tmp_path / "two", workers=2)
+    assert (tmp_path / "two" / "died").read_text() == "once"  # it did die
+    (tmp_path / "two" / "died").unlink()
+    assert folder_bytes(tmp_path / "two") == folder_bytes(tmp_path / "here")
+    assert len(rows(tmp_path / "two")) == sum(description["counts"].values()) == 300

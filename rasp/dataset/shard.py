@@ -84,16 +84,22 @@ def draw_inputs(job: Job, shard: Shard) -> list[list]:
 def infer_type(outputs: list[list]) -> str | None:
     """The column type of the outputs: bool, int64, double (ints and floats), string, or json
     for values of mixed kinds (each value then written as its JSON text)."""
-    kinds = {("bool" if isinstance(v, (bool, np.bool_)) else
-              "int64" if isinstance(v, (int, np.integer)) else
-              "double" if isinstance(v, (float, np.floating)) else
-              "string" if isinstance(v, str) else "json")
-             for out in outputs for v in out}
+    kinds = {_kind(t) for t in {type(v) for out in outputs for v in out}}
     if not kinds:
         return None
     if len(kinds) == 1:
         return kinds.pop()
     return "double" if kinds <= {"int64", "double"} else "json"
+
+
+def _kind(t: type) -> str:
+    if issubclass(t, (bool, np.bool_)):
+        return "bool"
+    if issubclass(t, (int, np.integer)):
+        return "int64"
+    if issubclass(t, (float, np.floating)):
+        return "double"
+    return "string" if issubclass(t, str) else "json"
 
 
 def union_type(kinds: set[str]) -> str:
@@ -198,8 +204,9 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
     result.skipped_inputs = [{"input": inputs[i], "error": text}
                              for i, text in failures[:ERRORS_KEPT]]
     inputs = [inputs[i] for i in kept]
-    kind = output_type or infer_type(outputs) or "string"
-    result.output_type, result.written_type = infer_type(outputs), kind
+    seen = infer_type(outputs)
+    kind = output_type or seen or "string"
+    result.output_type, result.written_type = seen, kind
     arrow_kind = {"bool": pa.bool_(), "int64": pa.int64(), "double": pa.float64(),
                   "string": pa.string(), "json": pa.string()}[kind]
     columns: dict[str, Any] = {
