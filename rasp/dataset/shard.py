@@ -130,11 +130,25 @@ def unpack_bits(data: bytes, n: int) -> np.ndarray:
     return bits.reshape(n, n).astype(bool)
 
 
+_PROGRAMS: dict[tuple[str, str, str], Program] = {}  # this process's, most recent last
+_PROGRAMS_KEPT = 4
+
+
 def load(job: Job) -> Program:
-    """A fresh session running the program's source, and its s-op."""
-    interpreter = Interpreter(out=lambda line: None, warn=lambda line: None)
-    interpreter.run(job.source, job.filename)
-    return Program(interpreter, job.name, job.source, job.filename)
+    """A session running the program's source, and its s-op: built from the source by the
+    first shard of a run that this process evaluates, and kept for its next shards (building
+    it, the parse and the analysis, costs tens of milliseconds; evaluating leaves nothing in
+    the session that changes a later result)."""
+    key = (job.source, job.filename, job.name)
+    program = _PROGRAMS.pop(key, None)
+    if program is None:
+        interpreter = Interpreter(out=lambda line: None, warn=lambda line: None)
+        interpreter.run(job.source, job.filename)
+        program = Program(interpreter, job.name, job.source, job.filename)
+    _PROGRAMS[key] = program
+    while len(_PROGRAMS) > _PROGRAMS_KEPT:
+        del _PROGRAMS[next(iter(_PROGRAMS))]
+    return program
 
 
 def _short(tokens: list) -> str:
