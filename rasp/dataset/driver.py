@@ -109,7 +109,7 @@ def _job(program: Program, options: Options, out: Path) -> Job:
     return Job(source=program.source, filename=program.file or "<program>", name=program.name,
                alphabet=tuple(options.alphabet), bos=options.bos, sampler=options.sampler,
                shares=tuple(shares_of(options.counts).items()), selections=options.selections,
-               on_error=options.on_error, out=str(out / DATA))
+               on_error=options.on_error, out=str((out / DATA).resolve()))
 
 
 def generate(program: Program, options: Options, out: Path, workers: int | None = None,
