@@ -86,7 +86,10 @@ def test_a_shard_rerun_alone_gives_its_file_again(tmp_path):
             == (tmp_path / "all" / "data" / shard.file).read_bytes())
 
 
-def test_rows_are_the_interpreters_outputs_and_selections(tmp_path):
+def test_rows_are_the_interpreters_outputs_and_selections(tmp_path, monkeypatch):
+    from rasp.dataset import shard
+
+    monkeypatch.setattr(shard, "SELECTION_CELLS", 40)  # the selectors in chunks of 1-2 inputs
     options = Options(alphabet=list("abcde"), lengths=(2, 5), bos="§",
                       counts={"train": 60, "val": 10, "test": 10}, shard_size=25,
                       selections=True)

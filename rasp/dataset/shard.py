@@ -32,6 +32,7 @@ COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
 OUTPUT_TYPES = ("bool", "int64", "double", "string", "json")
 ERRORS_KEPT = 5  # skipped inputs a shard reports in full
+SELECTION_CELLS = 1 << 22  # query-key cells per evaluation of the selectors
 
 
 @dataclass(frozen=True)
@@ -230,11 +231,15 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
         "split": pa.array([shard.split] * len(inputs), type=pa.string()),
     }
     if job.selections:
-        matrices = (program.selections(inputs) if inputs
-                    else np.zeros((len(program.heads), 0, 0, 0), dtype=bool))
+        packed: list[list[bytes]] = [[] for _ in program.heads]
+        n = len(inputs[0]) if inputs else 1
+        step = max(1, SELECTION_CELLS // (n * n))  # inputs per evaluation: bounded memory
+        for start in range(0, len(inputs), step):
+            matrices = program.selections(inputs[start:start + step])
+            for k in range(len(program.heads)):
+                packed[k].extend(pack_bits(m) for m in matrices[k])
         for k, head in enumerate(program.heads):
-            columns[f"sel_{head.key}"] = pa.array([pack_bits(m) for m in matrices[k]],
-                                                  type=pa.binary())
+            columns[f"sel_{head.key}"] = pa.array(packed[k], type=pa.binary())
     table = pa.table(columns)
     folder = Path(job.out)
     folder.mkdir(parents=True, exist_ok=True)
