@@ -122,7 +122,11 @@ def test_splits_are_disjoint_even_where_inputs_repeat(tmp_path):
     # 62 strings of lengths 1..5 over "ab": rows repeat, but no input is in two splits.
     options = Options(alphabet=list("ab"), lengths=(1, 5),
                       counts={"train": 300, "val": 60, "test": 60}, shard_size=30)
-    description = generate(load_program(PAPER, "reverse"), options, tmp_path)
+    seen_progress: list[tuple[int, int, int]] = []
+    description = generate(load_program(PAPER, "reverse"), options, tmp_path,
+                           progress=lambda p: seen_progress.append((p.done, p.total, p.rows)))
+    assert [done for done, _, _ in seen_progress] == list(range(1, len(seen_progress) + 1))
+    assert seen_progress[-1] == (len(description["files"]), len(description["files"]), 420)
     shares = description["split_shares"]
     seen: dict[str, set[tuple]] = {"train": set(), "val": set(), "test": set()}
     for r in rows(tmp_path):
@@ -141,20 +145,24 @@ def test_splits_are_disjoint_even_where_inputs_repeat(tmp_path):
                                 shares) == split for i in range(2 ** int(n)))
 
 
-def test_pandas_reads_the_files_back(tmp_path):
+def test_pandas_reads_back_what_the_command_wrote_on_a_worker(tmp_path, monkeypatch):
+    # The command, small: `rasp dataset ... --workers 1 --out DIR`, DIR relative.
     pd = pytest.importorskip("pandas")
-    code, out, err = run_cli(PAPER, "reverse", "--format", "parquet", "--train", "50",
-                             "--val", "5", "--test", "5", "--lengths", "3:4",
-                             "--out", str(tmp_path))
+    pytest.importorskip("distributed")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(PAPER, "reverse", "--workers", "1", "--train", "50",
+                             "--val", "5", "--test", "5", "--lengths", "3:4", "--out", "ds")
     assert code == 0, err
-    frame = pd.read_parquet(tmp_path / "data")
+    frame = pd.read_parquet(tmp_path / "ds" / "data")
     assert len(frame) == 60 and set(frame["split"]) == {"train", "val", "test"}
+    assert sorted(set(frame["length"])) == [3, 4]
     for tokens, output in zip(frame["input"], frame["output"]):
         assert list(output) == list(tokens)[::-1]
-    meta = json.loads((tmp_path / "dataset.json").read_text())
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert meta["counts"] == {"train": 50, "val": 5, "test": 5}
     assert meta["program"]["name"] == "reverse"
-    assert "50 / 5 / 5 rows" in out
+    assert len(meta["files"]) == len(list((tmp_path / "ds" / "data").iterdir()))
+    assert out.startswith("50 / 5 / 5 rows (train / val / test) in 6 shards")
 
 
 def test_hugging_face_datasets_loads_the_splits(tmp_path):
