@@ -287,3 +287,23 @@ def test_a_worker_that_dies_is_retried_without_duplicate_rows(tmp_path, monkeypa
     (tmp_path / "two" / "died").unlink()
     assert folder_bytes(tmp_path / "two") == folder_bytes(tmp_path / "here")
     assert len(rows(tmp_path / "two")) == sum(description["counts"].values()) == 300
+
+
+def test_the_split_rule_is_the_documented_one():
+    # docs/datasets.md: blake2b (8 bytes, key rasp-split-v1) of the tokens joined by NUL,
+    # a big-endian fraction of 2^64, against the cumulative shares train, val, test.
+    import hashlib
+    import itertools
+
+    shares = shares_of({"train": 10000, "val": 500, "test": 1000})
+    assert [round(shares[s], 3) for s in ("train", "val", "test")] == [0.864, 0.05, 0.086]
+    counts = {"train": 0, "val": 0, "test": 0}
+    for tokens in itertools.product("abcd", repeat=6):
+        digest = hashlib.blake2b("\x00".join(tokens).encode(), digest_size=8,
+                                 key=b"rasp-split-v1").digest()
+        u = int.from_bytes(digest, "big") / 2 ** 64
+        expected = ("train" if u < shares["train"] else
+                    "val" if u < shares["train"] + shares["val"] else "test")
+        assert split_of(list(tokens), shares) == expected
+        counts[expected] += 1
+    assert abs(counts["val"] / 4096 - 0.05) < 0.02  # the shares are the shares of inputs

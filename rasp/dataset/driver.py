@@ -207,9 +207,9 @@ def describe(program: Program, options: Options, results: list[ShardResult],
         "requested": {s: options.counts.get(s, 0) for s in SPLITS},
         "counts": rows, "skipped": skipped, "rows_by_length": by_length,
         "split_shares": shares_of(options.counts),
-        "split_rule": "blake2b (8 bytes, key 'rasp-split-v1') of the input without the BOS "
-                      "as compact JSON, as a fraction of 2^64, against the cumulative shares "
-                      "train, val, test",
+        "split_rule": "blake2b (8 bytes, key 'rasp-split-v1') of the input without the BOS, "
+                      "its tokens as text joined by NUL in UTF-8, as a big-endian fraction of "
+                      "2^64, against the cumulative shares train, val, test",
         "output_type": output_type,
         "columns": COLUMNS,
         "files": [{"file": f"{DATA}/{r.shard.file}", "split": r.shard.split,

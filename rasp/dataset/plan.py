@@ -15,15 +15,15 @@ length and keeps those that hash into its split.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SPLITS", "MIN_SHARE", "Shard", "shares_of", "split_of", "shard_seed", "plan",
-           "splits_at"]
+__all__ = ["SPLITS", "MIN_SHARE", "Shard", "shares_of", "split_of", "splitter", "shard_seed",
+           "plan", "splits_at"]
 
 SPLITS = ("train", "val", "test")
 # No split owns less than this share of the inputs (unless it is empty): a small test split
@@ -65,27 +65,31 @@ def shares_of(counts: dict[str, int]) -> dict[str, float]:
 
 
 def _encode(tokens: Sequence[Any]) -> bytes:
-    return json.dumps(list(tokens), ensure_ascii=False, separators=(",", ":")).encode()
+    """The bytes an input is hashed by: its tokens as text, joined by NUL, in UTF-8. Two
+    inputs with the same bytes (["1"] and [1]) share a split, which keeps the splits
+    disjoint all the same."""
+    return "\x00".join(map(str, tokens)).encode()
+
+
+def splitter(shares: dict[str, float]) -> Callable[[Sequence[Any]], str]:
+    """split_of with the shares fixed (the edges computed once)."""
+    names = [x for x in SPLITS if shares.get(x, 0.0) > 0]
+    edges = list(itertools.accumulate(shares[x] for x in names))
+    edges[-1] = 2.0  # rounding at the top edge: the last split takes it
+    scale = 2.0 ** 64
+
+    def split(tokens: Sequence[Any]) -> str:
+        digest = hashlib.blake2b(_encode(tokens), digest_size=8, key=_SPLIT_KEY).digest()
+        return names[bisect.bisect_right(edges, int.from_bytes(digest, "big") / scale)]
+    return split
 
 
 def split_of(tokens: Sequence[Any], shares: dict[str, float]) -> str:
-    """The split an input (without its BOS) belongs to: blake2b-64 of its tokens as JSON, read
-    as a fraction of 2^64, against the splits' cumulative shares in the order train, val,
-    test. It does not depend on the seed: an input is a test input in every run with the
-    same shares."""
-    digest = hashlib.blake2b(_encode(tokens), digest_size=8, key=_SPLIT_KEY).digest()
-    u = int.from_bytes(digest, "big") / 2.0 ** 64
-    edge = 0.0
-    last = ""
-    for s in SPLITS:
-        share = shares.get(s, 0.0)
-        if share <= 0:
-            continue
-        edge += share
-        last = s
-        if u < edge:
-            return s
-    return last  # rounding at the top edge
+    """The split an input (without its BOS) belongs to: blake2b-64 of its tokens (_encode),
+    read as a fraction of 2^64, against the splits' cumulative shares in the order train,
+    val, test. It does not depend on the seed: an input is a test input in every run with
+    the same shares."""
+    return splitter(shares)(tokens)
 
 
 def shard_seed(seed: int, split: str, length: int, start: int) -> int:
@@ -100,8 +104,9 @@ def splits_at(alphabet: Sequence[Any], length: int, shares: dict[str, float]) ->
     if len(alphabet) ** length > ENUMERATE:
         return None
     found: set[str] = set()
+    split = splitter(shares)
     for tokens in itertools.product(alphabet, repeat=length):
-        found.add(split_of(tokens, shares))
+        found.add(split(tokens))
         if len(found) == sum(1 for v in shares.values() if v > 0):
             break
     return found
