@@ -13,7 +13,7 @@ from ..train.data import _alphabet, make_sampler
 from ..train.program import Program
 from . import missing_extra
 
-__all__ = ["add_arguments", "wants_parquet", "parquet_main"]
+__all__ = ["add_arguments", "wants_parquet", "check_extra", "parquet_main"]
 
 EXIT_OK, EXIT_ARGS, EXIT_RUNTIME = 0, 2, 70
 _SCALE_FLAGS = ("workers", "scheduler", "shard_size", "on_error")
