@@ -307,3 +307,24 @@ def test_the_split_rule_is_the_documented_one():
         assert split_of(list(tokens), shares) == expected
         counts[expected] += 1
     assert abs(counts["val"] / 4096 - 0.05) < 0.02  # the shares are the shares of inputs
+
+
+def test_resume_runs_only_the_missing_shards_and_gives_the_same_bytes(tmp_path):
+    program = load_program(PAPER, "reverse")
+    generate(program, SMALL, tmp_path / "full")
+    first = folder_bytes(tmp_path / "full")
+    shards = plan(SMALL.counts, SMALL.lengths, SMALL.shard_size, SMALL.seed, SMALL.alphabet)
+    data = tmp_path / "full" / "data"
+    (data / shards[3].file).unlink()  # a shard that never finished
+    (data / shards[5].file).write_bytes(b"PAR1 damaged")  # one whose file is not Parquet
+    other = Options(**{**SMALL.__dict__, "seed": 9, "shard_size": SMALL.shard_size})
+    generate(program, other, tmp_path / "other")
+    # a file of another run, under the name of one of this run's shards: not taken
+    (data / shards[7].file).write_bytes((tmp_path / "other" / "data" / shards[7].file)
+                                        .read_bytes())
+    counted: list[int] = []
+    resumed = Options(**{**SMALL.__dict__, "resume": True})
+    generate(program, resumed, tmp_path / "full", progress=lambda p: counted.append(p.done))
+    assert folder_bytes(tmp_path / "full") == first
+    assert len(counted) == 3  # only those three shards ran
+    assert counted[-1] == len(shards)

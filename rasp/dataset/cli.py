@@ -16,13 +16,13 @@ from . import missing_extra
 __all__ = ["add_arguments", "wants_parquet", "check_extra", "parquet_main"]
 
 EXIT_OK, EXIT_ARGS, EXIT_RUNTIME = 0, 2, 70
-_SCALE_FLAGS = ("workers", "scheduler", "shard_size", "on_error")
+_SCALE_FLAGS = ("workers", "scheduler", "shard_size", "on_error", "resume")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale = parser.add_argument_group(
         "Parquet and Dask (pip install 'rasp-lang[scale]'); any of --workers, --scheduler, "
-        "--shard-size, --on-error means --format parquet")
+        "--shard-size, --on-error, --resume means --format parquet")
     scale.add_argument("--format", choices=("jsonl", "parquet"),
                        help="jsonl (the default) or parquet: DIR/data/*.parquet shards and "
                        "DIR/dataset.json")
@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "its workers need rasp installed and DIR reachable")
     scale.add_argument("--shard-size", type=int, metavar="K",
                        help="rows per shard, at most (default: 10000)")
+    scale.add_argument("--resume", action="store_true",
+                       help="keep the shard files in DIR that this same command already "
+                       "finished (after a run that stopped), and run the others")
     scale.add_argument("--on-error", choices=("stop", "skip"),
                        help="an input the program fails on: stop the run (the default) or "
                        "leave the input out and go on")
@@ -41,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def wants_parquet(args: argparse.Namespace) -> bool:
     """Whether the run writes Parquet; raises ValueError for --format jsonl with a Parquet
     flag."""
-    flags = [f"--{f.replace('_', '-')}" for f in _SCALE_FLAGS if getattr(args, f) is not None]
+    flags = [f"--{f.replace('_', '-')}" for f in _SCALE_FLAGS
+             if getattr(args, f) is not None and getattr(args, f) is not False]
     if args.format == "jsonl" and flags:
         raise ValueError(f"{flags[0]} writes Parquet: leave out --format jsonl")
     return args.format == "parquet" or bool(flags)
@@ -75,7 +79,7 @@ def parquet_main(args: argparse.Namespace, program: Program, out: TextIO, err: T
                       sampler=args.sampler, seed=args.seed,
                       shard_size=10_000 if args.shard_size is None else args.shard_size,
                       selections=args.selections,
-                      on_error=args.on_error or "stop")
+                      on_error=args.on_error or "stop", resume=args.resume)
     if options.shard_size < 1:
         err.write("rasp dataset: error: --shard-size must be at least 1\n")
         return EXIT_ARGS

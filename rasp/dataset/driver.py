@@ -15,7 +15,7 @@ from typing import Any
 
 from ..train.program import Program
 from .plan import SPLITS, Shard, plan, shares_of
-from .shard import COMPRESSION, ROW_GROUP_ROWS, Job, ShardResult, run_shard, union_type
+from .shard import COMPRESSION, ROW_GROUP_ROWS, Job, ShardResult, finished, run_shard, union_type
 
 __all__ = ["Options", "DatasetError", "generate", "COLUMNS"]
 
@@ -50,6 +50,7 @@ class Options:
     shard_size: int = 10_000
     selections: bool = False
     on_error: str = "stop"
+    resume: bool = False  # keep the shard files of this run that are already there
 
 
 @dataclass
@@ -145,8 +146,17 @@ def generate(program: Program, options: Options, out: Path, workers: int | None 
             raise DatasetError(str(e)) from None
         return got
 
+    kept: dict[str, ShardResult] = {}
+    if options.resume:  # files of this run's shards, finished by an earlier, stopped run
+        for s in shards:
+            done = finished(job, s)
+            if done is not None:
+                kept[s.name] = done
+                state.done += 1
+                state.rows += done.rows
+                state.skipped += done.skipped
     try:
-        results = execute([(s, None) for s in shards])
+        results = {**kept, **execute([(s, None) for s in shards if s.name not in kept])}
         kinds = {r.output_type for r in results.values() if r.output_type is not None}
         final = union_type(kinds) if kinds else "string"
         again: list[tuple[Shard, str | None]] = [

@@ -8,6 +8,7 @@ so that nothing but plain data crosses between processes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -215,6 +216,47 @@ def _input_type(alphabet: tuple) -> Any:
     raise ValueError("the alphabet must be all strings or all integers")
 
 
+METADATA_KEY = "rasp.shard"
+
+
+def fingerprint(job: Job, shard: Shard) -> str:
+    """What a shard's rows depend on, hashed: the program, the data options, the shard."""
+    key = {"format": "rasp-dataset/1", "source": job.source, "name": job.name,
+           "alphabet": list(job.alphabet), "bos": job.bos, "sampler": job.sampler,
+           "shares": [list(p) for p in job.shares], "selections": job.selections,
+           "on_error": job.on_error, "shard": [shard.split, shard.length, shard.index,
+                                               shard.start, shard.count, shard.seed]}
+    text = json.dumps(key, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _record(job: Job, shard: Shard, result: ShardResult) -> dict:
+    """The shard's entry in its file's metadata: a finished shard can be taken as it is."""
+    return {"fingerprint": fingerprint(job, shard), "rows": result.rows,
+            "skipped": result.skipped, "output_type": result.output_type,
+            "written_type": result.written_type, "skipped_inputs": result.skipped_inputs}
+
+
+def finished(job: Job, shard: Shard) -> ShardResult | None:
+    """The result of the shard's file when one is there, written for this very shard of this
+    very run (its fingerprint matches); None otherwise."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    path = Path(job.out) / shard.file
+    if not path.is_file():
+        return None
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        record = json.loads(metadata.get(METADATA_KEY.encode(), b"{}"))
+    except Exception:  # not a Parquet file, or a damaged one: run the shard again
+        return None
+    if record.get("fingerprint") != fingerprint(job, shard):
+        return None
+    return ShardResult(shard, rows=record["rows"], skipped=record["skipped"],
+                       output_type=record["output_type"], written_type=record["written_type"],
+                       skipped_inputs=record["skipped_inputs"])
+
+
 def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardResult:
     """Draw, evaluate and write one shard; `output_type` forces the output column's type
     (the driver does so when shards disagree). Written to a temporary name and renamed, so
@@ -259,7 +301,9 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
                 packed[k].extend(pack_bits(m) for m in matrices[k])
         for k, head in enumerate(program.heads):
             columns[f"sel_{head.key}"] = pa.array(packed[k], type=pa.binary())
-    table = pa.table(columns)
+    result.rows = len(inputs)
+    table = pa.table(columns).replace_schema_metadata(
+        {METADATA_KEY: json.dumps(_record(job, shard, result), ensure_ascii=False)})
     folder = Path(job.out)
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".{shard.name}.{uuid.uuid4().hex}.tmp"
@@ -267,5 +311,4 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
                    compression_level=COMPRESSION_LEVEL, use_dictionary=True,
                    write_statistics=True)
     os.replace(temporary, folder / shard.file)
-    result.rows = len(inputs)
     return result
