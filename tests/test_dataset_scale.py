@@ -168,9 +168,12 @@ def test_pandas_reads_back_what_the_command_wrote_on_a_worker(tmp_path, monkeypa
 def test_hugging_face_datasets_loads_the_splits(tmp_path):
     datasets = pytest.importorskip("datasets")
     generate(load_program(PAPER, "reverse"), SMALL, tmp_path)
-    data = datasets.load_dataset("parquet", data_files={
+    data = datasets.load_dataset("parquet", cache_dir=str(tmp_path / "cache"), data_files={
         s: str(tmp_path / "data" / f"{s}-*.parquet") for s in ("train", "val", "test")})
     assert data["train"].num_rows == 240 and data["test"].num_rows == 30
+    assert set(data["val"]["split"]) == {"val"}
+    for example in data["train"]:
+        assert example["output"] == example["input"][::-1]
 
 
 def test_outputs_of_ints_in_some_shards_and_floats_in_others_are_all_doubles(tmp_path):
