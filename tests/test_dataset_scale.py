@@ -176,6 +176,16 @@ def test_hugging_face_datasets_loads_the_splits(tmp_path):
         assert example["output"] == example["input"][::-1]
 
 
+def test_polars_reads_the_shards(tmp_path):
+    pl = pytest.importorskip("polars")
+    generate(load_program(PAPER, "reverse"), SMALL, tmp_path)
+    frame = pl.read_parquet(str(tmp_path / "data" / "*.parquet"))
+    assert frame.height == 300
+    assert frame.filter(pl.col("split") == "test").height == 30
+    for tokens, output in zip(frame["input"].to_list(), frame["output"].to_list()):
+        assert output == tokens[::-1]
+
+
 def test_outputs_of_ints_in_some_shards_and_floats_in_others_are_all_doubles(tmp_path):
     program_file = tmp_path / "mixed.rasp"
     program_file.write_text('y = 0.5 if tokens == "b" else 1;\n')
