@@ -112,18 +112,26 @@ def _train_parser() -> _Parser:
 def _dataset_parser() -> _Parser:
     parser = _Parser(prog="rasp dataset", description="Write the inputs, outputs and "
                      "optionally the attention targets of the s-op NAME as JSONL "
-                     "(DIR/train.jsonl, val.jsonl, test.jsonl and meta.json).")
+                     "(DIR/train.jsonl, val.jsonl, test.jsonl and meta.json), or as Parquet "
+                     "shards (DIR/data/*.parquet and DIR/dataset.json), here or on Dask.")
     _data_arguments(parser)
     parser.add_argument("--out", metavar="DIR", required=True, help="the folder to write")
     parser.add_argument("--selections", action="store_true",
                         help="add each analysed head's selected keys per query")
+    from ..dataset.cli import add_arguments
+
+    add_arguments(parser)
     return parser
 
 
-def _prepare(args: argparse.Namespace, err: TextIO) -> Dataset | int:
-    """The program and its dataset, or an exit status after reporting why not."""
+def _prepare(args: argparse.Namespace, err: TextIO, sample: bool = True
+             ) -> Dataset | Program | int:
+    """The program and its dataset (with `sample` false: the program alone), or an exit
+    status after reporting why not."""
     try:
         program: Program = load_program(args.file, args.name)
+        if not sample:
+            return program
         return make_dataset(program, alphabet=args.alphabet, lengths=args.lengths,
                             n_train=args.train, n_val=args.val, n_test=args.test, bos=args.bos,
                             sampler=args.sampler, seed=args.seed)
@@ -140,9 +148,26 @@ def _prepare(args: argparse.Namespace, err: TextIO) -> Dataset | int:
 
 def dataset_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     args = _dataset_parser().parse_args(argv)
+    from ..dataset import cli as scale
+
+    try:
+        parquet = scale.wants_parquet(args)
+    except ValueError as e:
+        raise _Usage(f"rasp dataset: error: {e}") from None
+    if parquet:  # rasp.dataset: shards of Parquet, here or on Dask
+        missing = scale.check_extra(args)
+        if missing:
+            err.write(f"rasp dataset: {missing}\n")
+            return EXIT_ARGS
+        program = _prepare(args, err, sample=False)
+        if isinstance(program, int):
+            return program
+        assert isinstance(program, Program)
+        return scale.parquet_main(args, program, out, err)
     dataset = _prepare(args, err)
     if isinstance(dataset, int):
         return dataset
+    assert isinstance(dataset, Dataset)
     files = write_jsonl(dataset, Path(args.out), selections=args.selections)
     out.write(f"{dataset.train.size} / {dataset.val.size} / {dataset.test.size} inputs "
               f"(train / val / test): {', '.join(map(str, files))}\n")
@@ -163,6 +188,7 @@ def train_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     dataset = _prepare(args, err)
     if isinstance(dataset, int):
         return dataset
+    assert isinstance(dataset, Dataset)
     config = loop.TrainConfig(
         layers=args.layers, heads=args.heads, d_model=args.d_model, ff=args.ff,
         positions=args.positions, epochs=args.epochs, batch=args.batch, lr=args.lr,
