@@ -147,7 +147,7 @@ def _classes(plan: Plan, spec: Spec, product: Product) -> None:
         return
     values = list(dict.fromkeys(value_key(r) for r in product.results if r is not ERROR))
     typed = {value_key(r): r for r in product.results if r is not ERROR}
-    classes = head_classes(spec.nodes, [typed[k] for k in values],
+    classes = head_classes(spec.nodes, [typed[k] for k in values], spec.feature[0] == "joint",
                            [r for r in readings if r is not None], plan.facts)
     if len(set(classes)) == len(values):
         return

@@ -115,6 +115,13 @@ def test_maps_of_two_averaged_numbers(expr):
     exact(TWO_MEANS, expr, list("abc"), 6)
 
 
+def test_averaged_number_as_a_query():
+    # the query reads the number through a one-hot of its values (found by the random tests:
+    # a quotient once merged them all)
+    exact("v0 = sort(indices, tokens_int);", "load_from_location(tokens, v0)", [1, 0, 2], 4)
+    exact("v0 = sort(indices, tokens_int);", "load_from_location(tokens, v0)", [-0.0, 0], 4)
+
+
 def test_selector_width_at_the_limit():
     model = compiled('load "histogram";', "histogram", list("ab"), 30)
     assert model.forward("a" * 30) == [30] * 30
