@@ -28,6 +28,7 @@ from .valuesets import (
     Facts,
     Limits,
     is_number,
+    key,
     map_leaves,
     refusal,
     representative,
@@ -298,7 +299,7 @@ def _check_vocab(vocab: Sequence[Any], max_len: int) -> list:
     items = list(vocab)
     if not items:
         raise RaspValueError("the vocabulary is empty")
-    if len({(type(t), t) for t in items}) != len(items):
+    if len({key(t) for t in items}) != len(items):
         raise RaspValueError(f"the vocabulary {items!r} repeats a token")
     for t in items:
         if not isinstance(t, (str, int, float, bool)):

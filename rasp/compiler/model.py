@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
+from .valuesets import key
 
 FORMAT = "rasp-transformer/1"
 
@@ -209,7 +210,7 @@ class Model:
 
 
 def _token_key(t: Any) -> tuple:
-    return (type(t), t)
+    return key(t)
 
 
 def _short(items: list) -> str:

@@ -18,6 +18,7 @@ Three facts make the sets small, and the tables built from them:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,9 +75,11 @@ class Either:
 
 
 def key(value: Any) -> tuple:
-    """Equal for atoms the programs cannot tell apart."""
+    """Equal for atoms the programs cannot tell apart (0.0 and -0.0 print differently)."""
     if isinstance(value, Either):
         return ("either", tuple(key(v) for v in value.variants))
+    if isinstance(value, float) and value == 0.0:
+        return (float, value, math.copysign(1.0, value))
     return (type(value), value)
 
 
