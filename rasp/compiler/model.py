@@ -157,6 +157,9 @@ class Model:
         if output["kind"] == "numerical":
             return [float(v) for v in y[..., 0].ravel()]
         values = output["values"]
+        if not values:
+            raise RaspValueError("the program has no value on any input within the model's "
+                                 "vocabulary and max_len (the interpreter raises on all)")
         return [values[i] for i in np.argmax(y, axis=-1).ravel()]
 
     def forward(self, tokens: Sequence[Any]) -> list:

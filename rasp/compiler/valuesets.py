@@ -255,7 +255,7 @@ class Facts:
     def _is_numeric(self, agg: Aggregate) -> bool:
         if isinstance(agg.values, Aggregate) and self.numeric(agg.values):
             return True
-        if max(self.possible_widths(agg.selector)) <= 1:
+        if max(self.possible_widths(agg.selector), default=0) <= 1:
             return False
         values = ([agg.values.value] if isinstance(agg.values, Constant)
                   else self.domain(agg.values))
@@ -282,7 +282,7 @@ class Facts:
     def means(self, agg: Aggregate, values: list, w: int) -> list[float]:
         """Every mean of w values from `values`, as the interpreter computes it (the exact
         integer sum, divided by w)."""
-        if not all(is_number(v) or isinstance(v, bool) for v in values):
+        if not values or not all(is_number(v) or isinstance(v, bool) for v in values):
             return []
         ints = [int(v) for v in values if float(v).is_integer()]
         if len(ints) != len(values) or max(abs(v) for v in ints) * self.max_len >= 2 ** 53:

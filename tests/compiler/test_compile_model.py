@@ -98,6 +98,10 @@ def test_inputs_the_interpreter_rejects_are_not_counted():
     model = compiled("", "aggregate(full_s, tokens)", list("ab"), 4)
     result = verify(model, model.info["target"])
     assert result.ok and result.raised > 0
+    model = compiled("", "load_from_location(tokens, [3][length])", list("a"), 3)
+    assert verify(model, model.info["target"]).checked == 0  # raises on every input
+    with pytest.raises(RaspError, match="no value on any input"):
+        model.forward("a")
     model = compiled("", "1 / (indices - 7)", list("a"), 10)
     result = verify(model, model.info["target"])
     assert result.ok and result.raised == 3  # lengths 8, 9 and 10
