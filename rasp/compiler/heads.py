@@ -81,7 +81,7 @@ def predicate(selector: Selector, queries: Side, keys: Side) -> np.ndarray:
     try:
         keys_c, queries_c = _comparable(k, q)
         return np.asarray(ops.compare_rows(keys_c, queries_c, selector.op), dtype=bool)
-    except RaspError:
+    except (RaspError, TypeError, ValueError, ArithmeticError):  # the kernels' own errors
         return np.array([[_compare(kv, qv, selector.op) for kv in k.tolist()]
                          for qv in q.tolist()], dtype=bool)
 

@@ -119,6 +119,11 @@ def test_maps_of_two_averaged_numbers(expr):
     exact(TWO_MEANS, expr, list("abc"), 6)
 
 
+def test_comparisons_that_raise_are_no_selection():
+    # "a" < 0 raises: the interpreter fails on such inputs, the predicate table says False
+    exact("", "has_focus(select(tokens_asis, indices, <))", ["a", 1], 3)
+
+
 def test_averaged_number_as_a_query():
     # the query reads the number through a one-hot of its values (found by the random tests:
     # a quotient once merged them all)
