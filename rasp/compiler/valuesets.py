@@ -265,6 +265,10 @@ class Facts:
             raise refusal(agg, f"'{agg.title}' averages numbers mixed with bools: in the "
                                f"numerical encoding a copied True and the number 1 look "
                                f"the same")
+        if not is_number(agg.default):
+            raise refusal(agg, f"'{agg.title}' averages numbers but its default "
+                               f"{agg.default!r} is not a number: the numerical encoding "
+                               f"cannot hold it")
         return True
 
     def at_width(self, agg: Aggregate, w: int) -> list:
