@@ -198,7 +198,9 @@ class Model:
         c = self.config
         heads = "/".join(str(h) for h in self.heads_per_layer) or "-"
         mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.info.get("hidden", [])) if w)
-        lines = [f"{c['program']}: {len(c['layers']) - 1} layers, heads per layer {heads}, "
+        layers = len(c["layers"]) - 1
+        lines = [f"{c['program']}: {layers} layer{'' if layers == 1 else 's'}, heads per "
+                 f"layer {heads}, "
                  f"d_model {c['d_model']}, {self.parameters:,} parameters "
                  f"({self.nonzero:,} nonzero)",
                  f"  vocab {_short(c['vocab'])}, max_len {c['max_len']}, output "

@@ -292,7 +292,7 @@ class Facts:
         if len(ints) != len(values) or max(abs(v) for v in ints) * self.max_len >= 2 ** 53:
             raise refusal(agg, f"'{agg.title}' averages numbers whose means cannot be "
                                f"enumerated exactly (non-integers or integers beyond "
-                               f"2^53 / max_len), and its value is used by a later layer")
+                               f"2^53 / max_len), and a feed-forward block or a head reads it")
         sums = _sums(sorted(set(ints)), w, self.limits.max_values * 4)
         if sums is None:
             raise refusal(agg, f"the means of '{agg.title}' have more than "
