@@ -2,9 +2,11 @@
 transformer encoder out (numpy, float64), exact on every input within those bounds or
 refused with the reason. See docs/compiling.md.
 
-Pipeline, one module per phase: valuesets (what each s-op can hold), assemble (the plan and
-the residual layout), heads (attention), mlps (feed-forward), model (the file format and the
-forward pass), verify (the model against the interpreter).
+One module per phase: graph (the compiler's only window on the core graph), valuesets (what
+each s-op can hold), assemble (the plan, following the analysis, and the residual layout),
+layout (the residual's blocks), heads (attention), mlps (feed-forward blocks), model (the
+file format and the forward pass), verify (the model against the interpreter), and cli
+(`rasp compile`, a front end).
 """
 
 from .assemble import compile_sop

@@ -29,6 +29,7 @@ from .valuesets import (
     Facts,
     Limits,
     is_number,
+    key,
     map_leaves,
     refusal,
     representative,
@@ -148,7 +149,7 @@ def _classes(plan: Plan, spec: Spec, product: Product) -> None:
         return
     values = list(dict.fromkeys(value_key(r) for r in product.results if r is not ERROR))
     typed = {value_key(r): r for r in product.results if r is not ERROR}
-    classes = head_classes(spec.nodes, [typed[k] for k in values],
+    classes = head_classes(spec.nodes, [typed[k] for k in values], spec.feature[0] == "joint",
                            [r for r in readings if r is not None], plan.facts)
     if len(set(classes)) == len(values):
         return
@@ -299,7 +300,7 @@ def _check_vocab(vocab: Sequence[Any], max_len: int) -> list:
     items = list(vocab)
     if not items:
         raise RaspValueError("the vocabulary is empty")
-    if len({(type(t), t) for t in items}) != len(items):
+    if len({key(t) for t in items}) != len(items):
         raise RaspValueError(f"the vocabulary {items!r} repeats a token")
     for t in items:
         if not isinstance(t, (str, int, float, bool)):

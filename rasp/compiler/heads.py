@@ -81,7 +81,7 @@ def predicate(selector: Selector, queries: Side, keys: Side) -> np.ndarray:
     try:
         keys_c, queries_c = _comparable(k, q)
         return np.asarray(ops.compare_rows(keys_c, queries_c, selector.op), dtype=bool)
-    except RaspError:
+    except (RaspError, TypeError, ValueError, ArithmeticError):  # the kernels' own errors
         return np.array([[_compare(kv, qv, selector.op) for kv in k.tolist()]
                          for qv in q.tolist()], dtype=bool)
 
@@ -108,15 +108,16 @@ def _compare(k: Any, q: Any, op: str) -> bool:
         return False
 
 
-def head_classes(nodes: list[SOp], values: list, readings: list[tuple[Selector, int]],
-                 facts: Facts) -> list[int]:
+def head_classes(nodes: list[SOp], values: list, joint: bool,
+                 readings: list[tuple[Selector, int]], facts: Facts) -> list[int]:
     """For a feature only heads read (`readings`: the conjunct and the side, 0 keys or 1
     queries), the class of each of its values: values on which every reading conjunct
     selects the same keys (or is selected by the same queries) against anything the other
-    side can hold. A block of classes is all those heads need."""
+    side can hold. A block of classes is all those heads need. The values of a `joint`
+    feature are tuples, one item per node."""
     signatures: list[list[bytes]] = [[] for _ in values]
     ids = [n.id for n in nodes]
-    own = Side(list(nodes), [v if len(nodes) > 1 else (v,) for v in values], [])
+    own = Side(list(nodes), [v if joint else (v,) for v in values], [])
     for part, which in readings:
         key_nodes, query_nodes = selector_nodes(part)
         other = [n for n in (query_nodes if which == 0 else key_nodes)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
+from .valuesets import key
 
 FORMAT = "rasp-transformer/1"
 
@@ -156,6 +157,9 @@ class Model:
         if output["kind"] == "numerical":
             return [float(v) for v in y[..., 0].ravel()]
         values = output["values"]
+        if not values:
+            raise RaspValueError("the program has no value on any input within the model's "
+                                 "vocabulary and max_len (the interpreter raises on all)")
         return [values[i] for i in np.argmax(y, axis=-1).ravel()]
 
     def forward(self, tokens: Sequence[Any]) -> list:
@@ -194,7 +198,9 @@ class Model:
         c = self.config
         heads = "/".join(str(h) for h in self.heads_per_layer) or "-"
         mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.info.get("hidden", [])) if w)
-        lines = [f"{c['program']}: {len(c['layers']) - 1} layers, heads per layer {heads}, "
+        layers = len(c["layers"]) - 1
+        lines = [f"{c['program']}: {layers} layer{'' if layers == 1 else 's'}, heads per "
+                 f"layer {heads}, "
                  f"d_model {c['d_model']}, {self.parameters:,} parameters "
                  f"({self.nonzero:,} nonzero)",
                  f"  vocab {_short(c['vocab'])}, max_len {c['max_len']}, output "
@@ -209,7 +215,7 @@ class Model:
 
 
 def _token_key(t: Any) -> tuple:
-    return (type(t), t)
+    return key(t)
 
 
 def _short(items: list) -> str:

@@ -18,6 +18,7 @@ Three facts make the sets small, and the tables built from them:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,9 +78,11 @@ class Either:
 
 
 def key(value: Any) -> tuple:
-    """Equal for atoms the programs cannot tell apart."""
+    """Equal for atoms the programs cannot tell apart (0.0 and -0.0 print differently)."""
     if isinstance(value, Either):
         return ("either", tuple(key(v) for v in value.variants))
+    if isinstance(value, float) and value == 0.0:
+        return (float, value, math.copysign(1.0, value))
     return (type(value), value)
 
 
@@ -255,7 +258,7 @@ class Facts:
     def _is_numeric(self, agg: Aggregate) -> bool:
         if isinstance(agg.values, Aggregate) and self.numeric(agg.values):
             return True
-        if max(self.possible_widths(agg.selector)) <= 1:
+        if max(self.possible_widths(agg.selector), default=0) <= 1:
             return False
         values = ([agg.values.value] if isinstance(agg.values, Constant)
                   else self.domain(agg.values))
@@ -265,6 +268,10 @@ class Facts:
             raise refusal(agg, f"'{agg.title}' averages numbers mixed with bools: in the "
                                f"numerical encoding a copied True and the number 1 look "
                                f"the same")
+        if not is_number(agg.default):
+            raise refusal(agg, f"'{agg.title}' averages numbers but its default "
+                               f"{agg.default!r} is not a number: the numerical encoding "
+                               f"cannot hold it")
         return True
 
     def at_width(self, agg: Aggregate, w: int) -> list:
@@ -282,13 +289,13 @@ class Facts:
     def means(self, agg: Aggregate, values: list, w: int) -> list[float]:
         """Every mean of w values from `values`, as the interpreter computes it (the exact
         integer sum, divided by w)."""
-        if not all(is_number(v) or isinstance(v, bool) for v in values):
+        if not values or not all(is_number(v) or isinstance(v, bool) for v in values):
             return []
         ints = [int(v) for v in values if float(v).is_integer()]
         if len(ints) != len(values) or max(abs(v) for v in ints) * self.max_len >= 2 ** 53:
             raise refusal(agg, f"'{agg.title}' averages numbers whose means cannot be "
                                f"enumerated exactly (non-integers or integers beyond "
-                               f"2^53 / max_len), and its value is used by a later layer")
+                               f"2^53 / max_len), and a feed-forward block or a head reads it")
         sums = _sums(sorted(set(ints)), w, self.limits.max_values * 4)
         if sums is None:
             raise refusal(agg, f"the means of '{agg.title}' have more than "

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import RaspError
 from .graph import SOp, evaluate, input_array
 from .model import Model
-from .valuesets import is_number
+from .valuesets import is_number, key
 
 RELATIVE = 1e-6  # numerical outputs: |model - interpreter| <= RELATIVE * max(|interpreter|, 1e-6)
 CELLS = 1 << 23  # floats of one forward batch, at most
@@ -69,7 +69,7 @@ def inputs_of_length(vocab: Sequence[Any], n: int, sample: int | None, exhaustiv
     found: dict[tuple, list] = {}
 
     def add(items: list) -> None:
-        found.setdefault(tuple((type(t), t) for t in items), items)
+        found.setdefault(tuple(key(t) for t in items), items)
 
     order = sorted(vocab, key=_order)
     for t in vocab:

@@ -98,6 +98,10 @@ def test_inputs_the_interpreter_rejects_are_not_counted():
     model = compiled("", "aggregate(full_s, tokens)", list("ab"), 4)
     result = verify(model, model.info["target"])
     assert result.ok and result.raised > 0
+    model = compiled("", "load_from_location(tokens, [3][length])", list("a"), 3)
+    assert verify(model, model.info["target"]).checked == 0  # raises on every input
+    with pytest.raises(RaspError, match="no value on any input"):
+        model.forward("a")
     model = compiled("", "1 / (indices - 7)", list("a"), 10)
     result = verify(model, model.info["target"])
     assert result.ok and result.raised == 3  # lengths 8, 9 and 10
@@ -113,6 +117,18 @@ b = aggregate(select(indices, indices, <=), indicator(tokens == "b"));
                                   '"x" if a == b else ("y" if a < b else "z")'])
 def test_maps_of_two_averaged_numbers(expr):
     exact(TWO_MEANS, expr, list("abc"), 6)
+
+
+def test_comparisons_that_raise_are_no_selection():
+    # "a" < 0 raises: the interpreter fails on such inputs, the predicate table says False
+    exact("", "has_focus(select(tokens_asis, indices, <))", ["a", 1], 3)
+
+
+def test_averaged_number_as_a_query():
+    # the query reads the number through a one-hot of its values (found by the random tests:
+    # a quotient once merged them all)
+    exact("v0 = sort(indices, tokens_int);", "load_from_location(tokens, v0)", [1, 0, 2], 4)
+    exact("v0 = sort(indices, tokens_int);", "load_from_location(tokens, v0)", [-0.0, 0], 4)
 
 
 def test_selector_width_at_the_limit():
