@@ -9,9 +9,11 @@ itself, within the memory limit.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from . import ops
+from . import ops, planner
 from .errors import RaspError, RaspLimitError, RaspValueError
 from .graph import (
     Aggregate,
@@ -27,6 +29,11 @@ from .graph import (
 )
 
 __all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs"]
+
+# Aggregates are evaluated by the pattern of their selector where the planner knows it
+# (planner.py), else by blocks of rows. RASP_PLANNER=0 takes the block path everywhere: the
+# differential tests and the benchmarks compare the two.
+use_planner = os.environ.get("RASP_PLANNER", "1") != "0"
 
 SHARED_MATRIX_BYTES = 1 << 20  # selections this small keep their blocks within an evaluation
 
@@ -120,8 +127,12 @@ def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict)
         return node.operation(*args)
     if isinstance(node, Aggregate):
         values, *compared = args
-        rows = Rows(node.selector, {leaf.id: v for leaf, v in zip(leaves(node.selector),
-                                                                  compared)}, shared)
+        by_id = {leaf.id: v for leaf, v in zip(leaves(node.selector), compared)}
+        if use_planner:
+            planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
+            if planned is not None:
+                return planned
+        rows = Rows(node.selector, by_id, shared)
         return ops.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
     if isinstance(node, Selector):  # the whole matrix (to show the selector): all rows at once
         rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared)

@@ -450,13 +450,23 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
             chosen[..., start:stop] = (summer.copies(sums[..., start:stop]) if summer and
                                        summer.exact else np.take_along_axis(
                                            values, np.argmax(block, axis=-1), axis=-1))
+    return aggregate_result(width, chosen, sums, values, default, shape)
+
+
+def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, default: Any,
+                     shape: tuple) -> Array:
+    """An aggregate's value from each query's `width` (how many keys it selects), `chosen`
+    (the selected value, where it selects one) and `sums` (of the selected values, where it
+    selects several): the block path and the planner share it, so that they agree on types,
+    defaults and errors."""
+    values = np.broadcast_to(values, shape)
     width, chosen, sums = (np.broadcast_to(a, shape) for a in (width, chosen, sums))
     several = width >= 2
     parts = []
     if np.any(width == 1):
         parts.append((width == 1, chosen))
     if np.any(several):
-        if summer is None:
+        if seq_type(values) not in ("ints", "floats"):
             flat = values.reshape(-1, shape[-1])
             offending = flat[np.argmax(several.reshape(flat.shape).any(axis=-1))]
             raise RaspValueError(f"aggregate cannot average {seq_type(values)}: a query "
