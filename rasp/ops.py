@@ -530,7 +530,7 @@ class Summer:
         values = np.broadcast_to(self.values, block.shape[:-2] + self.values.shape[-1:])
         sums = np.zeros(block.shape[:-1])
         for where in np.ndindex(*block.shape[:-1]):
-            row = values[where[:-1]]
+            row = values[where[:-1]].tolist()  # Python ints: numpy's int64 sums would wrap
             chosen = [row[k] for k in np.flatnonzero(block[where])]
             sums[where] = sum(chosen) * 1.0 if chosen else 0.0
         return sums

@@ -360,8 +360,10 @@ def _integers(values: np.ndarray) -> tuple[np.ndarray, int]:
     n = values.shape[-1]
     flat = values.reshape(-1)
     if flat.dtype.kind in "iu":
+        # beyond 2^53 the block path sums by Python and rounds the sum to a float once, as
+        # the conversion of an exact int64 sum does
         largest = max(abs(int(flat.min())), abs(int(flat.max())))
-        if largest * n >= 2**53:  # the block path sums these by Python
+        if largest * n >= 2**63:
             raise Unplannable("large ints")
         return flat.astype(np.int64), 0
     if flat.dtype.kind == "O":

@@ -12,11 +12,10 @@ ended in values and how many in errors.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import contextlib
+import math
 from collections.abc import Iterator
+from typing import Any
 
 from hypothesis import event, given
 
@@ -135,8 +134,9 @@ def _planner(on: bool, taken: list[bool]) -> Iterator[None]:
     plan = planner.aggregate
 
     def recorded(*args):
+        taken.append(True)  # an error raised by the planner counts as planned
         out = plan(*args)
-        taken.append(out is not None)
+        taken[-1] = out is not None
         return out
     saved, engine.use_planner, planner.aggregate = engine.use_planner, on, recorded
     try:
