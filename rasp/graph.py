@@ -157,7 +157,7 @@ class Operation:
     def __call__(self, *args: np.ndarray) -> np.ndarray:
         if self.kind == "binary":
             left = args[0]
-            right = args[1] if len(args) > 1 else ops.constant(self.constant, len(left))
+            right = args[1] if len(args) > 1 else ops.constant(self.constant, left.shape[-1])
             if self.symbol in ("and", "or"):
                 combine = np.logical_and if self.symbol == "and" else np.logical_or
                 return combine(ops.truth(left), ops.truth(right))
@@ -171,7 +171,7 @@ class Operation:
         if self.kind == "lookup":
             return ops.lookup(self.constant, args[0])
         if self.kind == "occurs":
-            same = ops.binary("==", args[0], ops.constant(self.constant, len(args[0])))
+            same = ops.binary("==", args[0], ops.constant(self.constant, args[0].shape[-1]))
             return same.astype(np.int64)
         raise AssertionError(f"unknown operation {self.kind}")
 

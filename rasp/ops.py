@@ -18,6 +18,7 @@ mixed values get exactly Python's semantics and messages.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable
@@ -205,6 +206,8 @@ def binary(op: str, left: Array, right: Array) -> Array:
             result = _numeric_binary(op, left, right)
     elif op in ("==", "!=") and _strings_and_numbers(left, right):
         result = np.full(np.broadcast_shapes(left.shape, right.shape), op == "!=")
+    elif op in ("+", "-", "*") and (mixed := _mixed_arithmetic(op, left, right)) is not None:
+        result = mixed
     else:
         result = _python_map(PYTHON_OPS[op], left, right)
     if op in COMPARISONS:
@@ -231,8 +234,53 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
         return left, right
 
 
+def _mixed_arithmetic(op: str, left: Array, right: Array) -> Array | None:
+    """`+`, `-` or `*` where a side mixes ints and floats (as aggregates make them), at numpy
+    speed: each position is a float where Python would compute a float (a float on either
+    side), else an int, and IEEE arithmetic on float64 is Python's on floats. None where a
+    side is not plain numbers or an int result could leave int64."""
+    if "O" not in (left.dtype.kind, right.dtype.kind):
+        return None
+    sides = [_split_numbers(a) for a in (left, right)]
+    if sides[0] is None or sides[1] is None:
+        return None
+    (left_floats, left_ints, left_is_float), (right_floats, right_ints, right_is_float) = sides
+    is_float = left_is_float | right_is_float
+    if _may_overflow(op, np.where(is_float, 0, left_ints), np.where(is_float, 0, right_ints)):
+        return None
+    fn = _NUMPY_OPS[op]
+    out = np.empty(is_float.shape, dtype=object)
+    out[is_float] = fn(left_floats, right_floats)[is_float].tolist()  # Python floats
+    out[~is_float] = fn(left_ints, right_ints)[~is_float].tolist()  # Python ints
+    return out
+
+
+def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
+    """Numbers as (float64s, int64s, which are Python floats); None for anything else."""
+    kind = values.dtype.kind
+    if kind in "biu":
+        return values.astype(np.float64), values.astype(np.int64), np.zeros(values.shape, bool)
+    if kind == "f":
+        return values, np.zeros(values.shape, np.int64), np.ones(values.shape, bool)
+    items = values.ravel().tolist()
+    if not set(map(type, items)) <= {int, float, bool}:
+        return None
+    is_float = np.fromiter(map(isinstance, items, itertools.repeat(float)), bool,
+                           len(items)).reshape(values.shape)
+    try:
+        return (values.astype(np.float64), np.where(is_float, 0, values).astype(np.int64),
+                is_float)
+    except OverflowError:  # ints beyond int64, or beyond floats
+        return None
+
+
 def _exact_in_floats(values: Array) -> bool:
     """Whether every int among the values is a float too (no more than 53 bits)."""
+    try:
+        if np.all(np.abs(values.astype(np.float64)) <= 2**53):  # all of them small
+            return True
+    except (OverflowError, TypeError, ValueError):
+        pass
     return all(abs(v) <= 2**53 for v in values.ravel().tolist() if not isinstance(v, float))
 
 
@@ -325,6 +373,12 @@ def unary(op: str, values: Array) -> Array:
                 return sequence(_python_map(int, rounded))
             return rounded.astype(np.int64)
         return a
+    if op == "round" and seq_type(values) in ("ints", "floats") and _exact_in_floats(values):
+        # Python rounds an int to itself and a float half to even, as rint does
+        try:
+            return unary(op, values.astype(np.float64))
+        except ValueError:
+            pass  # an infinite or NaN value: Python's own error
     prefix: dict[str, Callable[[Any], Any]] = {"-": operator.neg, "+": operator.pos,
                                                 "round": round}
     return sequence(_python_map(prefix[op], values))
@@ -548,5 +602,7 @@ def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:
         return sequence(out) if out.dtype.kind == "O" else out
     out = np.empty(shape, dtype=object)
     for mask, vals in parts:
-        out[mask] = np.broadcast_to(vals, shape).astype(object)[mask]
+        out[mask] = np.broadcast_to(vals, shape)[mask]  # as Python numbers or strings
+    if all(v.dtype.kind in "bif" for _, v in parts):
+        return out  # bools, ints and floats, each of its own type: a mix sequence() keeps
     return sequence(out)

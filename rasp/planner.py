@@ -202,8 +202,8 @@ class Ranges:
         group_keys, group_queries, bound = _group(equal, chosen, size)
         if ordered is None:
             self._sort(group_keys, chosen)
-            self.lo = np.searchsorted(self.sorted, group_queries, "left")
-            self.hi = np.searchsorted(self.sorted, group_queries, "right")
+            self.lo = self._search(group_queries, "left")
+            self.hi = self._search(group_queries, "right")
         else:
             c, rel = ordered
             if bound * c.bound >= 2**62:
@@ -215,8 +215,8 @@ class Ranges:
             end = start + c.bound
             low = {LT: start, LT | EQ: start, GT: at, GT | EQ: at}[rel]
             high = {LT: at, LT | EQ: at, GT: end, GT | EQ: end}[rel]
-            self.lo = np.searchsorted(self.sorted, low, "right" if rel == GT else "left")
-            self.hi = np.searchsorted(self.sorted, high, "right" if rel == LT | EQ else "left")
+            self.lo = self._search(low, "right" if rel == GT else "left")
+            self.hi = self._search(high, "right" if rel == LT | EQ else "left")
         if not query_mask.all():
             self.hi = np.where(query_mask, self.hi, self.lo)
         del self.sorted  # only the ranges are needed from here on
@@ -229,6 +229,16 @@ class Ranges:
             order = np.arange(keys.size)
             self.sorted = keys
         self.order = order if chosen is None else chosen[order]  # flat positions
+        # keys that are consecutive integers (positions, say) are found by subtraction
+        size = self.sorted.size
+        self.consecutive = bool(size and self.sorted[-1] - self.sorted[0] == size - 1 and (
+            size == 1 or np.all(self.sorted[1:] != self.sorted[:-1])))
+
+    def _search(self, codes: np.ndarray, side: str) -> np.ndarray:
+        """np.searchsorted(self.sorted, codes, side)."""
+        if not self.consecutive:
+            return np.searchsorted(self.sorted, codes, side)
+        return np.clip(codes - (self.sorted[0] - (side == "right")), 0, self.sorted.size)
 
     @property
     def width(self) -> np.ndarray:
