@@ -241,10 +241,11 @@ def _mixed_arithmetic(op: str, left: Array, right: Array) -> Array | None:
     side is not plain numbers or an int result could leave int64."""
     if "O" not in (left.dtype.kind, right.dtype.kind):
         return None
-    sides = [_split_numbers(a) for a in (left, right)]
-    if sides[0] is None or sides[1] is None:
+    left_split, right_split = _split_numbers(left), _split_numbers(right)
+    if left_split is None or right_split is None:
         return None
-    (left_floats, left_ints, left_is_float), (right_floats, right_ints, right_is_float) = sides
+    left_floats, left_ints, left_is_float = left_split
+    right_floats, right_ints, right_is_float = right_split
     is_float = left_is_float | right_is_float
     if _may_overflow(op, np.where(is_float, 0, left_ints), np.where(is_float, 0, right_ints)):
         return None

@@ -138,11 +138,12 @@ def _planner(on: bool, taken: list[bool]) -> Iterator[None]:
         out = plan(*args)
         taken[-1] = out is not None
         return out
-    saved, engine.use_planner, planner.aggregate = engine.use_planner, on, recorded
+    saved = engine.use_planner, engine.planner_cells, planner.aggregate
+    engine.use_planner, engine.planner_cells, planner.aggregate = on, 0, recorded
     try:
         yield
     finally:
-        engine.use_planner, planner.aggregate = saved, plan
+        engine.use_planner, engine.planner_cells, planner.aggregate = saved
 
 
 def _outcome(error: RaspError | None, value: Any = None) -> Any:
