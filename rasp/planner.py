@@ -312,27 +312,79 @@ def aggregate(node: Aggregate, values: np.ndarray, compared: dict[int, np.ndarra
     if not shape[-1] or not int(np.prod(shape)):
         return None
     try:
-        plan = _terms(node.selector, shared)
-        ranges = [(c, _ranges(t, plan[1], compared, shape, shared)) for t, c in plan[0].items()]
-        size = int(np.prod(shape))
-        width = _total([c * r.width for c, r in ranges], size)
         values = np.broadcast_to(values, shape)
-        flat = values.reshape(-1)
-        positions = np.arange(flat.size, dtype=np.int64)
-        one = np.flatnonzero(width == 1)
-        chosen = np.empty(flat.size, dtype=values.dtype)
-        if one.size:
-            at = _total([c * r.sums(positions) for c, r in ranges], size)
-            chosen[one] = flat[at[one]]
-        sums = np.zeros(flat.size)
-        if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
-            numbers, scale = _integers(values)
-            total = _total([c * r.sums(numbers) for c, r in ranges], size)
-            sums = np.ldexp(total.astype(np.float64), -scale)
+        mask = _uniform(node.selector, compared, shape, shared)
+        if mask is not None:
+            width, chosen, sums = _selected(mask, values)
+        else:
+            width, chosen, sums = _by_terms(node.selector, values, compared, shape, shared)
     except Unplannable:
         return None
     return ops.aggregate_result(width.reshape(shape), chosen.reshape(shape),
                                 sums.reshape(shape), values, node.default, shape)
+
+
+def _by_terms(selector: Selector, values: np.ndarray, compared: dict[int, np.ndarray],
+              shape: tuple, shared: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Widths, copies and sums (flat) as signed sums of the terms' ranges."""
+    plan = _terms(selector, shared)
+    ranges = [(c, _ranges(t, plan[1], compared, shape, shared)) for t, c in plan[0].items()]
+    size = int(np.prod(shape))
+    width = _total([c * r.width for c, r in ranges], size)
+    flat = values.reshape(-1)
+    positions = np.arange(flat.size, dtype=np.int64)
+    one = np.flatnonzero(width == 1)
+    chosen = np.empty(flat.size, dtype=values.dtype)
+    if one.size:
+        at = _total([c * r.sums(positions) for c, r in ranges], size)
+        chosen[one] = flat[at[one]]
+    sums = np.zeros(flat.size)
+    if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
+        numbers, scale = _integers(values)
+        total = _total([c * r.sums(numbers) for c, r in ranges], size)
+        sums = np.ldexp(total.astype(np.float64), -scale)
+    return width, chosen, sums
+
+
+def _uniform(selector: Selector, compared: dict[int, np.ndarray], shape: tuple,
+             shared: dict) -> np.ndarray | None:
+    """Where every query of an input selects the same keys (all queries compared are
+    constants, as in `full_s` or `select(tokens, "a", ==)`): the keys selected, one row of
+    them an input (batch, n); else None."""
+    selects = [s for s in _selects(selector)]
+    codes = {s.id: _codes(s, compared, shape, shared) for s in selects}
+    if not all(c.constant_queries for c in codes.values()):
+        return None
+
+    def mask(sel: Selector) -> np.ndarray:
+        if isinstance(sel, Select):
+            c = codes[sel.id]
+            return _holds(RELATION[sel.op], c.keys, c.queries[0])
+        parts = [mask(p) for p in sel.inputs]  # type: ignore[arg-type]
+        if sel.op == "not":  # type: ignore[attr-defined]
+            return ~parts[0]
+        return parts[0] & parts[1] if sel.op == "and" else parts[0] | parts[1]  # type: ignore
+    return mask(selector).reshape(-1, shape[-1])
+
+
+def _selects(selector: Selector) -> list[Select]:
+    if isinstance(selector, Select):
+        return [selector]
+    return [s for part in selector.inputs for s in _selects(part)]  # type: ignore[arg-type]
+
+
+def _selected(mask: np.ndarray, values: np.ndarray) -> tuple:
+    """Widths, copies and sums (flat) where each input's queries all select `mask`'s keys."""
+    n = mask.shape[-1]
+    rows = values.reshape(-1, n)
+    width = np.count_nonzero(mask, axis=-1)
+    chosen = rows[np.arange(len(rows)), np.argmax(mask, axis=-1)]
+    sums = np.zeros(len(rows))
+    if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
+        numbers, scale = _integers(values)
+        total = np.where(mask, numbers.reshape(-1, n), 0).sum(axis=-1)
+        sums = np.ldexp(total.astype(np.float64), -scale)
+    return tuple(np.repeat(a, n) for a in (width, chosen, sums))
 
 
 def _total(parts: list[np.ndarray], size: int) -> np.ndarray:
