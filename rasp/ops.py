@@ -99,7 +99,7 @@ def _python_type_set(values: Array) -> set[type]:
     items = values.ravel().tolist()
     if _all_strings(items):
         return {str} if items else set()
-    return {type(v) for v in items}
+    return set(map(type, items))
 
 
 def _all_strings(items: list) -> bool:
@@ -148,7 +148,7 @@ def sequence(values: Any) -> Array:
     if kind != "O":
         arr = arr.astype(object)
     items = arr.ravel().tolist()
-    types = {type(v) for v in items}
+    types = set(map(type, items))
     if not types <= set(ATOM_TYPES):
         raise RaspValueError("sequence values must be bools, ints, floats or strings, got "
                              + _describe(items))
@@ -208,6 +208,10 @@ def binary(op: str, left: Array, right: Array) -> Array:
         result = np.full(np.broadcast_shapes(left.shape, right.shape), op == "!=")
     elif op in ("+", "-", "*") and (mixed := _mixed_arithmetic(op, left, right)) is not None:
         result = mixed
+    elif op in ("==", "!=") and _strings(left) and _strings(right):
+        result = _NUMPY_OPS[op](left, right)  # str's own comparison, in numpy's object loop
+    elif op == "+" and _short_strings(left, right):
+        result = np.add(left, right)  # Python's own concatenation, without a Python call each
     else:
         result = _python_map(PYTHON_OPS[op], left, right)
     if op in COMPARISONS:
@@ -232,6 +236,21 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
                 right.astype(np.float64) if mixed[1] else right)
     except OverflowError:  # ints too large for a float
         return left, right
+
+
+def _strings(values: Array) -> bool:
+    return values.dtype.kind == "O" and values.size > 0 and _all_strings(values.ravel().tolist())
+
+
+def _short_strings(left: Array, right: Array) -> bool:
+    """Whether both sides are strings whose concatenations stay within MAX_ITEMS."""
+    longest = []
+    for side in (left, right):
+        items = side.ravel().tolist()
+        if side.dtype.kind != "O" or not items or not _all_strings(items):
+            return False
+        longest.append(max(map(len, items)))
+    return sum(longest) <= MAX_ITEMS
 
 
 def _mixed_arithmetic(op: str, left: Array, right: Array) -> Array | None:
