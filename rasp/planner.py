@@ -130,7 +130,11 @@ class Codes:
     `constant_keys` / `constant_queries`: whether one side is the same everywhere."""
 
     def __init__(self, keys: np.ndarray, queries: np.ndarray, shape: tuple):
-        k, q = _numbers(*ops.comparable(keys, queries))
+        if keys is queries:  # a self-join: the codes of one side are those of the other
+            k, _ = _numbers(*ops.comparable(keys, keys[..., :1]))  # (one query: no empty min)
+            q = k
+        else:
+            k, q = _numbers(*ops.comparable(keys, queries))
         both = np.concatenate([k.ravel(), q.ravel()])
         if both.dtype.kind in "iu" and int(both.max()) - int(both.min()) < 4 * both.size:
             codes = both - both.min()
