@@ -118,11 +118,25 @@ class Rows:
 def needs(node: Node) -> tuple[Node, ...]:
     """What must be computed before `node`: its inputs, except that selectors are never
     materialised for an aggregate, which needs only what they compare."""
-    if isinstance(node, Aggregate):
-        return (node.values, *leaves(node.selector))
-    if isinstance(node, Selector):
-        return leaves(node)
-    return node.inputs
+    found = _needs.get(node.id)
+    if found is None:
+        if isinstance(node, Aggregate):
+            found = (node.values, *leaves(node.selector))
+        elif isinstance(node, Selector):
+            found = leaves(node)
+        else:
+            found = node.inputs
+        if len(_needs) >= KEPT_NEEDS:
+            _needs.clear()
+        _needs[node.id] = found
+    return found
+
+
+# Nodes never change, so what a node needs and the order a graph is computed in are kept (by
+# node id) for the next evaluation, the most of the fixed cost of a short input.
+KEPT_NEEDS, KEPT_ORDERS = 1 << 13, 1 << 8  # (then all are forgotten, and made again)
+_needs: dict[int, tuple[Node, ...]] = {}
+_orders: dict[int, list[Node]] = {}
 
 
 def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict) -> np.ndarray:
@@ -157,6 +171,17 @@ def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict)
 
 def _schedule(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
     """The nodes to compute for `node`, what each needs first, skipping what is cached."""
+    if not cache:
+        order = _orders.get(node.id)
+        if order is None:
+            if len(_orders) >= KEPT_ORDERS:
+                _orders.clear()
+            order = _orders[node.id] = _order(node, cache)
+        return order
+    return _order(node, cache)
+
+
+def _order(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
     order: list[Node] = []
     placed: set[int] = set(cache)
     stack: list[tuple[Node, bool]] = [(node, False)]

@@ -481,6 +481,12 @@ def _narrow(keys: Array, queries: Array) -> tuple[Array, Array]:
     return keys, queries
 
 
+def shaped(values: Array, shape: tuple) -> Array:
+    """np.broadcast_to, which costs more than the rest of an aggregate of a short input, for
+    arrays not of `shape` already."""
+    return values if values.shape == shape else np.broadcast_to(values, shape)
+
+
 def row_counts(block: Array) -> Array:
     """How many cells of each row are selected (numpy's count_nonzero along an axis is
     several times slower than this sum of bytes)."""
@@ -504,7 +510,7 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
 
     `rows(start, stop)` gives the selection's rows for queries start..stop; `shape` is that of
     the inputs (batch..., n). When every row is the same (`uniform`), one row is enough."""
-    values = np.broadcast_to(values, shape)
+    values = shaped(values, shape)
     summer = Summer(values) if seq_type(values) in ("ints", "floats") else None
     n = shape[-1]
     step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape))))
@@ -515,7 +521,7 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
     sums = np.empty(shape[:-1] + (n,))
     for start in range(0, n, step):
         stop = min(n, start + step)
-        block = np.broadcast_to(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
+        block = shaped(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
         w = width[..., start:stop] = row_counts(block)
         copy, mean = np.any(w == 1), np.any(w >= 2)
         if summer and (mean or (copy and summer.exact)):
@@ -533,8 +539,8 @@ def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, de
     (the selected value, where it selects one) and `sums` (of the selected values, where it
     selects several): the block path and the planner share it, so that they agree on types,
     defaults and errors."""
-    values = np.broadcast_to(values, shape)
-    width, chosen, sums = (np.broadcast_to(a, shape) for a in (width, chosen, sums))
+    values = shaped(values, shape)
+    width, chosen, sums = (shaped(a, shape) for a in (width, chosen, sums))
     several = width >= 2
     parts = []
     if np.any(width == 1):
@@ -620,11 +626,11 @@ def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:
     if len({v.dtype for _, v in parts}) == 1:
         out = np.empty(shape, dtype=parts[0][1].dtype)
         for mask, vals in parts:
-            out[mask] = np.broadcast_to(vals, shape)[mask]
+            out[mask] = shaped(vals, shape)[mask]
         return sequence(out) if out.dtype.kind == "O" else out
     out = np.empty(shape, dtype=object)
     for mask, vals in parts:
-        out[mask] = np.broadcast_to(vals, shape)[mask]  # as Python numbers or strings
+        out[mask] = shaped(vals, shape)[mask]  # as Python numbers or strings
     if all(v.dtype.kind in "bif" for _, v in parts):
         return out  # bools, ints and floats, each of its own type: a mix sequence() keeps
     return sequence(out)

@@ -146,8 +146,9 @@ class Codes:
         keys_codes, queries_codes = codes[:k.size].reshape(k.shape), codes[k.size:].reshape(q.shape)
         self.constant_keys = bool(keys_codes.min() == keys_codes.max())
         self.constant_queries = bool(queries_codes.min() == queries_codes.max())
-        self.keys = np.broadcast_to(keys_codes, shape).ravel()
-        self.queries = np.broadcast_to(queries_codes, shape).ravel()
+        small = _small(self.bound)
+        self.keys = np.broadcast_to(keys_codes.astype(small), shape).ravel()
+        self.queries = np.broadcast_to(queries_codes.astype(small), shape).ravel()
 
 
 def _numbers(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +227,9 @@ class Ranges:
         if not query_mask.all():
             self.hi = np.where(query_mask, self.hi, self.lo)
         del self.sorted, self.keys, self.key_order  # only the ranges are needed from here on
+        # kept for the evaluation's other aggregates: in half the memory where that holds them
+        small = _small(size)
+        self.lo, self.hi, self.order = (a.astype(small) for a in (self.lo, self.hi, self.order))
 
     def _sort(self, keys: np.ndarray, chosen: np.ndarray | None) -> None:
         self.keys = keys
@@ -272,6 +276,11 @@ class Ranges:
         prefix = np.zeros(self.order.size + 1, dtype=np.int64)
         np.cumsum(numbers[self.order], out=prefix[1:])
         return prefix[self.hi] - prefix[self.lo]
+
+
+def _small(bound: int) -> type:
+    """The integer type for numbers below `bound`."""
+    return np.int32 if bound < 2**31 else np.int64
 
 
 def _holds(rel: int, keys: Any, queries: Any) -> np.ndarray:
