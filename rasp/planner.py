@@ -229,7 +229,8 @@ class Ranges:
         del self.sorted, self.keys, self.key_order  # only the ranges are needed from here on
         # kept for the evaluation's other aggregates: in half the memory where that holds them
         small = _small(size)
-        self.lo, self.hi, self.order = (a.astype(small) for a in (self.lo, self.hi, self.order))
+        self.lo, self.hi = self.lo.astype(small), self.hi.astype(small)
+        self.order: np.ndarray = self.order.astype(small)
 
     def _sort(self, keys: np.ndarray, chosen: np.ndarray | None) -> None:
         self.keys = keys
