@@ -207,7 +207,7 @@ def binary(op: str, left: Array, right: Array) -> Array:
     elif op in ("==", "!=") and _strings_and_numbers(left, right):
         result = np.full(np.broadcast_shapes(left.shape, right.shape), op == "!=")
     elif op in ("+", "-", "*") and (mixed := _mixed_arithmetic(op, left, right)) is not None:
-        result = mixed
+        return mixed  # a canonical sequence already
     elif op in ("==", "!=") and _strings(left) and _strings(right):
         result = _NUMPY_OPS[op](left, right)  # str's own comparison, in numpy's object loop
     elif op == "+" and _short_strings(left, right):
@@ -269,9 +269,13 @@ def _mixed_arithmetic(op: str, left: Array, right: Array) -> Array | None:
     if _may_overflow(op, np.where(is_float, 0, left_ints), np.where(is_float, 0, right_ints)):
         return None
     fn = _NUMPY_OPS[op]
+    if is_float.all():
+        return fn(left_floats, right_floats)
+    if not is_float.any():
+        return fn(left_ints, right_ints)
     out = np.empty(is_float.shape, dtype=object)
-    out[is_float] = fn(left_floats, right_floats)[is_float].tolist()  # Python floats
-    out[~is_float] = fn(left_ints, right_ints)[~is_float].tolist()  # Python ints
+    out[is_float] = fn(left_floats, right_floats)[is_float]  # as Python floats
+    out[~is_float] = fn(left_ints, right_ints)[~is_float]  # as Python ints
     return out
 
 
