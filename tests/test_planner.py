@@ -212,3 +212,23 @@ def test_empty_selections_take_the_default():
     tokens = input_array([prepare_input([2, 2, 2])])
     assert evaluate(node, tokens, {}).tolist() == [-1, -1, -1]
     assert isinstance(node, Aggregate)
+
+
+@pytest.mark.parametrize("name, alphabet", [
+    ("sort_bos", "§abcab"), ("hist2_bos", "§aabbc"), ("sort_by_most_freq", "§abcdd"),
+    ("reverse", "abc"), ("dyck1_ptf", "()"), ("dyck2_ptf", "(){}"), ("dyck3_ptf", "()[]{}"),
+])
+def test_paper_programs_on_longer_inputs_are_identical(name, alphabet):
+    """Inputs of a few hundred tokens: repeated keys, long ranges, batches of two."""
+    it = Interpreter()
+    it.run('load "paper_examples";')
+    node = it.value(name)
+    rng = np.random.default_rng(len(name))
+    for n in (300, 601):
+        rows = [rng.choice(list(alphabet[1:] if alphabet[0] == "§" else alphabet), n).tolist()
+                for _ in range(2)]
+        if alphabet[0] == "§":
+            rows = [["§"] + row[1:] for row in rows]
+        for tokens in (input_array(rows[:1]), input_array(rows, batch=True)):
+            assert _run(node, tokens, True) == _run(node, tokens, False)
+            assert all(_taken(node, tokens))
