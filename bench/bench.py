@@ -2,6 +2,7 @@
 
     python bench/bench.py            # the full table (a few minutes)
     python bench/bench.py --quick    # smaller sizes, fewer repeats
+    python bench/bench.py --long     # 10^4 to 10^6 tokens, against numpy solutions
 
 Everything is timed in this one run, and the ratios compare times from the same run (these
 machines are shared and noisy). tracr is optional: `bench/run.sh` installs it into a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -123,6 +125,123 @@ FLOORS = {"sort": np_sort, "histogram": np_histogram, "reverse": np_reverse,
           "dyck1": np_dyck1, "dyck2": np_dyck2}
 
 
+# ---------------------------------------------------------------- numpy solutions
+# Each task solved directly in numpy, as one would without RASP (O(n log n) at most), from the
+# Python input to the output array: what the long-sequence table compares rasp with.
+
+def _codes(text):
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def fast_sort(xs):
+    return np.sort(np.array(xs, dtype=np.int64), kind="stable")
+
+
+def fast_histogram(text):
+    codes = _codes(text)
+    return np.bincount(codes, minlength=256)[codes]
+
+
+def fast_reverse(text):
+    return _codes(text)[::-1].copy()
+
+
+def _depth(codes, opening, closing):
+    return np.cumsum(opening.astype(np.int64) - closing)
+
+
+def _ptf(failed, depth):
+    return np.where(failed, "F", np.where(depth == 0, "T", "P"))
+
+
+def fast_dyck1(text):
+    codes = _codes(text)
+    depth = _depth(codes, codes == 40, codes == 41)
+    return _ptf(np.maximum.accumulate(depth < 0), depth)
+
+
+def fast_dyck2(text):
+    """A closer's partner is the position before it at the same level (depth before it
+    closes), if that one opens: the previous of its level, in a stable sort by level."""
+    codes = _codes(text)
+    opening, closing = np.isin(codes, (40, 123)), np.isin(codes, (41, 125))
+    depth = _depth(codes, opening, closing)
+    level = depth + closing
+    order = np.argsort(level, kind="stable")
+    previous = np.full(len(codes), -1)
+    same = level[order][1:] == level[order][:-1]
+    previous[order[1:][same]] = order[:-1][same]
+    partner = np.where(previous >= 0, codes[np.maximum(previous, 0)], 0)
+    partner = np.where((previous >= 0) & opening[np.maximum(previous, 0)], partner, 0)
+    matched = ((partner == 40) & (codes == 41)) | ((partner == 123) & (codes == 125))
+    bad = (closing & ~matched) | (depth < 0)
+    return _ptf(np.maximum.accumulate(bad), depth)
+
+
+def fast_most_frequent(text):
+    """After the BOS: the distinct tokens, most frequent first (ties: first seen first),
+    then the BOS as filler."""
+    codes = _codes(text[1:])
+    values, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    ranked = values[np.lexsort((first, -counts))]
+    out = np.full(len(text), "§", dtype="<U1")
+    out[1:1 + len(ranked)] = ranked.view("S1").astype("<U1")
+    return out
+
+
+# The paper's sort_by_most_freq pushes repeats behind first occurrences by a penalty of 300,
+# less than the counts of long inputs: here the penalty is the length.
+MOST_FREQUENT = """load "paper_examples";
+def bos_width(sel) {
+    return round(1 / aggregate(sel or select(indices, 0, ==), indicator(indices == 0))) - 1;
+}
+def sort_bos(seq, key) {
+    before = select(key, key, <) or (select(key, key, ==) and select(indices, indices, <));
+    rank = -1 if indices == 0 else bos_width(before);
+    return aggregate(select(rank, indices - 1, ==) or
+                     (select(indices, 0, ==) and select(indices, indices, ==)), seq);
+}
+repeat = bos_width(select(tokens_str, tokens_str, ==) and select(indices, indices, <)) > 0;
+x = sort_bos("§" if repeat else tokens_str, indicator(repeat) * length - hist_bos);
+"""
+LONG_PROGRAMS = {**PROGRAMS, "most-frequent": (MOST_FREQUENT, "bos letters")}
+FAST = {"sort": fast_sort, "histogram": fast_histogram, "reverse": fast_reverse,
+        "dyck1": fast_dyck1, "dyck2": fast_dyck2, "most-frequent": fast_most_frequent}
+
+
+def _as_text(values) -> list[str]:
+    if isinstance(values, np.ndarray) and values.dtype == np.uint8:
+        return [chr(v) for v in values.tolist()]
+    return [str(v) for v in values.tolist()]
+
+
+def long_sequences(sizes, repeats):
+    """rasp on long inputs, input conversion included, against the numpy solution."""
+    rng = random.Random(3)
+    print("\n| task | n | rasp | numpy solution | rasp / numpy |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for task, (setup, kind) in LONG_PROGRAMS.items():
+        it = Interpreter()
+        it.run(setup)
+        node = it.value("x")
+        for n in sizes:
+            if kind == "bos letters":
+                example = "§" + make_input("letters", n - 1, rng)
+            else:
+                example = make_input(kind, n, rng)
+
+            def ours(example=example, node=node):
+                return evaluate(node, input_array([prepare_input(example)]), {})
+            assert _as_text(ours()) == _as_text(FAST[task](example)), \
+                f"the numpy solution of {task} disagrees with rasp at n={n}"
+            took = median_time(ours, repeats if n < 10**6 else 1, 60)
+            floor = median_time(lambda: FAST[task](example), max(repeats, 5), 10)  # noqa: B023
+            print(f"| {task} | {n:,} | {fmt(took)} | {fmt(floor)} | {took / floor:.0f} |",
+                  flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory of this process: {peak:.0f} MB")
+
+
 # ---------------------------------------------------------------- tracr
 
 def load_tracr():
@@ -228,10 +347,15 @@ def main() -> None:
     parser.add_argument("--as-library", action="store_true",
                         help="time rasp as a program that imports it gets it, without the "
                              "process settings of the `rasp` command (cli.prepare_process)")
+    parser.add_argument("--long", action="store_true",
+                        help="only the long-sequence table, 10^4 to 10^6 tokens")
     args = parser.parse_args()
     if not args.as_library:
         prepare_process()  # what the `rasp` command sets for itself: the allocator, mainly
     print(f"(process settings of the `rasp` command: {'off' if args.as_library else 'on'})\n")
+    if args.long:
+        long_sequences([10**4, 10**5, 10**6], 3)
+        return
     tracr = load_tracr()
     if tracr is None:
         print("(tracr is not installed here: run bench/run.sh for its columns)\n")

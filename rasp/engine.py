@@ -9,9 +9,11 @@ itself, within the memory limit.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from . import ops
+from . import ops, planner
 from .errors import RaspError, RaspLimitError, RaspValueError, python_message
 from .graph import (
     Aggregate,
@@ -27,6 +29,16 @@ from .graph import (
 )
 
 __all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs"]
+
+# Aggregates are evaluated by the pattern of their selector where the planner knows it
+# (planner.py), else by blocks of rows. RASP_PLANNER=0 takes the block path everywhere: the
+# differential tests and the benchmarks compare the two.
+use_planner = os.environ.get("RASP_PLANNER", "1") != "0"
+# Below this many selection cells an input (n x n) blocks are faster: the planner's fixed cost
+# is some 50 numpy calls an aggregate. Measured: the planner wins from n = 512 on (sort, Dyck-2,
+# histogram), the blocks up to n = 128, and on batches of 16,384 inputs of length 32 the two
+# are even or the blocks ahead. The tests set it to 0.
+planner_cells = 1 << 16
 
 SHARED_MATRIX_BYTES = 1 << 20  # selections this small keep their blocks within an evaluation
 
@@ -107,11 +119,25 @@ class Rows:
 def needs(node: Node) -> tuple[Node, ...]:
     """What must be computed before `node`: its inputs, except that selectors are never
     materialised for an aggregate, which needs only what they compare."""
-    if isinstance(node, Aggregate):
-        return (node.values, *leaves(node.selector))
-    if isinstance(node, Selector):
-        return leaves(node)
-    return node.inputs
+    found = _needs.get(node.id)
+    if found is None:
+        if isinstance(node, Aggregate):
+            found = (node.values, *leaves(node.selector))
+        elif isinstance(node, Selector):
+            found = leaves(node)
+        else:
+            found = node.inputs
+        if len(_needs) >= KEPT_NEEDS:
+            _needs.clear()
+        _needs[node.id] = found
+    return found
+
+
+# Nodes never change, so what a node needs and the order a graph is computed in are kept (by
+# node id) for the next evaluation, the most of the fixed cost of a short input.
+KEPT_NEEDS, KEPT_ORDERS = 1 << 13, 1 << 8  # (then all are forgotten, and made again)
+_needs: dict[int, tuple[Node, ...]] = {}
+_orders: dict[int, list[Node]] = {}
 
 
 def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict) -> np.ndarray:
@@ -120,8 +146,12 @@ def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict)
         return node.operation(*args)
     if isinstance(node, Aggregate):
         values, *compared = args
-        rows = Rows(node.selector, {leaf.id: v for leaf, v in zip(leaves(node.selector),
-                                                                  compared)}, shared)
+        by_id = {leaf.id: v for leaf, v in zip(leaves(node.selector), compared)}
+        if use_planner and tokens.shape[-1] ** 2 >= planner_cells:
+            planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
+            if planned is not None:
+                return planned
+        rows = Rows(node.selector, by_id, shared)
         return ops.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
     if isinstance(node, Selector):  # the whole matrix (to show the selector): all rows at once
         rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared)
@@ -145,6 +175,17 @@ def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict)
 
 def _schedule(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
     """The nodes to compute for `node`, what each needs first, skipping what is cached."""
+    if not cache:
+        order = _orders.get(node.id)
+        if order is None:
+            if len(_orders) >= KEPT_ORDERS:
+                _orders.clear()
+            order = _orders[node.id] = _order(node, cache)
+        return order
+    return _order(node, cache)
+
+
+def _order(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
     order: list[Node] = []
     placed: set[int] = set(cache)
     stack: list[tuple[Node, bool]] = [(node, False)]

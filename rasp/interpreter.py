@@ -44,6 +44,7 @@ DEFAULT_MEMORY_LIMIT = 4 << 30
 BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array, at most
 CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
 CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
+BUILT_EXPRESSIONS = 64  # expressions whose graphs `evaluate` keeps
 PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 
 
@@ -115,6 +116,7 @@ class Interpreter:
         self.reported: list[RaspError] = []
         self._printed: list[str] = []
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
+        self._built: OrderedDict[str, _Built] = OrderedDict()  # graphs of expressions
         self.evaluator = Evaluator(self, interactive)
 
     @property
@@ -166,7 +168,26 @@ class Interpreter:
                 raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
                                     span)
             return self.apply(value, example, span).tolist()
-        return self._on_expression(expression, applied)
+        return self._on_built(expression, applied)
+
+    def _on_built(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
+        """`then(value, span)` of an expression whose graph may have been built by an earlier
+        call: the same text means the same graph while the names it could reach are bound
+        to the same values (the graph's nodes, kept, keep their cached values too)."""
+        if not isinstance(expression, str):
+            raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
+        built = self._built.get(expression)
+        if built is None or not built.current(self.env):
+            value, span = self._on_expression(expression, lambda v, at: (v, at))
+            built = _Built(value, span, self.env)
+            if isinstance(value, (SOp, Selector)):
+                self._built[expression] = built
+                while len(self._built) > BUILT_EXPRESSIONS:
+                    self._built.popitem(last=False)
+        else:
+            self._built.move_to_end(expression)
+        with self._entry(), limits_at(built.span):
+            return then(built.value, built.span)
 
     def analyze(self, expression: str) -> Analysis:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
@@ -231,7 +252,7 @@ class Interpreter:
         if not isinstance(expression, str):
             raise TypeError(f"evaluate_batch expects an expression as a str, got "
                             f"{type(expression).__name__}")
-        return self._on_expression(
+        return self._on_built(
             expression, lambda node, span: self._batches(node, span, list(inputs), progress,
                                                          keep_going))
 
@@ -413,6 +434,34 @@ def _as_typed(error: RaspSyntaxError, text: str) -> RaspSyntaxError:
     if span is not None and span.line == 1 and span.column == len(text) + 1:
         error.message = error.message.replace("unexpected ';'", "unexpected end of the expression")
     return error
+
+
+class _Built:
+    """The value of an expression, and the bindings it was built under: every variable of
+    the session and of the library, whatever the expression names, since a function it
+    calls may read any of them when called."""
+
+    def __init__(self, value: Any, span: Span, env: Env):
+        self.value, self.span = value, span
+        self.bindings = [(scope, dict(scope.vars)) for scope in _scopes(env)]
+
+    def current(self, env: Env) -> bool:
+        """Whether every name is still bound to the very same value (a name added, removed
+        or rebound could change what the expression means)."""
+        scopes = _scopes(env)
+        return len(scopes) == len(self.bindings) and all(
+            scope is was and len(scope.vars) == len(bound) and all(
+                scope.vars.get(name, bound) is value for name, value in bound.items())
+            for scope, (was, bound) in zip(scopes, self.bindings))
+
+
+def _scopes(env: Env) -> list[Env]:
+    out = []
+    scope: Env | None = env
+    while scope is not None:
+        out.append(scope)
+        scope = scope.parent
+    return out
 
 
 def _input_key(tokens: list) -> tuple:

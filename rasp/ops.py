@@ -18,6 +18,7 @@ mixed values get exactly Python's semantics and messages.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable
@@ -99,7 +100,7 @@ def _python_type_set(values: Array) -> set[type]:
     items = values.ravel().tolist()
     if _all_strings(items):
         return {str} if items else set()
-    return {type(v) for v in items}
+    return set(map(type, items))
 
 
 def _all_strings(items: list) -> bool:
@@ -148,7 +149,7 @@ def sequence(values: Any) -> Array:
     if kind != "O":
         arr = arr.astype(object)
     items = arr.ravel().tolist()
-    types = {type(v) for v in items}
+    types = set(map(type, items))
     if not types <= set(ATOM_TYPES):
         raise RaspValueError("sequence values must be bools, ints, floats or strings, got "
                              + _describe(items))
@@ -206,6 +207,12 @@ def binary(op: str, left: Array, right: Array) -> Array:
             result = _numeric_binary(op, left, right)
     elif op in ("==", "!=") and _strings_and_numbers(left, right):
         result = np.full(np.broadcast_shapes(left.shape, right.shape), op == "!=")
+    elif op in ("+", "-", "*") and (mixed := _mixed_arithmetic(op, left, right)) is not None:
+        return mixed  # a canonical sequence already
+    elif op in ("==", "!=") and _strings(left) and _strings(right):
+        result = _NUMPY_OPS[op](left, right)  # str's own comparison, in numpy's object loop
+    elif op == "+" and _short_strings(left, right):
+        result = np.add(left, right)  # Python's own concatenation, without a Python call each
     else:
         result = _python_map(PYTHON_OPS[op], left, right)
     if op in COMPARISONS:
@@ -232,8 +239,73 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
         return left, right
 
 
+def _strings(values: Array) -> bool:
+    return values.dtype.kind == "O" and values.size > 0 and _all_strings(values.ravel().tolist())
+
+
+def _short_strings(left: Array, right: Array) -> bool:
+    """Whether both sides are strings whose concatenations stay within MAX_ITEMS."""
+    longest = []
+    for side in (left, right):
+        items = side.ravel().tolist()
+        if side.dtype.kind != "O" or not items or not _all_strings(items):
+            return False
+        longest.append(max(map(len, items)))
+    return sum(longest) <= MAX_ITEMS
+
+
+def _mixed_arithmetic(op: str, left: Array, right: Array) -> Array | None:
+    """`+`, `-` or `*` where a side mixes ints and floats (as aggregates make them), at numpy
+    speed: each position is a float where Python would compute a float (a float on either
+    side), else an int, and IEEE arithmetic on float64 is Python's on floats. None where a
+    side is not plain numbers or an int result could leave int64."""
+    if "O" not in (left.dtype.kind, right.dtype.kind):
+        return None
+    left_split, right_split = _split_numbers(left), _split_numbers(right)
+    if left_split is None or right_split is None:
+        return None
+    left_floats, left_ints, left_is_float = left_split
+    right_floats, right_ints, right_is_float = right_split
+    is_float = left_is_float | right_is_float
+    if _may_overflow(op, np.where(is_float, 0, left_ints), np.where(is_float, 0, right_ints)):
+        return None
+    fn = _NUMPY_OPS[op]
+    if is_float.all():
+        return fn(left_floats, right_floats)
+    if not is_float.any():
+        return fn(left_ints, right_ints)
+    out = np.empty(is_float.shape, dtype=object)
+    out[is_float] = fn(left_floats, right_floats)[is_float]  # as Python floats
+    out[~is_float] = fn(left_ints, right_ints)[~is_float]  # as Python ints
+    return out
+
+
+def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
+    """Numbers as (float64s, int64s, which are Python floats); None for anything else."""
+    kind = values.dtype.kind
+    if kind in "biu":
+        return values.astype(np.float64), values.astype(np.int64), np.zeros(values.shape, bool)
+    if kind == "f":
+        return values, np.zeros(values.shape, np.int64), np.ones(values.shape, bool)
+    items = values.ravel().tolist()
+    if not set(map(type, items)) <= {int, float, bool}:
+        return None
+    is_float = np.fromiter(map(isinstance, items, itertools.repeat(float)), bool,
+                           len(items)).reshape(values.shape)
+    try:
+        return (values.astype(np.float64), np.where(is_float, 0, values).astype(np.int64),
+                is_float)
+    except OverflowError:  # ints beyond int64, or beyond floats
+        return None
+
+
 def _exact_in_floats(values: Array) -> bool:
     """Whether every int among the values is a float too (no more than 53 bits)."""
+    try:
+        if np.all(np.abs(values.astype(np.float64)) <= 2**53):  # all of them small
+            return True
+    except (OverflowError, TypeError, ValueError):
+        pass
     return all(abs(v) <= 2**53 for v in values.ravel().tolist() if not isinstance(v, float))
 
 
@@ -325,6 +397,12 @@ def unary(op: str, values: Array) -> Array:
                 return sequence(_python_map(int, rounded))
             return rounded.astype(np.int64)
         return a
+    if op == "round" and seq_type(values) in ("ints", "floats") and _exact_in_floats(values):
+        # Python rounds an int to itself and a float half to even, as rint does
+        try:
+            return unary(op, values.astype(np.float64))
+        except ValueError:
+            pass  # an infinite or NaN value: Python's own error
     prefix: dict[str, Callable[[Any], Any]] = {"-": operator.neg, "+": operator.pos,
                                                 "round": round}
     return sequence(_python_map(prefix[op], values))
@@ -407,6 +485,12 @@ def _narrow(keys: Array, queries: Array) -> tuple[Array, Array]:
     return keys, queries
 
 
+def shaped(values: Array, shape: tuple) -> Array:
+    """np.broadcast_to, which costs more than the rest of an aggregate of a short input, for
+    arrays not of `shape` already."""
+    return values if values.shape == shape else np.broadcast_to(values, shape)
+
+
 def row_counts(block: Array) -> Array:
     """How many cells of each row are selected (numpy's count_nonzero along an axis is
     several times slower than this sum of bytes)."""
@@ -430,7 +514,7 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
 
     `rows(start, stop)` gives the selection's rows for queries start..stop; `shape` is that of
     the inputs (batch..., n). When every row is the same (`uniform`), one row is enough."""
-    values = np.broadcast_to(values, shape)
+    values = shaped(values, shape)
     summer = Summer(values) if seq_type(values) in ("ints", "floats") else None
     n = shape[-1]
     step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape))))
@@ -441,7 +525,7 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
     sums = np.empty(shape[:-1] + (n,))
     for start in range(0, n, step):
         stop = min(n, start + step)
-        block = np.broadcast_to(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
+        block = shaped(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
         w = width[..., start:stop] = row_counts(block)
         copy, mean = np.any(w == 1), np.any(w >= 2)
         if summer and (mean or (copy and summer.exact)):
@@ -450,13 +534,23 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
             chosen[..., start:stop] = (summer.copies(sums[..., start:stop]) if summer and
                                        summer.exact else np.take_along_axis(
                                            values, np.argmax(block, axis=-1), axis=-1))
-    width, chosen, sums = (np.broadcast_to(a, shape) for a in (width, chosen, sums))
+    return aggregate_result(width, chosen, sums, values, default, shape)
+
+
+def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, default: Any,
+                     shape: tuple) -> Array:
+    """An aggregate's value from each query's `width` (how many keys it selects), `chosen`
+    (the selected value, where it selects one) and `sums` (of the selected values, where it
+    selects several): the block path and the planner share it, so that they agree on types,
+    defaults and errors."""
+    values = shaped(values, shape)
+    width, chosen, sums = (shaped(a, shape) for a in (width, chosen, sums))
     several = width >= 2
     parts = []
     if np.any(width == 1):
         parts.append((width == 1, chosen))
     if np.any(several):
-        if summer is None:
+        if seq_type(values) not in ("ints", "floats"):
             flat = values.reshape(-1, shape[-1])
             offending = flat[np.argmax(several.reshape(flat.shape).any(axis=-1))]
             raise RaspValueError(f"aggregate cannot average {seq_type(values)}: a query "
@@ -493,15 +587,17 @@ class Summer:
             if len(levels) <= 4:
                 self.levels = [int(v) for v in levels if v != 0]
         self.exact = self.levels is not None
+        self.floats: Array | None = None  # the values as floats, made once
 
     def __call__(self, block: Array, width: Array) -> Array:
         if self.by_python:
             return self._python_sums(block)
         if self.levels is None:
-            numbers = self.values.astype(np.float64)[..., :, np.newaxis]
-            rows = max(1, block.shape[-2] // 8)  # the float copy no larger than the block
-            return np.concatenate([(block[..., i:i + rows, :].astype(np.float64) @ numbers)
-                                   [..., 0] for i in range(0, block.shape[-2], rows)], axis=-1)
+            # einsum's own loops, not BLAS: on a shared machine BLAS's threads made these
+            # small products twenty to forty times slower (measured, n = 20,000)
+            if self.floats is None:
+                self.floats = self.values.astype(np.float64)
+            return np.einsum("...qk,...k->...q", block, self.floats)
         total = np.zeros(block.shape[:-1])
         for v in self.levels:
             total += v * self._count(block, width, v)
@@ -520,7 +616,7 @@ class Summer:
         values = np.broadcast_to(self.values, block.shape[:-2] + self.values.shape[-1:])
         sums = np.zeros(block.shape[:-1])
         for where in np.ndindex(*block.shape[:-1]):
-            row = values[where[:-1]]
+            row = values[where[:-1]].tolist()  # Python ints: numpy's int64 sums would wrap
             chosen = [row[k] for k in np.flatnonzero(block[where])]
             sums[where] = sum(chosen) * 1.0 if chosen else 0.0
         return sums
@@ -534,9 +630,11 @@ def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:
     if len({v.dtype for _, v in parts}) == 1:
         out = np.empty(shape, dtype=parts[0][1].dtype)
         for mask, vals in parts:
-            out[mask] = np.broadcast_to(vals, shape)[mask]
+            out[mask] = shaped(vals, shape)[mask]
         return sequence(out) if out.dtype.kind == "O" else out
     out = np.empty(shape, dtype=object)
     for mask, vals in parts:
-        out[mask] = np.broadcast_to(vals, shape).astype(object)[mask]
+        out[mask] = shaped(vals, shape)[mask]  # as Python numbers or strings
+    if all(v.dtype.kind in "bif" for _, v in parts):
+        return out  # bools, ints and floats, each of its own type: a mix sequence() keeps
     return sequence(out)

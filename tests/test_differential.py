@@ -1,5 +1,8 @@
 """Differential testing: random programs, run by the interpreter and by the per-element
-reference (`reference_evaluator.py`), must give the same values, or both an error.
+reference (`reference_evaluator.py`), must give the same values, or both an error. And the
+engine's two ways of evaluating an aggregate, by the selector's pattern (planner.py) and by
+blocks of rows, must give identical outcomes: values of the same types, to the last bit, and
+the same errors at the same places, on single inputs and on batches.
 
 Values are compared as Python lists, element by element, with their Python types (an int is
 not a float) and floats to a relative 1e-9. Any exception that is not a RaspError is a bug.
@@ -9,12 +12,14 @@ ended in values and how many in errors.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import event, given
 
-from rasp import Interpreter, RaspError
+from rasp import Interpreter, RaspError, engine, planner
 from rasp.graph import Selector, SOp
 
 from program_strategies import Case, cases
@@ -118,3 +123,70 @@ def check(case: Case) -> None:
 @given(cases())
 def test_interpreter_agrees_with_the_reference(case):
     check(case)
+
+
+# ---------------------------------------------------------------- planner against blocks
+
+@contextlib.contextmanager
+def _planner(on: bool, taken: list[bool]) -> Iterator[None]:
+    """The engine with the planner on or off; `taken` records, for each aggregate the
+    planner was asked about, whether it evaluated it."""
+    plan = planner.aggregate
+
+    def recorded(*args):
+        taken.append(True)  # an error raised by the planner counts as planned
+        out = plan(*args)
+        taken[-1] = out is not None
+        return out
+    saved = engine.use_planner, engine.planner_cells, planner.aggregate
+    engine.use_planner, engine.planner_cells, planner.aggregate = on, 0, recorded
+    try:
+        yield
+    finally:
+        engine.use_planner, engine.planner_cells, planner.aggregate = saved
+
+
+def _outcome(error: RaspError | None, value: Any = None) -> Any:
+    """A value as (type, repr) leaves, exact to the bit and the sign of zero; an error as its
+    message and place."""
+    if error is not None:
+        return ("error", error.message, repr(error.span), repr(error.notes))
+    if isinstance(value, list):
+        return [_outcome(None, v) for v in value]
+    return (type(value).__name__, repr(value))
+
+
+def _run_all(case: Case, on: bool, taken: list[bool]) -> Any:
+    with _planner(on, taken):
+        it = Interpreter(warn=lambda text: None)
+        try:
+            it.run(case.source, "<generated>")
+        except RaspError as e:
+            return _outcome(e)
+        results = {}
+        for name in case.names:
+            if isinstance(it.value(name), (SOp, Selector)):
+                results[name] = [_evaluated(it.evaluate, name, x) for x in case.inputs]
+                results[name + " (batch)"] = _evaluated(it.evaluate_batch, name, case.inputs)
+        return results
+
+
+def _evaluated(compute, *args) -> Any:
+    try:
+        return _outcome(None, compute(*args))
+    except RaspError as e:
+        return _outcome(e)
+
+
+def check_planner(case: Case) -> None:
+    taken: list[bool] = []
+    planned, blocks = _run_all(case, True, taken), _run_all(case, False, [])
+    event("no aggregates" if not taken else "aggregates: all by the planner" if all(taken)
+          else "aggregates: some by the planner, some by blocks" if any(taken)
+          else "aggregates: all by blocks")
+    assert planned == blocks, f"\n{case.source}\non {case.inputs}"
+
+
+@given(cases())
+def test_the_planner_agrees_with_the_block_path(case):
+    check_planner(case)

@@ -21,6 +21,7 @@ RANK = {
     "errors": 0,
     "ops": 1, "ast": 1, "highlight": 1,
     "graph": 2, "parser": 2,
+    "planner": 2.5,  # evaluates aggregates by pattern, for the engine
     "engine": 3, "values": 3,
     "analysis": 4, "display": 4,
     "draw": 5, "evaluator": 5,

@@ -74,3 +74,37 @@ def test_comparable_strings_keep_python_order():
 def test_comparable_narrows_integers():
     k, q = ops.comparable(np.array([1, 300]), np.array([2, 5]))
     assert k.dtype == np.int16 and q.dtype == np.int16
+
+
+MIXED = [[1, 2.5, True, -0.0, 2**62, 7], [0.5, 3, 2, 1.0, 1, False], [-4, -1.5, 0.0, 2**53, 3, 2.0]]
+
+
+def _objects(items: list) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "==", "<", "!="])
+@pytest.mark.parametrize("left", range(len(MIXED)))
+@pytest.mark.parametrize("right", range(len(MIXED)))
+def test_mixed_ints_and_floats_compute_as_python_does(op, left, right):
+    """Mixed int/float sequences (aggregates make them) go through numpy, not Python calls:
+    each position must still have Python's value and type, overflow to Python ints included."""
+    a, b = MIXED[left], MIXED[right]
+    got = ops.binary(op, _objects(a), _objects(b)).tolist()
+    want = [ops.PYTHON_OPS[op](x, y) for x, y in zip(a, b)]
+    assert [(type(v), repr(v)) for v in got] == [(type(v), repr(v)) for v in want]
+
+
+@pytest.mark.parametrize("items", MIXED + [[1, 2.5, -3.5, 0.5, 4]])
+def test_rounding_mixed_numbers_is_pythons(items):
+    got = ops.unary("round", _objects(items)).tolist()
+    assert [(type(v), v) for v in got] == [(type(v), v) for v in map(round, items)]
+
+
+def test_strings_compare_and_concatenate_as_python_does():
+    a, b = _objects(["a", "", "ab", "b"]), _objects(["a", "b", "ab", ""])
+    assert ops.binary("==", a, b).tolist() == [True, False, True, False]
+    assert ops.binary("!=", a, b).tolist() == [False, True, False, True]
+    assert ops.binary("+", a, b).tolist() == ["aa", "b", "abab", "b"]

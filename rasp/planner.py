@@ -1,0 +1,487 @@
+"""Aggregates by the pattern of their selector: widths, sums and copies without the n x n
+selection matrix, in O(n log n).
+
+A selector is read as a sum of signed *terms* (inclusion-exclusion): `not a` is `1 - a`,
+`a or b` is `a + b - a·b`, `a and b` is `a·b`, and `!=` is `1 - (==)`. A term is a
+conjunction of comparisons, each between the keys and the queries of one pair of s-ops and
+written as the relations a key may have to its query (less, equal, greater), so that two
+comparisons of the same pair meet as an intersection: `k < q and k == q` selects nothing,
+and the stable sort's `k < q or (k == q and i < j)` comes down to two terms.
+
+A term can be evaluated by sorting when, on the input, it has
+
+* comparisons whose queries (or keys) are all equal: masks of the keys (or of the queries);
+* equalities: the keys and queries of these pairs, and the input of a batch, form one group
+  code;
+* at most one order comparison: sorted by (group, key), the keys a query selects are one
+  range, found by `searchsorted`.
+
+Each term gives every query a range of keys in its sorted order; prefix sums over that order
+give the width, the sum of the selected values and the sum of the selected positions (the
+position itself where one key is selected, to copy its value). Signed sums of the terms give
+the selector's. Everything is exact integer arithmetic: values must be ints, or floats that
+are all multiples of one power of two with sums below 2^53 (then every order of summation
+gives the same float, the block path's included). Where any of this does not hold (another
+shape of selector, strings compared with numbers, NaN, values whose float sums could round),
+`aggregate` returns None and the engine takes the block path, which is also the oracle the
+tests compare this with.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from . import ops
+from .graph import Aggregate, Combine, Select, Selector
+
+__all__ = ["aggregate"]
+
+LT, EQ, GT = 1, 2, 4  # how a key relates to its query
+ALL = LT | EQ | GT
+RELATION = {"==": EQ, "!=": LT | GT, "<": LT, "<=": LT | EQ, ">": GT, ">=": GT | EQ}
+MAX_TERMS = 32  # beyond this many terms the block path is as good
+
+Pair = tuple[int, int]  # (keys id, queries id)
+Side = Literal["left", "right"]
+Term = frozenset  # of (pair, relation), one relation per pair
+Poly = dict  # Term -> coefficient
+
+
+class Unplannable(Exception):
+    """The selector, or its values on this input, has no shape the planner evaluates."""
+
+
+# ---------------------------------------------------------------- the selector as terms
+
+def terms(selector: Selector, pairs: dict[Pair, Select]) -> Poly:
+    """The selector as signed terms; `pairs` collects a select for each pair compared."""
+    if isinstance(selector, Select):
+        pair = (selector.keys.id, selector.queries.id)
+        pairs.setdefault(pair, selector)
+        return _normal({frozenset({(pair, RELATION[selector.op])}): 1})
+    assert isinstance(selector, Combine)
+    parts = [terms(p, pairs) for p in selector.inputs]  # type: ignore[arg-type]
+    if selector.op == "not":
+        return _sum({frozenset(): 1}, _scaled(parts[0], -1))
+    product = _product(parts[0], parts[1])
+    if selector.op == "and":
+        return product
+    return _sum(_sum(parts[0], parts[1]), _scaled(product, -1))
+
+
+def _sum(a: Poly, b: Poly) -> Poly:
+    out = dict(a)
+    for term, c in b.items():
+        out[term] = out.get(term, 0) + c
+    return _checked({t: c for t, c in out.items() if c})
+
+
+def _scaled(a: Poly, factor: int) -> Poly:
+    return {t: c * factor for t, c in a.items()}
+
+
+def _product(a: Poly, b: Poly) -> Poly:
+    out: Poly = {}
+    for ta, ca in a.items():
+        for tb, cb in b.items():
+            out = _sum(out, _normal({_meet(ta, tb): ca * cb}))
+    return out
+
+
+def _meet(a: Term, b: Term) -> Term:
+    """Both terms at once: relations of the same pair intersect (the keys and queries are
+    trichotomous, which `_codes` makes sure of on the input)."""
+    relations = dict(a)
+    for pair, rel in b:
+        relations[pair] = relations.get(pair, ALL) & rel
+    return frozenset(relations.items())
+
+
+def _normal(p: Poly) -> Poly:
+    """Terms without empty relations (nothing selected), full ones (no condition) or `!=`
+    (which becomes `1 - (==)`)."""
+    out: Poly = {}
+    for term, c in p.items():
+        if any(rel == 0 for _, rel in term):
+            continue
+        term = frozenset((pair, rel) for pair, rel in term if rel != ALL)
+        unequal = [pair for pair, rel in term if rel == LT | GT]
+        if unequal:
+            rest = term - {(unequal[0], LT | GT)}
+            out = _sum(out, _normal({rest: c, rest | {(unequal[0], EQ)}: -c}))
+        else:
+            out = _sum(out, {term: c})
+    return out
+
+
+def _checked(p: Poly) -> Poly:
+    if len(p) > MAX_TERMS:
+        raise Unplannable(f"{len(p)} terms")
+    return p
+
+
+# ---------------------------------------------------------------- codes of keys and queries
+
+class Codes:
+    """The keys and queries of one pair as integer codes with the same order and equality,
+    over the flattened input (batch included): `keys`, `queries`, all below `bound`.
+    `constant_keys` / `constant_queries`: whether one side is the same everywhere."""
+
+    def __init__(self, keys: np.ndarray, queries: np.ndarray, shape: tuple):
+        if keys is queries:  # a self-join: the codes of one side are those of the other
+            k, _ = _numbers(*ops.comparable(keys, keys[..., :1]))  # (one query: no empty min)
+            q = k
+        else:
+            k, q = _numbers(*ops.comparable(keys, queries))
+        both = np.concatenate([k.ravel(), q.ravel()])
+        if both.dtype.kind in "iu" and int(both.max()) - int(both.min()) < 4 * both.size:
+            codes = both - both.min()
+            self.bound = int(codes.max()) + 1
+        else:
+            uniques, codes = np.unique(both, return_inverse=True)
+            self.bound = len(uniques)
+        codes = codes.astype(np.int64, copy=False)
+        keys_codes, queries_codes = codes[:k.size].reshape(k.shape), codes[k.size:].reshape(q.shape)
+        self.constant_keys = bool(keys_codes.min() == keys_codes.max())
+        self.constant_queries = bool(queries_codes.min() == queries_codes.max())
+        small = _small(self.bound)
+        self.keys = np.broadcast_to(keys_codes.astype(small), shape).ravel()
+        self.queries = np.broadcast_to(queries_codes.astype(small), shape).ravel()
+
+
+def _numbers(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and queries as one numeric dtype that compares them exactly, with no NaN."""
+    k, q = _numeric(keys), _numeric(queries)
+    if k.dtype.kind != q.dtype.kind:
+        ints = k if k.dtype.kind == "i" else q
+        if ints.size and max(abs(int(ints.min())), abs(int(ints.max()))) > 2**53:
+            raise Unplannable("ints beyond float precision compared with floats")
+        k, q = k.astype(np.float64), q.astype(np.float64)
+    if k.dtype.kind == "f" and (np.isnan(k).any() or np.isnan(q).any()):
+        raise Unplannable("NaN")  # compares unequal to everything: not trichotomous
+    return k, q
+
+
+def _numeric(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind in "bu" or a.dtype.kind == "i":
+        return a.astype(np.int64, copy=False)
+    if a.dtype.kind == "f":
+        return a
+    items = a.ravel().tolist()  # ints beyond int64, or ints mixed with floats
+    if not all(isinstance(v, (int, float)) for v in items):
+        raise Unplannable("strings compared with other values")
+    if any(isinstance(v, int) and abs(v) > 2**53 for v in items):
+        raise Unplannable("large ints")
+    return a.astype(np.float64)
+
+
+# ---------------------------------------------------------------- one term on the input
+
+class Ranges:
+    """For each query, the keys a term selects: positions lo..hi of `order` (flat positions
+    of keys, in sorted order)."""
+
+    def __init__(self, term: Term, codes: dict[Pair, Codes], shape: tuple):
+        size, n = int(np.prod(shape)), shape[-1]
+        key_mask = np.ones(size, dtype=bool)
+        query_mask = np.ones(size, dtype=bool)
+        equal: list[tuple[np.ndarray, np.ndarray, int]] = []
+        if size > n:  # a batch: keys and queries of the same input only
+            batch = np.arange(size) // n
+            equal.append((batch, batch, size // n))
+        ordered = None
+        for pair, rel in sorted(term):
+            c = codes[pair]
+            if c.constant_queries:
+                key_mask &= _holds(rel, c.keys, c.queries[0])
+            elif c.constant_keys:
+                query_mask &= _holds(rel, c.keys[0], c.queries)
+            elif rel == EQ:
+                equal.append((c.keys, c.queries, c.bound))
+            elif ordered is None:
+                ordered = (c, rel)
+            else:
+                raise Unplannable("two order comparisons")
+        chosen = np.flatnonzero(key_mask) if not key_mask.all() else None
+        group_keys, group_queries, bound = _group(equal, chosen, size)
+        if ordered is None:
+            self._sort(group_keys, chosen)
+            self.lo, self.hi = self._search(group_queries, [(group_queries, "left"),
+                                                            (group_queries, "right")])
+        else:
+            c, rel = ordered
+            if bound * c.bound >= 2**62:
+                (group_keys, group_queries), bound = _dense(group_keys, group_queries)
+            keys = c.keys if chosen is None else c.keys[chosen]
+            self._sort(group_keys * c.bound + keys, chosen)
+            start = group_queries * c.bound
+            at = start + c.queries
+            end = start + c.bound
+            low = {LT: start, LT | EQ: start, GT: at, GT | EQ: at}[rel]
+            high = {LT: at, LT | EQ: at, GT: end, GT | EQ: end}[rel]
+            # all three grow with `at`: in its order, every search is of sorted needles
+            self.lo, self.hi = self._search(at, [(low, "right" if rel == GT else "left"),
+                                                 (high, "right" if rel == LT | EQ else "left")])
+        if not query_mask.all():
+            self.hi = np.where(query_mask, self.hi, self.lo)
+        del self.sorted, self.keys, self.key_order  # only the ranges are needed from here on
+        # kept for the evaluation's other aggregates: in half the memory where that holds them
+        small = _small(size)
+        self.lo, self.hi = self.lo.astype(small), self.hi.astype(small)
+        self.order: np.ndarray = self.order.astype(small)
+
+    def _sort(self, keys: np.ndarray, chosen: np.ndarray | None) -> None:
+        self.keys = keys
+        if keys.size > 1 and not np.all(keys[1:] >= keys[:-1]):
+            order = np.argsort(keys)  # how ties are ordered does not matter: ranges hold all
+            self.sorted = keys[order]
+        else:
+            order = np.arange(keys.size)
+            self.sorted = keys
+        self.key_order = order
+        self.order = order if chosen is None else chosen[order]  # flat positions
+        # keys that are consecutive integers (positions, say) are found by subtraction
+        size = self.sorted.size
+        self.consecutive = bool(size and self.sorted[-1] - self.sorted[0] == size - 1 and (
+            size == 1 or np.all(self.sorted[1:] != self.sorted[:-1])))
+
+    def _search(self, by: np.ndarray, needles: list[tuple[np.ndarray, Side]]) -> list:
+        """np.searchsorted(self.sorted, codes, side) for each (codes, side) of `needles`,
+        all of which grow with `by`. Searched in the order of `by`, the needles are sorted,
+        which numpy searches with few cache misses: ten times faster for a million."""
+        if self.consecutive:
+            first, size = self.sorted[0], self.sorted.size
+            return [np.clip(codes - (first - (side == "right")), 0, size)
+                    for codes, side in needles]
+        if by.size < 2 or np.all(by[1:] >= by[:-1]):
+            return [np.searchsorted(self.sorted, codes, side) for codes, side in needles]
+        # queries compared with themselves (a self-join) are already sorted, as the keys
+        same = by.size == self.keys.size and np.array_equal(by, self.keys)
+        order = self.key_order if same else np.argsort(by)
+        found = []
+        for codes, side in needles:
+            out = np.empty(codes.size, dtype=np.int64)
+            out[order] = np.searchsorted(self.sorted, codes[order], side)
+            found.append(out)
+        return found
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.hi - self.lo
+
+    def sums(self, numbers: np.ndarray) -> np.ndarray:
+        """Each query's sum of `numbers` (int64, by flat position) over its range; int64
+        arithmetic wraps, but the sums of one input's range are exact."""
+        prefix = np.zeros(self.order.size + 1, dtype=np.int64)
+        np.cumsum(numbers[self.order], out=prefix[1:])
+        return prefix[self.hi] - prefix[self.lo]
+
+
+def _small(bound: int) -> type:
+    """The integer type for numbers below `bound`."""
+    return np.int32 if bound < 2**31 else np.int64
+
+
+def _holds(rel: int, keys: Any, queries: Any) -> np.ndarray:
+    """Whether key and query codes stand in relation `rel`."""
+    out = np.zeros(np.broadcast_shapes(np.shape(keys), np.shape(queries)), dtype=bool)
+    if rel & LT:
+        out |= keys < queries
+    if rel & EQ:
+        out |= keys == queries
+    if rel & GT:
+        out |= keys > queries
+    return out
+
+
+def _group(equal: list, chosen: np.ndarray | None, size: int) -> tuple:
+    """One code for the keys (those chosen) and one for the queries that are equal exactly
+    where every pair of `equal` is."""
+    n_keys = size if chosen is None else chosen.size
+    group_keys = np.zeros(n_keys, dtype=np.int64)
+    group_queries = np.zeros(size, dtype=np.int64)
+    bound = 1
+    for keys, queries, b in equal:
+        if bound * b >= 2**62:
+            (group_keys, group_queries), bound = _dense(group_keys, group_queries)
+        group_keys = group_keys * b + (keys if chosen is None else keys[chosen])
+        group_queries = group_queries * b + queries
+        bound *= b
+    return group_keys, group_queries, bound
+
+
+def _dense(keys: np.ndarray, queries: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+    uniques, codes = np.unique(np.concatenate([keys, queries]), return_inverse=True)
+    return (codes[:keys.size], codes[keys.size:]), len(uniques)
+
+
+# ---------------------------------------------------------------- the aggregate
+
+def aggregate(node: Aggregate, values: np.ndarray, compared: dict[int, np.ndarray],
+              shape: tuple, shared: dict) -> np.ndarray | None:
+    """The aggregate's value, as ops.aggregate gives it, or None where the planner has no
+    way to evaluate it (then the block path does)."""
+    if not shape[-1] or not int(np.prod(shape)):
+        return None
+    try:
+        values = np.broadcast_to(values, shape)
+        mask = _uniform(node.selector, compared, shape, shared)
+        if mask is not None:
+            width, chosen, sums = _selected(mask, values)
+        else:
+            width, chosen, sums = _by_terms(node.selector, values, compared, shape, shared)
+    except Unplannable:
+        return None
+    return ops.aggregate_result(width.reshape(shape), chosen.reshape(shape),
+                                sums.reshape(shape), values, node.default, shape)
+
+
+def _by_terms(selector: Selector, values: np.ndarray, compared: dict[int, np.ndarray],
+              shape: tuple, shared: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Widths, copies and sums (flat) as signed sums of the terms' ranges."""
+    plan = _terms(selector, shared)
+    ranges = [(c, _ranges(t, plan[1], compared, shape, shared)) for t, c in plan[0].items()]
+    size = int(np.prod(shape))
+    width = _total([c * r.width for c, r in ranges], size)
+    flat = values.reshape(-1)
+    positions = np.arange(flat.size, dtype=np.int64)
+    one = np.flatnonzero(width == 1)
+    chosen = np.empty(flat.size, dtype=values.dtype)
+    if one.size:
+        at = _total([c * r.sums(positions) for c, r in ranges], size)
+        chosen[one] = flat[at[one]]
+    sums = np.zeros(flat.size)
+    if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
+        numbers, scale = _integers(values)
+        total = _total([c * r.sums(numbers) for c, r in ranges], size)
+        sums = np.ldexp(total.astype(np.float64), -scale)
+    return width, chosen, sums
+
+
+def _uniform(selector: Selector, compared: dict[int, np.ndarray], shape: tuple,
+             shared: dict) -> np.ndarray | None:
+    """Where every query of an input selects the same keys (all queries compared are
+    constants, as in `full_s` or `select(tokens, "a", ==)`): the keys selected, one row of
+    them an input (batch, n); else None."""
+    selects = [s for s in _selects(selector)]
+    codes = {s.id: _codes(s, compared, shape, shared) for s in selects}
+    if not all(c.constant_queries for c in codes.values()):
+        return None
+
+    def mask(sel: Selector) -> np.ndarray:
+        if isinstance(sel, Select):
+            c = codes[sel.id]
+            return _holds(RELATION[sel.op], c.keys, c.queries[0])
+        parts = [mask(p) for p in sel.inputs]  # type: ignore[arg-type]
+        if sel.op == "not":  # type: ignore[attr-defined]
+            return ~parts[0]
+        return parts[0] & parts[1] if sel.op == "and" else parts[0] | parts[1]  # type: ignore
+    return mask(selector).reshape(-1, shape[-1])
+
+
+def _selects(selector: Selector) -> list[Select]:
+    if isinstance(selector, Select):
+        return [selector]
+    return [s for part in selector.inputs for s in _selects(part)]  # type: ignore[arg-type]
+
+
+def _selected(mask: np.ndarray, values: np.ndarray) -> tuple:
+    """Widths, copies and sums (flat) where each input's queries all select `mask`'s keys."""
+    n = mask.shape[-1]
+    rows = values.reshape(-1, n)
+    width = np.count_nonzero(mask, axis=-1)
+    chosen = rows[np.arange(len(rows)), np.argmax(mask, axis=-1)]
+    sums = np.zeros(len(rows))
+    if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
+        numbers, scale = _integers(values)
+        total = np.where(mask, numbers.reshape(-1, n), 0).sum(axis=-1)
+        sums = np.ldexp(total.astype(np.float64), -scale)
+    return tuple(np.repeat(a, n) for a in (width, chosen, sums))
+
+
+def _total(parts: list[np.ndarray], size: int) -> np.ndarray:
+    total = np.zeros(size, dtype=np.int64)
+    for part in parts:
+        total += part
+    return total
+
+
+def _terms(selector: Selector, shared: dict) -> tuple[Poly, dict[Pair, Select]]:
+    key = ("terms", selector.id)
+    if key not in shared:
+        pairs: dict[Pair, Select] = {}
+        try:
+            shared[key] = (terms(selector, pairs), pairs)
+        except Unplannable as e:
+            shared[key] = e
+    if isinstance(shared[key], Unplannable):
+        raise shared[key]
+    return shared[key]
+
+
+def _ranges(term: Term, pairs: dict[Pair, Select], compared: dict[int, np.ndarray],
+            shape: tuple, shared: dict) -> Ranges:
+    key = ("ranges", term)
+    if key not in shared:
+        codes = {pair: _codes(pairs[pair], compared, shape, shared) for pair, _ in term}
+        try:
+            shared[key] = Ranges(term, codes, shape)
+        except Unplannable as e:
+            shared[key] = e
+    if isinstance(shared[key], Unplannable):
+        raise shared[key]
+    return shared[key]
+
+
+def _codes(select: Select, compared: dict[int, np.ndarray], shape: tuple,
+           shared: dict) -> Codes:
+    key = ("codes", select.keys.id, select.queries.id)
+    if key not in shared:
+        try:
+            shared[key] = Codes(compared[select.keys.id], compared[select.queries.id], shape)
+        except Unplannable as e:
+            shared[key] = e
+    if isinstance(shared[key], Unplannable):
+        raise shared[key]
+    return shared[key]
+
+
+def _integers(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """The values as int64 multiples of 2^-scale whose sums are exact, flat; or Unplannable
+    where float sums could depend on their order (or ints need Python's)."""
+    n = values.shape[-1]
+    flat = values.reshape(-1)
+    if flat.dtype.kind in "iu":
+        # beyond 2^53 the block path sums by Python and rounds the sum to a float once, as
+        # the conversion of an exact int64 sum does
+        largest = max(abs(int(flat.min())), abs(int(flat.max())))
+        if largest * n >= 2**63:
+            raise Unplannable("large ints")
+        return flat.astype(np.int64), 0
+    if flat.dtype.kind == "O":
+        items = flat.tolist()
+        if any(not isinstance(v, float) and abs(v) * n >= 2**53 for v in items):
+            raise Unplannable("large ints")
+        flat = flat.astype(np.float64)
+    if not np.isfinite(flat).all():
+        raise Unplannable("infinite values")
+    mantissas, exponents = np.frexp(flat)
+    whole = np.ldexp(mantissas, 53).astype(np.int64)  # exact: 53-bit integers
+    nonzero = whole != 0
+    if not nonzero.any():
+        return np.zeros(flat.size, dtype=np.int64), 0
+    low = (exponents - 53 + _trailing_zeros(whole))[nonzero].min()
+    scale = int(-low)
+    if scale > 1000:
+        raise Unplannable("tiny values")
+    numbers = np.ldexp(flat, scale)
+    if np.abs(numbers).max() * n >= 2**53:
+        raise Unplannable("float sums could round")
+    return numbers.astype(np.int64), scale
+
+
+def _trailing_zeros(whole: np.ndarray) -> np.ndarray:
+    lowest = np.abs(whole) & -np.abs(whole)
+    return np.where(whole != 0, np.log2(np.maximum(lowest, 1)).astype(np.int64), 0)
