@@ -60,6 +60,19 @@ def role(row: dict, analysed: tuple[int, int]) -> str:
     return "one layer fewer" if row["heads"] == heads else "one layer fewer, 2x heads and d"
 
 
+VARIANTS = ("analysed", "supervised", "fewer-heads", "fewer-layers", "fewer-layers-wide")
+
+
+def variant_name(config: TrainConfig, analysed: tuple[int, int]) -> str:
+    if config.supervise:
+        return "supervised"
+    if (config.layers, config.heads) == analysed:
+        return "analysed"
+    if config.layers == analysed[0]:
+        return "fewer-heads"
+    return "fewer-layers" if config.heads == analysed[1] else "fewer-layers-wide"
+
+
 def spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -136,6 +149,8 @@ def main() -> int:
     parser.add_argument("--attention-loss", choices=("mse", "ce"), default="mse")
     parser.add_argument("--supervised-only", action="store_true",
                         help="only the analysed size with attention supervision")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="which runs of the sweep (default: all)")
     parser.add_argument("--replot", action="store_true",
                         help="only draw the pictures again, from the supervised runs of --out")
     parser.add_argument("--summarise", action="store_true",
@@ -177,7 +192,9 @@ def main() -> int:
                            d_model=args.d_model,
                            attention_loss=args.attention_loss).checked(data)
         rows = []
-        for config in [base] if args.supervised_only else variants(base):
+        analysed = (base.layers or 0, base.heads or 0)
+        chosen = [c for c in variants(base) if variant_name(c, analysed) in args.variants]
+        for config in [base] if args.supervised_only else chosen:
             for seed in range(args.seeds):
                 each = dataclasses.replace(config, seed=seed)
                 started = time.time()
