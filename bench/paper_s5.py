@@ -116,7 +116,10 @@ def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
         for row in rows:
             groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"],
                                row.get("attention_loss")), []).append(row)
-        for (layers, heads, d, *_), members in groups.items():
+        order = ["analysed", "analysed, supervised (mse)", "analysed, supervised (ce)",
+                 "one head fewer", "one layer fewer", "one layer fewer, 2x heads and d"]
+        ranked = sorted(groups.items(), key=lambda g: order.index(role(g[1][0], analysed)))
+        for (layers, heads, d, *_), members in ranked:
             kind = role(members[0], analysed)
             agreement = "-"
             if kind.startswith("analysed"):
