@@ -60,6 +60,19 @@ def role(row: dict, analysed: tuple[int, int]) -> str:
     return "one layer fewer" if row["heads"] == heads else "one layer fewer, 2x heads and d"
 
 
+VARIANTS = ("analysed", "supervised", "fewer-heads", "fewer-layers", "fewer-layers-wide")
+
+
+def variant_name(config: TrainConfig, analysed: tuple[int, int]) -> str:
+    if config.supervise:
+        return "supervised"
+    if (config.layers, config.heads) == analysed:
+        return "analysed"
+    if config.layers == analysed[0]:
+        return "fewer-heads"
+    return "fewer-layers" if config.heads == analysed[1] else "fewer-layers-wide"
+
+
 def spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -103,7 +116,10 @@ def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
         for row in rows:
             groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"],
                                row.get("attention_loss")), []).append(row)
-        for (layers, heads, d, *_), members in groups.items():
+        order = ["analysed", "analysed, supervised (mse)", "analysed, supervised (ce)",
+                 "one head fewer", "one layer fewer", "one layer fewer, 2x heads and d"]
+        ranked = sorted(groups.items(), key=lambda g: order.index(role(g[1][0], analysed)))
+        for (layers, heads, d, *_), members in ranked:
             kind = role(members[0], analysed)
             agreement = "-"
             if kind.startswith("analysed"):
@@ -136,6 +152,8 @@ def main() -> int:
     parser.add_argument("--attention-loss", choices=("mse", "ce"), default="mse")
     parser.add_argument("--supervised-only", action="store_true",
                         help="only the analysed size with attention supervision")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="which runs of the sweep (default: all)")
     parser.add_argument("--replot", action="store_true",
                         help="only draw the pictures again, from the supervised runs of --out")
     parser.add_argument("--summarise", action="store_true",
@@ -177,7 +195,9 @@ def main() -> int:
                            d_model=args.d_model,
                            attention_loss=args.attention_loss).checked(data)
         rows = []
-        for config in [base] if args.supervised_only else variants(base):
+        analysed = (base.layers or 0, base.heads or 0)
+        chosen = [c for c in variants(base) if variant_name(c, analysed) in args.variants]
+        for config in [base] if args.supervised_only else chosen:
             for seed in range(args.seeds):
                 each = dataclasses.replace(config, seed=seed)
                 started = time.time()

@@ -178,6 +178,8 @@ def train_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     args = _train_parser().parse_args(argv)
     if args.seeds < 1:
         raise _Usage("rasp train: error: --seeds must be at least 1")
+    if args.seeds > 1 and not args.ablations:
+        raise _Usage("rasp train: error: --seeds goes with --ablations (one run takes --seed)")
     try:
         import torch  # noqa: F401  (the check that the extra is installed)
 

@@ -27,6 +27,7 @@ __all__ = ["Dataset", "Group", "Split", "UniformSampler", "BracketSampler", "mak
 
 BRACKET_PAIRS = ("()", "[]", "{}", "<>")
 SAMPLERS = ("uniform", "brackets")
+GIVE_UP_AFTER = 10_000  # draws in a row with no new input: the sampler has run out
 
 
 class UniformSampler:
@@ -122,17 +123,18 @@ def sample_inputs(sampler: UniformSampler, count: int, seed: int,
     rng = np.random.default_rng(seed)
     seen = set() if exclude is None else set(exclude)
     out: list[list] = []
-    misses = 0
+    misses = 0  # draws in a row that gave nothing new
     while len(out) < count:
         tokens = sampler.draw(rng)
         key = tuple(tokens)
         if key in seen:
             misses += 1
-            if misses > 50 * count + 1000:
+            if misses > GIVE_UP_AFTER:
                 raise RaspValueError(
                     f"could draw only {len(out)} distinct inputs of the {count} asked: widen "
                     f"the alphabet or the lengths, or ask for fewer")
             continue
+        misses = 0
         seen.add(key)
         out.append(tokens)
     return out
