@@ -223,9 +223,9 @@ class Evaluator:
                     raise RaspValueError(f"{len(names)} names but {len(values)} values",
                                          stmt.span)
                 env.vars["out"] = values[-1]
-                for name in names:
-                    env.assign(name, values.pop(0), stmt.span)
-                    if echo:
+                for name, value in zip(names, values):
+                    env.assign(name, value, stmt.span)
+                    if echo:  # the value as bound: a named copy of an s-op or selector
                         self.host.show(name, env.vars[name], stmt.span)
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
                 for i, p in enumerate(params):

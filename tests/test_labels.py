@@ -13,7 +13,7 @@ from rasp.analysis import analyze, graph_below
 from rasp.ast import unparse
 from rasp.graph import Map, Operation
 from rasp.parser import parse
-from rasp.runner import line_writer, run_entry
+from rasp.runner import chunks, run_entry
 
 PROGRAM = ('a = 1;\n'
            'x = aggregate(select(indices, length - indices - 1, ==), tokens);\n'
@@ -158,4 +158,12 @@ def test_piped_names_and_help_work_as_in_the_repl():
     run_entry(it, "names", "<stdin>", 2, out, out)
     run_entry(it, "help", "<stdin>", 3, out, out)
     assert "value: x" in out.getvalue() and "selector_width(sel)" in out.getvalue()
-    assert line_writer  # the writer the REPL and piped input print through
+
+
+def test_piped_entries_are_cut_as_the_repl_cuts_them():
+    """Enter runs a complete entry, a meta-command, or an incomplete one after a second empty
+    line (to show what it lacks); empty lines between entries are skipped."""
+    lines = ["x = (1 +\n", "\n", "\n", "\n", "y = 2;\n", "names\n", "def f(a) {\n",
+             "return a; }\n"]
+    assert list(chunks(lines)) == [("x = (1 +\n\n", 1), ("y = 2;", 5), ("names", 6),
+                                   ("def f(a) {\nreturn a; }", 7)]
