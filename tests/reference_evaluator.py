@@ -182,6 +182,8 @@ def python_op(op: str, a: Any, b: Any) -> Any:
         result = _PY[op](a, b)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
         raise RefError(str(e)) from None
+    if isinstance(result, complex):  # RASP has no complex numbers (language.md)
+        raise RefError("not a real number")
     if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
         raise RefError("integer too large")
     if isinstance(result, (str, list)) and len(result) > MAX_ITEMS:
