@@ -150,6 +150,16 @@ class Analyze(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Compile(Node):
+    """`compile(sop, vocab, max_len[, path]);`: compile `sop` to transformer weights, check
+    them against the interpreter, and save them to `path` if given."""
+    sop: Expr
+    vocab: Expr
+    max_len: Expr
+    path: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
 class Load(Node):
     path: str
 
@@ -197,8 +207,8 @@ class Exit(Node):
     pass
 
 
-Stmt = (ExprStmt | Assign | Draw | Analyze | Load | FuncDef | For | SetExample | ShowExample
-        | ToggleExamples | ToggleFullDisplay | Exit)
+Stmt = (ExprStmt | Assign | Draw | Analyze | Compile | Load | FuncDef | For | SetExample
+        | ShowExample | ToggleExamples | ToggleFullDisplay | Exit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,9 +118,9 @@ class Env:
         value = self.find(name)
         if value is not None:
             return value
-        if name in ("analyze", "draw"):
+        if name in STATEMENT_FORMS:
             raise RaspNameError(f"'{name}' is a statement, not a function: write "
-                                f"'{name}(sop);' on its own", span)
+                                f"'{STATEMENT_FORMS[name]};' on its own", span)
         raise RaspNameError(f"undefined name '{name}'{did_you_mean(name, self.names())}",
                             span)
 
@@ -148,6 +148,11 @@ class Env:
         return own | self.parent.names() if self.parent else own
 
 
+# The statements that look like calls, as the error for their use as a value writes them.
+STATEMENT_FORMS = {"analyze": "analyze(sop)", "draw": "draw(sop)",
+                   "compile": "compile(sop, vocab, max_len)"}
+
+
 class Host(Protocol):
     """What a session does with the values the language makes. `Evaluator` runs statements
     and builds values; the host prints them, applies them to inputs, draws and analyses them,
@@ -170,6 +175,11 @@ class Host(Protocol):
     def draw(self, node: Any, example: Any, span: Span, input_span: Span | None,
              top: bool) -> None:
         """`draw(node[, example])`: the computation flow (`example` None: the running one)."""
+
+    def compile_node(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
+                     path: Any, top: bool) -> None:
+        """`compile(node, vocab, max_len[, path]);`: the model, checked and saved (`stmt`
+        gives the arguments' positions)."""
 
     def report(self, error: RaspError) -> None:
         """Report an error and go on (a failing statement of a file loaded interactively)."""
@@ -254,6 +264,10 @@ class Evaluator:
                 report = self.host.analyze_node(self.eval_expr(sop_expr, env), sop_expr.span)
                 if top:
                     self.host.emit(report.report().splitlines())
+            case ast.Compile(sop=sop, vocab=vocab, max_len=max_len, path=path):
+                self.host.compile_node(stmt, self.eval_expr(sop, env), self.eval_expr(vocab, env),
+                                       self.eval_expr(max_len, env),
+                                       None if path is None else self.eval_expr(path, env), top)
             case ast.SetExample(example=expr):  # set [s-op|selector] example e
                 self.host.command(stmt, self.eval_expr(expr, env), top)
             case ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay():

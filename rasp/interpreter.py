@@ -217,6 +217,49 @@ class Interpreter:
                 raise e.at(span) from None
         return self._on_expression(expression, compiled)
 
+    def compile_node(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
+                     path: Any, top: bool) -> None:
+        """`compile(sop, vocab, max_len[, path]);`: the model's summary and its check against
+        the interpreter on every length up to max_len, as `rasp compile` prints them; saved
+        to `path` (from the current folder) only if the check passes."""
+        from .compiler import check_max_len, check_vocab, compile_sop
+
+        if not isinstance(node, SOp):
+            raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", stmt.sop.span)
+        if not isinstance(vocab, (str, list)):
+            raise RaspTypeError("compile's vocabulary is a string of one-character tokens or "
+                                f"a list of tokens, got {describe(vocab)}", stmt.vocab.span)
+        path_span = stmt.path.span if stmt.path is not None else stmt.span
+        if path is not None and not isinstance(path, str):
+            raise RaspTypeError(f"compile saves to a path, a string, got {describe(path)}",
+                                path_span)
+        for valid, value, at in ((check_vocab, vocab, stmt.vocab),
+                                 (check_max_len, max_len, stmt.max_len)):
+            try:
+                valid(value)
+            except RaspError as e:
+                raise e.at(at.span) from None
+        try:
+            model = compile_sop(node, list(vocab), max_len, node.title)
+            result = model.verify()
+        except RaspError as e:
+            raise e.at(stmt.sop.span) from None
+        if top:
+            self.emit([*model.summary().splitlines(), *result.report().splitlines()])
+        if result.checked and not result.ok:
+            raise RaspValueError("the model disagrees with the interpreter: a bug in the "
+                                 "compiler; please report it (the model was not saved)",
+                                 stmt.span)
+        if path is not None:
+            saved = path if path.endswith(".npz") else path + ".npz"  # as numpy names it
+            try:
+                model.save(saved)
+            except OSError as e:
+                raise RaspValueError(f"cannot write {saved}: {e.strerror or e}",
+                                     path_span) from None
+            if top:
+                self.emit([f"saved {saved}"])
+
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
         return self._on_expression(expression, lambda value, span: value)

@@ -179,6 +179,9 @@ class _ToAst(Transformer_NonRecursive):
     def analyze(self, meta, _keyword, sop):
         return ast.Analyze(sop, span=self._at(meta))
 
+    def compile(self, meta, _keyword, sop, vocab, max_len, path):
+        return ast.Compile(sop, vocab, max_len, path, span=self._at(meta))
+
     def load(self, meta, path):
         return ast.Load(path[1:-1], span=self._at(meta))
 
@@ -290,6 +293,7 @@ class _ToAst(Transformer_NonRecursive):
 _TERMINAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
                    "SELECT": "'select('", "AGGREGATE": "'aggregate('", "RANGE": "'range('",
                    "ZIP": "'zip('", "LEN": "'len('", "ANALYZE": "'analyze('",
+                   "COMPILE": "'compile('",
                    "FULL_SEQ_DISPLAY": "'full seq display'",
                    "EXIT": "'exit'", "SOP": "'s-op'", "$END": "the end of the input"}
 _OPENERS = {"(": ")", "[": "]", "{": "}"}

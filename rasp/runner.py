@@ -46,6 +46,7 @@ and elementwise operations. End each statement with ';'.
   load "paper_examples";         run a file from this folder or the example library
   analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
   draw(length - indices, "abc"); its computation, layer by layer (and a picture in comp_flows/)
+  compile(reverse, "abc", 8);    transformer weights that compute it exactly (, "m.npz": saved)
 A named s-op or selector is shown on the running example.
 Commands:
   set example "hey"              change the running example (s-op / selector variants)

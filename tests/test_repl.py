@@ -444,6 +444,6 @@ def test_every_statement_of_the_help_primer_runs_in_a_fresh_session(tmp_path, mo
     it = Interpreter(warn=lambda line: None)
     primer = HELP.split("Commands:")[0].splitlines()[2:]
     statements = [code for line in primer if (code := line[2:33].strip()).endswith(";")]
-    assert len(statements) == 5 and statements[-1] == 'draw(length - indices, "abc");'
+    assert len(statements) == 6 and statements[-1] == 'compile(reverse, "abc", 8);'
     for statement in statements:
         it.run(statement)

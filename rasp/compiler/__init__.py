@@ -9,8 +9,9 @@ file format and the forward pass), verify (the model against the interpreter), a
 (`rasp compile`, a front end).
 """
 
-from .assemble import compile_sop
+from .assemble import check_max_len, check_vocab, compile_sop
 from .model import FORMAT, Model, reference_forward
 from .valuesets import Limits
 
-__all__ = ["FORMAT", "Limits", "Model", "compile_sop", "reference_forward"]
+__all__ = ["FORMAT", "Limits", "Model", "check_max_len", "check_vocab", "compile_sop",
+           "reference_forward"]

@@ -235,7 +235,8 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
     start = time.perf_counter()
     limits = limits or Limits()
-    vocab = _check_vocab(vocab, max_len)
+    vocab = check_vocab(vocab)
+    check_max_len(max_len)
     if not isinstance(target, SOp):
         raise RaspTypeError("compile expects an s-op")
     if isinstance(target, Constant):
@@ -296,15 +297,19 @@ def _check_shape(model: Model, analysis: Analysis) -> None:
     assert model.heads_per_layer == analysis.heads_per_layer, "heads differ from analysis"
 
 
-def _check_vocab(vocab: Sequence[Any], max_len: int) -> list:
+def check_vocab(vocab: Sequence[Any]) -> list:
+    """The tokens as a list: atoms, at least one, none twice."""
     items = list(vocab)
     if not items:
         raise RaspValueError("the vocabulary is empty")
-    if len({key(t) for t in items}) != len(items):
-        raise RaspValueError(f"the vocabulary {items!r} repeats a token")
     for t in items:
         if not isinstance(t, (str, int, float, bool)):
             raise RaspValueError(f"vocabulary items must be atoms, got {t!r}")
-    if not isinstance(max_len, int) or max_len < 1:
-        raise RaspValueError(f"max_len must be a positive integer, got {max_len!r}")
+    if len({key(t) for t in items}) != len(items):
+        raise RaspValueError(f"the vocabulary {items!r} repeats a token")
     return items
+
+
+def check_max_len(max_len: Any) -> None:
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 1:
+        raise RaspValueError(f"max_len must be a positive integer, got {max_len!r}")

@@ -1,0 +1,95 @@
+"""The `compile(sop, vocab, max_len[, path]);` statement of the REPL and of scripts: what it
+prints, what it saves, and its errors at the argument that is wrong."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rasp import Interpreter
+from rasp.compiler import Model
+from rasp.errors import RaspError, format_error
+
+
+def session() -> tuple[Interpreter, list[str]]:
+    lines: list[str] = []
+    it = Interpreter(out=lines.append, warn=lines.append)
+    return it, lines
+
+
+def test_prints_the_summary_and_the_check():
+    it, lines = session()
+    it.run('load "paper_examples";\ncompile(reverse, "abc", 6);', "s.rasp")
+    text = "\n".join(lines)
+    assert "reverse: 2 layers, heads per layer 1/1, d_model" in text
+    assert re.search(r"verification: ([\d,]+)/\1 inputs equal the interpreter \(100.00 %\), "
+                     r"lengths 1..6", text)
+    assert "saved" not in text
+
+
+def test_saves_a_model_that_runs_without_the_session(tmp_path):
+    it, lines = session()
+    path = tmp_path / "dyck"
+    it.run(f'load "dyck";\ncompile(dyck1, ["(", ")"], 10, "{path}");', "s.rasp")
+    assert lines[-1] == f"saved {path}.npz"
+    model = Model.load(f"{path}.npz")
+    for text in ["(()))(", "((((", "()()()()()"]:
+        assert model.forward(text) == it.evaluate("dyck1", text)
+
+
+def test_numeric_tokens_and_an_expression():
+    it, lines = session()
+    it.run("compile(tokens_int + length, [1, 2, 3], 4);", "s.rasp")
+    assert "100.00 %" in lines[-1]
+
+
+@pytest.mark.parametrize("statement, message, column", [
+    ("compile(select(indices, indices, ==), \"ab\", 3);",
+     "compile expects an s-op, got selector", 9),
+    ('compile(tokens, 3, 3);', "vocabulary is a string of one-character tokens or a list", 17),
+    ('compile(tokens, "", 3);', "the vocabulary is empty", 17),
+    ('compile(tokens, "aba", 3);', "repeats a token", 17),
+    ('compile(tokens, [[1], 2], 3);', "vocabulary items must be atoms", 17),
+    ('compile(tokens, "ab", 0);', "max_len must be a positive integer, got 0", 23),
+    ('compile(tokens, "ab", 2.5);', "max_len must be a positive integer, got 2.5", 23),
+    ('compile(tokens, "ab", 3, 4);', "compile saves to a path, a string, got 4", 26),
+    ('compile(tokens, "ab", 3, "/no/such/folder/m");', "cannot write /no/such/folder/m.npz", 26),
+    ('compile(tokens_int + 1, "ab", 3);', "vocabulary item 'a' is not a valid input", 9),
+    ("x = compile(tokens);", "'compile' is a statement, not a function: write "
+     "'compile(sop, vocab, max_len);'", 5),
+])
+def test_errors_point_at_the_argument(statement, message, column):
+    it, _ = session()
+    with pytest.raises(RaspError) as info:
+        it.run(f"a = 1;\n{statement}", "s.rasp")
+    error = info.value
+    assert message in error.message
+    assert (error.filename, error.line, error.column) == ("s.rasp", 2, column)
+    assert "^" in format_error(error)
+
+
+def test_a_refusal_names_the_node():
+    it, _ = session()
+    source = "m = aggregate(select(indices, indices, <=), tokens_float);\ny = m > 1;\n"
+    with pytest.raises(RaspError) as info:
+        it.run(source + "compile(y, [0.5, 1.5], 5);", "s.rasp")
+    assert "means cannot be enumerated exactly" in info.value.message
+    assert info.value.line == 1
+
+
+def test_compile_stays_an_ordinary_name():
+    it, _ = session()
+    it.run("def compile(x) { return x + 1; }\ny = compile(indices);", "s.rasp")
+    assert it.evaluate("y", "abc") == [1, 2, 3]
+
+
+def test_in_a_loaded_file_it_compiles_and_saves_quietly(tmp_path):
+    saved = tmp_path / "model"
+    (tmp_path / "m.rasp").write_text(f'x = length - indices;\ncompile(x, "ab", 4, "{saved}");\n')
+    it, lines = session()
+    main = tmp_path / "main.rasp"
+    main.write_text('load "m";\n')
+    it.run(main.read_text(), str(main))
+    assert lines == []
+    assert Model.load(f"{saved}.npz").forward("abab") == [4, 3, 2, 1]
