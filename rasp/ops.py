@@ -302,7 +302,8 @@ def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
 def _exact_in_floats(values: Array) -> bool:
     """Whether every int among the values is a float too (no more than 53 bits)."""
     try:
-        if np.all(np.abs(values.astype(np.float64)) <= 2**53):  # all of them small
+        # all of them small: strictly below 2^53 as floats, since 2^53 + 1 becomes 2^53
+        if np.all(np.abs(values.astype(np.float64)) < 2**53):
             return True
     except (OverflowError, TypeError, ValueError):
         pass

@@ -113,6 +113,9 @@ TYPED = [
     ("tokens_asis == 2.0 ^ 53", [2 ** 53 + 1, 2 ** 53], [False, True]),  # compared exactly
     # ints beyond int64 mixed with floats compare exactly too (found by the differential test)
     ("tokens_int == tokens_float", [1e20, 2 ** 53 + 1], [True, False]),
+    # 2^53 + 1 mixed with a float, which rounds it to 2^53 as a float: compared as an int
+    ("tokens_asis == 2 ^ 53 + 1", [0.5, 2 ** 53 + 1], [False, True]),
+    ("tokens_int == tokens_asis", [0.5, 2 ** 53 + 1], [False, True]),
     # a mean is Python's sum(...) * 1.0 / n: large ints are summed exactly before dividing
     ("aggregate(full_s, tokens_asis)", [2 ** 63 - 1, -(2 ** 63)], [-0.5, -0.5]),
     ("aggregate(full_s, tokens_asis)", [2 ** 70, 1, -(2 ** 70)], [1 / 3] * 3),
