@@ -198,6 +198,22 @@ def _difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
     return {j: w for j, w in diff.items() if w != 0.0}
 
 
+# A step unit adds its +1 to terms as large as steep * |x| (and its gate's) in float64, so
+# the step is exact only while they stay far below 2^53: past PRECISION (where rounding could
+# reach 2^-22 per unit) the block is refused.
+PRECISION = 2.0 ** 30
+
+
+def _check_precision(product: Product, leaf: SOp, xs: list[float], gap: float,
+                     reach: float) -> None:
+    if reach > PRECISION:
+        raise refusal(product.node, f"the feed-forward block computing '{product.name}' "
+                                    f"cannot tell the values of '{leaf.title}' apart exactly "
+                                    f"in float64: they reach {max(map(abs, xs)):g} with gaps "
+                                    f"as small as {gap:g} (a step unit would add terms of "
+                                    f"{reach:.3g}, past 2^30)")
+
+
 def _leaf_dims(numeric: list[bool], seen: tuple) -> list[int]:
     """The one-hot dimensions an entry of the table reads."""
     return [d for d, num in zip(seen, numeric) if not num]
@@ -245,11 +261,13 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
             steep = 4.0 / (xb - xa)
             big = steep * max(high - t, t - low) + 2.0
             gate, gate_bias = _gate(dims, big) if dims else ({}, 0.0)
+            shift = gate_bias - big if dims else 0.0
+            _check_precision(product, leaf, xs, xb - xa, steep * max(-low, high) +
+                             abs(-steep * t + 1.0 + shift) + sum(gate.values()))
             step = _difference(_encode(out, rb), _encode(out, ra))
             for offset, sign in ((1.0, 1.0), (0.0, -1.0)):
                 weights = dict(gate)
                 weights[x_dim] = weights.get(x_dim, 0.0) + steep
-                shift = gate_bias - big if dims else 0.0
                 stage.unit(weights, -steep * t + offset + shift,
                            {j: sign * w for j, w in step.items()})
 
@@ -290,6 +308,8 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
         for t in cuts[i]:
             j = bisect.bisect_left(grid, t)
             steep = 4.0 / (grid[j] - grid[j - 1])
+            _check_precision(product, product.leaves[i], grid, grid[j] - grid[j - 1],
+                             steep * max(-grid[0], grid[-1]) + abs(steep * t) + 1.0)
             pairs.append((first.unit({x_dim: steep}, -steep * t + 1.0),
                           first.unit({x_dim: steep}, -steep * t)))
         steps[i] = pairs

@@ -184,6 +184,16 @@ def test_means_of_fractions_are_refused():
     assert error.line == 1
 
 
+def test_numbers_too_far_apart_for_their_gaps():
+    # (found by the random programs) a default of 2^53 beside means 0.25 apart: the steps
+    # that tell them apart would lose their +1 to rounding, and the model answered 0, not 1
+    source = "x = indicator(aggregate(select(indices, tokens_int, !=), indices, 2.0 ^ 53));"
+    error = refused(source, "x", [0], 4)
+    assert "cannot tell the values of" in error.message and "past 2^30" in error.message
+    assert (error.line, error.column) == (1, 5)
+    exact(source.replace("2.0 ^ 53", "1000.0"), "x", [0], 4)  # closer values compile
+
+
 def test_numeric_aggregate_with_a_string_default():
     error = refused('x = aggregate(select(indices, indices, <), tokens_int, "none");', "x",
                     [1, 2], 4)
