@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -30,13 +32,22 @@ TOKEN = re.compile(r'"[^"\n]*"|[A-Za-z_]\w*\(?|\d+(?:\.\d+)?|[=!<>]=|\S')
 VOCABULARY = [
     "x", "y", "f", "tokens", "indices", "length", "full_s", "sort", "selector_width",
     "select(", "aggregate(", "round(", "indicator(", "range(", "zip(", "len(", "draw(",
-    "analyze(", "(", ")", "[", "]", "{", "}", ",", ";", ":", "=", "==", "!=", "<", ">", "<=",
-    ">=", "+", "-", "*", "/", "%", "^", "not", "and", "or", "if", "else", "in", "for", "def",
-    "return", "load", '"sort"', "set example", "show example", "examples off",
+    "analyze(", "compile(", "(", ")", "[", "]", "{", "}", ",", ";", ":", "=", "==", "!=", "<",
+    ">", "<=", ">=", "+", "-", "*", "/", "%", "^", "not", "and", "or", "if", "else", "in",
+    "for", "def", "return", "load", '"sort"', "set example", "show example", "examples off",
     "full seq display on", "s-op", "selector", "exit", "0", "1", "2.5", "007", '"a"', '"ab"',
     "True", "False", "# note\n", "\n", "\t", "'", '"', "\\", "$", "\x00", "é", "\r", "\f",
 ]
 DRAWINGS = tempfile.mkdtemp(prefix="rasp-fuzz-")  # where draw(...) may write
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _elsewhere():
+    """`compile(..., "path")` saves from the current folder: not into the repository."""
+    before = os.getcwd()
+    os.chdir(DRAWINGS)
+    yield
+    os.chdir(before)
 
 
 def session(interactive: bool = False) -> Interpreter:
