@@ -188,7 +188,8 @@ def _lay_out(plan: Plan) -> Layout:
             combos = [(p,) for p in range(facts.max_len)]
         else:
             combos = facts.combos(spec.leaves, spec.nodes[0])
-        if spec.stage != "ffn" and spec.nodes == spec.leaves:  # tokens or indices themselves
+        if spec.stage != "ffn" and spec.feature[0] == "node" and spec.nodes == spec.leaves:
+            # tokens or indices themselves (a joint feature of several is tabulated: tuples)
             product = Product(spec.feature, name, spec.nodes[0], spec.leaves, combos,
                               [c[0] for c in combos])
         else:

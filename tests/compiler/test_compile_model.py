@@ -184,6 +184,16 @@ def test_means_of_fractions_are_refused():
     assert error.line == 1
 
 
+@pytest.mark.parametrize("selector", [
+    # (found by the random programs) keys that are two token s-ops: their joint feature was
+    # embedded as the first one's values, and the compiler crashed
+    "select(tokens_int, indices, ==) or select(tokens_float, indices, ==)",
+    "select(tokens_int, indices, <) and select(tokens_float, indices, !=)",
+])
+def test_keys_read_from_two_token_sops(selector):
+    exact(f"s = {selector}; x = aggregate(s, indices, 7);", "x", [0, 1, 2, 3], 5)
+
+
 def test_numbers_too_far_apart_for_their_gaps():
     # (found by the random programs) a default of 2^53 beside means 0.25 apart: the steps
     # that tell them apart would lose their +1 to rounding, and the model answered 0, not 1
