@@ -3,6 +3,7 @@
     python bench/bench.py            # the full table (a few minutes)
     python bench/bench.py --quick    # smaller sizes, fewer repeats
     python bench/bench.py --long     # 10^4 to 10^6 tokens, against numpy solutions
+    python bench/bench.py --fixed    # the fixed cost of one evaluation at n = 8
 
 Everything is timed in this one run, and the ratios compare times from the same run (these
 machines are shared and noisy). tracr is optional: `bench/run.sh` installs it into a
@@ -341,6 +342,39 @@ def start_up(repeats: int):
     print(f"| `Interpreter()` then `{load}` | {fmt(took)} |")
 
 
+def fixed_cost(rounds: int = 3, calls: int = 400) -> None:
+    """`it.evaluate(expression, x)` at n = 8 with paper_examples loaded: the same input again
+    and again (its values cached), and new inputs (nothing cached). Best of `rounds`."""
+    rng = random.Random(5)
+    it = Interpreter()
+    it.run('load "paper_examples";')
+    print("\n| expression | graph nodes | same input | new inputs |")
+    print("| --- | ---: | ---: | ---: |")
+    for expr in ("sort(tokens, tokens)", "hist_nobos", "dyck2_ptf"):
+        fresh = ["".join(rng.choice("(){}ab") for _ in range(8)) for _ in range(rounds * calls)]
+        nodes = _count_nodes(it.value(expr))
+        it.evaluate(expr, fresh[0])
+        best = {"same": float("inf"), "new": float("inf")}
+        for r in range(rounds):
+            for kind, inputs in (("same", [fresh[0]] * calls),
+                                 ("new", fresh[r * calls:(r + 1) * calls])):
+                start = time.perf_counter()
+                for x in inputs:
+                    it.evaluate(expr, x)
+                best[kind] = min(best[kind], (time.perf_counter() - start) / calls)
+        print(f"| `{expr}` | {nodes} | {fmt(best['same'])} | {fmt(best['new'])} |")
+
+
+def _count_nodes(node) -> int:
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if n.id not in seen:
+            seen.add(n.id)
+            todo.extend(n.inputs)
+    return len(seen)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
@@ -349,12 +383,17 @@ def main() -> None:
                              "process settings of the `rasp` command (cli.prepare_process)")
     parser.add_argument("--long", action="store_true",
                         help="only the long-sequence table, 10^4 to 10^6 tokens")
+    parser.add_argument("--fixed", action="store_true",
+                        help="only the fixed cost of one evaluation at n = 8")
     args = parser.parse_args()
     if not args.as_library:
         prepare_process()  # what the `rasp` command sets for itself: the allocator, mainly
     print(f"(process settings of the `rasp` command: {'off' if args.as_library else 'on'})\n")
     if args.long:
         long_sequences([10**4, 10**5, 10**6], 3)
+        return
+    if args.fixed:
+        fixed_cost()
         return
     tracr = load_tracr()
     if tracr is None:
