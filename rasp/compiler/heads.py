@@ -191,6 +191,12 @@ def build_head(head: Head, layout: Layout, facts: Facts, bos: np.ndarray) -> Hea
     for matrix, target in ((wq, bos_query), (wk, bos_key), (wv, defaults)):
         matrix[BOS] = 0.0
         matrix[BOS] = target - bos @ matrix
+        # the BOS row cancels what BOS holds: exact unless that dwarfs the target
+        if not np.allclose(bos @ matrix, target, rtol=1e-9, atol=1e-9):
+            raise refusal(head.aggregates[0], f"the head of '{head.aggregates[0].title}' "
+                          f"cannot give its defaults exactly: the BOS position holds numbers "
+                          f"as large as {np.abs(bos).max():g}, past float64's precision "
+                          f"beside them")
     return HeadWeights(wq, wk, wv, wo)
 
 

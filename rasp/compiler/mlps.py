@@ -169,6 +169,11 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     # switch every first-layer unit off at BOS: its input there is exactly -1
     w1[BOS] = 0.0
     w1[BOS] = -1.0 - (bos @ w1 + b1)
+    if np.any(bos @ w1 + b1 > -0.5):  # the -1 lost beside what BOS holds
+        raise refusal(products[0].node, f"the feed-forward block of layer {layer} cannot "
+                                        f"switch its units off at the BOS position exactly: "
+                                        f"it holds numbers as large as {np.abs(bos).max():g}, "
+                                        f"past float64's precision")
     if not two_deep:
         return FeedForward([w1, _dense(first.outputs, width, len(first))],
                            [b1, np.zeros(width)])

@@ -204,6 +204,15 @@ def test_numbers_too_far_apart_for_their_gaps():
     exact(source.replace("2.0 ^ 53", "1000.0"), "x", [0], 4)  # closer values compile
 
 
+def test_a_default_beside_a_huge_number_at_bos():
+    # (found by the random programs) the inner aggregate's default 2^53 sits at BOS, and the
+    # outer head's BOS row, which cancels it to give the default -3, gave -4
+    source = ("x = aggregate(select(-3, indices, ==), aggregate(full_s, indices, {}), -3);")
+    error = refused(source.format("2.0 ^ 53"), "x", ["a"], 4)
+    assert "cannot give its defaults exactly" in error.message and error.column == 5
+    exact(source.format("1000.0"), "x", ["a"], 4)
+
+
 def test_numeric_aggregate_with_a_string_default():
     error = refused('x = aggregate(select(indices, indices, <), tokens_int, "none");', "x",
                     [1, 2], 4)
