@@ -419,6 +419,11 @@ def choose(test: Array, then: Array, otherwise: Array) -> Array:
 
 def is_in(values: Array, items: list) -> Array:
     """`values in items` elementwise (membership by ==, as Python's `in`)."""
+    if _strings(values):  # a string equals only a string: one pass through a set
+        members = {item for item in items if isinstance(item, str)}
+        flat = values.ravel().tolist()
+        return np.fromiter(map(members.__contains__, flat), bool, len(flat)).reshape(
+            values.shape)
     result = np.zeros(values.shape, dtype=bool)
     for item in items:
         result |= binary("==", values, constant(item, values.shape[-1]))
