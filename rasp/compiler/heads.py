@@ -245,6 +245,7 @@ def _number_source(values: SOp, layout: Layout, wv: np.ndarray, facts: Facts) ->
         wv[source.start, 0] = 1.0
         return
     for i, v in enumerate(source.values):
+        v = representative(v)  # a class of equal numbers (3 and 3.0) averages as its value
         if _is_number(v) or isinstance(v, bool):
             wv[source.start + i, 0] = float(v)
 

@@ -194,6 +194,12 @@ def test_keys_read_from_two_token_sops(selector):
     exact(f"s = {selector}; x = aggregate(s, indices, 7);", "x", [0, 1, 2, 3], 5)
 
 
+def test_mean_of_a_class_of_equal_numbers():
+    # (found by the random programs) -v is 3 where v copies and 3.0 where it averages: one
+    # class of the encoding, which the outer mean read as 0
+    exact("v = aggregate(full_s, -3); x = aggregate(full_s, -v);", "x", ["a"], 6)
+
+
 def test_numbers_too_far_apart_for_their_gaps():
     # (found by the random programs) a default of 2^53 beside means 0.25 apart: the steps
     # that tell them apart would lose their +1 to rounding, and the model answered 0, not 1
