@@ -122,7 +122,7 @@ def refusal(node: Node, message: str) -> RaspError:
     for note, span in reversed(getattr(node, "trace", ())):
         error.noted(note, span)
     error.node = node
-    return error
+    return error.rehomed()  # a node the library built: told at the user's call of it
 
 
 def map_leaves(node: SOp, depth: int | None = None) -> list[SOp]:
@@ -256,18 +256,19 @@ class Facts:
         return self._numeric[agg.id]
 
     def _is_numeric(self, agg: Aggregate) -> bool:
-        if isinstance(agg.values, Aggregate) and self.numeric(agg.values):
-            return True
-        if max(self.possible_widths(agg.selector), default=0) <= 1:
-            return False
-        values = ([agg.values.value] if isinstance(agg.values, Constant)
-                  else self.domain(agg.values))
-        if any(isinstance(v, str) for v in values) or not any(is_number(v) for v in values):
-            return False
-        if any(isinstance(v, bool) for v in values):
-            raise refusal(agg, f"'{agg.title}' averages numbers mixed with bools: in the "
-                               f"numerical encoding a copied True and the number 1 look "
-                               f"the same")
+        # copies of a number held numerically are held so too; else only real averages are
+        if not (isinstance(agg.values, Aggregate) and self.numeric(agg.values)):
+            if max(self.possible_widths(agg.selector), default=0) <= 1:
+                return False
+            values = ([agg.values.value] if isinstance(agg.values, Constant)
+                      else self.domain(agg.values))
+            if any(isinstance(v, str) for v in values) or \
+                    not any(is_number(v) for v in values):
+                return False
+            if any(isinstance(v, bool) for v in values):
+                raise refusal(agg, f"'{agg.title}' averages numbers mixed with bools: in the "
+                                   f"numerical encoding a copied True and the number 1 look "
+                                   f"the same")
         if not is_number(agg.default):
             raise refusal(agg, f"'{agg.title}' averages numbers but its default "
                                f"{agg.default!r} is not a number: the numerical encoding "

@@ -219,6 +219,24 @@ def test_a_default_beside_a_huge_number_at_bos():
     exact(source.format("1000.0"), "x", ["a"], 4)
 
 
+def test_units_that_cannot_be_switched_off_at_bos():
+    source = "m = aggregate(select(indices, indices, <=), tokens_int, {}); x = m > -3;"
+    error = refused(source.format("2.0 ^ 53"), "x", [-7, -5, -1], 6)
+    assert "cannot switch its units off at the BOS position exactly" in error.message
+    exact(source.format("1000.0"), "x", [-7, -5, -1], 6)
+
+
+def test_a_copy_of_a_mean_with_a_string_default_is_refused_at_the_users_call():
+    # (found by the random programs) shift copies a numerically held mean: its default "a"
+    # cannot be held so; a map reading it crashed before the head could say so
+    source = 'x = 1;\nv = shift(aggregate(full_s, tokens_int), 1, "a");\ny = {"a": 0, 1: 1}[v];'
+    for name in ("v", "y"):
+        error = refused(source, name, [1, 2], 4)
+        assert error.message.startswith("shift: ") and "default 'a' is not a number" in \
+            error.message
+        assert (error.filename, error.line, error.column) == ("p.rasp", 2, 5)
+
+
 def test_numeric_aggregate_with_a_string_default():
     error = refused('x = aggregate(select(indices, indices, <), tokens_int, "none");', "x",
                     [1, 2], 4)

@@ -15,7 +15,7 @@ from rasp.compiler.verify import verify
 from program_strategies import Case, cases
 
 MAX_LEN = 4
-EXAMPLES = int(os.environ.get("RASP_COMPILE_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("RASP_COMPILE_EXAMPLES", "200"))
 
 
 def vocabulary(case: Case) -> list | None:
