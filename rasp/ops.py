@@ -293,8 +293,10 @@ def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
     is_float = np.fromiter(map(isinstance, items, itertools.repeat(float)), bool,
                            len(items)).reshape(values.shape)
     try:
-        return (values.astype(np.float64), np.where(is_float, 0, values).astype(np.int64),
-                is_float)
+        floats = values.astype(np.float64)
+        if np.all(np.abs(floats) < 2**53):  # every int exact as a float: read them there
+            return floats, np.where(is_float, 0, floats).astype(np.int64), is_float
+        return floats, np.where(is_float, 0, values).astype(np.int64), is_float
     except OverflowError:  # ints beyond int64, or beyond floats
         return None
 
@@ -361,7 +363,12 @@ def _beyond_float_precision(ints: Array, other: Array) -> bool:
 
 
 def _may_overflow(op: str, a: Array, b: Array) -> bool:
-    """Whether an int64 result could wrap around, judged by the same operation on floats."""
+    """Whether an int64 result could wrap around, judged by the same operation on floats
+    (after a bound from the largest magnitudes, which settles the usual small ints)."""
+    if op in ("+", "-", "*") and a.size and b.size:
+        big_a, big_b = (max(abs(int(x.max())), abs(int(x.min()))) for x in (a, b))
+        if (big_a * big_b if op == "*" else big_a + big_b) < 2 ** 62:
+            return False
     estimate = {"+": np.add, "-": np.subtract, "*": np.multiply, "^": np.power}[op](
         a.astype(np.float64), b.astype(np.float64))
     return bool(np.any(np.abs(estimate) >= 2.0 ** 62))
