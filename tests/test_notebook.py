@@ -105,6 +105,15 @@ def test_what_the_cell_prints_is_the_repl_text_and_its_last_value_the_result(she
     assert result.result.value is shell.user_ns["rasp_session"].value("x")
 
 
+def test_compile_prints_its_check_and_saves_in_the_notebooks_folder(shell, capsys, tmp_path):
+    capsys.readouterr()
+    result, _ = run(shell, '%%rasp\nx = length - indices;\ncompile(x, "ab", 4, "m.npz");')
+    printed = capsys.readouterr().out
+    assert "x: 1 layer, heads per layer 1" in printed
+    assert "30/30 inputs equal the interpreter (100.00 %)" in printed
+    assert result.result is None and (tmp_path / "m.npz").is_file()
+
+
 def test_assignments_print_nothing_and_a_cell_ending_in_one_has_no_result(shell, capsys):
     capsys.readouterr()
     result, data = run(shell, '%%rasp\nload "sort";\nx = tokens == "l";')
