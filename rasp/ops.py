@@ -294,9 +294,9 @@ def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
                            len(items)).reshape(values.shape)
     try:
         floats = values.astype(np.float64)
-        if np.all(np.abs(floats) < 2**53):  # every int exact as a float: read them there
-            return floats, np.where(is_float, 0, floats).astype(np.int64), is_float
-        return floats, np.where(is_float, 0, values).astype(np.int64), is_float
+        # every int exact as a float: read them from there, not from the Python objects
+        ints = floats if np.all(np.abs(floats) < 2**53) else values
+        return floats, np.where(is_float, 0, ints).astype(np.int64), is_float
     except OverflowError:  # ints beyond int64, or beyond floats
         return None
 
@@ -426,9 +426,9 @@ def choose(test: Array, then: Array, otherwise: Array) -> Array:
 
 def is_in(values: Array, items: list) -> Array:
     """`values in items` elementwise (membership by ==, as Python's `in`)."""
-    if _strings(values):  # a string equals only a string: one pass through a set
+    flat = values.ravel().tolist() if values.dtype.kind == "O" else []
+    if flat and _all_strings(flat):  # a string equals only a string: one pass through a set
         members = {item for item in items if isinstance(item, str)}
-        flat = values.ravel().tolist()
         return np.fromiter(map(members.__contains__, flat), bool, len(flat)).reshape(
             values.shape)
     result = np.zeros(values.shape, dtype=bool)
