@@ -9,6 +9,7 @@ import pytest
 
 from rasp import Interpreter
 from rasp.compiler import Model
+from rasp.compiler.verify import Verification
 from rasp.errors import RaspError, format_error
 
 
@@ -76,6 +77,19 @@ def test_a_refusal_names_the_node():
         it.run(source + "compile(y, [0.5, 1.5], 5);", "s.rasp")
     assert "means cannot be enumerated exactly" in info.value.message
     assert info.value.line == 1
+
+
+def test_a_model_that_disagrees_is_reported_and_not_saved(tmp_path, monkeypatch):
+    wrong = Verification(checked=2, agreed=1, lengths={1: [2, 1]},
+                         mismatches=[(["a"], [0], [1])])
+    monkeypatch.setattr(Model, "verify", lambda self, sample=None: wrong)
+    it, lines = session()
+    with pytest.raises(RaspError) as info:
+        it.run(f'a = 1;\ncompile(indices, "ab", 3, "{tmp_path / "m"}");', "s.rasp")
+    assert "disagrees with the interpreter: a bug in the compiler" in info.value.message
+    assert (info.value.line, info.value.column) == (2, 1)
+    assert "mismatch on ['a']" in "\n".join(lines)
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_compile_stays_an_ordinary_name():
