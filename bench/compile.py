@@ -69,9 +69,10 @@ def main() -> None:
             best = float("inf")
             for _ in range(args.repeat):
                 start = time.perf_counter()
-                model = it.compile(expr, list(vocab), n)
+                c = it.compile(expr, list(vocab), n)
                 best = min(best, time.perf_counter() - start)
-            result = verify(model, model.info["target"],
+            model = c.model
+            result = verify(model, c.target,
                             sample=None if n <= 8 else args.sample, lengths=lengths_for(n))
             agreement = f"{result.agreed}/{result.checked}"
             heads = "/".join(map(str, model.heads_per_layer))

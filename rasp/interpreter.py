@@ -203,8 +203,9 @@ class Interpreter:
         return report
 
     def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
-        """The s-op named (or written) by `expression` compiled into a transformer
-        (rasp.compiler.Model) exact on every input over `vocab` up to `max_len` tokens."""
+        """The s-op named (or written) by `expression` compiled into a transformer exact on
+        every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
+        `.model` is the Model and `.verify()` checks it against the interpreter."""
         from .compiler import compile_sop  # numpy weights: loaded only when asked for
 
         def compiled(node: Any, span: Span) -> Any:
@@ -222,7 +223,7 @@ class Interpreter:
         """`compile(sop, vocab, max_len[, path]);`: the model's summary and its check against
         the interpreter on every length up to max_len, as `rasp compile` prints them; saved
         to `path` (from the current folder) only if the check passes."""
-        from .compiler import check_max_len, check_vocab, compile_sop
+        from .compiler import build, check_max_len, check_vocab
 
         if not isinstance(node, SOp):
             raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", stmt.sop.span)
@@ -240,20 +241,18 @@ class Interpreter:
             except RaspError as e:
                 raise e.at(at.span) from None
         try:
-            model = compile_sop(node, list(vocab), max_len, node.title)
-            result = model.verify()
+            compiled = build(node, list(vocab), max_len, node.title)
         except RaspError as e:
             raise e.at(stmt.sop.span) from None
         if top:
-            self.emit([*model.summary().splitlines(), *result.report().splitlines()])
-        if result.checked and not result.ok:
-            raise RaspValueError("the model disagrees with the interpreter: a bug in the "
-                                 "compiler; please report it (the model was not saved)",
-                                 stmt.span)
+            self.emit(compiled.lines())
+        refusal = compiled.refusal()
+        if refusal is not None:
+            raise refusal.at(stmt.span)
         if path is not None:
             saved = path if path.endswith(".npz") else path + ".npz"  # as numpy names it
             try:
-                model.save(saved)
+                compiled.model.save(saved)
             except OSError as e:
                 raise RaspValueError(f"cannot write {saved}: {e.strerror or e}",
                                      path_span) from None

@@ -9,9 +9,11 @@ file format and the forward pass), verify (the model against the interpreter), a
 (`rasp compile`, a front end).
 """
 
-from .assemble import check_max_len, check_vocab, compile_sop
+from .assemble import check_max_len, check_vocab
+from .compiling import Compiled, build, compile_sop
 from .model import FORMAT, Model, reference_forward
 from .valuesets import Limits
+from .verify import Verification, verify
 
-__all__ = ["FORMAT", "Limits", "Model", "check_max_len", "check_vocab", "compile_sop",
-           "reference_forward"]
+__all__ = ["FORMAT", "Compiled", "Limits", "Model", "Verification", "build", "check_max_len",
+           "check_vocab", "compile_sop", "reference_forward", "verify"]

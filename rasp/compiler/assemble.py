@@ -9,7 +9,6 @@ the others go in an embedding-stage block, layer 0, which has no heads.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,11 +229,10 @@ def _embeddings(plan: Plan, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
     return token, position
 
 
-def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
-                limits: Limits | None = None) -> Model:
-    """Compile an s-op into a transformer that computes it on every input of tokens from
-    `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
-    start = time.perf_counter()
+def compile_model(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
+                  limits: Limits | None = None) -> Model:
+    """The model of an s-op on every input of tokens from `vocab` of length 1..max_len; a
+    RaspError says why when that cannot be done exactly."""
     limits = limits or Limits()
     vocab = check_vocab(vocab)
     check_max_len(max_len)
@@ -250,7 +248,6 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     arrays: dict[str, np.ndarray] = {"embed.token": token, "embed.position": position}
     bos = token[0] + position[0]  # the residual at BOS: the same on every input
     layers = []
-    hidden = []
     for depth, layer in enumerate(analysis.layers):
         heads: list[HeadWeights] = [build_head(h, layout, facts, bos) for h in layer.heads]
         update = np.zeros_like(bos)
@@ -266,7 +263,6 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
                     if s.stage == "ffn" and s.depth == depth and s.product is not None]
         ffn = build_feedforward(products, layout, bos, limits, depth)
         layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights)})
-        hidden.append(0 if ffn is None else sum(ffn.hidden))
         if ffn is not None:
             _store(arrays, depth, ffn)
     out = layout.of[("node", target.id)]
@@ -280,8 +276,7 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
                          "values": [] if numerical else [representative(v)
                                                          for v in out.values]},
               "layout": layout.describe()}
-    model = Model(arrays, config, {"seconds": time.perf_counter() - start, "hidden": hidden,
-                                   "target": target})
+    model = Model(arrays, config)
     _check_shape(model, analysis)
     return model
 

@@ -14,7 +14,6 @@ from typing import Any, TextIO
 
 from ..errors import RaspError, format_error
 from .valuesets import Limits
-from .verify import verify
 
 EXIT_OK, EXIT_USAGE, EXIT_RUNTIME, EXIT_MISMATCH = 0, 64, 70, 1
 
@@ -81,25 +80,19 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     limits = Limits(args.max_values, args.max_table, args.max_units)
     try:
         session.run(text, args.file)
-        model = session.compile(args.name, vocab=vocab, max_len=args.max_len, limits=limits)
+        compiled = session.compile(args.name, vocab=vocab, max_len=args.max_len,
+                                   limits=limits).checked(args.verify)
     except RaspError as e:
         err.write(format_error(e) + "\n")
         return EXIT_RUNTIME
-    out.write(model.summary() + "\n")
-    if args.verify != 0:
-        try:
-            result = verify(model, model.info["target"], sample=args.verify)
-        except RaspError as e:
-            err.write(format_error(e) + "\n")
-            return EXIT_RUNTIME
-        out.write(result.report() + "\n")
-        if not result.ok and result.checked:
-            err.write("rasp compile: the model disagrees with the interpreter: a bug in the "
-                      "compiler; please report it. The model was not saved.\n")
-            return EXIT_MISMATCH
+    out.write("\n".join(compiled.lines()) + "\n")
+    refusal = compiled.refusal()
+    if refusal is not None:
+        err.write(f"rasp compile: {refusal.message}\n")
+        return EXIT_MISMATCH
     if args.out:
         try:
-            model.save(args.out)
+            compiled.model.save(args.out)
         except OSError as e:
             err.write(f"rasp compile: cannot write {args.out}: {e.strerror or e}\n")
             return EXIT_USAGE

@@ -105,11 +105,9 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
 class Model:
     """A compiled RASP program: `forward(tokens)` gives the program's values."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], config: dict,
-                 info: dict[str, Any] | None = None):
+    def __init__(self, arrays: dict[str, np.ndarray], config: dict):
         self.arrays = arrays
         self.config = config
-        self.info = info or {}  # how the compile went: time, hidden units; not saved
         self.vocab = list(config["vocab"])
         self._ids = {_token_key(t): i + 1 for i, t in enumerate(self.vocab)}
 
@@ -172,15 +170,6 @@ class Model:
         y = self.raw([list(t) for t in batch], compact)
         return [self.decode(row) for row in y]
 
-    def verify(self, sample: int | None = None) -> Any:
-        """This model against the interpreter on every length (a compiled model only: a
-        loaded one no longer knows its program)."""
-        from .verify import verify
-
-        if "target" not in self.info:
-            raise RaspValueError("a loaded model cannot be verified: compile it again")
-        return verify(self, self.info["target"], sample=sample)
-
     def save(self, path: str | Path) -> None:
         arrays: dict[str, Any] = dict(self.arrays, config=np.array(json.dumps(self.config)))
         np.savez(path, **arrays)
@@ -194,10 +183,17 @@ class Model:
             raise RaspValueError(f"{path}: not a {FORMAT} model")
         return cls(arrays, config)
 
+    @property
+    def hidden(self) -> list[int]:
+        """Hidden units of each layer's feed-forward block (0 where it has none)."""
+        return [sum(self.arrays[f"layer{i}.mlp.{j}.weight"].shape[1]
+                    for j in range(layer["mlp"] - 1))
+                for i, layer in enumerate(self.config["layers"])]
+
     def summary(self) -> str:
         c = self.config
         heads = "/".join(str(h) for h in self.heads_per_layer) or "-"
-        mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.info.get("hidden", [])) if w)
+        mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.hidden) if w)
         layers = len(c["layers"]) - 1
         lines = [f"{c['program']}: {layers} layer{'' if layers == 1 else 's'}, heads per "
                  f"layer {heads}, "
@@ -209,8 +205,6 @@ class Model:
                     if c['output']['kind'] == "categorical" else "")]
         if mlps:
             lines.append(f"  feed-forward hidden units by layer: {mlps}")
-        if "seconds" in self.info:
-            lines.append(f"  compiled in {self.info['seconds']:.2f} s")
         return "\n".join(lines)
 
 

@@ -95,11 +95,12 @@ def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None
         with pytest.raises(RaspError, match=REFUSED[expr]):
             it.compile(expr, vocab, max_len)
         return
-    model = it.compile(expr, vocab, max_len)
+    c = it.compile(expr, vocab, max_len)
+    model = c.model
     analysis = it.analyze(expr)
     assert len(model.config["layers"]) - 1 == analysis.depth
     assert model.heads_per_layer == analysis.heads_per_layer
-    result = verify(model, model.info["target"], sample=sample, exhaustive=256)
+    result = verify(model, c.target, sample=sample, exhaustive=256)
     assert result.checked > 0
     assert result.ok, result.report()
     # the saved file, run by a forward pass written from the format alone, at the limits
@@ -132,7 +133,7 @@ def test_benchmark_programs_at_100(stem, expr, tmp_path):
 
 
 def test_loaded_model_runs_as_compiled(tmp_path):
-    model = session("reverse").compile("reverse", list("abc"), 12)
+    model = session("reverse").compile("reverse", list("abc"), 12).model
     model.save(tmp_path / "m.npz")
     loaded = Model.load(tmp_path / "m.npz")
     assert loaded.config == model.config

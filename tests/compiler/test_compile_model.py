@@ -13,22 +13,26 @@ import numpy as np
 import pytest
 
 from rasp import Interpreter
-from rasp.compiler import Limits, Model
+from rasp.compiler import Compiled, Limits, Model
 from rasp.compiler.verify import verify
 from rasp.errors import RaspError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def compiled(source: str, expr: str, vocab, max_len: int, **limits) -> Model:
+def compile_in(source: str, expr: str, vocab, max_len: int, **limits) -> Compiled:
     it = Interpreter(warn=lambda text: None)
     it.run(source, "p.rasp")
     return it.compile(expr, vocab, max_len, Limits(**limits) if limits else None)
 
 
+def compiled(source: str, expr: str, vocab, max_len: int, **limits) -> Model:
+    return compile_in(source, expr, vocab, max_len, **limits).model
+
+
 def exact(source: str, expr: str, vocab, max_len: int) -> None:
-    model = compiled(source, expr, vocab, max_len)
-    result = verify(model, model.info["target"], exhaustive=1000)
+    c = compile_in(source, expr, vocab, max_len)
+    result = verify(c.model, c.target, exhaustive=1000)
     assert result.ok, result.report()
 
 
@@ -71,8 +75,8 @@ def test_file_holds_exactly_the_format(tmp_path):
 
 
 def test_summary_names_the_figures():
-    model = compiled('load "reverse";', "reverse", list("ab"), 5)
-    text = model.summary()
+    c = compile_in('load "reverse";', "reverse", list("ab"), 5)
+    model, text = c.model, c.summary()
     assert "reverse: 2 layers, heads per layer 1/1" in text
     assert f"{model.parameters:,} parameters" in text
 
@@ -95,15 +99,14 @@ def test_numbers_beyond_float_precision_as_categorical_keys():
 
 
 def test_inputs_the_interpreter_rejects_are_not_counted():
-    model = compiled("", "aggregate(full_s, tokens)", list("ab"), 4)
-    result = verify(model, model.info["target"])
+    result = compile_in("", "aggregate(full_s, tokens)", list("ab"), 4).verify()
     assert result.ok and result.raised > 0
-    model = compiled("", "load_from_location(tokens, [3][length])", list("a"), 3)
-    assert verify(model, model.info["target"]).checked == 0  # raises on every input
+    c = compile_in("", "load_from_location(tokens, [3][length])", list("a"), 3)
+    assert c.verify().checked == 0  # raises on every input
+    model = c.model
     with pytest.raises(RaspError, match="no value on any input"):
         model.forward("a")
-    model = compiled("", "1 / (indices - 7)", list("a"), 10)
-    result = verify(model, model.info["target"])
+    result = compile_in("", "1 / (indices - 7)", list("a"), 10).verify()
     assert result.ok and result.raised == 3  # lengths 8, 9 and 10
 
 
@@ -146,9 +149,9 @@ def test_features_only_heads_read_keep_classes():
 
 
 def test_verification_fails_on_a_wrong_model():
-    model = compiled('load "reverse";', "reverse", list("ab"), 4)
-    model.arrays["unembed"] = model.arrays["unembed"][:, ::-1].copy()  # swap a and b
-    assert not verify(model, model.info["target"]).ok
+    c = compile_in('load "reverse";', "reverse", list("ab"), 4)
+    c.model.arrays["unembed"] = c.model.arrays["unembed"][:, ::-1].copy()  # swap a and b
+    assert not c.verify().ok
 
 
 # ----------------------------------------------------------------- refusals

@@ -44,10 +44,10 @@ def test_random_programs_compile_exactly_or_are_refused(case):
         if not isinstance(it.value(name), SOp):
             continue
         try:
-            model = it.compile(name, vocab, MAX_LEN)
+            c = it.compile(name, vocab, MAX_LEN)
         except RaspError:
             event("refused")
             continue
-        result = verify(model, model.info["target"], exhaustive=400)
+        result = verify(c.model, c.target, exhaustive=400)
         event("compiled" if result.checked else "the interpreter raises on every input")
         assert result.checked == 0 or result.ok, (case.source, name, vocab, result.report())

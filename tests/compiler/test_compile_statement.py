@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rasp import Interpreter
-from rasp.compiler import Model
+from rasp.compiler import Compiled, Model
 from rasp.compiler.verify import Verification
 from rasp.errors import RaspError, format_error
 
@@ -82,7 +82,7 @@ def test_a_refusal_names_the_node():
 def test_a_model_that_disagrees_is_reported_and_not_saved(tmp_path, monkeypatch):
     wrong = Verification(checked=2, agreed=1, lengths={1: [2, 1]},
                          mismatches=[(["a"], [0], [1])])
-    monkeypatch.setattr(Model, "verify", lambda self, sample=None: wrong)
+    monkeypatch.setattr(Compiled, "verify", lambda self, sample=None: wrong)
     it, lines = session()
     with pytest.raises(RaspError) as info:
         it.run(f'a = 1;\ncompile(indices, "ab", 3, "{tmp_path / "m"}");', "s.rasp")

@@ -1,0 +1,76 @@
+"""The compile pipeline's result, and `build`: compile, then check against the interpreter.
+
+`compile_sop` (assemble.py) turns an s-op into a Model. `Compiled` carries the model with
+what made it (the target s-op, the time taken) and, once checked, the verification; the
+front ends (`rasp compile`, the `compile` statement, the notebook) render it and refuse a
+model that disagrees with the one message `refusal()` gives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..errors import RaspValueError
+from .assemble import compile_model
+from .graph import SOp
+from .model import Model
+from .valuesets import Limits
+from .verify import Verification, verify
+
+DISAGREES = ("the model disagrees with the interpreter: a bug in the compiler; please report "
+             "it (the model was not saved)")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled s-op: the model, its target, the compile time, and the check once made."""
+
+    model: Model
+    target: SOp
+    seconds: float
+    verification: Verification | None = None
+
+    def summary(self) -> str:
+        return f"{self.model.summary()}\n  compiled in {self.seconds:.2f} s"
+
+    def verify(self, sample: int | None = None) -> Verification:
+        """The model against the interpreter on every length (`sample`: random inputs per
+        length besides the structured ones, where there are too many to check all)."""
+        return verify(self.model, self.target, sample=sample)
+
+    def checked(self, sample: int | None = None) -> Compiled:
+        """This result with its verification (`sample` 0: none)."""
+        return self if sample == 0 else replace(self, verification=self.verify(sample))
+
+    def lines(self) -> list[str]:
+        """What the front ends print: the summary, then the check."""
+        report = [] if self.verification is None else self.verification.report().splitlines()
+        return [*self.summary().splitlines(), *report]
+
+    @property
+    def agrees(self) -> bool:
+        """False only when inputs were checked and some disagreed."""
+        v = self.verification
+        return v is None or not v.checked or v.ok
+
+    def refusal(self) -> RaspValueError | None:
+        """The error that refuses a model that disagrees (None when it agrees)."""
+        return None if self.agrees else RaspValueError(DISAGREES)
+
+
+def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
+                limits: Limits | None = None) -> Compiled:
+    """Compile an s-op into a transformer that computes it on every input of tokens from
+    `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
+    start = time.perf_counter()
+    model = compile_model(target, vocab, max_len, name, limits)
+    return Compiled(model, target, time.perf_counter() - start)
+
+
+def build(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
+          limits: Limits | None = None, sample: int | None = None) -> Compiled:
+    """`compile_sop`, then the check against the interpreter (`sample` 0: no check)."""
+    return compile_sop(target, vocab, max_len, name, limits).checked(sample)
