@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspTypeError, RaspValueError
+from . import names
 from .graph import Aggregate, Analysis, Constant, Indices, Map, Selector, SOp, Tokens, analyze
 from .graph import depth as depth_of
 from .heads import HeadWeights, build_head, conjuncts, head_classes, side_feature
@@ -245,18 +246,15 @@ def compile_model(target: SOp, vocab: Sequence[Any], max_len: int, name: str | N
     plan = Plan(analysis, facts)
     layout = _lay_out(plan)
     token, position = _embeddings(plan, layout)
-    arrays: dict[str, np.ndarray] = {"embed.token": token, "embed.position": position}
+    arrays = {names.TOKEN_EMBEDDING: token, names.POSITION_EMBEDDING: position}
     bos = token[0] + position[0]  # the residual at BOS: the same on every input
     layers = []
     for depth, layer in enumerate(analysis.layers):
         heads: list[HeadWeights] = [build_head(h, layout, facts, bos) for h in layer.heads]
         update = np.zeros_like(bos)
         for h, weights in enumerate(heads):
-            prefix = f"layer{depth}.head{h}"
-            arrays[f"{prefix}.query"] = weights.query
-            arrays[f"{prefix}.key"] = weights.key
-            arrays[f"{prefix}.value"] = weights.value
-            arrays[f"{prefix}.output"] = weights.output
+            matrices = (weights.query, weights.key, weights.value, weights.output)
+            arrays.update(zip(names.head(depth, h), matrices))
             update += (bos @ weights.value) @ weights.output  # BOS attends to itself
         bos = bos + update
         products = [s.product for s in plan.specs.values()
@@ -268,7 +266,7 @@ def compile_model(target: SOp, vocab: Sequence[Any], max_len: int, name: str | N
     out = layout.of[("node", target.id)]
     unembed = np.zeros((layout.width, out.size))
     unembed[out.start + np.arange(out.size), np.arange(out.size)] = 1.0
-    arrays["unembed"] = unembed
+    arrays[names.UNEMBEDDING] = unembed
     numerical = out.encoding == "numerical"
     config = {"format": FORMAT, "program": name or target.title, "vocab": vocab,
               "max_len": max_len, "d_model": layout.width, "layers": layers,
@@ -283,8 +281,7 @@ def compile_model(target: SOp, vocab: Sequence[Any], max_len: int, name: str | N
 
 def _store(arrays: dict[str, np.ndarray], depth: int, ffn: FeedForward) -> None:
     for j, (w, b) in enumerate(zip(ffn.weights, ffn.biases)):
-        arrays[f"layer{depth}.mlp.{j}.weight"] = w
-        arrays[f"layer{depth}.mlp.{j}.bias"] = b
+        arrays.update(zip(names.mlp(depth, j), (w, b)))
 
 
 def _check_shape(model: Model, analysis: Analysis) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
+from . import names
 from .valuesets import key
 
 FORMAT = "rasp-transformer/1"
@@ -30,27 +31,32 @@ def reference_forward(arrays: dict[str, np.ndarray], config: dict,
                       token_ids: np.ndarray) -> np.ndarray:
     """The format's forward pass on a batch of inputs of one length: `token_ids` [B, n] holds
     rows of embed.token (vocab[i] is row i + 1); returns y [B, n, n_out]."""
-    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
-    x = arrays["embed.token"][ids] + arrays["embed.position"][: ids.shape[1]]
+    x = _embed(arrays, token_ids)
     for number, layer in enumerate(config["layers"]):
-        prefix = f"layer{number}"
         if layer["heads"]:
             update = np.zeros_like(x)
             for h in range(layer["heads"]):
-                head = f"{prefix}.head{h}"
-                q = x @ arrays[f"{head}.query"]
-                k = x @ arrays[f"{head}.key"]
-                v = x @ arrays[f"{head}.value"]
-                update += _softmax(q @ k.transpose(0, 2, 1)) @ v @ arrays[f"{head}.output"]
+                head = names.head(number, h)
+                q = x @ arrays[head.query]
+                k = x @ arrays[head.key]
+                v = x @ arrays[head.value]
+                update += _softmax(q @ k.transpose(0, 2, 1)) @ v @ arrays[head.output]
             x = x + update
         if layer["mlp"]:
             h = x
             for j in range(layer["mlp"]):
                 if j:
                     h = np.maximum(h, 0.0)
-                h = h @ arrays[f"{prefix}.mlp.{j}.weight"] + arrays[f"{prefix}.mlp.{j}.bias"]
+                linear = names.mlp(number, j)
+                h = h @ arrays[linear.weight] + arrays[linear.bias]
             x = x + h
-    return x[:, 1:] @ arrays["unembed"]
+    return x[:, 1:] @ arrays[names.UNEMBEDDING]
+
+
+def _embed(arrays: dict[str, np.ndarray], token_ids: np.ndarray) -> np.ndarray:
+    """The residual after the embeddings, BOS (token row 0) prepended to every input."""
+    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
+    return arrays[names.TOKEN_EMBEDDING][ids] + arrays[names.POSITION_EMBEDDING][: ids.shape[1]]
 
 
 def _used(matrix: np.ndarray, axis: int) -> np.ndarray:
@@ -63,32 +69,31 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
     """`reference_forward` restricted to the rows and columns of each matrix that are not
     all zero: the same sums without their zero terms, many times faster on compiled models,
     whose blocks read and write few dimensions each."""
-    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
-    x = arrays["embed.token"][ids] + arrays["embed.position"][: ids.shape[1]]
+    x = _embed(arrays, token_ids)
     for number, layer in enumerate(config["layers"]):
-        prefix = f"layer{number}"
         if layer["heads"]:
             update = np.zeros_like(x)
             for h in range(layer["heads"]):
-                head = f"{prefix}.head{h}"
+                head = names.head(number, h)
                 parts = []
-                for name in ("query", "key", "value"):
-                    m = arrays[f"{head}.{name}"]
+                for name in (head.query, head.key, head.value):
+                    m = arrays[name]
                     rows = _used(m, 1)
                     parts.append(x[..., rows] @ m[rows])
                 q, k, v = parts
-                out = arrays[f"{head}.output"]
+                out = arrays[head.output]
                 cols = _used(out, 0)
                 update[..., cols] += _softmax(q @ k.transpose(0, 2, 1)) @ v @ out[:, cols]
             x = x + update
         if layer["mlp"]:
             last = layer["mlp"] - 1
-            w = arrays[f"{prefix}.mlp.0.weight"]
+            first = names.mlp(number, 0)
+            w = arrays[first.weight]
             rows = _used(w, 1)
-            h = x[..., rows] @ w[rows] + arrays[f"{prefix}.mlp.0.bias"]
+            h = x[..., rows] @ w[rows] + arrays[first.bias]
             for j in range(1, layer["mlp"]):
-                w = arrays[f"{prefix}.mlp.{j}.weight"]
-                b = arrays[f"{prefix}.mlp.{j}.bias"]
+                linear = names.mlp(number, j)
+                w, b = arrays[linear.weight], arrays[linear.bias]
                 if j == last:
                     cols = np.union1d(_used(w, 0), np.flatnonzero(b))
                     x = x.copy()
@@ -97,7 +102,7 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
                     h = np.maximum(h, 0.0) @ w + b
             if last == 0:
                 x = x + h
-    unembed = arrays["unembed"]
+    unembed = arrays[names.UNEMBEDDING]
     rows = _used(unembed, 1)
     return x[:, 1:][..., rows] @ unembed[rows]
 
@@ -171,14 +176,15 @@ class Model:
         return [self.decode(row) for row in y]
 
     def save(self, path: str | Path) -> None:
-        arrays: dict[str, Any] = dict(self.arrays, config=np.array(json.dumps(self.config)))
+        arrays: dict[str, Any] = dict(self.arrays)
+        arrays[names.CONFIG] = np.array(json.dumps(self.config))
         np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
         with np.load(path, allow_pickle=False) as data:
-            config = json.loads(str(data["config"]))
-            arrays = {k: data[k] for k in data.files if k != "config"}
+            config = json.loads(str(data[names.CONFIG]))
+            arrays = {k: data[k] for k in data.files if k != names.CONFIG}
         if config.get("format") != FORMAT:
             raise RaspValueError(f"{path}: not a {FORMAT} model")
         return cls(arrays, config)
@@ -186,7 +192,7 @@ class Model:
     @property
     def hidden(self) -> list[int]:
         """Hidden units of each layer's feed-forward block (0 where it has none)."""
-        return [sum(self.arrays[f"layer{i}.mlp.{j}.weight"].shape[1]
+        return [sum(self.arrays[names.mlp(i, j).weight].shape[1]
                     for j in range(layer["mlp"] - 1))
                 for i, layer in enumerate(self.config["layers"])]
 
