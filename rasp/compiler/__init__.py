@@ -2,14 +2,16 @@
 transformer encoder out (numpy, float64), exact on every input within those bounds or
 refused with the reason. See docs/compiling.md.
 
-One module per phase: graph (the compiler's only window on the core graph), valuesets (what
-each s-op can hold), assemble (the plan, following the analysis, and the residual layout),
-layout (the residual's blocks), heads (attention), mlps (feed-forward blocks), model (the
+compiling.py lists the passes in order, one module each: bounds (what may be compiled),
+valuesets (what each s-op can hold), plan (which features the residual holds and where each
+is computed), layout (their tables and blocks), assemble (the weights: heads for attention,
+mlps for the feed-forward blocks). Beside them: graph (the compiler's only window on the
+core), blocks (the residual's named types), names (the format's array names), model (the
 file format and the forward pass), verify (the model against the interpreter), and cli
 (`rasp compile`, a front end).
 """
 
-from .assemble import check_max_len, check_vocab
+from .bounds import check_max_len, check_vocab
 from .compiling import Compiled, build, compile_sop
 from .model import FORMAT, Model, reference_forward
 from .valuesets import Limits

@@ -1,9 +1,13 @@
-"""The compile pipeline's result, and `build`: compile, then check against the interpreter.
+"""The compile pipeline: the passes in order, their result, and `build` (compile, then check
+against the interpreter).
 
-`compile_sop` (assemble.py) turns an s-op into a Model. `Compiled` carries the model with
-what made it (the target s-op, the time taken) and, once checked, the verification; the
-front ends (`rasp compile`, the `compile` statement, the notebook) render it and refuse a
-model that disagrees with the one message `refusal()` gives.
+`compile_sop` runs one pass a line, each in its own module: the bounds (bounds.py), the
+analysis (the core's `analyze`), the value sets (valuesets.py, computed as the later passes
+ask for them), the plan (plan.py), the layout (layout.py) and the weights (assemble.py, with
+heads.py and mlps.py). `Compiled` carries the model with what made it (the target s-op, the
+time taken) and, once checked, the verification; the front ends (`rasp compile`, the
+`compile` statement, the notebook) render it and refuse a model that disagrees with the one
+message `refusal()` gives.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import RaspValueError
-from .assemble import compile_model
-from .graph import SOp
+from .assemble import assemble
+from .bounds import check_bounds
+from .graph import SOp, analyze
+from .layout import lay_out
 from .model import Model
-from .valuesets import Limits
+from .plan import plan_features
+from .valuesets import Facts, Limits
 from .verify import Verification, verify
 
 DISAGREES = ("the model disagrees with the interpreter: a bug in the compiler; please report "
@@ -66,7 +73,12 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     """Compile an s-op into a transformer that computes it on every input of tokens from
     `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
     start = time.perf_counter()
-    model = compile_model(target, vocab, max_len, name, limits)
+    tokens = check_bounds(target, vocab, max_len)
+    analysis = analyze(target)
+    facts = Facts(tokens, max_len, limits or Limits())
+    plan = plan_features(analysis, facts)
+    residual = lay_out(plan)
+    model = assemble(plan, residual, name or target.title)
     return Compiled(model, target, time.perf_counter() - start)
 
 

@@ -6,7 +6,7 @@ core keeps them is a change of this file alone.
 
 from __future__ import annotations
 
-from ..analysis import Analysis, Head, Layer, analyze, depths, graph_below, selects_of
+from ..analysis import Analysis, Head, Layer, analyze, graph_below, selects_of
 from ..engine import evaluate, input_array
 from ..graph import (
     Aggregate,
@@ -22,14 +22,5 @@ from ..graph import (
 )
 
 __all__ = ["Aggregate", "Analysis", "Combine", "Constant", "Head", "Indices", "Layer", "Map",
-           "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "depth", "evaluate",
+           "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "evaluate",
            "graph_below", "input_array", "selects_of"]
-
-_depths: dict[int, int] = {}  # node id -> depth; a node's depth is that of its own subgraph
-
-
-def depth(node: Node) -> int:
-    """The analysis' depth of a node (analysis.depths), the layer it needs at the earliest."""
-    if node.id not in _depths:
-        _depths.update(depths(graph_below(node)))
-    return _depths[node.id]

@@ -15,15 +15,15 @@ unselected weight is 0 and every selected one is 1 / width, at any length.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import ops
 from ..errors import RaspError
+from .blocks import BOS, ONE, Encoding, Feature, Layout
 from .graph import Aggregate, Combine, Constant, Head, Select, Selector, SOp
-from .layout import BOS, ONE, Block, Layout
-from .valuesets import Facts, refusal, representative, selector_nodes
+from .valuesets import Facts, is_number, refusal, representative, selector_nodes
 
 SCALE = 2.0 ** 11
 
@@ -38,6 +38,13 @@ class Side:
     dims: list[int]
 
 
+class Reading(NamedTuple):
+    """A head reading a feature: the conjunct it compares it in, and on which side."""
+
+    conjunct: Selector
+    side: int  # 0: the keys, 1: the queries (the order of selector_nodes)
+
+
 @dataclass
 class HeadWeights:
     query: np.ndarray
@@ -46,7 +53,7 @@ class HeadWeights:
     output: np.ndarray
 
 
-def side_feature(nodes: list[SOp], facts: Facts) -> tuple | None:
+def side_feature(nodes: list[SOp], facts: Facts) -> Feature | None:
     """The joint feature a head needs for one side, or None when it reads a block directly
     (a single categorical s-op, or constants only)."""
     live = [n for n in nodes if not isinstance(n, Constant)]
@@ -54,7 +61,7 @@ def side_feature(nodes: list[SOp], facts: Facts) -> tuple | None:
         return None
     if len(live) == 1 and not (isinstance(live[0], Aggregate) and facts.numeric(live[0])):
         return None
-    return ("joint",) + tuple(n.id for n in live)
+    return Feature.together(live)
 
 
 def read_side(nodes: list[SOp], layout: Layout, facts: Facts) -> Side:
@@ -62,7 +69,7 @@ def read_side(nodes: list[SOp], layout: Layout, facts: Facts) -> Side:
     if not live:
         return Side([], [()], [ONE])
     feature = side_feature(nodes, facts)
-    block = layout.of[feature if feature is not None else ("node", live[0].id)]
+    block = layout.of[feature] if feature is not None else layout.node(live[0])
     values = [v if feature is not None else (v,) for v in block.values]
     return Side(live, values, [block.start + i for i in range(len(values))])
 
@@ -109,7 +116,7 @@ def _compare(k: Any, q: Any, op: str) -> bool:
 
 
 def head_classes(nodes: list[SOp], values: list, joint: bool,
-                 readings: list[tuple[Selector, int]], facts: Facts) -> list[int]:
+                 readings: list[Reading], facts: Facts) -> list[int]:
     """For a feature only heads read (`readings`: the conjunct and the side, 0 keys or 1
     queries), the class of each of its values: values on which every reading conjunct
     selects the same keys (or is selected by the same queries) against anything the other
@@ -205,15 +212,11 @@ def _aggregate_weights(agg: Aggregate, layout: Layout,
     """Value and output matrices for one aggregate; row BOS of the value holds the value the
     BOS position gives (the default)."""
     width = layout.width
-    out = layout.of[("node", agg.id)]
-    if out.encoding == "numerical":
+    out = layout.node(agg)
+    if out.encoding is Encoding.NUMERICAL:
         wv = np.zeros((width, 1))
-        _number_source(agg.values, layout, wv, facts)
-        if not _is_number(agg.default):
-            raise refusal(agg, f"'{agg.title}' averages numbers but its default "
-                               f"{agg.default!r} is not a number: the numerical encoding "
-                               f"cannot hold it")
-        wv[BOS, 0] = float(agg.default)
+        _number_source(agg.values, layout, wv)
+        wv[BOS, 0] = float(agg.default)  # a number: Facts.numeric refuses any other
         wo = np.zeros((1, width))
         wo[0, out.start] = 1.0
         return wv, wo
@@ -223,7 +226,7 @@ def _aggregate_weights(agg: Aggregate, layout: Layout,
         if dim is not None:
             wv[ONE, dim - out.start] = 1.0
     else:
-        source = layout.of[("node", agg.values.id)]
+        source = layout.node(agg.values)
         for i, v in enumerate(source.values):
             dim = out.dim(v)
             if dim is not None:
@@ -236,19 +239,15 @@ def _aggregate_weights(agg: Aggregate, layout: Layout,
     return wv, wo
 
 
-def _number_source(values: SOp, layout: Layout, wv: np.ndarray, facts: Facts) -> None:
+def _number_source(values: SOp, layout: Layout, wv: np.ndarray) -> None:
     if isinstance(values, Constant):
         wv[ONE, 0] = float(values.value)
         return
-    source: Block = layout.of[("node", values.id)]
-    if source.encoding == "numerical":
+    source = layout.node(values)
+    if source.encoding is Encoding.NUMERICAL:
         wv[source.start, 0] = 1.0
         return
     for i, v in enumerate(source.values):
         v = representative(v)  # a class of equal numbers (3 and 3.0) averages as its value
-        if _is_number(v) or isinstance(v, bool):
+        if is_number(v) or isinstance(v, bool):
             wv[source.start + i, 0] = float(v)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

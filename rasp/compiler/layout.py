@@ -1,86 +1,128 @@
-"""The residual stream: named blocks of dimensions, one per feature a sublayer reads.
+"""The layout pass: every planned feature's table and block of the residual.
 
-Dimension 0 (`bos`) is 1 at the hidden beginning-of-sequence position only, dimension 1 (`one`)
-is 1 at every real position only. A categorical feature is a one-hot block, one dimension per
-value; a numerical one (an aggregate that averages numbers) is one dimension holding it.
+Features are laid out in the order the model computes them (by depth, then stage), so that what
+a table reads has its block already: a feed-forward table is collapsed to what the model sees
+of its leaves (their blocks), and a head's block holds the classes its source block copies.
+A feature only heads read keeps one value per class of values they tell apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .valuesets import Either, key, representative, variants
-
-BOS, ONE = 0, 1
-
-
-def value_key(value: Any) -> Any:
-    """The key of an atom, or of a tuple of atoms (a joint feature)."""
-    if isinstance(value, tuple):
-        return tuple(key(v) for v in value)
-    return key(value)
+from .blocks import Encoding, Feature, Layout, value_key
+from .graph import Aggregate
+from .heads import head_classes
+from .mlps import Product
+from .plan import Plan, Spec, Stage
+from .valuesets import ERROR, Either, is_number, refusal, unique
 
 
-@dataclass
-class Block:
-    name: str
-    encoding: str  # "flag", "categorical" or "numerical"
-    start: int
-    values: list = field(default_factory=list)  # categorical: the value of each dimension
-    _index: dict = field(default_factory=dict, repr=False)
+@dataclass(frozen=True)
+class Residual:
+    """The layout pass's result: the blocks, and the table of every feature an embedding or a
+    feed-forward block computes (its value on each combination of its leaves' values)."""
 
-    _seen: dict = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self._index = {value_key(v): i for i, v in enumerate(self.values)}
-        for i, v in enumerate(self.values):  # a value is seen in its own class and any Either
-            for variant in variants(v) if isinstance(v, Either) else (v,):
-                self._seen.setdefault(value_key(variant), []).append(self.start + i)
-
-    @property
-    def size(self) -> int:
-        return len(self.values) if self.encoding == "categorical" else 1
-
-    @property
-    def stop(self) -> int:
-        return self.start + self.size
-
-    def dim(self, value: Any) -> int | None:
-        """The dimension of a value (categorical), None if the block has no such value."""
-        i = self._index.get(value_key(value))
-        return None if i is None else self.start + i
-
-    def seen_as(self, value: Any) -> list[int]:
-        """The dimensions that may be 1 where the feature holds `value`."""
-        return self._seen.get(value_key(value), [])
-
-    def describe(self) -> dict:
-        """The block's entry in the saved `layout`."""
-        values = [[representative(x) for x in v] if isinstance(v, tuple) else representative(v)
-                  for v in self.values]
-        return {"name": self.name, "encoding": self.encoding, "first": self.start,
-                "last": self.stop - 1, "values": values}
+    layout: Layout
+    tables: dict[Feature, Product]
 
 
-class Layout:
-    """The blocks in the order they were added, and the features they hold."""
+def lay_out(plan: Plan) -> Residual:
+    """Compute every feature's table and give it a block, in the order the model computes
+    them."""
+    layout = Layout()
+    tables: dict[Feature, Product] = {}
+    for spec in sorted(plan.specs.values(),
+                       key=lambda s: (s.depth, s.stage, s.nodes[0].id)):
+        if spec.stage is Stage.HEAD:
+            _head_block(plan, spec, layout)
+            continue
+        product = _table(plan, spec, layout)
+        limit = plan.facts.limits.max_values
+        if len(product.values) > limit:
+            raise refusal(spec.nodes[0], f"the value set of '{spec.title}' has "
+                                         f"{len(product.values):,} values (limit "
+                                         f"--max-values {limit:,})")
+        layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, product.values)
+        tables[spec.feature] = product
+    return Residual(layout, tables)
 
-    def __init__(self) -> None:
-        self.blocks: list[Block] = []
-        self.of: dict[Any, Block] = {}  # feature key -> block
-        self.add(("bos",), "bos", "flag")
-        self.add(("one",), "one", "flag")
 
-    @property
-    def width(self) -> int:
-        return self.blocks[-1].stop
+def _head_block(plan: Plan, spec: Spec, layout: Layout) -> None:
+    """An aggregate's block: one number, or one-hot over what it can copy."""
+    agg = spec.nodes[0]
+    assert isinstance(agg, Aggregate)
+    if plan.numeric(agg):
+        layout.add(spec.feature, spec.title, Encoding.NUMERICAL)
+        return
+    values = list(plan.facts.domain(agg))
+    source = layout.of.get(Feature.of(agg.values))
+    if source is not None:  # copies of classes the model cannot split
+        values += [v for v in source.values if isinstance(v, Either)]
+    layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, values)
 
-    def add(self, feature: Any, name: str, encoding: str, values: list | None = None) -> Block:
-        block = Block(name, encoding, self.width if self.blocks else 0, list(values or []))
-        self.blocks.append(block)
-        self.of[feature] = block
-        return block
 
-    def describe(self) -> list[dict]:
-        return [b.describe() for b in self.blocks]
+def _table(plan: Plan, spec: Spec, layout: Layout) -> Product:
+    """The feature's table, its values set: an embedding has one row per token or position,
+    a feed-forward table is collapsed to what the model sees of its leaves."""
+    facts = plan.facts
+    if spec.stage is Stage.TOKEN:
+        per_leaf = [facts.token_values(leaf) for leaf in spec.leaves]  # type: ignore
+        combos = [tuple(col[i] for col in per_leaf) for i in range(len(facts.vocab))]
+    elif spec.stage is Stage.POSITION:
+        combos = [(p,) for p in range(facts.max_len)]
+    else:
+        combos = facts.combos(spec.leaves, spec.nodes[0])
+    if spec.stage is not Stage.FFN and not spec.feature.joint and spec.nodes == spec.leaves:
+        # tokens or indices themselves (a joint feature of several is tabulated: tuples)
+        product = Product(spec.feature, spec.title, spec.nodes[0], spec.leaves, combos,
+                          [c[0] for c in combos])
+    else:
+        product = _tabulate(plan, spec, combos)
+    _classes(plan, spec, product)
+    if spec.stage is Stage.FFN:
+        product.collapse([None if plan.numeric(leaf) else layout.node(leaf)
+                          for leaf in spec.leaves])
+    else:  # the embedding: one row per token or position, no collapsing
+        product.values = unique(product.results) if not spec.feature.joint else \
+            list({value_key(r): r for r in product.results if r is not ERROR}.values())
+    return product
+
+
+def _tabulate(plan: Plan, spec: Spec, combos: list[tuple]) -> Product:
+    """The feature's value on each combination of its leaves' values."""
+    tables = plan.facts.tabulate(spec.nodes, spec.leaves, combos)
+    if spec.feature.joint:
+        # heads compare numbers by value: a joint value holds them as floats where exact
+        columns = [[_by_value(v) for v in t] for t in tables]
+        results = [ERROR if any(v is ERROR for v in row) else tuple(row)
+                   for row in zip(*columns)]
+    else:
+        (results,) = tables
+    return Product(spec.feature, spec.title, spec.nodes[0], spec.leaves, combos, results)
+
+
+def _by_value(v: Any) -> Any:
+    if is_number(v) and float(v) == v:
+        return float(v)
+    return v
+
+
+def _classes(plan: Plan, spec: Spec, product: Product) -> None:
+    """A feature only heads read needs only the classes of values they tell apart: its
+    results become one representative value per class (fewer dimensions, fewer steps)."""
+    readings = plan.readers.get(spec.feature, [])
+    if not readings or any(r is None for r in readings):
+        return
+    values = list(dict.fromkeys(value_key(r) for r in product.results if r is not ERROR))
+    typed = {value_key(r): r for r in product.results if r is not ERROR}
+    classes = head_classes(spec.nodes, [typed[k] for k in values], spec.feature.joint,
+                           [r for r in readings if r is not None], plan.facts)
+    if len(set(classes)) == len(values):
+        return
+    first: dict[int, Any] = {}
+    for k, c in zip(values, classes):
+        first.setdefault(c, typed[k])
+    chosen = {k: first[c] for k, c in zip(values, classes)}
+    product.results = [r if r is ERROR else chosen[value_key(r)] for r in product.results]

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .blocks import BOS, ONE, Block, Encoding, Feature, Layout, value_key
 from .graph import SOp
-from .layout import BOS, ONE, Block, Layout, value_key
 from .valuesets import (
     ERROR,
     Either,
@@ -45,7 +45,7 @@ from .valuesets import (
 
 @dataclass
 class Product:
-    feature: Any  # the layout key of the block it writes
+    feature: Feature  # the block it writes
     name: str
     node: SOp  # the node it belongs to (for messages)
     leaves: list[SOp]
@@ -137,8 +137,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     first, second = Stage(), Stage()
     two_deep = []
     for product in products:
-        numeric = [layout.of[("node", leaf.id)].encoding == "numerical"
-                   for leaf in product.leaves]
+        numeric = [layout.node(leaf).encoding is Encoding.NUMERICAL for leaf in product.leaves]
         table = product.table
         out = layout.of[product.feature]
         if sum(numeric) >= 2:
@@ -253,7 +252,7 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
             stage.unit(inputs, bias, _encode(out, result))
         return
     (leaf,) = [leaf for leaf, num in zip(product.leaves, numeric) if num]
-    x_dim = layout.of[("node", leaf.id)].start
+    x_dim = layout.node(leaf).start
     low, high = min(xs), max(xs)
     for dims, points in by_rest.values():
         points.sort(key=lambda p: p[0])
@@ -307,7 +306,7 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
 
     steps: dict[int, list[tuple[int, int]]] = {}
     for i in positions:
-        x_dim = layout.of[("node", product.leaves[i].id)].start
+        x_dim = layout.node(product.leaves[i]).start
         grid = sorted({seen[i] for seen, _ in entries})
         pairs = []
         for t in cuts[i]:

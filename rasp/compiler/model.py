@@ -43,13 +43,13 @@ def reference_forward(arrays: dict[str, np.ndarray], config: dict,
                 update += _softmax(q @ k.transpose(0, 2, 1)) @ v @ arrays[head.output]
             x = x + update
         if layer["mlp"]:
-            h = x
+            hidden = x
             for j in range(layer["mlp"]):
                 if j:
-                    h = np.maximum(h, 0.0)
+                    hidden = np.maximum(hidden, 0.0)
                 linear = names.mlp(number, j)
-                h = h @ arrays[linear.weight] + arrays[linear.bias]
-            x = x + h
+                hidden = hidden @ arrays[linear.weight] + arrays[linear.bias]
+            x = x + hidden
     return x[:, 1:] @ arrays[names.UNEMBEDDING]
 
 
@@ -90,18 +90,18 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
             first = names.mlp(number, 0)
             w = arrays[first.weight]
             rows = _used(w, 1)
-            h = x[..., rows] @ w[rows] + arrays[first.bias]
+            hidden = x[..., rows] @ w[rows] + arrays[first.bias]
             for j in range(1, layer["mlp"]):
                 linear = names.mlp(number, j)
                 w, b = arrays[linear.weight], arrays[linear.bias]
                 if j == last:
                     cols = np.union1d(_used(w, 0), np.flatnonzero(b))
                     x = x.copy()
-                    x[..., cols] += np.maximum(h, 0.0) @ w[:, cols] + b[cols]
+                    x[..., cols] += np.maximum(hidden, 0.0) @ w[:, cols] + b[cols]
                 else:
-                    h = np.maximum(h, 0.0) @ w + b
+                    hidden = np.maximum(hidden, 0.0) @ w + b
             if last == 0:
-                x = x + h
+                x = x + hidden
     unembed = arrays[names.UNEMBEDDING]
     rows = _used(unembed, 1)
     return x[:, 1:][..., rows] @ unembed[rows]

@@ -43,9 +43,6 @@ from .graph import (
     input_array,
     selects_of,
 )
-from .graph import (
-    depth as depth_of,
-)
 
 
 class _Error:
@@ -123,23 +120,6 @@ def refusal(node: Node, message: str) -> RaspError:
         error.noted(note, span)
     error.node = node
     return error.rehomed()  # a node the library built: told at the user's call of it
-
-
-def map_leaves(node: SOp, depth: int | None = None) -> list[SOp]:
-    """What a chain of maps is computed from: the nearest s-ops below `node` that are not maps
-    (or, with `depth`, not maps of that depth), constants left out: they are in the chain."""
-    found: dict[int, SOp] = {}
-    stack: list[Node] = list(node.inputs) if isinstance(node, Map) else [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, Constant):
-            continue
-        if isinstance(n, Map) and (depth is None or depth_of(n) == depth):
-            stack.extend(n.inputs)
-        else:
-            assert isinstance(n, SOp)
-            found[n.id] = n
-    return sorted(found.values(), key=lambda n: n.id)
 
 
 class Facts:

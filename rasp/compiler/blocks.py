@@ -1,0 +1,120 @@
+"""The residual stream: named blocks of dimensions, one per feature a sublayer reads.
+
+Dimension 0 (`bos`) is 1 at the hidden beginning-of-sequence position only, dimension 1 (`one`)
+is 1 at every real position only. A categorical feature is a one-hot block, one dimension per
+value; a numerical one (an aggregate that averages numbers) is one dimension holding it.
+These are the types the passes hand each other; the layout pass (layout.py) fills them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .graph import SOp
+from .valuesets import Either, key, representative, variants
+
+BOS, ONE = 0, 1
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What a block holds: the value of one s-op, or (`joint`) the tuple of values of the
+    s-ops a head compares together on one side of a selector, by node id."""
+
+    ids: tuple[int, ...]
+    joint: bool = False
+
+    @classmethod
+    def of(cls, node: SOp) -> Feature:
+        return cls((node.id,))
+
+    @classmethod
+    def together(cls, nodes: Sequence[SOp]) -> Feature:
+        return cls(tuple(n.id for n in nodes), joint=True)
+
+
+def value_key(value: Any) -> Any:
+    """The key of an atom, or of a tuple of atoms (a joint feature)."""
+    if isinstance(value, tuple):
+        return tuple(key(v) for v in value)
+    return key(value)
+
+
+class Encoding(Enum):
+    """How a block holds its feature (the saved layout's `encoding`)."""
+
+    FLAG = "flag"  # bos or one
+    CATEGORICAL = "categorical"  # one-hot, a dimension per value
+    NUMERICAL = "numerical"  # one dimension holding the number
+
+
+@dataclass
+class Block:
+    name: str
+    encoding: Encoding
+    start: int
+    values: list = field(default_factory=list)  # categorical: the value of each dimension
+    _index: dict = field(default_factory=dict, repr=False)
+
+    _seen: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {value_key(v): i for i, v in enumerate(self.values)}
+        for i, v in enumerate(self.values):  # a value is seen in its own class and any Either
+            for variant in variants(v) if isinstance(v, Either) else (v,):
+                self._seen.setdefault(value_key(variant), []).append(self.start + i)
+
+    @property
+    def size(self) -> int:
+        return len(self.values) if self.encoding is Encoding.CATEGORICAL else 1
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.size
+
+    def dim(self, value: Any) -> int | None:
+        """The dimension of a value (categorical), None if the block has no such value."""
+        i = self._index.get(value_key(value))
+        return None if i is None else self.start + i
+
+    def seen_as(self, value: Any) -> list[int]:
+        """The dimensions that may be 1 where the feature holds `value`."""
+        return self._seen.get(value_key(value), [])
+
+    def describe(self) -> dict:
+        """The block's entry in the saved `layout`."""
+        values = [[representative(x) for x in v] if isinstance(v, tuple) else representative(v)
+                  for v in self.values]
+        return {"name": self.name, "encoding": self.encoding.value, "first": self.start,
+                "last": self.stop - 1, "values": values}
+
+
+class Layout:
+    """The blocks in the order they were added, and the features they hold; the flags `bos`
+    and `one` first, at BOS and ONE."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = [Block("bos", Encoding.FLAG, BOS),
+                                    Block("one", Encoding.FLAG, ONE)]
+        self.of: dict[Feature, Block] = {}
+
+    @property
+    def width(self) -> int:
+        return self.blocks[-1].stop
+
+    def add(self, feature: Feature, name: str, encoding: Encoding,
+            values: list | None = None) -> Block:
+        block = Block(name, encoding, self.width, list(values or []))
+        self.blocks.append(block)
+        self.of[feature] = block
+        return block
+
+    def node(self, node: SOp) -> Block:
+        """The block holding one s-op's value."""
+        return self.of[Feature.of(node)]
+
+    def describe(self) -> list[dict]:
+        return [b.describe() for b in self.blocks]

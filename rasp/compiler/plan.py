@@ -1,0 +1,156 @@
+"""The plan: which features the residual holds, and where the model computes each.
+
+It follows `analyze`: layer l's attention sublayer has one head per analysis head, and its
+feed-forward block computes the maps the analysis puts in layer l (fused into tables of what
+they are computed from) plus the joint values layer l + 1's heads read. Maps of depth 0 are
+folded into the token or position embedding when they read only tokens or only indices; the
+others go in an embedding-stage block, layer 0, which has no heads. A feature is planned when
+something reads it: the target, a head (one side of a conjunct), or a table of a later layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .blocks import Feature
+from .graph import Aggregate, Analysis, Constant, Indices, Map, Node, SOp, Tokens
+from .heads import Reading, conjuncts, side_feature
+from .valuesets import Facts, selector_nodes
+
+
+class Stage(IntEnum):
+    """Where a feature is computed; within one depth, the model computes them in this order."""
+
+    TOKEN = 0  # the token embedding
+    POSITION = 1  # the position embedding
+    HEAD = 2  # an attention head of layer `depth`
+    FFN = 3  # the feed-forward block of layer `depth`
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One feature of the plan: the s-ops it holds the value of, where it is computed, and
+    (for a table: an embedding or a feed-forward block) the s-ops it is computed from."""
+
+    feature: Feature
+    nodes: list[SOp]
+    stage: Stage
+    depth: int
+    leaves: list[SOp]
+
+    @property
+    def title(self) -> str:
+        """The block's name: the s-op's, or the tuple of a joint feature's."""
+        if self.feature.joint:
+            return "(" + ", ".join(n.title for n in self.nodes) + ")"
+        return self.nodes[0].title
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The plan pass's result. `readers`: who reads each feature, a Reading for a head and
+    None for anything else (the target, a table)."""
+
+    analysis: Analysis
+    facts: Facts
+    specs: dict[Feature, Spec]  # in the order they were planned
+    readers: dict[Feature, list[Reading | None]]
+
+    def numeric(self, node: SOp) -> bool:
+        """Whether `node` is held as one number (an aggregate that averages numbers)."""
+        return isinstance(node, Aggregate) and self.facts.numeric(node)
+
+    def at(self, stage: Stage, depth: int | None = None) -> list[Spec]:
+        """The features computed at `stage` (of layer `depth`), in the plan's order."""
+        return [s for s in self.specs.values()
+                if s.stage is stage and (depth is None or s.depth == depth)]
+
+
+def plan_features(analysis: Analysis, facts: Facts) -> Plan:
+    """The features the heads of every layer read, and the target's, with all they need."""
+    planner = _Planner(analysis, facts)
+    for layer in analysis.layers[1:]:
+        for head in layer.heads:
+            for part in conjuncts(head.selector):
+                for side, nodes in enumerate(selector_nodes(part)):
+                    planner.side(nodes, Reading(part, side))
+    planner.require(analysis.target)
+    return Plan(analysis, facts, planner.specs, planner.readers)
+
+
+class _Planner:
+    def __init__(self, analysis: Analysis, facts: Facts):
+        self.depth_of = analysis.depth_of
+        self.facts = facts
+        self.specs: dict[Feature, Spec] = {}
+        self.readers: dict[Feature, list[Reading | None]] = {}
+
+    def side(self, nodes: list[SOp], reading: Reading) -> None:
+        """What one side of a conjunct reads: its s-op's block, or a joint feature."""
+        live = [n for n in nodes if not isinstance(n, Constant)]
+        feature = side_feature(nodes, self.facts)
+        if feature is None:
+            for n in live:
+                self.require(n, reading)
+        else:
+            self.readers.setdefault(feature, []).append(reading)
+            self.computed(feature, live, max(self.depth_of[n.id] for n in live))
+
+    def require(self, node: SOp, reader: Reading | None = None) -> None:
+        """Make `node`'s value a block of the residual."""
+        feature = Feature.of(node)
+        if isinstance(node, Constant):
+            return
+        self.readers.setdefault(feature, []).append(reader)
+        if feature in self.specs:
+            return
+        depth = self.depth_of[node.id]
+        if isinstance(node, Tokens):
+            self.specs[feature] = Spec(feature, [node], Stage.TOKEN, 0, [node])
+        elif isinstance(node, Indices):
+            self.specs[feature] = Spec(feature, [node], Stage.POSITION, 0, [node])
+        elif isinstance(node, Aggregate):
+            self.specs[feature] = Spec(feature, [node], Stage.HEAD, depth, [])
+            self.require(node.values)
+        else:
+            assert isinstance(node, Map), node
+            self.computed(feature, [node], depth)
+
+    def computed(self, feature: Feature, nodes: list[SOp], depth: int) -> None:
+        """Plan a table: the value of `nodes` from the s-ops below their maps of `depth`."""
+        if feature in self.specs:
+            return
+        leaves: dict[int, SOp] = {}
+        for n in nodes:
+            below = (map_leaves(n, self.depth_of, depth)
+                     if isinstance(n, Map) and self.depth_of[n.id] == depth else [n])
+            leaves.update((leaf.id, leaf) for leaf in below)
+        ordered = sorted(leaves.values(), key=lambda n: n.id)
+        stage = Stage.FFN
+        if depth == 0 and all(isinstance(leaf, Tokens) for leaf in ordered):
+            stage = Stage.TOKEN
+        elif depth == 0 and ordered and all(isinstance(leaf, Indices) for leaf in ordered):
+            stage = Stage.POSITION
+        self.specs[feature] = Spec(feature, nodes, stage, depth, ordered)
+        if stage is Stage.FFN:
+            for leaf in ordered:
+                self.require(leaf)
+
+
+def map_leaves(node: SOp, depth_of: Mapping[int, int], depth: int) -> list[SOp]:
+    """What a chain of maps is computed from: the nearest s-ops below `node` that are not maps
+    of `depth`, constants left out: they are in the chain."""
+    found: dict[int, SOp] = {}
+    stack: list[Node] = list(node.inputs) if isinstance(node, Map) else [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Constant):
+            continue
+        if isinstance(n, Map) and depth_of[n.id] == depth:
+            stack.extend(n.inputs)
+        else:
+            assert isinstance(n, SOp)
+            found[n.id] = n
+    return sorted(found.values(), key=lambda n: n.id)
