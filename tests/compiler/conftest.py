@@ -21,3 +21,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def node():
+    """The graph node of a RASP expression, after the given definitions: the passes' tests
+    build their small graphs in RASP, as a user would, and hand them to one pass alone."""
+    from rasp import Interpreter
+
+    it = Interpreter(warn=lambda text: None)
+
+    def value(expression: str, source: str = ""):
+        if source:
+            it.run(source, "<pass test>")
+        return it.value(expression)
+
+    return value
