@@ -100,7 +100,7 @@ def _unique_values(results: Any) -> list:
     return list(found.values())
 
 
-class Stage:
+class Units:
     """Hidden units of one layer: sparse input weights, a bias and sparse output weights."""
 
     def __init__(self) -> None:
@@ -134,7 +134,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     """The block computing `products` from the residual; None if there is nothing to do."""
     if not products:
         return None
-    first, second = Stage(), Stage()
+    first, second = Units(), Units()
     two_deep = []
     for product in products:
         numeric = [layout.node(leaf).encoding is Encoding.NUMERICAL for leaf in product.leaves]
@@ -234,7 +234,7 @@ def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]
 
 
 def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
-               layout: Layout, stage: Stage) -> None:
+               layout: Layout, units: Units) -> None:
     by_rest: dict[tuple, tuple[list[int], list[tuple[Any, Any]]]] = {}
     xs: list[float] = []
     for seen, result in table.values():
@@ -249,7 +249,7 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
     if not xs:  # categorical leaves only: a lookup
         for dims, ((_, result),) in by_rest.values():
             inputs, bias = _gate(dims)
-            stage.unit(inputs, bias, _encode(out, result))
+            units.unit(inputs, bias, _encode(out, result))
         return
     (leaf,) = [leaf for leaf, num in zip(product.leaves, numeric) if num]
     x_dim = layout.node(leaf).start
@@ -257,7 +257,7 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
     for dims, points in by_rest.values():
         points.sort(key=lambda p: p[0])
         inputs, bias = _gate(dims)
-        stage.unit(inputs, bias, _encode(out, points[0][1]))
+        units.unit(inputs, bias, _encode(out, points[0][1]))
         for (xa, ra), (xb, rb) in zip(points, points[1:]):
             if value_key(ra) == value_key(rb):
                 continue
@@ -272,12 +272,12 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
             for offset, sign in ((1.0, 1.0), (0.0, -1.0)):
                 weights = dict(gate)
                 weights[x_dim] = weights.get(x_dim, 0.0) + steep
-                stage.unit(weights, -steep * t + offset + shift,
+                units.unit(weights, -steep * t + offset + shift,
                            {j: sign * w for j, w in step.items()})
 
 
 def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
-                layout: Layout, first: Stage, second: Stage) -> None:
+                layout: Layout, first: Units, second: Units) -> None:
     entries = [(seen, r) for seen, r in table.values() if r is not ERROR]
     result_keys = [value_key(r) for _, r in entries]
     positions = [i for i, num in enumerate(numeric) if num]

@@ -114,7 +114,7 @@ class Model:
         self.arrays = arrays
         self.config = config
         self.vocab = list(config["vocab"])
-        self._ids = {_token_key(t): i + 1 for i, t in enumerate(self.vocab)}
+        self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
 
     @property
     def max_len(self) -> int:
@@ -142,7 +142,7 @@ class Model:
                                  f"model's max_len {self.max_len}")
         ids = []
         for position, t in enumerate(items):
-            i = self._ids.get(_token_key(t))
+            i = self._ids.get(key(t))
             if i is None:
                 raise RaspValueError(f"token {t!r} at position {position} is not in the "
                                      f"model's vocabulary {self.vocab!r}")
@@ -212,10 +212,6 @@ class Model:
         if mlps:
             lines.append(f"  feed-forward hidden units by layer: {mlps}")
         return "\n".join(lines)
-
-
-def _token_key(t: Any) -> tuple:
-    return key(t)
 
 
 def _short(items: list) -> str:
