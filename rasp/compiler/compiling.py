@@ -73,9 +73,9 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     """Compile an s-op into a transformer that computes it on every input of tokens from
     `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
     start = time.perf_counter()
-    tokens = check_bounds(target, vocab, max_len)
+    vocab = check_bounds(target, vocab, max_len)
     analysis = analyze(target)
-    facts = Facts(tokens, max_len, limits or Limits())
+    facts = Facts(vocab, max_len, limits or Limits())  # value sets, as the passes ask
     plan = plan_features(analysis, facts)
     residual = lay_out(plan)
     model = assemble(plan, residual, name or target.title)
