@@ -18,6 +18,7 @@ docs/cli.md, "Output files and folders", states these rules for users. Errors ar
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -124,7 +125,7 @@ def claim_folder(path: str | Path, kind: str, files: Iterable[str], manifest: st
     unless `resume` (they stay, for the run to reuse) or `force` (they are removed now);
     either way the manifest goes first. FolderLockedError if another live run holds it.
     `resumable`: whether the refusal offers --resume (runs of this kind can be finished)."""
-    folder = Path(path)
+    folder, files = Path(path), tuple(files)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,7 +134,9 @@ def claim_folder(path: str | Path, kind: str, files: Iterable[str], manifest: st
         found = sorted(name for name in files if (folder / name).exists())
         if found and not (force or resume):
             raise FolderTakenError(_taken(folder, kind, found, manifest, resumable))
-        _remove(folder / manifest)
+        _remove_temporaries(folder, files)
+        if force or resume:
+            _remove(folder / manifest)
         if force:
             for name in found:
                 _remove(folder / name)
@@ -144,6 +147,15 @@ def claim_folder(path: str | Path, kind: str, files: Iterable[str], manifest: st
         os.unlink(folder / LOCK)
         raise
     return OutputFolder(folder, kind, notes)
+
+
+def _remove_temporaries(folder: Path, files: Iterable[str]) -> None:
+    """The temporaries of `files` that a killed run left (no run writes them now: the
+    folder is locked)."""
+    pattern = re.compile("|".join(rf"\.{re.escape(name)}\.[0-9a-f]{{8}}\.tmp" for name in files))
+    for path in folder.iterdir():
+        if pattern.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _taken(folder: Path, kind: str, found: list[str], manifest: str, resumable: bool) -> str:

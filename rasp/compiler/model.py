@@ -241,6 +241,8 @@ MAX_CONFIG_BYTES = 1 << 26  # a config is JSON text of a few kilobytes to megaby
 def _read_model(archive: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray]]:
     """The config and arrays of an open .npz, checked: headers first, then the data."""
     members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+    if len(members) != len(archive.infolist()):
+        raise _Damaged("it holds an array twice")
     if "config" not in members:
         raise _Damaged(f"not a {FORMAT} model file (it has no 'config' array)")
     config = _read_config(archive, members["config"])
