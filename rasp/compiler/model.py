@@ -245,9 +245,9 @@ def _read_model(archive: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray]]:
         raise _Damaged("it holds an array twice")
     if "config" not in members:
         raise _Damaged(f"not a {FORMAT} model file (it has no 'config' array)")
-    config = _read_config(archive, members["config"])
-    expected = _expected_shapes(config, {name: _header(archive, info)[0]
-                                         for name, info in members.items() if name != "config"})
+    shapes = {name: _header(archive, info)[0] for name, info in members.items()}
+    config = _read_config(archive, members.pop("config"))
+    expected = _expected_shapes(config, {name: shapes[name] for name in members})
     arrays = {}
     for name in expected:
         with archive.open(members[name]) as f:
@@ -287,7 +287,7 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int,
 
 
 def _read_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict:
-    shape, dtype = _header(archive, info)
+    shape, _ = _header(archive, info)
     if shape != () or info.file_size > MAX_CONFIG_BYTES:
         raise _Damaged("its 'config' is not a string of JSON")
     with archive.open(info) as f:
