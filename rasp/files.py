@@ -123,7 +123,9 @@ def claim_folder(path: str | Path, kind: str, files: Iterable[str], manifest: st
     "training run"). `files` are the names a run of this kind writes there, `manifest` the
     one written last. If some are there already, the folder is refused (FolderTakenError)
     unless `resume` (they stay, for the run to reuse) or `force` (they are removed now);
-    either way the manifest goes first. FolderLockedError if another live run holds it.
+    either way the manifest goes first. The temporaries of `files` that a killed run left
+    are removed. FolderLockedError if another live run holds it; OutputError if `path` is a
+    file. Release the folder with `release()` or a `with` block.
     `resumable`: whether the refusal offers --resume (runs of this kind can be finished)."""
     folder, files = Path(path), tuple(files)
     if folder.exists() and not folder.is_dir():
