@@ -148,6 +148,14 @@ def test_load_run_refuses_a_folder_that_is_not_one_complete_run(tmp_path):
         load_run(tmp_path / "s0")
     assert refused.value.message == (f"{tmp_path / 's0'} is not one complete run: metrics.json "
                                      "is not the file config.json lists (the folder mixes runs)")
+    described = json.loads((tmp_path / "s1" / "config.json").read_text())
+    del described["files"]  # as rasp wrote config.json before it checked runs whole
+    (tmp_path / "s1" / "config.json").write_text(json.dumps(described))
+    with pytest.raises(RaspValueError) as refused:
+        load_run(tmp_path / "s1")
+    assert refused.value.message == (
+        f"{tmp_path / 's1' / 'config.json'} lists no files with their SHA-256: not a training "
+        "run's config.json, or one written before rasp checked runs whole")
     (tmp_path / "s1" / "config.json").unlink()
     with pytest.raises(RaspValueError) as refused:
         load_run(tmp_path / "s1")

@@ -173,16 +173,20 @@ def load_run(folder: Path | str) -> Run:
     except Exception as e:  # noqa: BLE001 (a file from anywhere: whatever fails, it is refused)
         raise RaspValueError(f"{folder / 'model.pt'}: not a model rasp can load as weights "
                              f"({type(e).__name__})") from None
-    d = described["data"]
-    dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
-                           lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
-                           seed=d["seed"], n_train=d["sizes"]["train"],
-                           n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
-    config = TrainConfig(**described["train"] | {"device": "cpu"})
+    try:
+        d = described["data"]
+        dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
+                               lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
+                               seed=d["seed"], n_train=d["sizes"]["train"],
+                               n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
+        config = TrainConfig(**described["train"] | {"device": "cpu"})
+        keys = described["supervised_heads"]
+    except (KeyError, TypeError) as e:
+        raise RaspValueError(f"{folder / MANIFEST}: not the config.json of a training run "
+                             f"({type(e).__name__}: {e})") from None
     history = [json.loads(line) for line in
                (folder / "history.jsonl").read_text().split("\n") if line]
     run = Run(model, dataset, config, history, json.loads((folder / "metrics.json").read_text()))
-    keys = described["supervised_heads"]
     run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
                       if h.key in keys]
     return run
@@ -196,10 +200,12 @@ def _manifest(folder: Path) -> dict:
                              "run did not finish, or this is not a run's folder)")
     try:
         described = json.loads(path.read_text(encoding="utf-8"))
-        sums = described["files"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise RaspValueError(f"{path}: not the config.json of a training run "
-                             f"({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        raise RaspValueError(f"{path}: not JSON ({e})") from None
+    sums = described.get("files") if isinstance(described, dict) else None
+    if not isinstance(sums, dict):
+        raise RaspValueError(f"{path} lists no files with their SHA-256: not a training run's "
+                             "config.json, or one written before rasp checked runs whole")
     for name in RUN_FILES:
         if name == MANIFEST:
             continue
