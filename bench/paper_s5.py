@@ -203,7 +203,7 @@ def main() -> int:
                 started = time.time()
                 folder = args.out / task / (run_folder(each) + (
                     "-ce" if each.supervise and each.attention_loss == "ce" else ""))
-                run = train(data, each, out=folder, quiet=True)
+                run = train(data, each, out=folder, quiet=True, force=True)  # a rerun replaces
                 if each.supervise and seed == 0:
                     suffix = "" if each.attention_loss == "mse" else f"-{each.attention_loss}"
                     plot_attention(run, list(shown), args.pictures / f"{task}{suffix}.png")

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from rasp.train.program import load_program
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from rasp.dataset import Options, generate, split_of, unpack_bits  # noqa: E402
+from rasp.dataset import DatasetError, Options, generate, split_of, unpack_bits  # noqa: E402
 from rasp.dataset.plan import plan, shares_of  # noqa: E402
 from rasp.dataset.shard import Job, run_shard  # noqa: E402
 
@@ -341,3 +342,106 @@ def test_resume_runs_only_the_missing_shards_and_gives_the_same_bytes(tmp_path):
     assert folder_bytes(tmp_path / "full") == first
     assert len(counted) == 3  # only those three shards ran
     assert counted[-1] == len(shards)
+
+
+# A run of SMALL in another process, killed (SIGKILL) just before its N-th rename of a
+# finished file into place: one rename a shard, then one for dataset.json.
+KILLED = f"""
+import os, signal, sys
+from pathlib import Path
+from rasp.dataset import Options, generate
+from rasp.train.program import load_program
+real, renames = os.replace, []
+def replace(*args, **kwargs):
+    renames.append(args)
+    if len(renames) == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+os.replace = replace
+options = Options(**{{**{SMALL.__dict__!r}, "force": sys.argv[3] == "force"}})
+generate(load_program({PAPER!r}, "reverse"), options, Path(sys.argv[1]))
+"""
+
+
+def killed_run(folder: Path, at: int, force: bool = False) -> None:
+    result = subprocess.run([sys.executable, "-c", KILLED, str(folder), str(at),
+                             "force" if force else "-"], timeout=120)
+    assert result.returncode == -9
+
+
+SHARDS = len(plan(SMALL.counts, SMALL.lengths, SMALL.shard_size, SMALL.seed, SMALL.alphabet))
+
+
+@pytest.mark.parametrize("at", [1, 4, SHARDS + 1],
+                         ids=["in the first shard", "after three shards", "at dataset.json"])
+def test_a_run_killed_at_any_moment_then_resumed_writes_the_same_bytes(tmp_path, at):
+    from rasp.files import FolderTakenError
+
+    program = load_program(PAPER, "reverse")
+    generate(program, SMALL, tmp_path / "whole")
+    killed_run(tmp_path / "out", at)
+    assert not (tmp_path / "out" / "dataset.json").exists()  # nothing reads as complete
+    assert len(list((tmp_path / "out" / "data").glob("*.parquet"))) == at - 1
+    with pytest.raises(FolderTakenError) as refused:
+        generate(program, SMALL, tmp_path / "out")
+    assert refused.value.message == (
+        f"{tmp_path / 'out'} holds an unfinished dataset (data): choose another folder, or "
+        "--force to replace it, or --resume to finish it")
+    generate(program, Options(**{**SMALL.__dict__, "resume": True}), tmp_path / "out")
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "whole")
+
+
+def test_another_run_into_a_dataset_is_refused_and_a_killed_replacement_leaves_no_mix(
+        tmp_path):
+    from rasp.files import FolderTakenError
+
+    program = load_program(PAPER, "reverse")
+    generate(program, SMALL, tmp_path / "whole")
+    first = folder_bytes(tmp_path / "whole")
+    other = Options(**{**SMALL.__dict__, "seed": 9})
+    with pytest.raises(FolderTakenError, match="holds a complete dataset"):
+        generate(program, other, tmp_path / "whole")
+    assert folder_bytes(tmp_path / "whole") == first  # refused: the old dataset intact
+    killed_run(tmp_path / "whole", 3, force=True)  # --force, killed: no old manifest left
+    assert not (tmp_path / "whole" / "dataset.json").exists()
+    generate(program, Options(**{**SMALL.__dict__, "force": True}), tmp_path / "whole")
+    assert folder_bytes(tmp_path / "whole") == first
+    with pytest.raises(DatasetError, match="choose one"):
+        generate(program, Options(**{**SMALL.__dict__, "force": True, "resume": True}),
+                 tmp_path / "whole")
+
+
+# A run that holds its folder until the test creates the file "go" beside it.
+WAITING = f"""
+import sys, time
+from pathlib import Path
+from rasp.dataset import Options, driver, generate
+from rasp.train.program import load_program
+real = driver.run_shard
+def run_shard(*args):
+    while not Path(sys.argv[2]).exists():
+        time.sleep(0.01)
+    return real(*args)
+driver.run_shard = run_shard
+generate(load_program({PAPER!r}, "reverse"), Options(**{SMALL.__dict__!r}), Path(sys.argv[1]))
+"""
+
+
+def test_of_two_runs_into_one_folder_the_second_is_refused(tmp_path):
+    from rasp.files import LOCK, FolderLockedError
+
+    program = load_program(PAPER, "reverse")
+    generate(program, SMALL, tmp_path / "whole")
+    go = tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", WAITING, str(tmp_path / "out"), str(go)])
+    try:
+        for _ in range(3000):
+            if (tmp_path / "out" / LOCK).exists() or first.poll() is not None:
+                break
+            time.sleep(0.01)
+        with pytest.raises(FolderLockedError, match=f"process {first.pid} on"):
+            generate(program, Options(**{**SMALL.__dict__, "force": True}), tmp_path / "out")
+    finally:
+        go.touch()
+        assert first.wait(timeout=120) == 0
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "whole")

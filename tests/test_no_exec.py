@@ -148,3 +148,70 @@ def test_the_source_has_no_code_execution():
     assert calls == {("draw.py", "subprocess.run")}
     # ctypes: the command line's allocator setting (glibc's mallopt), for its own process
     assert imports == {("draw.py", "subprocess"), ("cli.py", "ctypes")}
+
+
+# ----------------------------------------------------------------- files rasp reads back
+
+class Payload:
+    """What a crafted file would run when unpickled: here, only making a folder."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+def test_a_run_folders_model_pt_is_read_as_weights_only_never_run(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import hashlib
+
+    from rasp.train.loop import load_run
+
+    # torch 2.1-2.5 unpickle anything by default, and this asks any torch to: rasp must not
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "pwned"
+    torch.save({"model": Payload(marker), "state_dict": {}}, tmp_path / "model.pt")
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "history.jsonl").write_text("")
+    sums = {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+            for name in ("model.pt", "metrics.json", "history.jsonl")}
+    (tmp_path / "config.json").write_text(json.dumps({"files": sums}))
+    with pytest.raises(RaspError) as refused:
+        load_run(tmp_path)
+    assert refused.value.message == (f"{tmp_path / 'model.pt'}: not a model rasp can load as "
+                                     "weights (UnpicklingError)")
+    assert not marker.exists()
+
+
+def test_a_model_file_holding_python_objects_is_refused_unread(tmp_path):
+    import numpy as np
+
+    from rasp.compiler import Model
+
+    marker = tmp_path / "pwned"
+    objects = np.empty(1, dtype=object)
+    objects[0] = Payload(marker)
+    np.savez(tmp_path / "m.npz", config=np.array("{}"), unembed=objects)
+    with pytest.raises(RaspError) as refused:
+        Model.load(tmp_path / "m.npz")
+    assert refused.value.message == (f"{tmp_path / 'm.npz'}: array 'unembed' holds Python "
+                                     "objects, which rasp never unpickles")
+    assert not marker.exists()
+
+
+def test_every_load_of_a_file_refuses_pickles():
+    """torch.load with weights_only=True, numpy's loads with allow_pickle=False, always."""
+    loads = []
+    for module in sorted(Path(rasp.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(), str(module))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(
+                    ("torch.load", "np.load", "read_array")):
+                given = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                loads.append((module.name, ast.unparse(node.func), given.get("weights_only",
+                              given.get("allow_pickle"))))
+    assert sorted(loads) == [("loop.py", "torch.load", "True"),
+                             ("modelfile.py", "np.lib.format.read_array", "False"),
+                             ("modelfile.py", "np.lib.format.read_array", "False")]

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
+from rasp.errors import RaspValueError  # noqa: E402
+from rasp.files import FolderLockedError, FolderTakenError, claim_folder  # noqa: E402
 from rasp.train import cli as train_cli  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import variants  # noqa: E402
-from rasp.train.loop import Run, TrainConfig, _Objective, load_run  # noqa: E402
+from rasp.train.loop import Run, TrainConfig, _Objective, load_run, train  # noqa: E402
 from rasp.train.model import ModelConfig, Transformer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +106,93 @@ def test_ablations_are_the_papers_four_sizes():
              for c in variants(TrainConfig(supervise=True).checked(data))]
     assert sizes == [(2, 2, 64, False), (2, 2, 64, True), (2, 1, 64, False),
                      (1, 2, 64, False), (1, 4, 128, False)]
+
+
+def tiny() -> Any:
+    return make_dataset(PAPER, "reverse", lengths=(1, 3), n_train=40, n_val=5, n_test=5)
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_run_folder_belongs_to_one_run(tmp_path):
+    folder = tmp_path / "run"
+    train(tiny(), out=folder, epochs=1, quiet=True)
+    assert sorted(files(folder)) == ["config.json", "history.jsonl", "metrics.json", "model.pt"]
+    (folder / "plots").mkdir()
+    (folder / "plots" / "attention.png").write_bytes(b"the first run's picture")
+    before = files(folder)
+    with pytest.raises(FolderTakenError) as refused:  # another run: refused, nothing touched
+        train(tiny(), out=folder, epochs=1, quiet=True, seed=1)
+    assert refused.value.message == (
+        f"{folder} holds a complete training run (config.json, history.jsonl, metrics.json, "
+        "model.pt, plots): choose another folder, or --force to replace it")
+    assert files(folder) == before
+    with claim_folder(folder, "training run", [], "config.json"):  # a run at work there
+        with pytest.raises(FolderLockedError, match=f"process {os.getpid()}"):
+            train(tiny(), out=folder, epochs=1, quiet=True, seed=1, force=True)
+    assert files(folder) == before
+    train(tiny(), out=folder, epochs=1, quiet=True, seed=1, force=True)
+    assert sorted(files(folder)) == ["config.json", "history.jsonl", "metrics.json", "model.pt"]
+    assert load_run(folder).config.seed == 1  # the stale picture went with the old run
+
+
+def test_load_run_refuses_a_folder_that_is_not_one_complete_run(tmp_path):
+    for seed in (0, 1):
+        train(tiny(), out=tmp_path / f"s{seed}", epochs=1, quiet=True, seed=seed)
+    (tmp_path / "s0" / "metrics.json").write_bytes((tmp_path / "s1" / "metrics.json")
+                                                   .read_bytes())
+    with pytest.raises(RaspValueError) as refused:
+        load_run(tmp_path / "s0")
+    assert refused.value.message == (f"{tmp_path / 's0'} is not one complete run: metrics.json "
+                                     "is not the file config.json lists (the folder mixes runs)")
+    described = json.loads((tmp_path / "s1" / "config.json").read_text())
+    del described["files"]  # as rasp wrote config.json before it checked runs whole
+    (tmp_path / "s1" / "config.json").write_text(json.dumps(described))
+    with pytest.raises(RaspValueError) as refused:
+        load_run(tmp_path / "s1")
+    assert refused.value.message == (
+        f"{tmp_path / 's1' / 'config.json'} lists no files with their SHA-256: not a training "
+        "run's config.json, or one written before rasp checked runs whole")
+    (tmp_path / "s1" / "config.json").unlink()
+    with pytest.raises(RaspValueError) as refused:
+        load_run(tmp_path / "s1")
+    assert refused.value.message == (f"{tmp_path / 's1'} holds no complete training run (no "
+                                     "config.json: the run did not finish, or this is not a "
+                                     "run's folder)")
+
+
+KILLED_IN_EPOCH_2 = f"""
+import os, signal, sys
+from rasp.train import loop, make_dataset
+real, epochs = loop._train_epoch, []
+def epoch(*args):
+    epochs.append(1)
+    if len(epochs) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args)
+loop._train_epoch = epoch
+data = make_dataset({PAPER!r}, "reverse", lengths=(1, 3), n_train=40, n_val=5, n_test=5)
+loop.train(data, out=sys.argv[1], epochs=3, quiet=True, force=True)
+"""
+
+
+def test_a_killed_rerun_leaves_nothing_that_reads_as_a_run_and_a_forced_one_completes(
+        tmp_path):
+    train(tiny(), out=tmp_path, epochs=1, quiet=True)
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_EPOCH_2, str(tmp_path)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 1  # its first epoch
+    assert not (tmp_path / "config.json").exists()  # removed first: no mix with the old run
+    with pytest.raises(RaspValueError, match="holds no complete training run"):
+        load_run(tmp_path)
+    with pytest.raises(FolderTakenError, match="holds an unfinished training run"):
+        train(tiny(), out=tmp_path, epochs=1, quiet=True)
+    run = train(tiny(), out=tmp_path, epochs=2, quiet=True, force=True)  # its lock is stale
+    assert load_run(tmp_path).history == run.history and len(run.history) == 2
 
 
 @pytest.mark.parametrize("argv, message", [

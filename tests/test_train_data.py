@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from rasp import Interpreter
+from rasp.files import FolderTakenError
 from rasp.train import cli as train_cli
 from rasp.train import make_dataset
-from rasp.train.data import BracketSampler, sample_inputs
+from rasp.train.data import BracketSampler, sample_inputs, write_jsonl
 from rasp.train.metrics import Accuracy, Agreement, normalised
 from rasp.train.program import load_program
 
@@ -136,6 +137,31 @@ def test_rasp_dataset_writes_jsonl_with_selections(tmp_path):
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["analysis"]["layers"] == 2 and meta["sizes"] == {"train": 40, "val": 5,
                                                                   "test": 5}
+
+
+def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_meta(
+        tmp_path, monkeypatch):
+    first = make_dataset(PAPER, "reverse", lengths=(2, 4), n_train=40, n_val=5, n_test=5)
+    second = make_dataset(PAPER, "reverse", lengths=(2, 4), n_train=40, n_val=5, n_test=5,
+                          seed=1)
+    write_jsonl(first, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["meta.json", "test.jsonl", "train.jsonl", "val.jsonl"]
+    with pytest.raises(FolderTakenError, match="holds a complete dataset"):
+        write_jsonl(second, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+    def fails():  # the val split cannot be written: a full disk, a bad value
+        yield from []
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(second.val, "records", fails)
+    with pytest.raises(OSError, match="No space left"):
+        write_jsonl(second, tmp_path, force=True)
+    # no meta.json: nothing a reader takes for a whole dataset; train.jsonl whole, the new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]
+    assert len((tmp_path / "train.jsonl").read_text().splitlines()) == 40
+    assert (tmp_path / "train.jsonl").read_bytes() != before["train.jsonl"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -13,7 +13,8 @@ file format and the forward pass), verify (the model against the interpreter), a
 
 from .bounds import check_max_len, check_vocab
 from .compiling import Compiled, build, compile_sop
-from .model import FORMAT, Model, reference_forward
+from .model import Model, reference_forward
+from .modelfile import FORMAT
 from .valuesets import Limits
 from .verify import Verification, verify
 

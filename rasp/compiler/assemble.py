@@ -15,7 +15,8 @@ from .blocks import BOS, ONE, Encoding, Layout
 from .heads import HeadWeights, build_head
 from .layout import Residual
 from .mlps import FeedForward, build_feedforward
-from .model import FORMAT, Model
+from .model import Model
+from .modelfile import FORMAT
 from .plan import Plan, Stage
 from .valuesets import ERROR, representative
 

@@ -15,10 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
-from . import names
+from . import modelfile, names
 from .valuesets import key
-
-FORMAT = "rasp-transformer/1"
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -175,18 +173,15 @@ class Model:
         y = self.raw([list(t) for t in batch], compact)
         return [self.decode(row) for row in y]
 
-    def save(self, path: str | Path) -> None:
-        arrays: dict[str, Any] = dict(self.arrays)
-        arrays[names.CONFIG] = np.array(json.dumps(self.config))
-        np.savez(path, **arrays)
+    def save(self, path: str | Path) -> Path:
+        """Write the model's `.npz` file, atomically; returns the path written (".npz" added
+        when `path` lacks it, as numpy names it)."""
+        return modelfile.save(self.arrays, self.config, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        with np.load(path, allow_pickle=False) as data:
-            config = json.loads(str(data[names.CONFIG]))
-            arrays = {k: data[k] for k in data.files if k != names.CONFIG}
-        if config.get("format") != FORMAT:
-            raise RaspValueError(f"{path}: not a {FORMAT} model")
+        """The model saved at `path`, checked before use (modelfile.load)."""
+        config, arrays = modelfile.load(path)
         return cls(arrays, config)
 
     @property

@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import claim_folder, write_atomic
 from ..train.program import Program
 from .plan import SPLITS, Shard, plan, shares_of
 from .shard import COMPRESSION, ROW_GROUP_ROWS, Job, ShardResult, finished, run_shard, union_type
 
-__all__ = ["Options", "DatasetError", "generate", "COLUMNS"]
+__all__ = ["Options", "DatasetError", "generate", "COLUMNS", "MANIFEST"]
 
 RETRIES = 3  # a task that raises is tried again this many times (a worker that dies too)
 SKIPPED_KEPT = 20
 DATA = "data"  # the shards' folder in the output folder, next to dataset.json
+MANIFEST = "dataset.json"  # written last: a folder with it holds one complete dataset
 _SHARD_FILE = re.compile(r"^(train|val|test)-len\d{3,}-\d{5,}\.parquet$")
 
 COLUMNS = {
@@ -51,6 +53,7 @@ class Options:
     selections: bool = False
     on_error: str = "stop"
     resume: bool = False  # keep the shard files of this run that are already there
+    force: bool = False  # replace another run's dataset in the folder
 
 
 @dataclass
@@ -118,13 +121,38 @@ def generate(program: Program, options: Options, out: Path, workers: int | None 
              progress: Callable[[Progress], Any] | None = None) -> dict:
     """Write the run's shards and `dataset.json` into `out`; the description written.
     Raises DatasetError (a shard failed with on_error "stop", a worker kept dying, the plan
-    is impossible)."""
+    is impossible).
+
+    The folder is the run's while it runs (rasp.files.claim_folder): another run there at
+    the same time is refused (FolderLockedError), and so is a folder holding another
+    dataset, complete or not (FolderTakenError), unless `options.resume` (keep the shards
+    this same run already finished) or `options.force` (remove it first). dataset.json is
+    removed before any shard is written and written last: a folder with a dataset.json
+    holds one complete dataset, and a run killed at any moment, then resumed, writes the
+    same bytes as one never stopped."""
+    if options.force and options.resume:
+        raise DatasetError("--force starts over, --resume keeps finished shards: choose one")
     try:
         shards = plan(options.counts, options.lengths, options.shard_size, options.seed,
                       options.alphabet)
     except ValueError as e:
         raise DatasetError(str(e)) from None
-    (out / DATA).mkdir(parents=True, exist_ok=True)
+    with claim_folder(out, "dataset", (MANIFEST, DATA), MANIFEST, force=options.force,
+                      resume=options.resume, resumable=True):
+        (out / DATA).mkdir(parents=True, exist_ok=True)
+        results, final = _run(program, options, out, shards, workers, scheduler, progress)
+        ordered = [results[s.name] for s in shards]
+        _tidy(out / DATA, {s.file for s in shards})
+        description = describe(program, options, ordered, final)
+        write_atomic(out / MANIFEST, json.dumps(description, indent=1, ensure_ascii=False)
+                     + "\n")
+    return description
+
+
+def _run(program: Program, options: Options, out: Path, shards: list[Shard],
+         workers: int | None, scheduler: str | None,
+         progress: Callable[[Progress], Any] | None) -> tuple[dict[str, ShardResult], str]:
+    """Every shard's result, and the output column's type they were all written with."""
     job = _job(program, options, out)
     state = Progress(total=len(shards))
     backend = _Dask(workers, scheduler) if workers is not None or scheduler else None
@@ -168,12 +196,7 @@ def generate(program: Program, options: Options, out: Path, workers: int | None 
     finally:
         if backend is not None:
             backend.close()
-    ordered = [results[s.name] for s in shards]
-    _tidy(out / DATA, {s.file for s in shards})
-    description = describe(program, options, ordered, final)
-    (out / "dataset.json").write_text(json.dumps(description, indent=1, ensure_ascii=False)
-                                      + "\n", encoding="utf-8")
-    return description
+    return results, final
 
 
 def _tidy(out: Path, keep: set[str]) -> None:

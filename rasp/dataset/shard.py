@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspError, format_error
+from ..files import atomic
 from ..interpreter import Interpreter
 from ..train.data import make_sampler
 from ..train.program import Program
@@ -306,9 +305,8 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
         {METADATA_KEY: json.dumps(_record(job, shard, result), ensure_ascii=False)})
     folder = Path(job.out)
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{shard.name}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(table, temporary, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION,
-                   compression_level=COMPRESSION_LEVEL, use_dictionary=True,
-                   write_statistics=True)
-    os.replace(temporary, folder / shard.file)
+    with atomic(folder / shard.file, "wb") as f:
+        pq.write_table(table, f, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION,
+                       compression_level=COMPRESSION_LEVEL, use_dictionary=True,
+                       write_statistics=True)
     return result

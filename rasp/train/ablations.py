@@ -51,15 +51,17 @@ def summary_row(run: Run) -> dict:
 
 def run_ablations(dataset: Dataset, base: TrainConfig, seeds: list[int], out: Path | None,
                   quiet: bool = False, stream: Any = None,
-                  after: Callable[[Run, Path | None], None] | None = None) -> list[dict]:
-    """Train every variant with every seed; `after(run, folder)` sees each finished run."""
+                  after: Callable[[Run, Path | None], None] | None = None,
+                  force: bool = False) -> list[dict]:
+    """Train every variant with every seed; `after(run, folder)` sees each finished run.
+    `force`: replace the files of earlier runs in the runs' folders (see train)."""
     base = base.checked(dataset)
     rows = []
     for config in variants(base):
         for seed in seeds:
             each = dataclasses.replace(config, seed=seed)
             folder = out / run_folder(each) if out is not None else None
-            run = train(dataset, each, out=folder, quiet=quiet, stream=stream)
+            run = train(dataset, each, out=folder, quiet=quiet, stream=stream, force=force)
             if after is not None:
                 after(run, folder)
             rows.append(summary_row(run))

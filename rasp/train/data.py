@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspError, RaspValueError
+from ..files import atomic, claim_folder, write_atomic
 from ..interpreter import Interpreter
 from .program import HeadSpec, Program, load_program
 
@@ -284,25 +285,38 @@ def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def write_jsonl(dataset: Dataset, out: Path, selections: bool = False) -> list[Path]:
+JSONL_FILES = ("train.jsonl", "val.jsonl", "test.jsonl", "meta.json")  # meta.json last
+
+
+def write_jsonl(dataset: Dataset, out: Path, selections: bool = False,
+                force: bool = False) -> list[Path]:
     """DIR/{train,val,test}.jsonl, one input a line: {"input": [...], "output": [...]} and,
     with `selections`, "selections": {"L1H1": [[selected keys of query 0], ...], ...};
-    DIR/meta.json describes the data. Returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in ("train", "val", "test"):
-        path = out / f"{name}.jsonl"
-        with path.open("w", encoding="utf-8") as f:
-            for tokens, output, sel in getattr(dataset, name).records():
-                record: dict[str, Any] = {"input": [_jsonable(t) for t in tokens],
-                                          "output": [_jsonable(v) for v in output]}
-                if selections:
-                    record["selections"] = {
-                        h.key: [np.flatnonzero(row).tolist() for row in sel[k]]
-                        for k, h in enumerate(dataset.heads)}
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        written.append(path)
-    meta = out / "meta.json"
-    meta.write_text(json.dumps(dataset.describe(), indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    DIR/meta.json describes the data. Returns the files written.
+
+    The folder is the run's while it writes (rasp.files.claim_folder): a folder holding
+    another dataset's files is refused (FolderTakenError) unless `force`. Each file is
+    written atomically and meta.json last, so a folder with a meta.json holds one whole
+    dataset."""
+    with claim_folder(out, "dataset", JSONL_FILES, "meta.json", force=force):
+        written = []
+        for name in ("train", "val", "test"):
+            path = out / f"{name}.jsonl"
+            with atomic(path, "w") as f:
+                for tokens, output, sel in getattr(dataset, name).records():
+                    f.write(json.dumps(_record(dataset, tokens, output, sel, selections),
+                                       ensure_ascii=False) + "\n")
+            written.append(path)
+        meta = write_atomic(out / "meta.json", json.dumps(dataset.describe(), indent=1,
+                                                          ensure_ascii=False) + "\n")
     return [*written, meta]
+
+
+def _record(dataset: Dataset, tokens: list, output: list, sel: np.ndarray,
+            selections: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {"input": [_jsonable(t) for t in tokens],
+                              "output": [_jsonable(v) for v in output]}
+    if selections:
+        record["selections"] = {h.key: [np.flatnonzero(row).tolist() for row in sel[k]]
+                                for k, h in enumerate(dataset.heads)}
+    return record

@@ -9,6 +9,7 @@ at full validation accuracy.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import platform
 import sys
@@ -24,16 +25,21 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RaspValueError
+from ..files import atomic, claim_folder, write_atomic
 from .data import Dataset, Group, Split, make_dataset
 from .metrics import Accuracy, Agreement
 from .model import POSITIONS, ModelConfig, Transformer
 
-__all__ = ["TrainConfig", "Run", "train", "load_run", "ATTENTION_LOSSES", "EMPTY_ROWS"]
+__all__ = ["TrainConfig", "Run", "train", "load_run", "ATTENTION_LOSSES", "EMPTY_ROWS",
+           "RUN_FILES", "PLOTS"]
 
 ATTENTION_LOSSES = ("mse", "ce")
 EMPTY_ROWS = ("skip", "uniform", "bos")
 DEFAULT_ATTENTION_WEIGHT = {"mse": 100.0, "ce": 1.0}
 STOP_AFTER_PERFECT = 3  # epochs in a row at validation accuracy 1 before stopping
+MANIFEST = "config.json"  # written last: a folder with it holds one complete run
+RUN_FILES = ("model.pt", "history.jsonl", "metrics.json", MANIFEST)
+PLOTS = "plots"  # written after a run by the command line; a rerun removes them
 
 
 @dataclass
@@ -128,13 +134,21 @@ class Run:
         return out, [a[0].cpu().numpy() for a in attentions]
 
     def save(self, out: Path) -> None:
+        """Write the run's files into `out`, each atomically: config.json, the manifest, is
+        removed first and written last with the SHA-256 of the others, so that load_run
+        knows them for one complete run. The caller owns the folder (train claims it)."""
         out.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": self.model.config.to_json(), "state_dict": self.model.state_dict(),
-                    "vocab": self.dataset.vocab, "classes": self.dataset.classes},
-                   out / "model.pt")
-        (out / "config.json").write_text(json.dumps(self.describe(), indent=1,
-                                                    ensure_ascii=False, default=str) + "\n")
-        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=1) + "\n")
+        (out / MANIFEST).unlink(missing_ok=True)
+        with atomic(out / "model.pt", "wb") as f:
+            torch.save({"model": self.model.config.to_json(),
+                        "state_dict": self.model.state_dict(),
+                        "vocab": [_plain(t) for t in self.dataset.vocab],
+                        "classes": [_plain(c) for c in self.dataset.classes]}, f)
+        write_atomic(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        write_atomic(out / "metrics.json", json.dumps(self.metrics, indent=1) + "\n")
+        sums = {name: _sha256(out / name) for name in RUN_FILES if name != MANIFEST}
+        write_atomic(out / MANIFEST, json.dumps(self.describe() | {"files": sums}, indent=1,
+                                                ensure_ascii=False, default=str) + "\n")
 
     def describe(self) -> dict:
         return {"train": asdict(self.config), "model": self.model.config.to_json(),
@@ -146,25 +160,74 @@ class Run:
 
 def load_run(folder: Path | str) -> Run:
     """A run written by `train(..., out=folder)`: its model, metrics and history, with its
-    dataset made again from config.json (the same seed gives the same data)."""
+    dataset made again from config.json (the same seed gives the same data). RaspValueError
+    for a folder that does not hold one complete run: no config.json (the run did not end),
+    or files that are not those config.json lists (a mix of runs). The model is loaded as
+    weights only: a model.pt that asks to run code is refused."""
     folder = Path(folder)
-    described = json.loads((folder / "config.json").read_text())
-    d = described["data"]
-    dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
-                           lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
-                           seed=d["seed"], n_train=d["sizes"]["train"],
-                           n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
-    saved = torch.load(folder / "model.pt", map_location="cpu")
-    model = Transformer(ModelConfig(**saved["model"]))
-    model.load_state_dict(saved["state_dict"])
-    config = TrainConfig(**described["train"] | {"device": "cpu"})
+    described = _manifest(folder)
+    try:
+        saved = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        model = Transformer(ModelConfig(**saved["model"]))
+        model.load_state_dict(saved["state_dict"])
+    except Exception as e:  # noqa: BLE001 (a file from anywhere: whatever fails, it is refused)
+        raise RaspValueError(f"{folder / 'model.pt'}: not a model rasp can load as weights "
+                             f"({type(e).__name__})") from None
+    try:
+        d = described["data"]
+        dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
+                               lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
+                               seed=d["seed"], n_train=d["sizes"]["train"],
+                               n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
+        config = TrainConfig(**described["train"] | {"device": "cpu"})
+        keys = described["supervised_heads"]
+    except (KeyError, TypeError) as e:
+        raise RaspValueError(f"{folder / MANIFEST}: not the config.json of a training run "
+                             f"({type(e).__name__}: {e})") from None
     history = [json.loads(line) for line in
-               (folder / "history.jsonl").read_text().splitlines() if line]
+               (folder / "history.jsonl").read_text().split("\n") if line]
     run = Run(model, dataset, config, history, json.loads((folder / "metrics.json").read_text()))
-    keys = described["supervised_heads"]
     run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
                       if h.key in keys]
     return run
+
+
+def _manifest(folder: Path) -> dict:
+    """config.json, once every file it lists is there with the SHA-256 it records."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise RaspValueError(f"{folder} holds no complete training run (no {MANIFEST}: the "
+                             "run did not finish, or this is not a run's folder)")
+    try:
+        described = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise RaspValueError(f"{path}: not JSON ({e})") from None
+    sums = described.get("files") if isinstance(described, dict) else None
+    if not isinstance(sums, dict):
+        raise RaspValueError(f"{path} lists no files with their SHA-256: not a training run's "
+                             "config.json, or one written before rasp checked runs whole")
+    for name in RUN_FILES:
+        if name == MANIFEST:
+            continue
+        if not (folder / name).is_file():
+            raise RaspValueError(f"{folder} is not one complete run: {name} is missing")
+        if _sha256(folder / name) != sums.get(name):
+            raise RaspValueError(f"{folder} is not one complete run: {name} is not the file "
+                                 f"{MANIFEST} lists (the folder mixes runs)")
+    return described
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (what a weights-only load reads back)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _tensors(group: Group, device: str) -> tuple[torch.Tensor, ...]:
@@ -236,11 +299,15 @@ def _progress_bar(stream: Any, epoch: int, epochs: int) -> Callable[[int, int, f
 
 
 def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str | None = None,
-          quiet: bool = False, stream: Any = None, **options: Any) -> Run:
+          quiet: bool = False, stream: Any = None, force: bool = False, **options: Any) -> Run:
     """Train a model on the dataset; `options` are TrainConfig fields (layers=..., ...).
-    With `out`, writes config.json, model.pt, metrics.json and history.jsonl there. On a
-    terminal a bar per epoch shows the loss and accuracy (none with `quiet`). Ctrl-C stops
-    the training; the best checkpoint so far is evaluated and kept."""
+    With `out`, the run owns that folder while it trains (rasp.files.claim_folder: another
+    run there at the same time is refused, FolderLockedError) and writes history.jsonl, one
+    line an epoch, then model.pt, metrics.json and config.json there. A folder holding
+    another run's files (plots/ included) is refused (FolderTakenError) unless `force`,
+    which removes them first. On a terminal a bar per epoch shows the loss and accuracy
+    (none with `quiet`). Ctrl-C stops the training; the best checkpoint so far is evaluated
+    and kept."""
     config = (config or TrainConfig(**options)).checked(dataset)
     layers, heads, ff = config.size
     torch.manual_seed(config.seed)
@@ -254,9 +321,18 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
         run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
                           if h.layer <= layers and h.head < heads]
     folder = Path(out) if out is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "history.jsonl").write_text("")
+    if folder is None:
+        _train_run(run, None, quiet, stream)
+        return run
+    with claim_folder(folder, "training run", (*RUN_FILES, PLOTS), MANIFEST, force=force):
+        write_atomic(folder / "history.jsonl", "")
+        _train_run(run, folder, quiet, stream)
+        run.save(folder)
+    return run
+
+
+def _train_run(run: Run, folder: Path | None, quiet: bool, stream: Any) -> None:
+    """Fit, then evaluate the best checkpoint on the test split."""
     stream = stream or sys.stderr
     bar = not quiet and hasattr(stream, "isatty") and stream.isatty()
     try:
@@ -265,11 +341,8 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
         run.interrupted = True
         if bar:
             stream.write("\ninterrupted: keeping the best checkpoint so far\n")
-    run.metrics = evaluate(run, dataset.test)
+    run.metrics = evaluate(run, run.dataset.test)
     run.metrics["interrupted"] = run.interrupted
-    if folder is not None:
-        run.save(folder)
-    return run
 
 
 def _fit(run: Run, folder: Path | None, stream: Any) -> None:
@@ -298,8 +371,8 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
                 best, best_loss = copy.deepcopy(model.state_dict()), total
                 record["best"] = True
             run.history.append(record)
-            if folder is not None:
-                with (folder / "history.jsonl").open("a") as f:
+            if folder is not None:  # to follow the run; Run.save writes it again, whole
+                with (folder / "history.jsonl").open("a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
             if stream is not None:
                 stream.write(f"  val loss {val['loss']:.4f} acc {val['token_accuracy']:.3f}\n")

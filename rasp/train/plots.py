@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..files import atomic
+
 if TYPE_CHECKING:
     from .loop import Run
 
@@ -72,9 +74,17 @@ def plot_attention(run: Run, tokens: list, path: Path) -> Path:
                     f"output {''.join(map(str, output))!r}", fontsize=10)
     if image is not None:
         figure.colorbar(image, ax=axes, shrink=0.6)
+    return _save(plt, figure, path)
+
+
+def _save(plt: Any, figure: Any, path: Path) -> Path:
+    """The figure as a PNG at `path`, written atomically (no half picture is ever left)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        with atomic(path, "wb") as f:
+            figure.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(figure)
     return path
 
 
@@ -100,7 +110,4 @@ def plot_curves(history: list[dict], path: Path) -> Path:
     accuracy.set_title("accuracy")
     accuracy.legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(plt, figure, path)

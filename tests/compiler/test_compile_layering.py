@@ -1,6 +1,7 @@
-"""The compiler sees the graph, the analysis, the kernels and the errors, nothing else of the
-core; only graph.py reaches the graph's home module, so that moving it is a one-line change.
-Its command-line front end (cli.py) is the one module that opens a session."""
+"""The compiler sees the graph, the analysis, the kernels and the errors (and rasp.files, to
+save a model atomically), nothing else of the core; only graph.py reaches the graph's home
+module, so that moving it is a one-line change. Its command-line front end (cli.py) is the one
+module that opens a session."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import ast
 from pathlib import Path
 
 COMPILER = Path(__file__).resolve().parents[2] / "rasp" / "compiler"
-ALLOWED = {"analysis", "graph", "engine", "ops", "errors"}
+ALLOWED = {"analysis", "graph", "engine", "ops", "errors", "files"}
 GRAPH_HOMES = {"analysis", "graph", "engine"}
 
 

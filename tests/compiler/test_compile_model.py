@@ -269,6 +269,131 @@ def test_runtime_errors_are_clear():
         model.forward("ababa")
 
 
+# ----------------------------------------------------------------- saving and loading
+
+@pytest.fixture(scope="module")
+def sort_model() -> Model:
+    return compiled('load "sort";', "sorted_tokens", list("abc"), 6)
+
+
+def test_save_returns_the_file_it_wrote_with_numpys_suffix(tmp_path, sort_model):
+    assert sort_model.save(tmp_path / "m.npz") == tmp_path / "m.npz"
+    assert sort_model.save(str(tmp_path / "m.bin")) == tmp_path / "m.bin.npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin.npz", "m.npz"]
+    assert Model.load(tmp_path / "m.bin.npz").forward("cab") == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError], ids=["Ctrl-C", "a full disk"])
+def test_a_save_stopped_midway_keeps_the_previous_model(tmp_path, sort_model, monkeypatch,
+                                                        stop):
+    out = tmp_path / "m.npz"
+    sort_model.save(out)
+    before = out.read_bytes()
+    real = np.savez
+
+    def interrupted(file, **arrays):
+        real(file, **dict(list(arrays.items())[:3]))  # part of the arrays reach the file
+        raise stop()
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    other = compiled("x = tokens;", "x", list("ab"), 3)
+    with pytest.raises(stop):
+        other.save(out)
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    assert Model.load(out).forward("cab") == ["a", "b", "c"]
+
+
+def npz(path: Path, arrays: dict[str, np.ndarray], headers: dict[str, tuple] | None = None
+        ) -> Path:
+    """An .npz of `arrays`, and of `headers`: name -> (shape declared, bytes that follow)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w") as f:
+                np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
+        for name, (shape, data) in (headers or {}).items():
+            with archive.open(name + ".npy", "w") as f:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+                f.write(data)
+    return path
+
+
+def parts(model: Model) -> dict[str, np.ndarray]:
+    return dict(model.arrays, config=np.array(json.dumps(model.config)))
+
+
+def test_a_damaged_model_file_is_one_error_naming_the_file_and_the_fault(tmp_path,
+                                                                         sort_model):
+    good = sort_model.save(tmp_path / "good.npz")
+    arrays = parts(sort_model)
+    d = sort_model.config["d_model"]
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    nan = dict(arrays, unembed=np.full_like(arrays["unembed"], np.nan))
+    bad_format = dict(arrays, config=np.array(json.dumps(sort_model.config | {"format": 1})))
+    no_vocab = dict(arrays, config=np.array(json.dumps(sort_model.config | {"vocab": []})))
+    cases = {
+        "truncated.npz": "not a rasp-transformer/1 model file (a damaged or truncated .npz: ",
+        "text.npz": "not a rasp-transformer/1 model file (a damaged or truncated .npz: ",
+        "missing.npz": "the array 'unembed' that its config needs is missing",
+        "shape.npz": f"array 'embed.position' has shape (6, {d}), its config needs (7, {d})",
+        "extra.npz": "array 'extra' is not part of a model its config describes",
+        "nan.npz": "array 'unembed' holds NaN or infinite weights",
+        "ints.npz": "array 'unembed' holds int64 values, not floating-point weights",
+        "format.npz": 'not a rasp-transformer/1 model: its config does not say "format": '
+                      '"rasp-transformer/1"',
+        "vocab.npz": "not a rasp-transformer/1 model: its config has no vocab of distinct "
+                     "tokens",
+        "json.npz": "its config is not JSON (Expecting property name enclosed in double "
+                    "quotes: line 1 column 2 (char 1))",
+        "noconfig.npz": "not a rasp-transformer/1 model file (it has no 'config' array)",
+    }
+    (tmp_path / "text.npz").write_text("not a zip at all")
+    npz(tmp_path / "missing.npz", {k: v for k, v in arrays.items() if k != "unembed"})
+    npz(tmp_path / "shape.npz", dict(arrays, **{"embed.position": arrays["embed.position"][:6]}))
+    npz(tmp_path / "extra.npz", dict(arrays, extra=np.zeros(2)))
+    npz(tmp_path / "nan.npz", nan)
+    npz(tmp_path / "ints.npz", dict(arrays, unembed=arrays["unembed"].astype(np.int64)))
+    npz(tmp_path / "format.npz", bad_format)
+    npz(tmp_path / "vocab.npz", no_vocab)
+    npz(tmp_path / "json.npz", dict(arrays, config=np.array("{not json")))
+    npz(tmp_path / "noconfig.npz", {k: v for k, v in arrays.items() if k != "config"})
+    for name, fault in cases.items():
+        with pytest.raises(RaspError) as refused:
+            Model.load(tmp_path / name)
+        assert type(refused.value).__name__ == "RaspValueError"
+        assert refused.value.message.startswith(f"{tmp_path / name}: {fault}"), name
+
+
+def test_a_huge_declared_shape_is_refused_before_anything_is_allocated(tmp_path, sort_model):
+    import tracemalloc
+
+    # 3 MB of data under a header that declares 3.2 GB: numpy alone would allocate it all
+    huge = npz(tmp_path / "huge.npz", {k: v for k, v in parts(sort_model).items()
+                                       if k != "layer1.mlp.0.weight"},
+               {"layer1.mlp.0.weight": ((20_000, 20_000), bytes(3 << 20))})
+    tracemalloc.start()
+    try:
+        with pytest.raises(RaspError) as refused:
+            Model.load(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert refused.value.message == (
+        f"{huge}: array 'layer1.mlp.0.weight' declares shape (20000, 20000) "
+        "(3,200,000,000 bytes) but holds 3,145,728 bytes")
+    assert peak < 50 << 20
+    # shapes the data does hold, but not the ones the config asks for: refused from the header
+    wide = npz(tmp_path / "wide.npz", {k: v for k, v in parts(sort_model).items()
+                                       if k != "embed.token"},
+               {"embed.token": ((4, 100_000), bytes(8 * 400_000))})
+    with pytest.raises(RaspError, match=r"array 'embed.token' has shape \(4, 100000\), its "
+                       r"config needs \(4, \d+\)"):
+        Model.load(wide)
+
+
 # ----------------------------------------------------------------- the command line
 
 def rasp(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
