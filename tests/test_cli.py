@@ -242,3 +242,12 @@ def test_a_model_that_disagrees_is_refused_with_70_and_not_saved(tmp_path, monke
     assert status == 70 and "verification:" in out
     assert err == "rasp compile: error: the model disagrees with the interpreter\n"
     assert not model.exists()
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    status, out, err = run_in_process(["dataset", "reverse", "reverse", "--lengths", "2:2",
+                                       "--train", "3", "--val", "1", "--test", "1", "--out",
+                                       str(tmp_path / "file" / "data")])
+    assert (status, out) == (64, "")
+    assert err == f"rasp dataset: Not a directory: {tmp_path / 'file' / 'data'}\n"

@@ -73,8 +73,9 @@ def exit_code(error: BaseException) -> int:
 
 def command(prog: str) -> Callable[[Main], Main]:
     """A subcommand's `main(argv, out, err) -> int`, whose body may raise: a usage mistake,
-    a RaspError (positioned, or one line about the arguments) and a bug of ours each get one
-    report and their exit code. Interrupts and a closed pipe go on up to `entry`."""
+    a RaspError (positioned, or one line about the arguments), a file that cannot be written
+    and a bug of ours each get one report and their exit code. Interrupts and a closed pipe
+    go on up to `main` and `entry`."""
     def wrap(body: Main) -> Main:
         @functools.wraps(body)
         def main(argv: list[str], out: TextIO, err: TextIO, **more: Any) -> int:
@@ -90,6 +91,10 @@ def command(prog: str) -> Callable[[Main], Main]:
                 return exit_code(e)
             except (BrokenPipeError, KeyboardInterrupt):
                 raise
+            except OSError as e:  # a folder or file the command cannot write, as one line
+                where = f": {e.filename}" if e.filename else ""
+                err.write(f"{prog}: {e.strerror or e}{where}\n")
+                return EXIT_USAGE
             except Exception as e:  # a bug of ours: say so, never a bare traceback
                 report_internal(e, err)
                 return EXIT_INTERNAL
