@@ -21,9 +21,11 @@ from .common import (
     EXIT_OK,
     EXIT_RUNTIME,
     EXIT_SYNTAX,
+    Loaded,
     Parser,
     command,
     exit_code,
+    expression,
     input_of,
     read,
     session,
@@ -98,6 +100,7 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
     status = run_source(interpreter, text, args.file or "<string>", err)
     if status != EXIT_OK:
         return status
+    name = expression(Loaded(interpreter, args.file or "<string>", text), args.name)
     source = Source(inputs_name, lines.removeprefix("\ufeff"))
     rows = source.text.splitlines()
     parsed: list = []  # per line: the input, or the RaspError that reading it gave
@@ -111,7 +114,7 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
     good = [i for i, value in enumerate(parsed) if not isinstance(value, RaspError)]
     try:
         with _progress(err, len(good), args.format) as progress:
-            outputs = interpreter.evaluate_batch(args.name, [parsed[i] for i in good], progress,
+            outputs = interpreter.evaluate_batch(name, [parsed[i] for i in good], progress,
                                                  keep_going=True)
     except RaspError as e:
         err.write(format_error(e) + "\n")
