@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rasp import Interpreter  # noqa: E402
-from rasp.cli import prepare_process  # noqa: E402
+from rasp.commands import prepare_process  # noqa: E402
 from rasp.engine import evaluate, input_array  # noqa: E402
 from rasp.values import prepare_input  # noqa: E402
 
@@ -380,7 +380,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--as-library", action="store_true",
                         help="time rasp as a program that imports it gets it, without the "
-                             "process settings of the `rasp` command (cli.prepare_process)")
+                             "process settings of the `rasp` command (commands.prepare_process)")
     parser.add_argument("--long", action="store_true",
                         help="only the long-sequence table, 10^4 to 10^6 tokens")
     parser.add_argument("--fixed", action="store_true",

@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 
 from rasp import Interpreter, RaspError
-from rasp.cli import main
+from rasp.commands import main
 from rasp.errors import RaspLimitError
 from rasp.interpreter import default_memory_limit
 

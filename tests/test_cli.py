@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,3 +131,146 @@ def test_analyze_exit_codes_and_the_running_example():
     assert result.returncode == 0 and "warning" not in result.stdout + result.stderr
     result = rasp("analyze", "sort", "tokens", "--example", '[1, "a"]')
     assert result.returncode == 64 and "mixes values" in result.stderr
+
+
+# ------------------------------------------------- one exit-code table for every subcommand
+
+COMMANDS = {  # each subcommand: its argv before FILE NAME, the options a run of it needs
+    "run": ([], ["--inputs", "{inputs}"]),
+    "analyze": (["analyze"], []),
+    "compile": (["compile"], ["--vocab", "ab", "--max-len", "4"]),
+    "train": (["train"], ["--lengths", "1:3", "--train", "20", "--val", "5", "--test", "5",
+                          "--epochs", "1", "--out", "{tmp}/run"]),
+    "dataset": (["dataset"], ["--out", "{tmp}/data"]),
+}
+BAD_VALUES = {"run": ["--format", "xml"], "analyze": ["--example", '[1, "a"]'],
+              "compile": ["--max-len", "0"], "train": ["--vocab", "aa"],
+              "dataset": ["--vocab", ""]}
+MISTAKES = {  # the mistake: FILE, NAME, more options, and the exit code it gives everywhere
+    "missing file": ("{tmp}/absent.rasp", "x", [], 64),
+    "syntax error in the file": ("{tmp}/syntax.rasp", "x", [], 65),
+    "unknown NAME": ("{tmp}/good.rasp", "nope", [], 70),
+    "unknown option": ("{tmp}/good.rasp", "x", ["--no-such-option"], 64),
+    "bad option value": ("{tmp}/good.rasp", "x", None, 64),
+}
+
+
+def run_in_process(argv: list[str]) -> tuple[int, str, str]:
+    from rasp.commands import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, stdin=io.StringIO(), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+@pytest.mark.parametrize("subcommand", sorted(COMMANDS))
+def test_the_same_mistake_gives_the_same_exit_code_everywhere(subcommand, mistake, tmp_path):
+    (tmp_path / "good.rasp").write_text("x = indices;\n")
+    (tmp_path / "syntax.rasp").write_text("x = ;\n")
+    (tmp_path / "inputs.txt").write_text("ab\n")
+    file, name, more, code = MISTAKES[mistake]
+    head, options = COMMANDS[subcommand]
+    more = BAD_VALUES[subcommand] if more is None else more
+    where = {"{tmp}": str(tmp_path), "{inputs}": str(tmp_path / "inputs.txt")}
+
+    def filled(arg: str) -> str:
+        for key, value in where.items():
+            arg = arg.replace(key, value)
+        return arg
+
+    argv = [*head, file] + (["--name", name] if subcommand == "run" else [name])
+    status, out, err = run_in_process([filled(a) for a in [*argv, *options, *more]])
+    assert status == code, err
+    assert "Traceback" not in err and err.strip()
+    if code == 64:  # one line, naming the command
+        prog = "rasp" if subcommand == "run" else f"rasp {subcommand}"
+        assert len(err.strip().splitlines()) == 1 and err.startswith(f"{prog}: "), err
+    if mistake == "syntax error in the file":
+        assert err.startswith(f"{tmp_path / 'syntax.rasp'}:1:5: error: unexpected ';'"), err
+
+
+@pytest.mark.parametrize("subcommand", sorted(COMMANDS))
+def test_help_of_every_subcommand_exits_0_and_prints_its_usage(subcommand):
+    head, _ = COMMANDS[subcommand]
+    status, out, err = run_in_process([*head, "--help"])
+    prog = " ".join(["rasp", *head])
+    assert (status, err) == (0, "") and out.startswith(f"usage: {prog} ")
+
+
+def test_argument_errors_exit_64_from_the_installed_command():
+    result = rasp("compile", "reverse")  # argparse's own mistake: it would exit 2
+    assert result.returncode == 64
+    assert result.stderr == ("rasp compile: the following arguments are required: name, "
+                             "--vocab, --max-len\n")
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--vocab", "the vocabulary ['a', 'a'] repeats a token"),
+    ("--vocab", "the vocabulary is empty"),
+    ("--vocab", "not a JSON list: Expecting value: line 1 column 2 (char 1)"),
+    ("--max-len", "must be at least 1, not 0"),
+    ("--max-len", "expected a whole number, not 'x'"),
+])
+def test_bad_compile_options_are_usage_errors(flag, message):
+    value = {"repeats": "aa", "empty": "", "JSON": "[", "at least": "0", "whole": "x"}
+    given = next(v for k, v in value.items() if k in message)
+    argv = ["compile", "reverse", "reverse", "--vocab", "ab", "--max-len", "4", flag, given]
+    assert run_in_process(argv) == (64, "", f"rasp compile: {flag}: {message}\n")
+
+
+def test_alphabet_still_works_as_the_old_name_of_vocab(tmp_path):
+    argv = ["dataset", "reverse", "reverse", "--alphabet", "xyz", "--lengths", "2:2", "--train",
+            "3", "--val", "1", "--test", "1", "--out", str(tmp_path)]
+    status, _, err = run_in_process(argv)
+    assert (status, err) == (0, "rasp dataset: warning: --alphabet is now --vocab\n")
+    first = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[0])
+    assert set(first["input"]) <= set("xyz")
+    status, out, _ = run_in_process(["dataset", "--help"])
+    assert "--vocab" in out and "--alphabet" not in out
+
+
+def test_a_model_that_disagrees_is_refused_with_70_and_not_saved(tmp_path, monkeypatch):
+    import rasp.compiler
+    from rasp.errors import RaspValueError
+
+    monkeypatch.setattr(rasp.compiler.Compiled, "refusal",
+                        lambda self: RaspValueError("the model disagrees with the interpreter"))
+    model = tmp_path / "m.npz"
+    status, out, err = run_in_process(["compile", "reverse", "reverse", "--vocab", "ab",
+                                       "--max-len", "3", "--out", str(model)])
+    assert status == 70 and "verification:" in out
+    assert err == "rasp compile: error: the model disagrees with the interpreter\n"
+    assert not model.exists()
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    status, out, err = run_in_process(["dataset", "reverse", "reverse", "--lengths", "2:2",
+                                       "--train", "3", "--val", "1", "--test", "1", "--out",
+                                       str(tmp_path / "file" / "data")])
+    assert (status, out) == (64, "")
+    assert err == f"rasp dataset: Not a directory: {tmp_path / 'file' / 'data'}\n"
+
+
+@pytest.mark.parametrize("form", [[], ["--format", "parquet"]])
+def test_a_dataset_folder_is_one_runs_and_force_replaces_it(form, tmp_path):
+    if form:
+        pytest.importorskip("pyarrow")
+    argv = ["dataset", "reverse", "reverse", "--lengths", "2:2", "--train", "3", "--val", "1",
+            "--test", "1", "--out", str(tmp_path / "d"), *form]
+    assert run_in_process(argv)[0] == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()}
+    status, out, err = run_in_process([*argv, "--seed", "1"])
+    assert (status, out) == (64, "")
+    assert err.startswith(f"rasp dataset: error: {tmp_path / 'd'} holds a complete dataset")
+    assert "--force to replace it" in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()} == before
+    assert run_in_process([*argv, "--seed", "1", "--force"])[0] == 0
+
+
+def test_compile_says_which_file_it_wrote(tmp_path):
+    status, out, _ = run_in_process(["compile", "reverse", "reverse", "--vocab", "ab",
+                                     "--max-len", "3", "--out", str(tmp_path / "m.bin")])
+    assert status == 0 and out.endswith(f"saved {tmp_path / 'm.bin.npz'}\n")
+    assert (tmp_path / "m.bin.npz").is_file() and not (tmp_path / "m.bin").exists()

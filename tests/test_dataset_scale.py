@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rasp import Interpreter
-from rasp.train import cli as train_cli
+from rasp.commands import main
 from rasp.train.program import load_program
 
 pa = pytest.importorskip("pyarrow")
@@ -49,7 +49,7 @@ def rows(folder: Path) -> list[dict]:
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = train_cli.main(["dataset", *args], out, err)
+    code = main(["dataset", *args], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -204,7 +204,7 @@ def test_outputs_of_ints_in_some_shards_and_floats_in_others_are_all_doubles(tmp
 
 def test_an_input_the_program_fails_on_stops_the_run_with_its_place(tmp_path):
     (tmp_path / "bad.rasp").write_text(BAD)
-    code, out, err = run_cli(str(tmp_path / "bad.rasp"), "bad", "--alphabet", "abc",
+    code, out, err = run_cli(str(tmp_path / "bad.rasp"), "bad", "--vocab", "abc",
                              "--format", "parquet", "--out", str(tmp_path / "out"))
     assert code == 70 and out == ""
     assert len(err.splitlines()) == 1, err
@@ -215,7 +215,7 @@ def test_an_input_the_program_fails_on_stops_the_run_with_its_place(tmp_path):
 
 def test_on_error_skip_leaves_out_the_failing_inputs_and_counts_them(tmp_path):
     (tmp_path / "bad.rasp").write_text(BAD)
-    code, out, err = run_cli(str(tmp_path / "bad.rasp"), "bad", "--alphabet", "abc",
+    code, out, err = run_cli(str(tmp_path / "bad.rasp"), "bad", "--vocab", "abc",
                              "--lengths", "1:3", "--train", "90", "--val", "15", "--test",
                              "15", "--on-error", "skip", "--out", str(tmp_path / "out"))
     assert code == 0, err
@@ -243,7 +243,7 @@ def test_without_the_extra_the_flags_say_how_to_install_it(tmp_path, monkeypatch
     for flags in (["--workers", "2"], ["--scheduler", "tcp://127.0.0.1:1"],
                   ["--format", "parquet"]):
         code, out, err = run_cli(PAPER, "reverse", *flags, "--out", str(tmp_path / "x"))
-        assert code == 2 and out == ""
+        assert code == 64 and out == ""
         assert err == ("rasp dataset: Parquet datasets and Dask need pyarrow and dask: pip "
                        "install 'rasp-lang[scale]' (or pip install 'dask[distributed]' "
                        "pyarrow pandas)\n")
@@ -255,8 +255,8 @@ def test_without_the_extra_the_flags_say_how_to_install_it(tmp_path, monkeypatch
 
 
 def test_one_process_imports_no_dask(tmp_path):
-    script = ("import sys\nfrom pathlib import Path\nfrom rasp.train import cli\n"
-              f"code = cli.main(['dataset', {PAPER!r}, 'reverse', '--format', 'parquet', "
+    script = ("import sys\nfrom pathlib import Path\nfrom rasp.commands import main\n"
+              f"code = main(['dataset', {PAPER!r}, 'reverse', '--format', 'parquet', "
               f"'--train', '20', '--val', '2', '--test', '2', '--out', {str(tmp_path)!r}])\n"
               "assert code == 0, code\n"
               "print(sorted(m for m in sys.modules if m.split('.')[0] in "
@@ -270,12 +270,12 @@ def test_one_process_imports_no_dask(tmp_path):
 
 def test_bad_scale_arguments_are_one_line(tmp_path):
     for flags, message in (
-            (["--workers", "0"], "--workers must be at least 1"),
-            (["--shard-size", "0"], "--shard-size must be at least 1"),
+            (["--workers", "0"], "rasp dataset: --workers: must be at least 1, not 0"),
+            (["--shard-size", "0"], "rasp dataset: --shard-size: must be at least 1, not 0"),
             (["--format", "jsonl", "--workers", "2"], "--workers writes Parquet"),
             (["--workers", "2", "--scheduler", "tcp://x:1"], "choose one")):
         code, out, err = run_cli(PAPER, "reverse", *flags, "--out", str(tmp_path))
-        assert code == 2 and len(err.splitlines()) == 1 and message in err, (flags, err)
+        assert code == 64 and len(err.splitlines()) == 1 and message in err, (flags, err)
 
 
 def dies_once(job: Job, shard, kind=None):

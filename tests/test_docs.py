@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rasp import Interpreter
-from rasp.cli import main
+from rasp.commands import main
 from rasp.runner import line_writer, run_entry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -242,7 +242,7 @@ def test_a_failing_statement_of_a_loaded_file(tmp_path):
     it failed. A script stops there; the names assigned before stay defined."""
     import io
 
-    from rasp.cli import main
+    from rasp.commands import main
 
     _files(tmp_path, lib="a = 1;\nb = nope;\nc = 3;\n")
     out, err = io.StringIO(), io.StringIO()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rasp.cli import main
+from rasp.commands import main
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = sorted((HERE / "golden").glob("*.rasp")) + sorted((HERE / "golden").glob("*.in"))

@@ -1,10 +1,12 @@
 """The package's layering, read from its imports (lazy ones inside functions included).
 
 Each module of the core has a rank: a module may import only modules of a lower rank, so the
-imports have no circles and the core never reaches a front end. Subpackages (the compiler,
-the trainer, the notebook) sit above the core, which never imports them. Third-party
-libraries stay where they belong: lark in the parser, prompt_toolkit in the REPL, optional
-extras in their own subpackage.
+core never reaches a front end. Subpackages (the compiler, the trainer, the datasets, the
+notebook) sit above the core, which never imports them; the front ends of the `rasp` command
+sit above everything, in the package `commands`, which no other package imports. Over the
+whole package, lazy imports counted, the imports have no circle. Third-party libraries stay
+where they belong: lark in the parser, prompt_toolkit in the REPL, optional extras in their
+own subpackage.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ RANK = {
     "__init__": 7,  # the facade: `from rasp import Interpreter`
     "runner": 8,
     "repl": 9,
-    "cli": 10, "__main__": 11,
+    "commands": 10,  # the package of the `rasp` command's front ends
+    "__main__": 11,
 }
-FRONT_ENDS = {"runner", "repl", "cli", "__main__"}
+FRONT_ENDS = {"runner", "repl", "commands", "__main__"}
 # Subpackages the core reaches only inside a function, for an API the issue asks of it:
 # `%load_ext rasp` calls rasp.load_ipython_extension (so importing rasp never imports
 # IPython), and Interpreter.compile hands the s-op to the compiler.
@@ -86,20 +89,86 @@ def test_core_module_imports_only_below_itself(name):
     assert name in RANK or (PACKAGE / name).is_dir(), f"give rasp/{name}.py a rank in RANK"
     for target in (t for t in IMPORTS[name] if t.startswith("rasp.")):
         other = _top(target)
-        if other in LAZY.get(name, set()) or (name in FRONT_ENDS and other not in RANK):
-            continue  # the command line dispatches to the subpackages' own front ends
+        if other in LAZY.get(name, set()):
+            continue
         assert other in RANK, f"{name} imports {target}, a subpackage: the core never does"
         assert RANK[other] < RANK[name], f"{name} imports {other}, which is not below it"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in IMPORTS if "." in n))
+@pytest.mark.parametrize("name", sorted(n for n in IMPORTS if _top(n) == "commands"))
+def test_the_commands_import_anything_below_them(name):
+    """The front ends use the core, the other front ends and every library subpackage."""
+    for target in (t for t in IMPORTS[name] if t.startswith("rasp.")):
+        other = _top(target)
+        assert other not in RANK or RANK[other] <= RANK["commands"], f"{name} imports {target}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in IMPORTS if "." in n and _top(n) != "commands"))
 def test_subpackages_import_the_core_not_the_front_ends(name):
-    """A subpackage's `cli` is its front end: it may use a session, as cli.py does."""
-    own = _top(name)
-    limits = set() if name.endswith(".cli") else SUBPACKAGE_LIMITS.get(own, set())
-    forbidden = FRONT_ENDS | limits
+    forbidden = FRONT_ENDS | SUBPACKAGE_LIMITS.get(_top(name), set())
     for target in (t for t in IMPORTS[name] if t.startswith("rasp.")):
         assert _top(target) not in forbidden, f"{name} imports {target}"
+
+
+def _module_of(target: str) -> str:
+    """`rasp.train.data` -> `train.data`; a package -> its `__init__`."""
+    name = target.removeprefix("rasp.")
+    return f"{name}.__init__" if (PACKAGE / Path(*name.split("."))).is_dir() else name
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports, lazy imports included. Importing `rasp.a.b` runs
+    `rasp/a/__init__.py` first, an edge too, unless the importer is inside `a` (Python is then
+    importing `a` already)."""
+    graph: dict[str, set[str]] = {name: set() for name in IMPORTS}
+    for name, found in IMPORTS.items():
+        for target in (t for t in found if t.startswith("rasp.")):
+            module = _module_of(target)
+            graph[name].add(module)
+            parts = module.split(".")
+            if len(parts) > 1 and _top(f"rasp.{name}") != parts[0]:
+                graph[name].add(f"{parts[0]}.__init__")
+    return graph
+
+
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One circle of the graph, as the modules along it, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_circle_lazy_imports_counted():
+    circle = _circle(_graph())
+    assert circle is None, "an import circle: " + " -> ".join(circle or [])
+
+
+def test_the_circle_finder_finds_circles():
+    assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _circle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert "train.__init__" in _graph()["dataset.shard"]  # the package's __init__ runs first
+
+
+def test_train_and_dataset_import_in_one_direction_only():
+    """rasp.dataset builds on rasp.train (its Program and its samplers), never the reverse."""
+    assert not any(_top(t) == "dataset" for n, found in IMPORTS.items() if _top(n) == "train"
+                   for t in found)
 
 
 @pytest.mark.parametrize("library", sorted(THIRD_PARTY))
@@ -110,5 +179,6 @@ def test_third_party_libraries_stay_in_their_modules(library):
 
 def test_the_reader_of_imports_sees_relative_and_lazy_imports():
     assert "rasp.interpreter" in IMPORTS["runner"]
-    assert "rasp.repl" in IMPORTS["cli"]  # imported inside main(), for a fast start
+    assert "rasp.repl" in IMPORTS["commands.run"]  # imported inside main(), for a fast start
+    assert "rasp.commands.analyze" in IMPORTS["commands.__init__"]  # from . import analyze
     assert "lark" in IMPORTS["parser"]

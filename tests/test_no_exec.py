@@ -20,7 +20,7 @@ import pytest
 
 import rasp
 from rasp import Interpreter, RaspError
-from rasp.cli import main
+from rasp.commands import main
 
 TESTS = Path(__file__).resolve().parent
 DANGEROUS = ("exec", "compile", "open", "import", "os.", "subprocess.", "shutil.", "socket.",
@@ -147,7 +147,7 @@ def test_the_source_has_no_code_execution():
             imports |= {(name, n) for n in names if n.split(".")[0] in EXECUTING_MODULES}
     assert calls == {("draw.py", "subprocess.run")}
     # ctypes: the command line's allocator setting (glibc's mallopt), for its own process
-    assert imports == {("draw.py", "subprocess"), ("cli.py", "ctypes")}
+    assert imports == {("draw.py", "subprocess"), ("commands/__init__.py", "ctypes")}
 
 
 # ----------------------------------------------------------------- files rasp reads back

@@ -332,6 +332,6 @@ def test_only_the_notebook_package_imports_ipython():
 
 
 def test_importing_rasp_does_not_import_ipython():
-    code = ("import sys, rasp, rasp.cli, rasp.repl, rasp.interpreter, rasp.draw; "
+    code = ("import sys, rasp, rasp.commands, rasp.repl, rasp.interpreter, rasp.draw; "
             "sys.exit('IPython' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from rasp.cli import main
+from rasp.commands import main
 
 HERE = Path(os.environ.get("RASP_ORIGINAL", "/nonexistent")) / "tests"
 NAMES = sorted(p.name for p in (HERE / "in").glob("*.txt"))

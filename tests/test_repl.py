@@ -14,7 +14,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory, ThreadedHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from rasp import cli, runner
+from rasp import commands, runner
 from rasp.evaluator import example_library
 from rasp.interpreter import Interpreter
 from rasp.repl import (
@@ -399,7 +399,7 @@ def test_cli_flags_reach_the_repl(monkeypatch):
 
     import rasp.repl
     monkeypatch.setattr(rasp.repl, "run_repl", fake_repl)
-    assert cli.main(["--history-file", "/tmp/h", "--traceback"], stdin=Terminal()) == 0
+    assert commands.main(["--history-file", "/tmp/h", "--traceback"], stdin=Terminal()) == 0
     assert seen == {"history_file": "/tmp/h", "show_traceback": True}
 
 
@@ -410,7 +410,7 @@ def test_traceback_flag_for_scripts(monkeypatch):
     monkeypatch.setattr(Interpreter, "run", broken)
     for flag, traced in (([], False), (["--traceback"], True)):
         err = io.StringIO()
-        assert cli.main([*flag, "-c", "1;"], stdout=io.StringIO(), stderr=err) == 70
+        assert commands.main([*flag, "-c", "1;"], stdout=io.StringIO(), stderr=err) == 70
         assert err.getvalue().startswith("Traceback") is traced
         assert err.getvalue().endswith("(--traceback shows where)\n")
 
@@ -418,7 +418,8 @@ def test_traceback_flag_for_scripts(monkeypatch):
 def test_the_repl_module_is_not_imported_by_scripts():
     import subprocess
     import sys
-    code = "import sys, rasp.cli; rasp.cli.main(['-c', '1;']); print('rasp.repl' in sys.modules)"
+    code = ("import sys, rasp.commands; rasp.commands.main(['-c', '1;']); "
+            "print('rasp.repl' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert result.stdout.splitlines()[-1] == "False"

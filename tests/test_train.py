@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
+from rasp.commands import main  # noqa: E402
 from rasp.errors import RaspValueError  # noqa: E402
 from rasp.files import FolderLockedError, FolderTakenError, claim_folder  # noqa: E402
-from rasp.train import cli as train_cli  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import variants  # noqa: E402
 from rasp.train.loop import Run, TrainConfig, _Objective, load_run, train  # noqa: E402
@@ -39,7 +39,7 @@ def one_thread():
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    status = train_cli.main(list(argv), out, err)
+    status = main(list(argv), stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -195,16 +195,17 @@ def test_a_killed_rerun_leaves_nothing_that_reads_as_a_run_and_a_forced_one_comp
     assert load_run(tmp_path).history == run.history and len(run.history) == 2
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["revers"], "defines no 'revers' (did you mean reverse?)"),
-    (["_mirror"], "'_mirror' is a selector"),
-    (["reverse", "--layers", "0"], "--layers must be at least 1"),
-    (["reverse", "--heads", "3"], "--d-model (64) must be a positive multiple of --heads (3)"),
-    (["reverse", "--epochs", "x"], "argument --epochs: invalid int value"),
-    (["reverse", "--plot", "xyz"], "'x' is not in the alphabet"),
+@pytest.mark.parametrize("argv, status, message", [
+    (["revers"], 70, "defines no 'revers' (did you mean reverse?)"),
+    (["_mirror"], 70, "'_mirror' is a selector"),
+    (["reverse", "--layers", "0"], 64, "rasp train: --layers must be at least 1"),
+    (["reverse", "--heads", "3"], 64, "--d-model (64) must be a positive multiple of --heads (3)"),
+    (["reverse", "--epochs", "x"], 64, "rasp train: --epochs: invalid int value"),
+    (["reverse", "--plot", "xyz"], 64, "'x' is not in the alphabet"),
+    (["reverse", "--seeds", "0"], 64, "rasp train: --seeds: must be at least 1, not 0"),
 ])
-def test_bad_train_arguments_give_one_clear_error(tmp_path, argv, message):
-    status, _, err = run_cli("train", PAPER, *argv, "--lengths", "1:3", "--train", "20",
-                             "--val", "5", "--test", "5", "--out", str(tmp_path))
-    assert status == 2 and message in err, err
+def test_bad_train_arguments_give_one_clear_error(tmp_path, argv, status, message):
+    code, _, err = run_cli("train", PAPER, *argv, "--lengths", "1:3", "--train", "20",
+                           "--val", "5", "--test", "5", "--out", str(tmp_path))
+    assert code == status and message in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

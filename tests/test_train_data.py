@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from rasp import Interpreter
+from rasp.commands import main
 from rasp.files import FolderTakenError
-from rasp.train import cli as train_cli
 from rasp.train import make_dataset
-from rasp.train.data import BracketSampler, sample_inputs, write_jsonl
+from rasp.train.data import write_jsonl
 from rasp.train.metrics import Accuracy, Agreement, normalised
 from rasp.train.program import load_program
+from rasp.train.sampling import BracketSampler, sample_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = str(ROOT / "examples" / "paper_examples.rasp")
@@ -118,7 +119,7 @@ def test_accuracy_skips_the_bos_and_counts_unseen_classes_wrong():
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    status = train_cli.main(list(argv), out, err)
+    status = main(list(argv), stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -164,38 +165,44 @@ def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_met
     assert (tmp_path / "train.jsonl").read_bytes() != before["train.jsonl"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["nope"], "defines no 'nope'"),
-    (["_mirror"], "'_mirror' is a selector"),
-    (["reverse", "--lengths", "3-4"], "expected MIN:MAX"),
-    (["reverse", "--alphabet", "aab"], "repeats a symbol"),
-    (["reverse", "--lengths", "1:2", "--alphabet", "ab"], "distinct inputs"),
+@pytest.mark.parametrize("argv, status, message", [
+    (["nope"], 70, "defines no 'nope'"),
+    (["_mirror"], 70, "'_mirror' is a selector"),
+    (["reverse", "--lengths", "3-4"], 64, "rasp dataset: --lengths: expected MIN:MAX"),
+    (["reverse", "--lengths", "4:3"], 64, "rasp dataset: --lengths: 4:3: need 1 <= MIN <= MAX"),
+    (["reverse", "--vocab", "aab"], 64, "rasp dataset: --vocab: the vocabulary ['a', 'a', 'b'] "
+     "repeats a token"),
+    (["reverse", "--vocab", ""], 64, "rasp dataset: --vocab: the vocabulary is empty"),
+    (["reverse", "--sampler", "brackets"], 64, "--sampler: the brackets sampler needs a bracket "
+     "pair"),
+    (["reverse", "--train", "0"], 64, "--train, --val and --test: at least one input each"),
+    (["reverse", "--lengths", "1:2", "--vocab", "ab"], 70, "distinct inputs"),
 ])
-def test_bad_dataset_arguments_give_one_clear_error(tmp_path, argv, message):
-    status, _, err = run_cli("dataset", PAPER, *argv, "--out", str(tmp_path))
-    assert status != 0 and message in err
+def test_bad_dataset_arguments_give_one_clear_error(tmp_path, argv, status, message):
+    code, _, err = run_cli("dataset", PAPER, *argv, "--out", str(tmp_path))
+    assert code == status and message in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_an_alphabet_the_program_cannot_read(tmp_path):
     program = tmp_path / "p.rasp"
     program.write_text("double = tokens_int * 2;\n")
-    status, _, err = run_cli("dataset", str(program), "double", "--alphabet", "12x",
+    status, _, err = run_cli("dataset", str(program), "double", "--vocab", "12x",
                              "--out", str(tmp_path / "d"))
-    assert status == 2 and "'double' cannot read inputs over the alphabet '12x'" in err
+    assert status == 70 and "'double' cannot read inputs over the alphabet '12x'" in err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_without_torch_rasp_train_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     status, _, err = run_cli("train", PAPER, "reverse")
-    assert status == 2 and err.strip() == ("rasp train: training needs PyTorch and "
+    assert status == 64 and err.strip() == ("rasp train: training needs PyTorch and "
                                            "matplotlib: pip install 'rasp-lang[train]' (or "
                                            "pip install torch matplotlib)")
 
 
 def test_the_core_and_datasets_never_import_torch():
-    code = ("import sys, rasp, rasp.cli, rasp.repl, rasp.train, rasp.train.data, "
-            "rasp.train.cli; assert 'torch' not in sys.modules and "
+    code = ("import sys, rasp, rasp.commands, rasp.repl, rasp.train, rasp.train.data, "
+            "rasp.commands.dataset; assert 'torch' not in sys.modules and "
             "'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)

@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import RaspError, format_error
 from ..files import atomic
 from ..interpreter import Interpreter
-from ..train.data import make_sampler
 from ..train.program import Program
+from ..train.sampling import make_sampler
 from .plan import Shard, splitter
 
 __all__ = ["Job", "ShardResult", "run_shard", "draw_inputs", "infer_type", "pack_bits",
@@ -66,25 +66,17 @@ def draw_inputs(job: Job, shard: Shard) -> list[list]:
     """The shard's inputs (without the BOS): drawn from its seed at its length, keeping those
     whose hash puts them in its split. Raises ValueError if they cannot be found.
 
-    The uniform sampler draws in blocks, a (rows, length) array of codes at a time (the same
-    distribution as rasp.train's UniformSampler, tokens iid uniform, in fewer calls); the
-    others draw one input at a time."""
+    The samplers of rasp.train.sampling draw: the uniform one a block of rows at a time, sized
+    to the share of drawn inputs that land in this split; the others one input at a time."""
     rng = np.random.default_rng(shard.seed)
-    shares = dict(job.shares)
-    share = max(shares.get(shard.split, 0.0), 1e-9)
-    split_of = splitter(shares)
-    if job.sampler == "uniform":
-        symbols = np.empty(len(job.alphabet), dtype=object)
-        symbols[:] = list(job.alphabet)
+    share = max(dict(job.shares).get(shard.split, 0.0), 1e-9)
+    split_of = splitter(dict(job.shares))
+    sampler = make_sampler(job.sampler, list(job.alphabet), (shard.length, shard.length))
 
-        def block(wanted: int) -> list[list]:
-            rows = min(max(64, int(1.2 * wanted / share) + 16), max(64, (1 << 18) // shard.length))
-            return symbols[rng.integers(0, len(symbols), size=(rows, shard.length))].tolist()
-    else:
-        sampler = make_sampler(job.sampler, list(job.alphabet), (shard.length, shard.length))
+    def block(wanted: int) -> list[list]:
+        rows = min(max(64, int(1.2 * wanted / share) + 16), max(64, (1 << 18) // shard.length))
+        return sampler.block(rng, rows)
 
-        def block(wanted: int) -> list[list]:
-            return [sampler.draw(rng)]
     out: list[list] = []
     misses, budget = 0, 1000 + 200 * shard.count
     while len(out) < shard.count:

@@ -16,10 +16,20 @@ from typing import Any
 from .data import Dataset, make_dataset
 from .program import Program, load_program
 
-__all__ = ["Dataset", "Program", "load_program", "make_dataset", "train", "TORCH_MISSING"]
+__all__ = ["Dataset", "Program", "load_program", "make_dataset", "missing_extra", "train",
+           "TORCH_MISSING"]
 
 TORCH_MISSING = ("training needs PyTorch and matplotlib: pip install 'rasp-lang[train]' "
                  "(or pip install torch matplotlib)")
+
+
+def missing_extra() -> str | None:
+    """The install hint when PyTorch cannot be imported."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return TORCH_MISSING
+    return None
 
 
 def train(*args: Any, **kwargs: Any) -> Any:

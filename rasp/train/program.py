@@ -8,7 +8,6 @@ core's internals move, only the imports here change.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,7 @@ import numpy as np
 
 from ..analysis import Analysis
 from ..engine import evaluate, input_array
-from ..errors import RaspNameError, RaspTypeError
-from ..evaluator import example_library
+from ..errors import RaspTypeError
 from ..graph import Selector, SOp
 from ..interpreter import Interpreter
 from ..values import describe
@@ -89,18 +87,11 @@ def _text(selector: Selector) -> str:
     return f"{selector.title} (line {selector.trace[-1][1].line})"
 
 
-def load_program(file: str, name: str) -> Program:
-    """Run a .rasp file (or a name from the example library) and take its s-op `name`.
-    Raises RaspError for a program that fails, OSError for a file that cannot be read."""
-    path = Path(file)
-    library = example_library() / f"{file}.rasp"
-    if not path.exists() and library.is_file():
-        path = library
-    source = path.read_text(encoding="utf-8")
+def load_program(file: str | os.PathLike, name: str) -> Program:
+    """Run a .rasp file in a new session and take its s-op `name` (a name or an expression).
+    Raises RaspError for a program that fails, OSError for a file that cannot be read. (The
+    `rasp` command also finds a bare name in the example library: rasp.commands.common.)"""
+    source = Path(file).read_text(encoding="utf-8")
     interpreter = Interpreter(out=lambda line: None, warn=lambda line: None)
-    interpreter.run(source, str(path))
-    if name.isidentifier() and name not in interpreter.names():
-        near = difflib.get_close_matches(name, sorted(interpreter.names()), n=3)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise RaspNameError(f"{path} defines no '{name}'{hint}")
-    return Program(interpreter, name, source, os.fspath(path))
+    interpreter.run(source, os.fspath(file))
+    return Program(interpreter, name, source, os.fspath(file))

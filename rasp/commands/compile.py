@@ -1,0 +1,78 @@
+"""`rasp compile FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]`: the s-op NAME
+compiled into the weights of a transformer (rasp.compiler), checked against the interpreter,
+and saved unless it disagrees. The compiler never sees the session: it gets the s-op."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from ..errors import RaspTypeError
+from ..graph import SOp
+from ..values import describe
+from .common import (
+    EXIT_OK,
+    Parser,
+    UsageError,
+    command,
+    expression,
+    load,
+    natural,
+    positive,
+    vocab_arguments,
+)
+
+__all__ = ["main"]
+
+
+def _parser(out: TextIO, err: TextIO) -> Parser:
+    from ..compiler import Limits
+
+    parser = Parser(prog="rasp compile", out=out, err=err, description="Compile the s-op "
+                    "NAME into the weights of a transformer encoder that computes it exactly "
+                    "(docs/compiling.md).")
+    parser.add_argument("file", help="the .rasp program that defines it, or the name of a "
+                        "file of the example library")
+    parser.add_argument("name", help="the s-op: a name the program defines, or an expression")
+    vocab_arguments(parser, "the tokens: a string of one-character tokens (abc) or a JSON "
+                    "list ('[\"(\", \")\"]', '[1, 2, 3]')")
+    parser.add_argument("--max-len", type=positive, required=True, metavar="N",
+                        help="the longest input")
+    parser.add_argument("--out", metavar="M.npz", help="save the model here")
+    parser.add_argument("--verify", type=natural, metavar="K", help="check K random inputs "
+                        "per length besides the structured ones (default: every input where "
+                        "there are few; 0: no check)")
+    defaults = Limits()
+    parser.add_argument("--max-values", type=positive, default=defaults.max_values,
+                        help="most values of one s-op (default %(default)s)")
+    parser.add_argument("--max-table", type=positive, default=defaults.max_table,
+                        help="most combinations of one feed-forward table (default "
+                        "%(default)s)")
+    parser.add_argument("--max-units", type=positive, default=defaults.max_units,
+                        help="most hidden units of one feed-forward block (default "
+                        "%(default)s)")
+    return parser
+
+
+@command("rasp compile")
+def main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    from ..compiler import Limits, build  # numpy weights: loaded only for this command
+
+    args = _parser(out, err).parse_args(argv)
+    loaded = load(args.file, err)
+    target = loaded.interpreter.value(expression(loaded, args.name))
+    if not isinstance(target, SOp):
+        raise RaspTypeError(f"compile expects an s-op, got {describe(target)}")
+    limits = Limits(args.max_values, args.max_table, args.max_units)
+    compiled = build(target, args.vocab, args.max_len, args.name.strip().rstrip(";"), limits,
+                     args.verify)
+    out.write("\n".join(compiled.lines()) + "\n")
+    refusal = compiled.refusal()
+    if refusal is not None:
+        raise refusal
+    if args.out:
+        try:
+            saved = compiled.model.save(args.out)
+        except OSError as e:
+            raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from None
+        out.write(f"saved {saved}\n")
+    return EXIT_OK

@@ -1,0 +1,160 @@
+"""`rasp train FILE NAME [...]`: train a transformer to follow the s-op NAME (rasp.train,
+PyTorch), sized by the program's analysis; with --ablations, the paper's smaller sizes too.
+The data options are those of `rasp dataset`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..errors import RaspError, RaspValueError
+from ..files import write_atomic
+from .common import EXIT_OK, Parser, UsageError, command, positive
+from .dataset import data_arguments, sampled
+
+if TYPE_CHECKING:
+    from ..train.data import Dataset
+
+__all__ = ["main"]
+
+
+def _parser(out: TextIO, err: TextIO) -> Parser:
+    parser = Parser(prog="rasp train", out=out, err=err, description="Train a transformer, "
+                    "sized by the program's analysis, to compute the s-op NAME; optionally "
+                    "supervise its attention with the program's selectors.")
+    data_arguments(parser)
+    model = parser.add_argument_group("model (default: the analysis' layers and widest layer)")
+    model.add_argument("--layers", type=int, metavar="L")
+    model.add_argument("--heads", type=int, metavar="H")
+    model.add_argument("--d-model", type=int, default=64, metavar="D", help="(default: 64)")
+    model.add_argument("--ff", type=int, metavar="F", help="feed-forward width (default: 2D)")
+    model.add_argument("--positions", choices=("sin", "learned"), default="sin")
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--epochs", type=int, default=20, metavar="E", help="(default: 20)")
+    fit.add_argument("--batch", type=int, default=50, metavar="B", help="(default: 50)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (1e-3)")
+    fit.add_argument("--gamma", type=float, default=0.95,
+                     help="learning-rate decay per epoch (default: 0.95)")
+    fit.add_argument("--supervise-attention", action="store_true",
+                     help="pull each analysed head's attention toward its selector")
+    fit.add_argument("--attention-loss", choices=("mse", "ce"), default="mse",
+                     help="mse (the paper's) or ce, cross-entropy to the selector's rows")
+    fit.add_argument("--attention-weight", type=float, metavar="C",
+                     help="weight of the attention loss (default: 100 for mse, 1 for ce)")
+    fit.add_argument("--empty-rows", choices=("skip", "uniform", "bos"), default="skip",
+                     help="queries that select nothing: left out of the attention loss, "
+                     "aimed at every key, or aimed at the BOS")
+    fit.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    runs = parser.add_argument_group("runs and output")
+    runs.add_argument("--ablations", action="store_true", help="also train one head fewer, "
+                      "one layer fewer, and one layer fewer with 2x heads and width")
+    runs.add_argument("--seeds", type=positive, default=1, metavar="K",
+                      help="with --ablations: seeds SEED..SEED+K-1 (default: 1)")
+    runs.add_argument("--plot", metavar="INPUT", help="draw the attention on INPUT next to "
+                      "the selectors (plots/attention.png)")
+    runs.add_argument("--out", metavar="DIR", help="where the run's files go "
+                      "(default: runs/NAME)")
+    runs.add_argument("--force", action="store_true", help="replace the files of an earlier "
+                      "run in the output folder (without it, such a folder is refused)")
+    runs.add_argument("--json", action="store_true",
+                      help="no progress; print the metrics (or the summary) as JSON")
+    return parser
+
+
+@command("rasp train")
+def main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    args = _parser(out, err).parse_args(argv)
+    if args.seeds > 1 and not args.ablations:
+        raise UsageError("--seeds goes with --ablations (one run takes --seed)")
+    from ..train import missing_extra
+
+    missing = missing_extra()
+    if missing:
+        raise UsageError(missing)
+    from ..train import ablations, loop
+    dataset = sampled(args, err)
+    config = loop.TrainConfig(
+        layers=args.layers, heads=args.heads, d_model=args.d_model, ff=args.ff,
+        positions=args.positions, epochs=args.epochs, batch=args.batch, lr=args.lr,
+        gamma=args.gamma, seed=args.seed, supervise=args.supervise_attention,
+        attention_loss=args.attention_loss, attention_weight=args.attention_weight,
+        empty_rows=args.empty_rows, device=args.device)
+    folder = Path(args.out or Path("runs") / args.name)
+    try:
+        config = config.checked(dataset)
+        plot_input = _plot_input(args.plot, dataset)
+    except RaspError as e:  # about the options: the sizes of the model, --plot
+        raise UsageError(e.message) from None
+    after = _after(args.plot and plot_input, err,
+                   out if args.ablations and not args.json else None)
+    if not args.json:
+        analysis = dataset.program.analysis
+        out.write(f"{args.name}: the analysis gives {analysis.depth} layers, heads per layer "
+                  f"{'/'.join(map(str, analysis.heads_per_layer))}; data "
+                  f"{dataset.train.size}/{dataset.val.size}/{dataset.test.size}, "
+                  f"{len(dataset.classes)} output classes\n")
+        out.flush()
+    if args.ablations:
+        seeds = list(range(args.seed, args.seed + args.seeds))
+        rows = ablations.run_ablations(dataset, config, seeds, folder, quiet=args.json,
+                                       stream=err, after=after, force=args.force)
+        write_atomic(folder / "summary.json", json.dumps(rows, indent=1) + "\n")
+        out.write(json.dumps(rows) + "\n" if args.json else ablations.table(rows) +
+                  f"\nfiles: {folder}/summary.json and a folder per run\n")
+        return EXIT_OK
+    run = loop.train(dataset, config, out=folder, quiet=args.json, stream=err, force=args.force)
+    after(run, folder)
+    out.write(json.dumps(run.metrics) + "\n" if args.json else _report(run) +
+              f"\nfiles: {folder}\n")
+    return EXIT_OK
+
+
+def _plot_input(text: str | None, dataset: Dataset) -> list | None:
+    """The --plot input as tokens, the BOS put in front if the data has one."""
+    if text is None:
+        return None
+    tokens = list(text)
+    if dataset.bos is not None and tokens[:1] != [dataset.bos]:
+        tokens = [dataset.bos, *tokens]
+    unknown = [t for t in tokens if t not in dataset.vocab]
+    if unknown or not tokens:
+        raise RaspValueError(f"--plot {text!r}: {unknown[0]!r} is not in the alphabet"
+                             if unknown else "--plot needs a non-empty input")
+    return tokens
+
+
+def _after(plot_input: list | None, err: TextIO, out: TextIO | None = None) -> Any:
+    """What follows each run: its pictures, when matplotlib is there, and with `out` a line
+    saying how it did (a sweep's runs take minutes)."""
+    def pictures(run: Any, folder: Path | None) -> None:
+        if out is not None:
+            test = run.metrics["test"]
+            out.write(f"  {folder.name if folder else 'run'}: token accuracy "
+                      f"{test['token_accuracy']:.3f}, sequence accuracy "
+                      f"{test['sequence_accuracy']:.3f} ({len(run.history)} epochs)\n")
+            out.flush()
+        if folder is None:
+            return
+        try:
+            from ..train.plots import plot_attention, plot_curves
+        except ImportError:
+            err.write("rasp train: note: matplotlib is missing, no pictures\n")
+            return
+        plot_curves(run.history, folder / "plots" / "curves.png")
+        if plot_input:
+            plot_attention(run, plot_input, folder / "plots" / "attention.png")
+    return pictures
+
+
+def _report(run: Any) -> str:
+    c, test = run.config, run.metrics["test"]
+    lines = [f"model L{c.layers} H{c.heads} d{c.d_model}"
+             f"{' (attention supervised)' if c.supervise else ''}: {len(run.history)} epochs"
+             f"{', interrupted' if run.interrupted else ''}; test token accuracy "
+             f"{test['token_accuracy']:.3f}, sequence accuracy {test['sequence_accuracy']:.3f}"]
+    for a in run.metrics["attention"]:
+        lines.append(f"  L{a['layer']}H{a['head']} {a['selector']} (model head "
+                     f"{a['model_head']}): mass {a['mass']:.2f}, argmax {a['argmax']:.2f}, "
+                     f"tv {a['tv']:.2f}")
+    return "\n".join(lines)
