@@ -18,12 +18,13 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import ast, ops
 from .errors import (
+    Note,
     RaspError,
     RaspLimitError,
     RaspNameError,
@@ -45,13 +46,12 @@ from .graph import (
     Selector,
     SOp,
     Tokens,
+    Trace,
     next_id,
 )
+from .outcomes import Outcome, Reported, Shown
 from .parser import parse
 from .values import KINDS, Applied, Function, describe, of_kind
-
-if TYPE_CHECKING:
-    from .analysis import Analysis
 
 __all__ = ["Evaluator", "Host", "Env", "Exit", "example_library", "folder_of", "limits_at"]
 
@@ -88,7 +88,6 @@ class Env:
         self.calls: tuple[str, ...] = calls if calls is not None else (
             parent.calls if parent else ())
         self.vars: dict[str, Any] = {}
-        self.exported: dict[str, Any] = {}
         self._reserved: frozenset[str] = frozenset()
 
     @property
@@ -140,7 +139,6 @@ class Env:
     def define(self, name: str, value: Any) -> None:
         self.vars[name] = value
         if self.exports_to is not None and not name.startswith("_") and name != "out":
-            self.exported[name] = value
             self.exports_to.assign(name, value, None)
 
     def names(self) -> set[str]:
@@ -155,38 +153,25 @@ STATEMENT_FORMS = {"analyze": "analyze(sop)", "draw": "draw(sop)",
 
 class Host(Protocol):
     """What a session does with the values the language makes. `Evaluator` runs statements
-    and builds values; the host prints them, applies them to inputs, draws and analyses them,
-    and runs the session's commands (`set example`, `examples on`, ...)."""
-
-    def emit(self, lines: Iterable[str]) -> None:
-        """Print lines of output."""
-
-    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
-        """Print a value as the REPL does after `x;` or `x = ...;` (`examples`: with the
-        running examples, if they are on)."""
+    and builds values; the host applies s-ops to inputs, makes the outcome of a statement
+    that shows a value or acts on the session (`analyze`, `draw`, `compile`, `set example`,
+    ...), and receives the outcomes of the top-level statements."""
 
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of an s-op or selector on an input."""
 
-    def analyze_node(self, node: Any, span: Span) -> Analysis:
-        """The layer and head analysis of an s-op."""
+    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> Shown:
+        """A value as the REPL shows it after `x;` or `x = ...;` (`examples`: with the
+        running examples, if they are on)."""
 
-    def draw(self, node: Any, example: Any, span: Span, input_span: Span | None,
-             top: bool) -> None:
-        """`draw(node[, example])`: the computation flow (`example` None: the running one)."""
+    def perform(self, stmt: ast.Stmt, values: tuple[Any, ...], top: bool) -> None:
+        """A statement that acts on the session (`analyze`, `draw`, `compile` and the
+        REPL's commands), given the values of its expressions; at the top level its outcome
+        goes to `receive`."""
 
-    def compile_node(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
-                     path: Any, top: bool) -> None:
-        """`compile(node, vocab, max_len[, path]);`: the model, checked and saved (`stmt`
-        gives the arguments' positions)."""
-
-    def report(self, error: RaspError) -> None:
-        """Report an error and go on (a failing statement of a file loaded interactively)."""
-
-    def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
-        """A session statement (`set example`, `show example`, the toggles); `value` is the
-        value of its expression, if it has one."""
+    def receive(self, outcome: Outcome) -> None:
+        """An outcome of a top-level statement."""
 
 
 class Evaluator:
@@ -196,7 +181,7 @@ class Evaluator:
     def __init__(self, host: Host, interactive: bool = False):
         self.host = host
         self.interactive = interactive
-        self.calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
+        self.calls: list[tuple[Note, Span]] = []  # the RASP calls being run, outermost first
         self.loading: list[Path] = []  # the files being loaded, to refuse a cycle
         self.load_sites: list[Span] = []  # the load statements that loaded them
         # The selector behind `atom in s-op`: one node, so all such tests share a head, as in
@@ -224,7 +209,7 @@ class Evaluator:
                 env.vars["out"] = value.example if isinstance(value, Applied) else value
                 if top:
                     name = expr.id if isinstance(expr, ast.Name) else "out"
-                    self.host.show(name, value, expr.span)
+                    self.host.receive(self.host.show(name, value, expr.span))
             case ast.Assign(names=names, values=exprs):  # a, b = e1, e2;
                 values = [self.eval_expr(e, env) for e in exprs]
                 if len(names) > 1 and len(values) == 1:
@@ -236,7 +221,7 @@ class Evaluator:
                 for name, value in zip(names, values):
                     env.assign(name, value, stmt.span)
                     if echo:  # the value as bound: a named copy of an s-op or selector
-                        self.host.show(name, env.vars[name], stmt.span)
+                        self.host.receive(self.host.show(name, env.vars[name], stmt.span))
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
                 for i, p in enumerate(params):
                     if p in params[:i]:
@@ -248,7 +233,7 @@ class Evaluator:
                 function = Function(name, params, body, returns, env)
                 env.assign(name, function, stmt.span)
                 if echo:
-                    self.host.show(name, function, stmt.span)
+                    self.host.receive(self.host.show(name, function, stmt.span))
             case ast.For(names=names, iterable=iterable, body=body):  # for x in e { ... }
                 items = self.eval_expr(iterable, env)
                 for item in _iterate(items, "a for loop", iterable.span):
@@ -258,20 +243,18 @@ class Evaluator:
                 self.load(path, env, stmt.span, folder, echo)
             case ast.Draw(sop=sop_expr, input=input_expr):  # draw(sop[, input]);
                 example = None if input_expr is None else self.eval_expr(input_expr, env)
-                self.host.draw(self.eval_expr(sop_expr, env), example, sop_expr.span,
-                               input_expr.span if input_expr is not None else None, top)
+                self.host.perform(stmt, (self.eval_expr(sop_expr, env), example), top)
             case ast.Analyze(sop=sop_expr):  # analyze(sop);
-                report = self.host.analyze_node(self.eval_expr(sop_expr, env), sop_expr.span)
-                if top:
-                    self.host.emit(report.report().splitlines())
+                self.host.perform(stmt, (self.eval_expr(sop_expr, env),), top)
             case ast.Compile(sop=sop, vocab=vocab, max_len=max_len, path=path):
-                self.host.compile_node(stmt, self.eval_expr(sop, env), self.eval_expr(vocab, env),
-                                       self.eval_expr(max_len, env),
-                                       None if path is None else self.eval_expr(path, env), top)
+                self.host.perform(stmt, (self.eval_expr(sop, env), self.eval_expr(vocab, env),
+                                         self.eval_expr(max_len, env),
+                                         None if path is None else self.eval_expr(path, env)),
+                                  top)
             case ast.SetExample(example=expr):  # set [s-op|selector] example e
-                self.host.command(stmt, self.eval_expr(expr, env), top)
+                self.host.perform(stmt, (self.eval_expr(expr, env),), top)
             case ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay():
-                self.host.command(stmt, None, top)
+                self.host.perform(stmt, (), top)
             case ast.Exit():
                 raise Exit()
             case _:
@@ -304,7 +287,7 @@ class Evaluator:
         try:
             program = parse(text, str(file))
         except RaspError as e:
-            raise e.noted("in the file loaded here", span) from None
+            raise e.noted("in the file loaded here", span, "load") from None
         file_env = Env(path, parent=self.base, exports_to=env)
         listing: dict[str, Any] = {}
         self.loading.append(file)
@@ -319,12 +302,12 @@ class Evaluator:
                         names = {name: file_env.vars[name]
                                  for name in _top_level_names([stmt]) if name in file_env.vars}
                 except RaspError as e:
-                    e.noted("in the file loaded here", span)
+                    e.noted("in the file loaded here", span, "load")
                     if not self.interactive:
                         raise
                     for site in reversed(self.load_sites[:-1]):  # the loads around this one
-                        e.noted("in the file loaded here", site)
-                    self.host.report(e)
+                        e.noted("in the file loaded here", site, "load")
+                    self.host.receive(Reported(e))
                     continue
                 for name, value in names.items():
                     if not name.startswith("_"):
@@ -338,7 +321,7 @@ class Evaluator:
         _declare_kinds(text, file_env)
         if echo:
             for name, value in listing.items():
-                self.host.show(name, value, span, examples=False)
+                self.host.receive(self.host.show(name, value, span, examples=False))
         return listing
 
     # ------------------------------------------------------------ expressions
@@ -403,7 +386,7 @@ class Evaluator:
 
     # -- helpers for expressions
 
-    def _made(self, expr: ast.Expr, env: Env) -> tuple[str, Span, tuple[tuple[str, Span], ...]]:
+    def _made(self, expr: ast.Expr, env: Env) -> tuple[str, Span, Trace]:
         """What every node records of the expression that makes it: its display text, its
         span and the calls it is made in."""
         return self._text(expr, env), expr.span, tuple(self.calls)
@@ -596,14 +579,14 @@ class Evaluator:
         for name, value in zip(func.params, args):
             scope.define(name, value)
         first_new = next_id()
-        note = (f"in '{func.name}' called here", expr.span)
-        self.calls.append(note)
+        note = Note.call(func.name, expr.span)
+        self.calls.append((note, expr.span))
         try:
             self.execute(func.body, scope)
             results = [self.eval_expr(e, scope) for e in func.returns]
         except RaspError as e:
             if note not in e.notes:
-                e.noted(*note)
+                e.noted(note)
             e.rehomed()
             raise
         finally:

@@ -417,7 +417,10 @@ def _syntax_error(e: UnexpectedInput, source: Source, text: str) -> RaspSyntaxEr
     shift = source.first_line - 1
     where = Span(source, token.line + shift, token.column, (token.end_line or token.line) + shift,
                  token.end_column or token.column + 1)
-    message = f"unexpected {_describe(token)}" + _expected(e)
+    # past the text shown: in what parse added (the ';' after an expression), which ends it
+    added = source.text != text and token.start_pos >= len(source.text)
+    message = ("unexpected end of the expression" if added else f"unexpected {_describe(token)}") \
+        + _expected(e)
     before = text[:token.start_pos]
     call = re.search(r"([A-Za-z_]\w*)\s*\([^()]*,\s*$", before)
     if str(token) in _COMPARISONS and call and call[1] != "select":

@@ -24,7 +24,9 @@ RANK = {
     "planner": 2.5,  # evaluates aggregates by pattern, for the engine
     "engine": 3, "values": 3,
     "analysis": 4, "display": 4,
-    "draw": 5, "evaluator": 5,
+    "draw": 4.5,
+    "outcomes": 4.7,  # what statements give a session, as data for the front ends
+    "evaluator": 5,
     "interpreter": 6,
     "__init__": 7,  # the facade: `from rasp import Interpreter`
     "runner": 8,
