@@ -18,7 +18,7 @@ of layers is the target's depth.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -75,7 +75,7 @@ class Analysis:
     layers: list[Layer]  # layer 0 (the embedding's maps) first
     nodes: list[Node] = field(default_factory=list)  # the whole graph below the target
     depth_of: dict[int, int] = field(default_factory=dict)  # node id -> its depth
-    warnings: list[str] = field(default_factory=list)  # from check()
+    warnings: list[str] = field(default_factory=list)  # what check() found on an example
     minor: set[int] = field(default_factory=set)  # ids of nodes reports and drawings skip
 
     def __post_init__(self) -> None:
@@ -215,10 +215,10 @@ def analyze(target: SOp) -> Analysis:
     return Analysis(target, layers, nodes, depth)
 
 
-def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
-    """Problems the program shows on an example input, with the layer where each sits:
-    aggregates that would average non-numbers, and the node where evaluation fails.
-    The findings are also kept in `analysis.warnings`."""
+def check(analysis: Analysis, tokens: list, example: str) -> Analysis:
+    """The analysis with the problems the program shows on an example input (`warnings`),
+    each with the layer where it sits: aggregates that would average non-numbers, and the
+    node where evaluation fails."""
     cache: dict[int, np.ndarray] = {}
     findings: list[str] = []
     inputs = input_array([tokens])
@@ -246,5 +246,4 @@ def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
                     else "")
             findings.append(f"layer {analysis.depth_of[node.id]}: '{node.title}' fails on "
                             f"{example}: {e.message}{hint}")
-    analysis.warnings = findings
-    return findings
+    return replace(analysis, warnings=findings)

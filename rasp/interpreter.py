@@ -220,10 +220,8 @@ class Interpreter:
         """The analysis of an s-op, checked on the running example."""
         if not isinstance(node, SOp):
             raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
-        report = analyze(node)
         example = self.settings.examples["s-op"]
-        check(report, prepare_input(example), format_example(example))
-        return report
+        return check(analyze(node), prepare_input(example), format_example(example))
 
     def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
@@ -500,8 +498,7 @@ class Interpreter:
         example = self.settings.examples["s-op"] if example is None else example
         result = self.apply(node, example, span, input_span)
         tokens = prepare_input(example)  # valid: apply took it
-        report = analyze(node)
-        check(report, tokens, format_example(example))
+        report = check(analyze(node), tokens, format_example(example))
         values: dict[int, np.ndarray] = {}  # every node's value, selection matrices too
         inputs = input_array([tokens])
         for each in report.nodes:
