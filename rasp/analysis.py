@@ -41,7 +41,7 @@ from .graph import (
 N = TypeVar("N", bound=Node)
 
 __all__ = ["Analysis", "Layer", "Head", "analyze", "check", "depths", "graph_below",
-           "selects_of"]
+           "heads_per_layer_text", "selects_of"]
 
 
 @dataclass
@@ -127,7 +127,7 @@ class Analysis:
         """The text report: the counts, then each layer's heads and maps. A deep analysis is
         summarised: runs of layers with as many heads are counted (`1x197`), and past
         REPORTED_LAYERS only the first and last layers are listed (to_json has them all)."""
-        heads = _heads_text(self.heads_per_layer) or "-"
+        heads = heads_per_layer_text(self.heads_per_layer)
         lines = [f"{self.target.title}: {self.depth} layer{'s' if self.depth != 1 else ''}, "
                  f"heads per layer {heads} (max {self.max_heads}, total {self.total_heads})"]
         layers: list[Layer | None] = list(self.layers)
@@ -157,8 +157,11 @@ class Analysis:
 REPORTED_LAYERS = 30  # layers a text report lists, at most
 
 
-def _heads_text(heads: list[int]) -> str:
-    """`1/2/1`; with more than 16 layers, runs counted: `2/1x197/2`."""
+def heads_per_layer_text(heads: Sequence[int]) -> str:
+    """The heads of each layer, as every "heads per layer" line writes them: `1/2/1`; with
+    more than 16 layers, runs counted: `2/1x197/2`; `-` with no layers."""
+    if not heads:
+        return "-"
     if len(heads) <= 16:
         return "/".join(map(str, heads))
     runs: list[list[int]] = []

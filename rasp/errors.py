@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["Source", "Span", "Note", "RaspError", "RaspSyntaxError", "RaspNameError",
@@ -50,7 +50,7 @@ _PACKAGE = Path(__file__).resolve().parent
 _LIBRARY_FOLDERS = (_PACKAGE, _PACKAGE / "examples", _PACKAGE.parent / "examples")
 
 
-@cache
+@lru_cache(maxsize=1024)  # bounded: a long session names many sources (REPL entries, files)
 def _in_library(name: str) -> bool:
     if name.startswith("<"):
         return False

@@ -24,7 +24,7 @@ from .analysis import Analysis, analyze, check
 from .display import Settings, format_example, show_application, show_value
 from .draw import Flow, file_stem, to_dot, to_text
 from .draw import render as draw_files
-from .engine import ValueCache, evaluate, input_array
+from .engine import PLAN_FROM, ValueCache, evaluate, input_array
 from .errors import (
     RaspError,
     RaspSyntaxError,
@@ -37,7 +37,7 @@ from .evaluator import Env, Evaluator, Exit, folder_of, limits_at
 from .graph import Node, Selector, SOp
 from .outcomes import Analyzed, Built, Drawn, Exited, Message, Outcome, Shown, render
 from .parser import parse
-from .values import describe, prepare_input
+from .values import atom_key, describe, prepare_input
 
 __all__ = ["Interpreter", "default_memory_limit", "parse_size"]
 
@@ -111,6 +111,9 @@ class Interpreter:
         self.draw_dir = Path(draw_dir) if draw_dir is not None else None
         # bytes of whole selection matrices made at once, at most
         self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
+        # the input size (selection cells, n x n) from which aggregates are planned (engine.py);
+        # None: never
+        self.plan_from: int | None = PLAN_FROM
         self.settings = Settings()  # what the REPL's commands change
         self._sink: Callable[[Outcome], Any] = self._render  # of the call running now
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
@@ -352,7 +355,7 @@ class Interpreter:
         given, so that an error quotes it so)."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
-                           memory_limit=self.memory_limit)
+                           memory_limit=self.memory_limit, plan_from=self.plan_from)
         except RaspError:
             for i, example in zip(where, originals):
                 try:
@@ -374,7 +377,7 @@ class Interpreter:
         tokens = self._tokens(example, input_span or span)
         try:
             return evaluate(node, input_array([tokens]), self._cache_for(tokens),
-                            memory_limit=self.memory_limit)
+                            memory_limit=self.memory_limit, plan_from=self.plan_from)
         except RaspError as e:
             if e.span is None:  # from tokens_*: the input itself is at fault
                 raise e.at(input_span or span) from None
@@ -392,7 +395,7 @@ class Interpreter:
         """The values computed so far on this input. They are kept for the last few inputs,
         within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
         alone are too many, they go too (they only save recomputing)."""
-        key = _input_key(tokens)
+        key = tuple(atom_key(t) for t in tokens)
         cache = self._caches.pop(key, None) or ValueCache()
         while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
                 c.nbytes for c in self._caches.values()) > CACHE_BYTES):
@@ -502,7 +505,8 @@ class Interpreter:
         values: dict[int, np.ndarray] = {}  # every node's value, selection matrices too
         inputs = input_array([tokens])
         for each in report.nodes:
-            evaluate(each, inputs, values, memory_limit=self.memory_limit)
+            evaluate(each, inputs, values, memory_limit=self.memory_limit,
+                     plan_from=self.plan_from)
         return Flow(report, example, values), result
 
 
@@ -532,12 +536,6 @@ def _scopes(env: Env) -> list[Env]:
         out.append(scope)
         scope = scope.parent
     return out
-
-
-def _input_key(tokens: list) -> tuple:
-    """Equal for inputs that are the same in value, type and, for zeros, sign: 0.0 == -0.0,
-    but str() tells them apart."""
-    return tuple((type(t), t, math.copysign(1, t) if type(t) is float else 1) for t in tokens)
 
 
 def _short(example: Any) -> str:

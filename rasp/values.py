@@ -6,6 +6,7 @@ other values RASP programs handle, and how any value is described in messages.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from . import ops
 from .errors import RaspValueError, shorten
 from .graph import Node, Selector, SOp
 
-__all__ = ["Function", "Applied", "prepare_input", "describe", "KINDS", "of_kind"]
+__all__ = ["Function", "Applied", "prepare_input", "describe", "KINDS", "of_kind", "atom_key"]
 
 # The kinds a parameter can be declared to take: what each accepts, and how a message says it.
 KINDS: dict[str, tuple[str, Any]] = {
@@ -29,6 +30,15 @@ KINDS: dict[str, tuple[str, Any]] = {
 
 def of_kind(value: Any, kind: str) -> bool:
     return bool(KINDS[kind][1](value))
+
+
+def atom_key(value: Any) -> tuple:
+    """Equal for atoms exactly when no program can tell them apart: the same type and value,
+    and for zeros the same sign (0.0 == -0.0, but they print differently). For keying
+    caches and sets of values."""
+    if isinstance(value, float) and value == 0.0:
+        return (float, value, math.copysign(1.0, value))
+    return (type(value), value)
 
 
 class Function:
