@@ -45,6 +45,7 @@ from .display import colour_diagnostic, colour_wanted, kind_of
 from .evaluator import example_library
 from .highlight import BUILTIN_FORMS, COMMANDS, KEYWORDS, RaspLexer
 from .interpreter import Interpreter
+from .parser import ends_in
 from .runner import (
     EXIT_INTERNAL,
     EXIT_OK,
@@ -90,7 +91,7 @@ class RaspCompleter(Completer):
         if path:
             yield from _loadable(path[1])
             return
-        if _in_string_or_comment(before):
+        if ends_in(before) != "code":  # nothing to complete in a string or a comment
             return
         statement = re.split(r"[;{}]", before)[-1].lstrip()
         commands = [c for c in COMMANDS if c.startswith(statement) and c != statement]
@@ -117,16 +118,6 @@ class RaspCompleter(Completer):
 def _kind(value: Any) -> str:
     kind = kind_of(value)
     return f"function({', '.join(value.params)})" if kind == "function" else kind
-
-
-def _in_string_or_comment(line: str) -> bool:
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "#" and not quoted:
-            return True
-    return quoted
 
 
 def _loadable(prefix: str) -> Iterator[Completion]:
