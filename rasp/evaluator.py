@@ -1,10 +1,11 @@
-"""The tree-walking evaluator: runs `ast` statements and expressions in environments.
+"""The tree-walking evaluator: runs `ast` statements and expressions in environments (env.py).
 
 Expressions over atoms, lists and dicts compute at once. Expressions over s-ops and selectors
 build nodes of the computation graph (graph.py); applying one to an input evaluates the graph.
 `Evaluator` is the language: statements, expressions, functions, `load`. What a session does
-with values (print them, apply them to inputs, draw and analyse them, the REPL's commands) is
-its `Host`'s: `Interpreter`, in interpreter.py, is one.
+with values (apply them to inputs, show them, draw and analyse them, the REPL's commands) is
+its `Host`'s: `Interpreter`, in interpreter.py, is one. The top-level statements' outcomes
+(outcomes.py) go to the host as they come.
 
 Every node gets its display text here, unparsed from the expression that built it
 (`ast.unparse`); a node made inside a function call is qualified by the functions that made
@@ -14,8 +15,6 @@ it, as `selector_width/share_of_first`, and what a call returns reads as the cal
 from __future__ import annotations
 
 import contextlib
-import difflib
-import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +22,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import ast, ops
+from .env import (
+    PACKAGE,
+    Env,
+    declare_kinds,
+    example_library,
+    find_file,
+    top_level_names,
+)
 from .errors import (
     Note,
     RaspError,
@@ -53,102 +60,19 @@ from .outcomes import Outcome, Reported, Shown
 from .parser import parse
 from .values import KINDS, Applied, Function, describe, of_kind
 
-__all__ = ["Evaluator", "Host", "Env", "Exit", "example_library", "folder_of", "limits_at"]
+# example_library: where the front ends that look up programs have always imported it from
+__all__ = ["Evaluator", "Host", "Exit", "example_library", "limits_at"]
 
-PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
 # nested RASP calls: within Python's default recursion limit, which rasp leaves as it is
 MAX_CALL_DEPTH = 200
 TEXT_WIDTH = 50  # display texts of nodes, at most (longer ones are abbreviated)
-CALL_LEVELS = 3  # nested calls shown in a qualified name, at most
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
 
 
-def example_library() -> Path:
-    """The shipped examples: inside an installed package, or at the top of a checkout."""
-    inside = PACKAGE / "examples"
-    return inside if inside.is_dir() else PACKAGE.parent / "examples"
-
-
 class Exit(Exception):
     """`exit` / `quit`: stop reading the current program."""
-
-
-class Env:
-    """Variables of one scope. A file's environment also copies its public assignments into
-    the environment that loaded it (`exports_to`)."""
-
-    def __init__(self, name: str, parent: Env | None = None, exports_to: Env | None = None,
-                 calls: tuple[str, ...] | None = None):
-        self.name = name
-        self.parent = parent
-        self.exports_to = exports_to
-        # the calls that made this scope, outermost first, as they qualify its nodes
-        self.calls: tuple[str, ...] = calls if calls is not None else (
-            parent.calls if parent else ())
-        self.vars: dict[str, Any] = {}
-        self._reserved: frozenset[str] = frozenset()
-
-    @property
-    def path(self) -> str:
-        """What qualifies the nodes made in this scope: `f/` in a call of f, `f/g/` in a
-        call of g made by f; the innermost CALL_LEVELS calls at most."""
-        shown = self.calls[-CALL_LEVELS:]
-        more = ".../" if len(self.calls) > CALL_LEVELS else ""
-        return more + "".join(f"{call}/" for call in shown)
-
-    @property
-    def reserved(self) -> frozenset[str]:
-        """Names no assignment may rebind: those of the outermost (base) environment."""
-        return self.parent.reserved if self.parent else self._reserved
-
-    def find(self, name: str) -> Any:
-        """The value of `name` here or in an enclosing scope; None where it is unbound (no
-        RASP value is None)."""
-        env: Env | None = self
-        while env is not None:
-            if name in env.vars:
-                return env.vars[name]
-            env = env.parent
-        return None
-
-    def lookup(self, name: str, span: Span) -> Any:
-        value = self.find(name)
-        if value is not None:
-            return value
-        if name in STATEMENT_FORMS:
-            raise RaspNameError(f"'{name}' is a statement, not a function: write "
-                                f"'{STATEMENT_FORMS[name]};' on its own", span)
-        raise RaspNameError(f"undefined name '{name}'{did_you_mean(name, self.names())}",
-                            span)
-
-    def assign(self, name: str, value: Any, span: Span | None) -> None:
-        """`name = value` written by the user: reserved names are refused, and an s-op or
-        selector that has no name yet is bound as a copy named by this one, qualified by the
-        calls that made the scope (for reports and drawings)."""
-        if name in self.reserved:
-            raise RaspNameError(f"cannot assign to reserved name '{name}'", span)
-        if name == "tokens" and not isinstance(value, SOp):
-            raise RaspTypeError(f"tokens must be an s-op, such as tokens_int or tokens_float, "
-                                f"got {describe(value)}", span)
-        if isinstance(value, (SOp, Selector)) and value.name is None:
-            value = value.named(self.path + name)
-        self.define(name, value)
-
-    def define(self, name: str, value: Any) -> None:
-        self.vars[name] = value
-        if self.exports_to is not None and not name.startswith("_") and name != "out":
-            self.exports_to.assign(name, value, None)
-
-    def names(self) -> set[str]:
-        own = set(self.vars)
-        return own | self.parent.names() if self.parent else own
-
-
-# The statements that look like calls, as the error for their use as a value writes them.
-STATEMENT_FORMS = {"analyze": "analyze(sop)", "draw": "draw(sop)",
-                   "compile": "compile(sop, vocab, max_len)"}
 
 
 class Host(Protocol):
@@ -272,7 +196,7 @@ class Evaluator:
         Returns the listing of the load: each public name the file assigns at its top level
         (or gets from a file it loads), in the order of its last such assignment, with the
         value that assignment gave; with `echo` it is shown."""
-        file = _find(path, folder)
+        file = find_file(path, folder)
         if file is None:
             places = " and ".join(str(p) for p in dict.fromkeys((folder or Path.cwd(), Path.cwd())))
             raise RaspValueError(f"cannot find '{path.removesuffix('.rasp')}.rasp' (looked in "
@@ -300,7 +224,7 @@ class Evaluator:
                     else:
                         self.exec_stmt(stmt, file_env, False, file.parent)
                         names = {name: file_env.vars[name]
-                                 for name in _top_level_names([stmt]) if name in file_env.vars}
+                                 for name in top_level_names([stmt]) if name in file_env.vars}
                 except RaspError as e:
                     e.noted("in the file loaded here", span, "load")
                     if not self.interactive:
@@ -318,7 +242,7 @@ class Evaluator:
         finally:
             self.loading.pop()
             self.load_sites.pop()
-        _declare_kinds(text, file_env)
+        declare_kinds(text, file_env)
         if echo:
             for name, value in listing.items():
                 self.host.receive(self.host.show(name, value, span, examples=False))
@@ -645,22 +569,13 @@ class Evaluator:
         base.define("False", False)
         text = PRELUDE.read_text(encoding="utf-8")
         self.execute(parse(text, str(PRELUDE)).statements, base)
-        _declare_kinds(text, base)
+        declare_kinds(text, base)
         base._reserved = frozenset(base.vars) | frozenset(RESERVED_WORDS)
         base.define("tokens", base.vars["tokens_str"].named("tokens"))
         return base
 
 
 # ---------------------------------------------------------------- module helpers
-
-def did_you_mean(name: str, names: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` for the names closest to a misspelt one; "" if none is."""
-    known = [n for n in names if n != "out"] + ["select", "aggregate"]
-    close = difflib.get_close_matches(name, known, n=2, cutoff=0.75)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
-
 
 @contextlib.contextmanager
 def limits_at(span: Span) -> Iterator[None]:
@@ -712,57 +627,3 @@ def _check_atomish(value: Any, span: Span, op: str) -> None:
     """Operators between non-s-op values work on atoms, lists and dicts, as in Python."""
     if isinstance(value, (Function, Applied)):
         raise RaspTypeError(f"cannot apply '{op}' to {describe(value)}", span)
-
-
-def folder_of(filename: str) -> Path | None:
-    path = Path(filename)
-    return path.parent if not filename.startswith("<") and path.exists() else None
-
-
-def _find(name: str, folder: Path | None) -> Path | None:
-    name = name.removesuffix(".rasp")  # `load "sort.rasp";` means sort.rasp too
-    # the loading file's folder; the current folder, where the original looks (its programs
-    # name files from there); then the example library
-    for base in dict.fromkeys((folder or Path.cwd(), Path.cwd(), example_library())):
-        try:
-            candidate = (base / f"{name}.rasp").resolve()
-            if candidate.is_file():
-                return candidate
-        except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
-            continue
-    return None
-
-
-_DECLARATION = re.compile(r"^#:\s*(\w+)\(([^)]*)\)\s*$", re.M)
-
-
-def _declare_kinds(text: str, env: Env) -> None:
-    """A file may declare what its functions' parameters must be, in comments of the form
-    `#: f(x: selector, y: s-op)` (kinds: see values.KINDS); a call with an argument of
-    another kind is then an error at the call, not inside the function. A declaration that
-    does not fit the function it names is ignored."""
-    for match in _DECLARATION.finditer(text):
-        function = env.vars.get(match[1])
-        pairs = [part.split(":") for part in match[2].split(",") if part.strip()]
-        if not isinstance(function, Function) or any(len(p) != 2 for p in pairs):
-            continue
-        names = tuple(p[0].strip() for p in pairs)
-        kinds = tuple(p[1].strip() for p in pairs)
-        if names == function.params and all(k in KINDS for k in kinds):
-            function.kinds = kinds
-
-
-def _top_level_names(statements: Iterable[ast.Stmt]) -> list[str]:
-    """Names assigned or defined directly in a file, in the order of their last assignment."""
-    order: dict[str, None] = {}
-    for stmt in statements:
-        names = stmt.names if isinstance(stmt, ast.Assign) else (
-            (stmt.name,) if isinstance(stmt, ast.FuncDef) else ())
-        for name in names:
-            order.pop(name, None)
-            order[name] = None
-    return list(order)
-
-
-
-

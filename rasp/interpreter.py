@@ -25,6 +25,7 @@ from .display import Settings, format_example, show_application, show_value
 from .draw import Flow, file_stem, to_dot, to_text
 from .draw import render as draw_files
 from .engine import PLAN_FROM, ValueCache, evaluate, input_array
+from .env import Env, folder_of
 from .errors import (
     RaspError,
     RaspSyntaxError,
@@ -33,7 +34,7 @@ from .errors import (
     Span,
     shorten,
 )
-from .evaluator import Env, Evaluator, Exit, folder_of, limits_at
+from .evaluator import Evaluator, Exit, limits_at
 from .graph import Node, Selector, SOp
 from .outcomes import Analyzed, Built, Drawn, Exited, Message, Outcome, Shown, render
 from .parser import parse

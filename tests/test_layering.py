@@ -23,6 +23,7 @@ RANK = {
     "graph": 2, "parser": 2,
     "planner": 2.5,  # evaluates aggregates by pattern, for the engine
     "engine": 3, "values": 3,
+    "env": 3.5,  # scopes, and the files and declarations names come from
     "analysis": 4, "display": 4,
     "draw": 4.5,
     "outcomes": 4.7,  # what statements give a session, as data for the front ends
