@@ -136,11 +136,11 @@ class Interpreter:
         """One call into the session from outside, whose outcomes go to `sink` (by default
         rendered as text): however it ends (a result, an error, an interrupt) the call and
         load stacks are empty again for the next one."""
-        self._sink = sink or self._render
+        outer, self._sink = self._sink, sink or self._render
         try:
             yield
         finally:
-            self._sink = self._render
+            self._sink = outer
             self.evaluator.calls.clear()
             self.evaluator.loading.clear()
             self.evaluator.load_sites.clear()
@@ -436,12 +436,15 @@ class Interpreter:
         outcome: Outcome | None
         match stmt:
             case ast.Analyze(sop=sop):
-                analysis = self.analyze_node(values[0], sop.span)
-                outcome = Analyzed(analysis, tuple(analysis.report().splitlines()))
+                analysis = self.analyze_node(values[0], sop.span)  # (checked anywhere)
+                outcome = Analyzed(analysis, tuple(analysis.report().splitlines())) \
+                    if top else None
             case ast.Draw():
-                outcome = self._draw(stmt, *values)
-                if not top and outcome.note is not None:  # drawn in a function: the note
-                    self._warn(outcome.note_line)
+                sop, example = values
+                drawn = self._draw(stmt, sop, example, top)
+                if not top and drawn.note is not None:  # drawn in a function: the note
+                    self._warn(drawn.note_line)
+                outcome = drawn
             case ast.Compile():
                 sop, vocab, max_len, path = values
                 return self._compile(stmt, sop, vocab, max_len, path, top)
@@ -474,12 +477,12 @@ class Interpreter:
                 self.settings.full_display = on
         return None
 
-    def _draw(self, stmt: ast.Draw, node: Any, example: Any) -> Drawn:
+    def _draw(self, stmt: ast.Draw, node: Any, example: Any, top: bool) -> Drawn:
         """`draw(sop[, input])`: the computation flow on the input (the running example by
-        default), as text and as a picture in `draw_dir`; then the value, as the original."""
+        default), as a picture in `draw_dir` and, at the top level, as text; then the value,
+        as the original."""
         span, input_span = stmt.sop.span, stmt.input.span if stmt.input is not None else None
         flow, result = self.flow(node, example, span, input_span)
-        lines = to_text(flow).splitlines()
         files: list[Path] = []
         problem = None
         if self.draw_dir is not None:
@@ -489,8 +492,12 @@ class Interpreter:
             except OSError as e:
                 raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
                                      f"{e.strerror or e}", span) from None
-            lines.append(f"drawing: {' '.join(str(f) for f in files)}")
-        lines += show_application(flow.example, result, self.settings.full_display)
+        lines: list[str] = []
+        if top:
+            lines = to_text(flow).splitlines()
+            if self.draw_dir is not None:
+                lines.append(f"drawing: {' '.join(str(f) for f in files)}")
+            lines += show_application(flow.example, result, self.settings.full_display)
         return Drawn(flow, result, tuple(files), tuple(lines), span, problem or None)
 
     def flow(self, node: Any, example: Any, span: Span,
