@@ -58,12 +58,12 @@ class Cells:
     def cell(self, text: str, filename: str, first_line: int) -> Result | None:
         """Run a cell; its result, if its last statement shows one. A RaspError propagates,
         after what the cell printed."""
-        *before, last = parse(text, filename, first_line).statements or (None,)
-        if _exited(self.interpreter.execute(before, filename)) or last is None:
+        statements = parse(text, filename, first_line).statements
+        if not statements or _exited(self.interpreter.execute(statements[:-1], filename)):
             return None
-        final: list[Outcome] = []
+        final: list[Outcome] = []  # what the last statement gives
         try:
-            self.interpreter.execute([last], filename, sink=final.append)
+            self.interpreter.execute(statements[-1:], filename, sink=final.append)
         except BaseException:
             for outcome in final:  # what the failing statement printed, before its error
                 render(outcome, print, _to_stderr)
@@ -71,7 +71,7 @@ class Cells:
         lines: list[str] = []
         for outcome in final:
             render(outcome, lines.append, _to_stderr)
-        if final and isinstance(final[-1], RESULTS) and not _exited(final):
+        if not _exited(final) and final and isinstance(final[-1], RESULTS):
             return _result(self.interpreter, final[-1], lines)
         if lines:
             print("\n".join(lines))
