@@ -1,9 +1,11 @@
 """Running RASP text and reporting the outcome: the one path for every front end.
 
-Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`), the REPL and the notebook all run
-source through `run_source`, and cut a stream of lines into entries with `chunks`, by the
-rule the REPL's Enter key follows (`entry_status`). The meta-commands `help` and `names`,
-which are not RASP, are answered here too, so that they work wherever entries are read.
+Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`) and the REPL run source through
+`run_program` (the session renders each statement's outcome as it comes, by
+`outcomes.render`; the exit code and whether the program ran `exit` are read from the
+outcomes), and cut a stream of lines into entries with `chunks`, by the rule the REPL's Enter
+key follows (`entry_status`). The meta-commands `help` and `names`, which are not RASP, are
+answered here too, so that they work wherever entries are read.
 
 Exit codes (sysexits.h): 0 success, 64 a usage error, 65 a syntax error, 70 a runtime error
 or an internal one (a bug of ours: its message says so), 130 interrupted, 141 the reader of
