@@ -21,7 +21,7 @@ from . import ops
 from .graph import Selector, SOp
 from .values import Applied, Function
 
-__all__ = ["format_sequence", "format_cell", "format_matrix", "format_example", "format_atom",
+__all__ = ["format_sequence", "format_cell", "format_matrix", "format_example",
            "show_value", "show_application", "kind_of", "format_names", "paint", "colour_wanted",
            "colour_diagnostic"]
 
@@ -82,12 +82,9 @@ def format_sequence(values: np.ndarray, colour: bool = False) -> str:
 
 
 def format_example(example: Any) -> str:
-    """An input as the original writes it: strings in double quotes, lists as Python does."""
+    """An input or an atom as the original writes it: strings in double quotes, other
+    values (lists too) as Python does."""
     return f'"{example}"' if isinstance(example, str) else str(example)
-
-
-def format_atom(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def text_width(text: str) -> int:
@@ -199,7 +196,7 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
     if isinstance(value, (list, dict)):
         return _show_container(name, value, settings, evaluate, tabs, prefix)
     named = f"{paint(name, 'name', colour)} = " if name is not None else ""
-    return [f"{pad}    {paint('value:', 'kind', colour)} {named} {format_atom(value)}"]
+    return [f"{pad}    {paint('value:', 'kind', colour)} {named} {format_example(value)}"]
 
 
 def _label(kind: str, name: str, colour: bool) -> str:
@@ -229,7 +226,7 @@ def _show_container(name: str | None, value: Any, settings: Settings, evaluate: 
     else:
         for key, item in value.items():
             lines += show_value(None, item, settings, evaluate, tabs + 3,
-                                prefix=format_atom(key) + " : ")
+                                prefix=format_example(key) + " : ")
     lines.append(pad + " " * (len(named) + 2) + closer)
     return lines
 

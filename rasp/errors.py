@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
-           "RaspValueError", "RaspLimitError", "format_error", "python_message", "shorten"]
+__all__ = ["Source", "Span", "Note", "RaspError", "RaspSyntaxError", "RaspNameError",
+           "RaspTypeError", "RaspValueError", "RaspLimitError", "format_error", "python_message",
+           "shorten"]
 
 
 def shorten(text: str, width: int) -> str:
@@ -49,7 +50,7 @@ _PACKAGE = Path(__file__).resolve().parent
 _LIBRARY_FOLDERS = (_PACKAGE, _PACKAGE / "examples", _PACKAGE.parent / "examples")
 
 
-@cache
+@lru_cache(maxsize=1024)  # bounded: a long session names many sources (REPL entries, files)
 def _in_library(name: str) -> bool:
     if name.startswith("<"):
         return False
@@ -76,19 +77,47 @@ class Span:
         return f"{self.source.name}:{self.line}:{self.column}"
 
 
+@dataclass(frozen=True)
+class Note:
+    """Context for an error, told after it at `span`: the call a failing value was built in
+    (kind "call", with the `function` called), the file loaded there ("load"), the input it
+    was evaluated on ("input"), where inside the library it failed ("library")."""
+
+    text: str
+    span: Span
+    kind: str = "note"
+    function: str | None = None
+
+    @classmethod
+    def call(cls, function: str, span: Span) -> Note:
+        return cls(f"in '{function}' called here", span, "call", function)
+
+
 class RaspError(Exception):
-    """A mistake in a RASP program, reported at `span`. `notes` add context: the calls a failing
-    value was built in, the application that evaluated it."""
+    """A mistake in a RASP program, reported at `span`: `text` says what went wrong, and
+    `context` what was being done, outermost first (the library function the user called, the
+    value shown); `message` tells both. `notes` add where: the calls a failing value was built
+    in, the application that evaluated it. `format_error` renders the whole, once."""
 
     kind = "error"
 
-    def __init__(self, message: str, span: Span | None = None,
-                 notes: tuple[tuple[str, Span], ...] = ()):
+    def __init__(self, message: str, span: Span | None = None, notes: tuple[Note, ...] = ()):
         super().__init__(message)
-        self.message = message
+        self.text = message
+        self.context: tuple[str, ...] = ()
         self.span = span
         self.notes = notes
         self.node: object | None = None  # the graph node that failed, if any
+
+    @property
+    def message(self) -> str:
+        """`context: text`, as the first line of the error tells it."""
+        return ": ".join((*self.context, self.text))
+
+    def within(self, context: str) -> RaspError:
+        """The error as part of what `context` names: told as `context: message`."""
+        self.context = (context, *self.context)
+        return self
 
     def at(self, span: Span | None) -> RaspError:
         """Give a position to an error raised where none was known."""
@@ -96,8 +125,12 @@ class RaspError(Exception):
             self.span = span
         return self
 
-    def noted(self, message: str, span: Span) -> RaspError:
-        self.notes = (*self.notes, (message, span))
+    def noted(self, note: str | Note, span: Span | None = None, kind: str = "note") -> RaspError:
+        """Add a note: a Note, or its text, span and kind."""
+        if not isinstance(note, Note):
+            assert span is not None, "a note's text needs its span"
+            note = Note(note, span, kind)
+        self.notes = (*self.notes, note)
         return self
 
     def rehomed(self) -> RaspError:
@@ -107,14 +140,14 @@ class RaspError(Exception):
         Errors in the user's own code, or with no user call around them, are left alone."""
         if self.span is None or not self.span.source.library:
             return self
-        for index, (message, span) in enumerate(self.notes):
-            match = _CALL_NOTE.fullmatch(message)
-            if match and not span.source.library:
-                self.notes = ((f"where it failed, inside the library's '{match[1]}'", self.span),
-                              *self.notes[index + 1:])
-                self.span = span
-                if not self.message.startswith(f"{match[1]}"):
-                    self.message = f"{match[1]}: {self.message}"
+        for index, note in enumerate(self.notes):
+            if note.kind == "call" and note.function and not note.span.source.library:
+                inside = Note(f"where it failed, inside the library's '{note.function}'",
+                              self.span, "library")
+                self.notes = (inside, *self.notes[index + 1:])
+                self.span = note.span
+                if not self.message.startswith(note.function):
+                    self.within(note.function)
                 return self
         return self
 
@@ -132,9 +165,6 @@ class RaspError(Exception):
 
     def __str__(self) -> str:
         return format_error(self)
-
-
-_CALL_NOTE = re.compile(r"in '(\w+)' called here")
 
 
 class RaspSyntaxError(RaspError):
@@ -229,6 +259,6 @@ def format_error(err: RaspError, severity: str = "error") -> str:
     if err.span is None:
         return f"{severity}: {err.message}"
     lines = [f"{err.span.where}: {severity}: {err.message}", *_excerpt(err.span)]
-    for message, span in err.notes:
-        lines += [f"{span.where}: note: {message}", *_excerpt(span)]
+    for note in err.notes:
+        lines += [f"{note.span.where}: note: {note.text}", *_excerpt(note.span)]
     return "\n".join(lines)

@@ -23,12 +23,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import ops
-from .errors import Span
+from .errors import Note, Span
 
 __all__ = ["Node", "SOp", "Selector", "Tokens", "Indices", "Constant", "Map", "Operation",
            "Select", "Combine", "Aggregate", "Trace", "selects_of", "leaves", "next_id"]
 
-Trace = tuple[tuple[str, Span], ...]
+# the calls a node was built in, outermost first: (Note.call(...), its span) pairs
+Trace = tuple[tuple[Note, Span], ...]
 N = TypeVar("N", bound="Node")
 
 _ids = itertools.count(1)

@@ -28,6 +28,16 @@ import numpy as np
 
 from .errors import RaspLimitError, RaspValueError
 
+
+def atom_key(value: Any) -> tuple:
+    """Equal for atoms exactly when no program can tell them apart: the same type and value,
+    and for zeros the same sign (0.0 == -0.0, but they print differently). For keying
+    caches and sets of values."""
+    if isinstance(value, float) and value == 0.0:
+        return (float, value, math.copysign(1.0, value))
+    return (type(value), value)
+
+
 Array = np.ndarray
 
 # Python computes ints, strings and lists of any size, slowly: `3 ^ 10 ^ 9` or `"ab" * 10 ^ 10`

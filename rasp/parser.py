@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from lark import Lark, Token, v_args
@@ -19,7 +20,7 @@ from lark.visitors import Transformer_NonRecursive
 from . import ast
 from .errors import RaspSyntaxError, Source, Span
 
-__all__ = ["parse", "input_status", "grammar_path", "get_parser"]
+__all__ = ["parse", "input_status", "grammar_path", "get_parser", "scan", "ends_in"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -129,19 +130,46 @@ def _one_primary(expression: str) -> bool:
 def _to_line_end(rest: str) -> str:
     """The expression at the start of `rest`, up to a ';' or a comment ("" if a bracket in
     it is not closed on this line)."""
-    depth, quoted = 0, False
-    for i, ch in enumerate(rest + "\n"):
-        if quoted or ch == '"':
-            quoted = ch != '"' or not quoted
-        elif ch in "([{":
+    depth = 0
+    for i, ch, kind in scan(rest + "\n"):
+        if kind == "comment" or (kind == "code" and ch in ";\n"):
+            return rest[:i].rstrip() if depth == 0 else ""
+        if kind == "code" and ch in "([{":
             depth += 1
-        elif ch in ")]}":
+        elif kind == "code" and ch in ")]}":
             depth -= 1
             if depth < 0:
                 return ""
-        elif ch in ";#\n":
-            return rest[:i].rstrip() if depth == 0 else ""
     return ""
+
+
+# ---------------------------------------------------------------- strings and comments
+
+def scan(text: str) -> Iterator[tuple[int, str, str]]:
+    """Each character of `text` with its offset and what it is part of: "code", "string" (its
+    quotes too) or "comment" (from '#'). Strings and comments end at the end of their line,
+    whose newline is theirs. The one reader of RASP's strings and comments: the parser's
+    messages, `set example` lines and the REPL's completion all use it."""
+    return ((i, ch, kind) for i, ch, kind, _ in _states(text))
+
+
+def ends_in(text: str) -> str:
+    """What the end of `text` is inside: "code", an unclosed "string" or a "comment"."""
+    states = list(_states(text))
+    return states[-1][3] if states else "code"
+
+
+def _states(text: str) -> Iterator[tuple[int, str, str, str]]:
+    """`scan`, with what the text is inside after each character."""
+    inside = "code"
+    for i, ch in enumerate(text):
+        if inside == "code" and ch in '#"':
+            kind = inside = "comment" if ch == "#" else "string"
+        else:
+            kind = inside
+            if inside != "code" and ch == "\n" or inside == "string" and ch == '"':
+                inside = "code"
+        yield i, ch, kind, inside
 
 
 # ---------------------------------------------------------------- parse tree -> AST
@@ -331,20 +359,9 @@ def _expected(e: UnexpectedInput) -> str:
     return ", expected " + (wanted[0] if len(wanted) == 1 else "one of " + ", ".join(wanted))
 
 
-def _code_positions(text: str):
+def _code_positions(text: str) -> Iterator[tuple[int, str]]:
     """Offsets of the characters of `text` that are code, not strings or comments."""
-    in_string = in_comment = False
-    for i, ch in enumerate(text):
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_string:
-            in_string = ch not in '"\n'
-        elif ch == "#":
-            in_comment = True
-        elif ch == '"':
-            in_string = True
-        else:
-            yield i, ch
+    return ((i, ch) for i, ch, kind in scan(text) if kind == "code")
 
 
 def _unclosed_bracket(text: str) -> int | None:
@@ -417,7 +434,10 @@ def _syntax_error(e: UnexpectedInput, source: Source, text: str) -> RaspSyntaxEr
     shift = source.first_line - 1
     where = Span(source, token.line + shift, token.column, (token.end_line or token.line) + shift,
                  token.end_column or token.column + 1)
-    message = f"unexpected {_describe(token)}" + _expected(e)
+    # past the text shown: in what parse added (the ';' after an expression), which ends it
+    added = source.text != text and token.start_pos >= len(source.text)
+    message = ("unexpected end of the expression" if added else f"unexpected {_describe(token)}") \
+        + _expected(e)
     before = text[:token.start_pos]
     call = re.search(r"([A-Za-z_]\w*)\s*\([^()]*,\s*$", before)
     if str(token) in _COMPARISONS and call and call[1] != "select":

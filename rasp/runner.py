@@ -1,9 +1,11 @@
 """Running RASP text and reporting the outcome: the one path for every front end.
 
-Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`), the REPL and the notebook all run
-source through `run_source`, and cut a stream of lines into entries with `chunks`, by the
-rule the REPL's Enter key follows (`entry_status`). The meta-commands `help` and `names`,
-which are not RASP, are answered here too, so that they work wherever entries are read.
+Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`) and the REPL run source through
+`run_program` (the session renders each statement's outcome as it comes, by
+`outcomes.render`; the exit code and whether the program ran `exit` are read from the
+outcomes), and cut a stream of lines into entries with `chunks`, by the rule the REPL's Enter
+key follows (`entry_status`). The meta-commands `help` and `names`, which are not RASP, are
+answered here too, so that they work wherever entries are read.
 
 Exit codes (sysexits.h): 0 success, 64 a usage error, 65 a syntax error, 70 a runtime error
 or an internal one (a bug of ours: its message says so), 130 interrupted, 141 the reader of
@@ -17,17 +19,18 @@ import os
 import re
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from .display import format_names
 from .errors import RaspError, RaspSyntaxError, format_error
 from .interpreter import Interpreter
+from .outcomes import Exited, Reported
 from .parser import input_status
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_SYNTAX", "EXIT_RUNTIME", "EXIT_INTERNAL",
-           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "chunks", "entry_status",
-           "gave_up", "line_writer", "listing", "meta_command", "report_internal", "run_entry",
-           "run_piped", "run_source"]
+           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "Ran", "chunks", "enter",
+           "entry_status", "gave_up", "line_writer", "listing", "meta_command",
+           "report_internal", "run_entry", "run_piped", "run_program", "run_source"]
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -113,29 +116,47 @@ def report_internal(error: BaseException, stream: TextIO, show_traceback: bool =
                  "report it with the input that caused it (--traceback shows where)\n")
 
 
-def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
-               show_traceback: bool = False, first_line: int = 1) -> int:
-    """Run a whole program (a script, or one entry numbered from `first_line`): the first
-    error ends it and is reported on `err`. Returns the exit code."""
+class Ran(NamedTuple):
+    """What running a program or an entry gave: its exit code, and whether it ended the
+    session (`exit` or `quit`)."""
+
+    code: int
+    exited: bool = False
+
+
+def _code(error: RaspError) -> int:
+    return EXIT_SYNTAX if isinstance(error, RaspSyntaxError) else EXIT_RUNTIME
+
+
+def run_program(interpreter: Interpreter, text: str, filename: str, err: TextIO,
+                show_traceback: bool = False, first_line: int = 1) -> Ran:
+    """Run a whole program (a script, or one entry numbered from `first_line`), its outcomes
+    rendered by the session as they come: the first error ends it and is reported on `err`.
+    Errors a loaded file reported and went on after decide the exit code too."""
     try:
-        interpreter.run(text, filename, first_line)
+        outcomes = interpreter.outcomes(text, filename, first_line)
     except RaspError as e:
         err.write(format_error(e) + "\n")
-        return EXIT_SYNTAX if isinstance(e, RaspSyntaxError) else EXIT_RUNTIME
+        return Ran(_code(e))
     except BrokenPipeError:  # whoever read our output is gone (`rasp < in | head`)
         raise
     except Exception as e:  # a bug of ours: say so, never a bare traceback
         report_internal(e, err, show_traceback)
-        return EXIT_INTERNAL
-    if interpreter.reported:  # errors of a loaded file, reported as it went on
-        return EXIT_SYNTAX if isinstance(interpreter.reported[-1], RaspSyntaxError) \
-            else EXIT_RUNTIME
-    return EXIT_OK
+        return Ran(EXIT_INTERNAL)
+    reported = [o.error for o in outcomes if isinstance(o, Reported)]
+    return Ran(_code(reported[-1]) if reported else EXIT_OK,
+               any(isinstance(o, Exited) for o in outcomes))
 
 
-def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: int,
-              out: TextIO, err: TextIO, show_traceback: bool = False,
-              colour: bool = False, width: int = 80) -> int:
+def run_source(interpreter: Interpreter, text: str, filename: str, err: TextIO,
+               show_traceback: bool = False, first_line: int = 1) -> int:
+    """`run_program`'s exit code."""
+    return run_program(interpreter, text, filename, err, show_traceback, first_line).code
+
+
+def enter(interpreter: Interpreter, text: str, filename: str, first_line: int,
+          out: TextIO, err: TextIO, show_traceback: bool = False,
+          colour: bool = False, width: int = 80) -> Ran:
     """Run one entry of the REPL or of piped input: a meta-command or RASP statements,
     numbered over the whole session. Errors are reported, not raised."""
     command = meta_command(text)
@@ -144,8 +165,16 @@ def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: in
     elif command is not None:
         out.write("\n".join(listing(interpreter, command == "names all", colour, width)) + "\n")
     elif text.strip():
-        return run_source(interpreter, text, filename, err, show_traceback, first_line)
-    return EXIT_OK
+        return run_program(interpreter, text, filename, err, show_traceback, first_line)
+    return Ran(EXIT_OK)
+
+
+def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: int,
+              out: TextIO, err: TextIO, show_traceback: bool = False,
+              colour: bool = False, width: int = 80) -> int:
+    """`enter`'s exit code."""
+    return enter(interpreter, text, filename, first_line, out, err, show_traceback, colour,
+                 width).code
 
 
 def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
@@ -173,8 +202,8 @@ def run_piped(interpreter: Interpreter, stream: TextIO, out: TextIO, err: TextIO
     are reported and the rest runs; the exit code is that of the last entry that failed."""
     status = EXIT_OK
     for text, first in chunks(stream):
-        code = run_entry(interpreter, text, "<stdin>", first, out, err, show_traceback)
-        status = code if code != EXIT_OK else status
-        if interpreter.exited:
+        ran = enter(interpreter, text, "<stdin>", first, out, err, show_traceback)
+        status = ran.code if ran.code != EXIT_OK else status
+        if ran.exited:
             break
     return status

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
+from ..env import example_library
 from ..errors import RaspError, RaspNameError, RaspSyntaxError, RaspValueError, format_error
-from ..evaluator import example_library
 from ..files import OutputError
 from ..interpreter import Interpreter
 from ..runner import (

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..analysis import heads_per_layer_text
 from ..errors import RaspError, RaspValueError
 from ..files import write_atomic
 from .common import EXIT_OK, Parser, UsageError, command, positive
@@ -91,7 +92,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     if not args.json:
         analysis = dataset.program.analysis
         out.write(f"{args.name}: the analysis gives {analysis.depth} layers, heads per layer "
-                  f"{'/'.join(map(str, analysis.heads_per_layer))}; data "
+                  f"{heads_per_layer_text(analysis.heads_per_layer)}; data "
                   f"{dataset.train.size}/{dataset.val.size}/{dataset.test.size}, "
                   f"{len(dataset.classes)} output classes\n")
         out.flush()

@@ -6,7 +6,15 @@ core keeps them is a change of this file alone.
 
 from __future__ import annotations
 
-from ..analysis import Analysis, Head, Layer, analyze, graph_below, selects_of
+from ..analysis import (
+    Analysis,
+    Head,
+    Layer,
+    analyze,
+    graph_below,
+    heads_per_layer_text,
+    selects_of,
+)
 from ..engine import evaluate, input_array
 from ..graph import (
     Aggregate,
@@ -23,4 +31,4 @@ from ..graph import (
 
 __all__ = ["Aggregate", "Analysis", "Combine", "Constant", "Head", "Indices", "Layer", "Map",
            "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "evaluate",
-           "graph_below", "input_array", "selects_of"]
+           "graph_below", "heads_per_layer_text", "input_array", "selects_of"]

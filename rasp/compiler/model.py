@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import RaspValueError
 from . import modelfile, names
+from .graph import heads_per_layer_text
 from .valuesets import key
 
 
@@ -193,7 +194,7 @@ class Model:
 
     def summary(self) -> str:
         c = self.config
-        heads = "/".join(str(h) for h in self.heads_per_layer) or "-"
+        heads = heads_per_layer_text(self.heads_per_layer)
         mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.hidden) if w)
         layers = len(c["layers"]) - 1
         lines = [f"{c['program']}: {layers} layer{'' if layers == 1 else 's'}, heads per "

@@ -18,7 +18,6 @@ Three facts make the sets small, and the tables built from them:
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +77,7 @@ def key(value: Any) -> tuple:
     """Equal for atoms the programs cannot tell apart (0.0 and -0.0 print differently)."""
     if isinstance(value, Either):
         return ("either", tuple(key(v) for v in value.variants))
-    if isinstance(value, float) and value == 0.0:
-        return (float, value, math.copysign(1.0, value))
-    return (type(value), value)
+    return ops.atom_key(value)
 
 
 def representative(value: Any) -> Any:
