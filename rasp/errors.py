@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Source", "Span", "Note", "RaspError", "RaspSyntaxError", "RaspNameError",
+__all__ = ["LINE_END", "split_lines", "not_text", "Source", "Span", "Note", "RaspError", "RaspSyntaxError", "RaspNameError",
            "RaspTypeError", "RaspValueError", "RaspLimitError", "format_error", "python_message",
            "shorten"]
 
@@ -23,6 +23,35 @@ __all__ = ["Source", "Span", "Note", "RaspError", "RaspSyntaxError", "RaspNameEr
 def shorten(text: str, width: int) -> str:
     """`text`, cut to `width` characters with "..." when it is longer."""
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# Lines end at "\n", "\r\n" or "\r", and nowhere else: not at the other characters that
+# str.splitlines takes for line ends (U+2028, U+0085, "\x0b", "\x0c"...), which are
+# characters of the line, so that an inputs file has as many results as lines.
+LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` (see LINE_END), without their ends; a last empty line after the
+    final line end is not one, as in str.splitlines."""
+    lines = LINE_END.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_text(text: str) -> tuple[int, str] | None:
+    """Where `text` holds a lone surrogate, and what it is: None when it is all text. Readers
+    of bytes decode with "surrogateescape", so that a byte that is not UTF-8 becomes one
+    (U+DC80-U+DCFF) and can be reported at its place; JSON's "\\ud800" is the other kind."""
+    odd = _SURROGATE.search(text)
+    if odd is None:
+        return None
+    code = ord(odd[0])
+    if 0xDC80 <= code <= 0xDCFF:
+        return odd.start(), f"the byte 0x{code - 0xDC00:02X} is not UTF-8 text"
+    return odd.start(), f"a lone surrogate U+{code:04X} is not text"
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +64,7 @@ class Source:
     first_line: int = 1
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        lines = split_lines(self.text)
         index = number - self.first_line
         return lines[index] if 0 <= index < len(lines) else ""
 

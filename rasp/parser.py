@@ -15,12 +15,14 @@ from pathlib import Path
 
 from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import LexerThread
 from lark.visitors import Transformer_NonRecursive
 
 from . import ast
-from .errors import RaspSyntaxError, Source, Span
+from .errors import LINE_END, RaspLimitError, RaspSyntaxError, Source, Span, not_text
 
-__all__ = ["parse", "input_status", "grammar_path", "get_parser", "scan", "ends_in"]
+__all__ = ["MAX_PROGRAM", "parse", "input_status", "grammar_path", "get_parser", "scan", "ends_in",
+           "GrowingInput"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -39,13 +41,28 @@ def get_parser(strict: bool = False) -> Lark:
                 maybe_placeholders=True, strict=strict, cache=not strict)
 
 
+# The largest program text parse takes, in characters (docs/cli.md, "Limits"): the examples
+# are a few KB; a program of 1 MB takes about a minute to run, and one of 10 MB 15 minutes
+# and gigabytes of memory, with no sign of progress.
+MAX_PROGRAM = 1_000_000
+
 def parse(text: str, filename: str = "<string>", first_line: int = 1,
           shown: str | None = None) -> ast.Program:
     """Parse a whole program (whose first line is line `first_line` of its file or
-    session). Raises RaspSyntaxError. `shown`: the text messages quote, where `text` adds to
-    what the user wrote (the ';' after an expression)."""
-    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
+    session). Raises RaspSyntaxError, or RaspLimitError for a text over MAX_PROGRAM
+    characters. `shown`: the text messages quote, where `text` adds to what the user wrote
+    (the ';' after an expression). Lines end at "\n", "\r\n" or "\r" (errors.LINE_END)."""
+    text = _lines_ended(text.removeprefix("\ufeff"))  # a byte order mark, as editors write
+    shown = None if shown is None else _lines_ended(shown.removeprefix("\ufeff"))
     source = Source(filename, text if shown is None else shown, first_line)
+    if len(text) > MAX_PROGRAM:
+        raise RaspLimitError(f"the program is {len(text):,} characters long, over the limit of "
+                             f"{MAX_PROGRAM:,} (docs/cli.md, Limits)",
+                             Span(source, first_line, 1, first_line, 2))
+    odd = not_text(source.text)
+    if odd:
+        raise RaspSyntaxError(f"{odd[1]} (save the program as UTF-8)",
+                              _span_at(source, odd[0]))
     bracketed, closers = _bracket_set_examples(text)
     try:
         tree = get_parser().parse(bracketed)
@@ -60,6 +77,11 @@ def parse(text: str, filename: str = "<string>", first_line: int = 1,
     return _ToAst(source).transform(tree)
 
 
+def _lines_ended(text: str) -> str:
+    """`text` with every line end a "\n", which is the one lark counts lines by."""
+    return LINE_END.sub("\n", text) if "\r" in text else text
+
+
 def input_status(text: str) -> str:
     """'complete', 'incomplete' (the REPL should read another line) or 'invalid'."""
     bracketed, closers = _bracket_set_examples(text)
@@ -71,6 +93,44 @@ def input_status(text: str) -> str:
             return "invalid"  # a set example line that ends too soon: it cannot go on
         return _status(bracketed)
     return "complete"
+
+
+class GrowingInput:
+    """`input_status` of an entry read a line at a time (piped input), in time linear in its
+    length: the parser's state after the lines so far is kept, and only the new line is read.
+    Tokens end at the end of their line, except a built-in form's "(" (`select` then "(" on
+    a later line): a line that ends with such a name is read again with the next one."""
+
+    _OPENS_FORM = re.compile(r"\b(?:select|analyze|compile|aggregate|range|zip|len)\s*$")
+
+    def __init__(self) -> None:
+        self._parser = get_parser().parse_interactive("")
+        self._pending = ""  # lines read again with the next: they end before a form's "("
+        self._leaving = False  # `exit` with more after it: the entry can never complete
+        self._broken = False
+
+    def add(self, line: str) -> str:
+        """The status of the entry with `line` (ending with or without its newline) added."""
+        if self._broken:
+            return "invalid"
+        text = self._pending + (line if line.endswith("\n") else line + "\n")
+        bracketed, _ = _bracket_set_examples(text)
+        self._leaving = self._leaving or bool(_EXIT_WITH_MORE.search(text))
+        parser = self._parser.copy(deepcopy_values=False)
+        parser.lexer_thread = LexerThread.from_text(parser.lexer_thread.lexer, bracketed)
+        try:
+            parser.exhaust_lexer()
+        except UnexpectedInput:
+            self._broken = True
+            return "invalid"
+        self._pending = text if self._OPENS_FORM.search(text) else ""
+        if not self._pending:
+            self._parser = parser
+        try:
+            parser.copy(deepcopy_values=False).feed_eof()
+        except UnexpectedInput:
+            return "invalid" if self._leaving else "incomplete"
+        return "complete"
 
 
 def _status(text: str) -> str:

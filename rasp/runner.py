@@ -18,19 +18,20 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, TextIO
 
 from .display import format_names
-from .errors import RaspError, RaspSyntaxError, format_error
+from .errors import LINE_END, RaspError, RaspSyntaxError, format_error
 from .interpreter import Interpreter
 from .outcomes import Exited, Reported
-from .parser import input_status
+from .parser import MAX_PROGRAM, GrowingInput, input_status
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_SYNTAX", "EXIT_RUNTIME", "EXIT_INTERNAL",
            "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "Ran", "chunks", "enter",
            "entry_status", "gave_up", "line_writer", "listing", "meta_command",
-           "report_internal", "run_entry", "run_piped", "run_program", "run_source"]
+           "report_internal", "run_entry", "run_piped", "run_program", "run_source",
+           "stream_lines"]
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME, EXIT_INTERNAL = 0, 64, 65, 70, 70
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -177,33 +178,77 @@ def run_entry(interpreter: Interpreter, text: str, filename: str, first_line: in
                  width).code
 
 
-def chunks(lines: Iterable[str]) -> Iterable[tuple[str, int]]:
-    """Group input lines into entries as the REPL's Enter does: read until the entry is
-    complete or cannot be completed, or until a second empty line gives up on it. Yields
-    (text, number of its first line)."""
-    buffer, first = "", 1
+def chunks(lines: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """Group input lines into entries as the REPL's Enter does (`entry_status`): read until
+    the entry is complete or cannot be completed, or until a second empty line gives up on
+    it. Yields (text, number of its first line). Each line is parsed once, however long
+    its entry (parser.GrowingInput): a 400-line function costs what it costs in a script."""
+    entry: list[str] = []
+    first = blanks = 0
+    reading = GrowingInput()
     for number, line in enumerate(lines, start=1):
-        if not buffer:
-            first = number
-        buffer += line if line.endswith("\n") else line + "\n"
-        text = buffer[:-1]
-        if not text.strip():
-            buffer = ""  # empty lines between entries
-        elif entry_status(text) != "incomplete" or gave_up(text):
-            yield text, first
-            buffer = ""
-    if buffer.strip():
-        yield buffer[:-1], first
+        line = line.removesuffix("\n")
+        if not entry:
+            first, reading = number, GrowingInput()
+        if not entry and not line.strip():
+            continue  # empty lines between entries
+        entry.append(line)
+        blanks = 0 if line.strip() else blanks + 1
+        # a meta-command is a whole line: `names` alone is already complete
+        status = "complete" if len(entry) == 1 and meta_command(line) else reading.add(line)
+        if status != "incomplete" or (len(entry) > 2 and blanks >= 2):
+            yield "\n".join(entry), first
+            entry = []
+    if entry:
+        yield "\n".join(entry), first
+
+
+class TooLong(Exception):
+    """A line of piped input longer than a program may be: the rest is not read."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+
+
+def stream_lines(stream: TextIO) -> Iterator[str]:
+    """The lines of `stream`, each ending at "\n", "\r\n" or "\r" only (errors.LINE_END).
+    Bytes are read and decoded line by line, in every locale: a byte that is not UTF-8 stays
+    a lone surrogate (surrogateescape), which the parser reports where it is. A line longer
+    than a program may be (parser.MAX_PROGRAM: `rasp < /dev/zero`) raises TooLong."""
+    binary = getattr(stream, "buffer", None)
+    number, unfinished = 0, ""  # unfinished: a line not ended yet (readline stops at "\n")
+    while True:
+        piece = (binary or stream).readline(MAX_PROGRAM + 1)
+        text = piece.decode("utf-8", "surrogateescape") if isinstance(piece, bytes) else piece
+        lines = LINE_END.split(unfinished + text)
+        unfinished = lines.pop() if piece else ""
+        for line in lines:
+            number += 1
+            if len(line) > MAX_PROGRAM:
+                raise TooLong(number)
+            if line or piece:  # at the end, "" is no line
+                yield line
+        if len(unfinished) > MAX_PROGRAM:
+            raise TooLong(number + 1)
+        if not piece:
+            return
 
 
 def run_piped(interpreter: Interpreter, stream: TextIO, out: TextIO, err: TextIO,
               show_traceback: bool = False) -> int:
     """`rasp < FILE`: entries read as the REPL reads them, printed without prompts. Errors
-    are reported and the rest runs; the exit code is that of the last entry that failed."""
+    are reported and the rest runs; the exit code is that of the last entry that failed, or
+    64 for a line longer than a program may be, which ends the reading."""
     status = EXIT_OK
-    for text, first in chunks(stream):
-        ran = enter(interpreter, text, "<stdin>", first, out, err, show_traceback)
-        status = ran.code if ran.code != EXIT_OK else status
-        if ran.exited:
-            break
+    try:
+        for text, first in chunks(stream_lines(stream)):
+            ran = enter(interpreter, text, "<stdin>", first, out, err, show_traceback)
+            status = ran.code if ran.code != EXIT_OK else status
+            if ran.exited:
+                break
+    except TooLong as e:
+        err.write(f"<stdin>:{e.number}: error: a line longer than {MAX_PROGRAM:,} characters "
+                  "(docs/cli.md, Limits); the rest of the input is not read\n")
+        return EXIT_USAGE
     return status

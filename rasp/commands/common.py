@@ -20,9 +20,17 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
 from ..env import example_library
-from ..errors import RaspError, RaspNameError, RaspSyntaxError, RaspValueError, format_error
+from ..errors import (
+    RaspError,
+    RaspNameError,
+    RaspSyntaxError,
+    RaspValueError,
+    format_error,
+    not_text,
+)
 from ..files import OutputError
 from ..interpreter import Interpreter
+from ..parser import MAX_PROGRAM
 from ..runner import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
@@ -38,7 +46,7 @@ from ..runner import (
 from ..values import prepare_input
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_RUNTIME",
-           "EXIT_SYNTAX", "EXIT_USAGE", "Loaded", "Parser", "Stopped", "UsageError", "command",
+           "EXIT_SYNTAX", "EXIT_USAGE", "INPUTS_BYTES", "Loaded", "PROGRAM_BYTES", "Parser", "Stopped", "UsageError", "command",
            "exit_code", "expression", "input_of", "load", "natural", "positive",
            "program_path", "read", "session", "vocab", "vocab_arguments"]
 
@@ -195,12 +203,30 @@ def program_path(file: str) -> str:
     return str(library) if not os.path.exists(file) and library.is_file() else file
 
 
-def read(path: str) -> str:
+# The most a file is read (docs/cli.md, "Limits"), so that `/dev/zero` or a huge file is
+# refused before it fills memory: a program (at most 4 bytes per character of the parser's
+# bound), and an inputs file.
+PROGRAM_BYTES = 4 * MAX_PROGRAM
+INPUTS_BYTES = 100_000_000
+
+
+def read(path: str, limit: int = PROGRAM_BYTES, stdin: TextIO | None = None) -> str:
+    """The text of the file at `path` (or of `stdin`), read as bytes and decoded as UTF-8 in
+    every locale: a byte that is not UTF-8 stays a lone surrogate (errors.not_text), reported
+    where it is by whoever reads the text. A file over `limit` bytes is refused."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        if stdin is not None:
+            source = getattr(stdin, "buffer", stdin)
+            data = source.read(limit + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise UsageError(f"cannot read {path}: it is over {limit:,} bytes long, the limit "
+                         "(docs/cli.md, Limits)")
+    return data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
 
 
 def session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
@@ -245,7 +271,10 @@ RAW_HINT = " (--raw reads every line as a string)"
 def input_of(line: str, raw: bool = False, hint: str = RAW_HINT) -> Any:
     """An input line (of --inputs, or --example). With `raw`, the line itself. Otherwise a
     line that starts with `[` or `"` (after spaces) is JSON, and must be a list or a string;
-    any other line is the text itself."""
+    any other line is the text itself. A line with a byte that is not UTF-8 is refused."""
+    odd = not_text(line)
+    if odd:
+        raise RaspValueError(f"{odd[1]} (at column {odd[0] + 1})")
     if raw or line.lstrip()[:1] not in ('[', '"'):
         if not line:
             raise RaspValueError("an input must not be empty (an empty line)")
@@ -259,6 +288,9 @@ def input_of(line: str, raw: bool = False, hint: str = RAW_HINT) -> Any:
         raise RaspValueError("not a JSON list or string that can be read") from None
     if not isinstance(value, (list, str)):
         raise RaspValueError("a JSON input must be a list or a string")
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and not_text(item):  # JSON's "\ud800"
+            raise RaspValueError(not_text(item)[1])  # type: ignore[index]
     try:
         return prepare_input(value) if isinstance(value, list) else value
     except RaspError as e:
