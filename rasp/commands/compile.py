@@ -58,6 +58,10 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     from ..compiler import Limits, build  # numpy weights: loaded only for this command
 
     args = _parser(out, err).parse_args(argv)
+    if args.max_len > args.max_values:  # refused now, before anything of that size is made
+        raise UsageError(f"--max-len: {args.max_len:,} positions are more values than one "
+                         f"s-op may have (--max-values {args.max_values:,}): 'indices' alone "
+                         "would be refused")
     loaded = load(args.file, err)
     target = loaded.interpreter.value(expression(loaded, args.name))
     if not isinstance(target, SOp):

@@ -4,7 +4,10 @@ The data options are those of `rasp dataset`."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -34,19 +37,19 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=20, metavar="E", help="(default: 20)")
     fit.add_argument("--batch", type=int, default=50, metavar="B", help="(default: 50)")
-    fit.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (1e-3)")
-    fit.add_argument("--gamma", type=float, default=0.95,
+    fit.add_argument("--lr", type=_rate, default=1e-3, help="Adam's learning rate (1e-3)")
+    fit.add_argument("--gamma", type=_decay, default=0.95,
                      help="learning-rate decay per epoch (default: 0.95)")
     fit.add_argument("--supervise-attention", action="store_true",
                      help="pull each analysed head's attention toward its selector")
     fit.add_argument("--attention-loss", choices=("mse", "ce"), default="mse",
                      help="mse (the paper's) or ce, cross-entropy to the selector's rows")
-    fit.add_argument("--attention-weight", type=float, metavar="C",
+    fit.add_argument("--attention-weight", type=_weight, metavar="C",
                      help="weight of the attention loss (default: 100 for mse, 1 for ce)")
     fit.add_argument("--empty-rows", choices=("skip", "uniform", "bos"), default="skip",
                      help="queries that select nothing: left out of the attention loss, "
                      "aimed at every key, or aimed at the BOS")
-    fit.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    fit.add_argument("--device", type=_device, default="cpu", help="cpu or cuda (default: cpu)")
     runs = parser.add_argument_group("runs and output")
     runs.add_argument("--ablations", action="store_true", help="also train one head fewer, "
                       "one layer fewer, and one layer fewer with 2x heads and width")
@@ -61,6 +64,44 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     runs.add_argument("--json", action="store_true",
                       help="no progress; print the metrics (or the summary) as JSON")
     return parser
+
+
+def _real(text: str) -> float:
+    """A finite number: NaN or infinity would train a model of NaNs without a word."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = _real(text)
+    if not 0 < value <= 1:  # a factor on the learning rate each epoch
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = _real(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _weight(text: str) -> float:
+    value = _real(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
+    return value
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(?::\d+)?|mps", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, not {text!r}")
+    return text
 
 
 @command("rasp train")

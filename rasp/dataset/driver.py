@@ -70,6 +70,11 @@ def _local(job: Job, work: list[tuple[Shard, str | None]]) -> Iterator[ShardResu
         yield run_shard(job, shard, kind)
 
 
+# seconds to wait for a scheduler to answer (a peer that takes the connection and never
+# answers would otherwise hold the run until it closes)
+CONNECT_TIMEOUT = 10
+
+
 class _Dask:
     """A client on a local cluster of processes, or on the scheduler at `address`."""
 
@@ -82,7 +87,12 @@ class _Dask:
                                         processes=True, dashboard_address=":0")
             self.client = Client(self.cluster)
         else:
-            self.client = Client(address)
+            try:
+                self.client = Client(address, timeout=CONNECT_TIMEOUT)
+            except Exception as e:  # dask's: a ValueError, an OSError, a timeout, an assertion
+                raise DatasetError(f"cannot connect to the scheduler at {address} (waited up "
+                                   f"to {CONNECT_TIMEOUT} s): {type(e).__name__}: {e}"
+                                   .rstrip(": ")) from None
 
     def run(self, job: Job, work: list[tuple[Shard, str | None]]) -> Iterator[ShardResult]:
         from dask.distributed import as_completed
