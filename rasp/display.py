@@ -21,7 +21,7 @@ from . import ops
 from .graph import Selector, SOp
 from .values import Applied, Function
 
-__all__ = ["format_sequence", "format_cell", "format_matrix", "format_example",
+__all__ = ["format_sequence", "format_cell", "visible", "format_matrix", "format_example",
            "show_value", "show_application", "kind_of", "format_names", "paint", "colour_wanted",
            "colour_diagnostic"]
 
@@ -62,13 +62,25 @@ def colour_diagnostic(text: str) -> str:
 # ---------------------------------------------------------------- values
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: printed
+# raw they would move the cursor, recolour or clear a terminal (ESC sequences) or break a
+# line of output in two, so values show them escaped, as Python writes them.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def visible(text: str) -> str:
+    """`text` with each control character written as its escape (`\x1b`, `\n`)."""
+    return _INVISIBLE.sub(lambda m: repr(m[0])[1:-1], text) if _INVISIBLE.search(text) \
+        else text
+
+
 def format_cell(v: Any) -> str:
     """One value of a sequence as sequences print it: T/F, floats to 3 decimals."""
     if isinstance(v, bool):
         return "T" if v else "F"
     if isinstance(v, float):
         return str(round(v, 3))
-    return str(v)
+    return visible(str(v))
 
 
 def format_sequence(values: np.ndarray, colour: bool = False) -> str:
@@ -84,7 +96,7 @@ def format_sequence(values: np.ndarray, colour: bool = False) -> str:
 def format_example(example: Any) -> str:
     """An input or an atom as the original writes it: strings in double quotes, other
     values (lists too) as Python does."""
-    return f'"{example}"' if isinstance(example, str) else str(example)
+    return f'"{visible(example)}"' if isinstance(example, str) else visible(str(example))
 
 
 def text_width(text: str) -> int:
@@ -103,7 +115,7 @@ def _widen(cell: str, like: str) -> str:
 
 def format_matrix(example: list, matrix: np.ndarray, prefix: str = "") -> list[str]:
     """A selection matrix: the keys across the top, one row per query."""
-    tokens = [str(t) for t in example]
+    tokens = [visible(str(t)) for t in example]
     lines = [f"{prefix} \t\t\t     " + " ".join(tokens)]
     margin = max((text_width(t) - len(t) for t in tokens), default=0)
     for token, row in zip(tokens, matrix):
@@ -122,7 +134,7 @@ def _full_rows(example: list, values: np.ndarray, prefix: str) -> list[str]:
             trues, falses = items.count(True), items.count(False)
             t, f = ("T" if trues <= falses else ""), ("F" if falses <= trues else "")
             return [t if v else f for v in items]
-        return [str(v) for v in items]
+        return [visible(str(v)) for v in items]
 
     inputs, outputs = cleaned(list(example)), cleaned(ops.as_python(values))
     width = max(text_width(v) for v in inputs + outputs)

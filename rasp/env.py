@@ -128,7 +128,8 @@ def find_file(name: str, folder: Path | None) -> Path | None:
             candidate = (base / f"{name}.rasp").resolve()
             if candidate.is_file():
                 return candidate
-        except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
+        except (OSError, RuntimeError, ValueError):  # no file can have this name: too long, a
+            # NUL in it, a symlink loop (a RuntimeError before Python 3.13)...
             continue
     return None
 

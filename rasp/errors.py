@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["LINE_END", "split_lines", "not_text", "Source", "Span", "Note", "RaspError", "RaspSyntaxError", "RaspNameError",
-           "RaspTypeError", "RaspValueError", "RaspLimitError", "format_error", "python_message",
-           "shorten"]
+__all__ = ["LINE_END", "split_lines", "not_text", "Source", "Span", "Note", "RaspError",
+           "RaspSyntaxError", "RaspNameError", "RaspTypeError", "RaspValueError", "RaspLimitError",
+           "format_error", "python_message", "shorten"]
 
 
 def shorten(text: str, width: int) -> str:

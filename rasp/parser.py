@@ -10,11 +10,18 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from lark import Lark, Token, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.lexer import LexerThread
 from lark.visitors import Transformer_NonRecursive
 
@@ -74,7 +81,20 @@ def parse(text: str, filename: str = "<string>", first_line: int = 1,
         raise RaspSyntaxError("the example's expression is not complete at the end of its "
                               "line" + _expected(e),
                               _span_at(source, token.start_pos, text=bracketed)) from None
-    return _ToAst(source).transform(tree)
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, _Refused):
+            raise e.orig_exc.error from None
+        raise
+
+
+class _Refused(Exception):
+    """A RaspError found while building the tree, carried out of lark's VisitError."""
+
+    def __init__(self, error: RaspLimitError):
+        super().__init__(error)
+        self.error = error
 
 
 def _lines_ended(text: str) -> str:
@@ -319,7 +339,12 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Name(str(token), span=self._at(meta))
 
     def int(self, meta, token):
-        return ast.Const(int(token), span=self._at(meta))
+        try:
+            return ast.Const(int(token), span=self._at(meta))
+        except ValueError:  # Python's bound on the digits of an int it reads (4,300)
+            limit = sys.get_int_max_str_digits()
+            raise _Refused(RaspLimitError(f"an integer of {len(token):,} digits: at most "
+                                          f"{limit:,} are read", self._at(meta))) from None
 
     def float(self, meta, token):
         return ast.Const(float(token), span=self._at(meta))

@@ -21,7 +21,7 @@ import re
 import shutil
 import signal
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -273,11 +273,39 @@ def open_history(path: Path | None, warn: Callable[[str], Any]) -> History:
         return InMemoryHistory()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
+        open(path, "ab").close()  # it can be written (touch passes a read-only file)
     except OSError as e:
         warn(f"rasp: the history is not kept: cannot write {path}: {e.strerror or e}")
         return InMemoryHistory()
-    return ThreadedHistory(FileHistory(str(path)))
+    return ThreadedHistory(_KeptHistory(str(path), warn))
+
+
+class _KeptHistory(FileHistory):
+    """prompt_toolkit's file history, where a write or read that fails later (the file made
+    read-only, a full disk) warns once and leaves the history in memory: never a traceback
+    after every Enter."""
+
+    def __init__(self, filename: str, warn: Callable[[str], Any]):
+        super().__init__(filename)
+        self._warn = warn
+        self._kept = True
+
+    def store_string(self, string: str) -> None:
+        if not self._kept:
+            return
+        try:
+            super().store_string(string)
+        except OSError as e:
+            self._kept = False
+            self._warn(f"rasp: the history is no longer kept: cannot write {self.filename}: "
+                       f"{e.strerror or e}")
+
+    def load_history_strings(self) -> Iterable[str]:
+        try:
+            yield from super().load_history_strings()
+        except OSError as e:
+            self._warn(f"rasp: the earlier history is not read: {self.filename}: "
+                       f"{e.strerror or e}")
 
 
 # ---------------------------------------------------------------- the loop

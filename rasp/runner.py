@@ -28,7 +28,7 @@ from .outcomes import Exited, Reported
 from .parser import MAX_PROGRAM, GrowingInput, input_status
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_SYNTAX", "EXIT_RUNTIME", "EXIT_INTERNAL",
-           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "Ran", "chunks", "enter",
+           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "OutputFailed", "Ran", "chunks", "enter",
            "entry_status", "gave_up", "line_writer", "listing", "meta_command",
            "report_internal", "run_entry", "run_piped", "run_program", "run_source",
            "stream_lines"]
@@ -100,11 +100,21 @@ def listing(interpreter: Interpreter, everything: bool, colour: bool = False,
             "this session:", *(session or ["      nothing yet"])]
 
 
+class OutputFailed(Exception):
+    """Our output cannot be written (`rasp > /dev/full`): what is left is not run, and the
+    command says so in one line (exit 64, as for any file that cannot be written)."""
+
+
 def line_writer(stream: TextIO) -> Callable[[str], None]:
     """An output callback for a session: each line written and flushed at once."""
     def write(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except BrokenPipeError:  # the reader went away: `entry` stops quietly
+            raise
+        except OSError as e:
+            raise OutputFailed(e.strerror or str(e)) from None
     return write
 
 
@@ -139,8 +149,8 @@ def run_program(interpreter: Interpreter, text: str, filename: str, err: TextIO,
     except RaspError as e:
         err.write(format_error(e) + "\n")
         return Ran(_code(e))
-    except BrokenPipeError:  # whoever read our output is gone (`rasp < in | head`)
-        raise
+    except (BrokenPipeError, OutputFailed):  # the reader is gone (`rasp < in | head`), a
+        raise  # full disk: the command ends
     except Exception as e:  # a bug of ours: say so, never a bare traceback
         report_internal(e, err, show_traceback)
         return Ran(EXIT_INTERNAL)

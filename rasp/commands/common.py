@@ -39,6 +39,7 @@ from ..runner import (
     EXIT_RUNTIME,
     EXIT_SYNTAX,
     EXIT_USAGE,
+    OutputFailed,
     line_writer,
     report_internal,
     run_source,
@@ -46,9 +47,9 @@ from ..runner import (
 from ..values import prepare_input
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_RUNTIME",
-           "EXIT_SYNTAX", "EXIT_USAGE", "INPUTS_BYTES", "Loaded", "PROGRAM_BYTES", "Parser", "Stopped", "UsageError", "command",
-           "exit_code", "expression", "input_of", "load", "natural", "positive",
-           "program_path", "read", "session", "vocab", "vocab_arguments"]
+           "EXIT_SYNTAX", "EXIT_USAGE", "INPUTS_BYTES", "Loaded", "PROGRAM_BYTES", "Parser",
+           "Stopped", "UsageError", "command", "exit_code", "expression", "input_of", "load",
+           "natural", "positive", "program_path", "read", "session", "vocab", "vocab_arguments"]
 
 Main = Callable[..., int]  # main(argv, out, err, **more) -> exit code
 
@@ -98,7 +99,7 @@ def command(prog: str) -> Callable[[Main], Main]:
             except RaspError as e:
                 err.write((format_error(e) if e.span else f"{prog}: error: {e.message}") + "\n")
                 return exit_code(e)
-            except (BrokenPipeError, KeyboardInterrupt):
+            except (BrokenPipeError, KeyboardInterrupt, OutputFailed):
                 raise
             except OSError as e:  # a folder or file the command cannot write, as one line
                 where = f": {e.filename}" if e.filename else ""

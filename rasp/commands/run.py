@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -16,6 +15,7 @@ import numpy as np
 from .. import __version__
 from ..display import format_matrix, format_sequence
 from ..errors import RaspError, Source, Span, format_error, split_lines
+from ..files import json_text
 from ..runner import run_piped, run_source
 from .common import (
     EXIT_OK,
@@ -134,11 +134,11 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
                 result.noted(f"on input line {number}",
                              Span(source, number, 1, number, max(len(line), 1) + 1))
             err.write(format_error(result) + "\n")
-            out.write(json.dumps({"line": number, "input": rows[number - 1],
+            out.write(json_text({"line": number, "input": rows[number - 1],
                                   "error": result.message}) + "\n"
                       if args.format == "jsonl" else "\n")
         elif args.format == "jsonl":
-            out.write(json.dumps({"input": example, "output": result}) + "\n")
+            out.write(json_text({"input": example, "output": result}) + "\n")
         elif result and isinstance(result[0], list):  # a selector: the REPL's matrix
             out.write("\n".join(format_matrix(list(example), np.array(result))) + "\n")
         else:

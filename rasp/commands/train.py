@@ -5,7 +5,6 @@ The data options are those of `rasp dataset`."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..analysis import heads_per_layer_text
 from ..errors import RaspError, RaspValueError
-from ..files import write_atomic
+from ..files import json_text, write_atomic
 from .common import EXIT_OK, Parser, UsageError, command, positive
 from .dataset import data_arguments, sampled
 
@@ -141,13 +140,13 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
         seeds = list(range(args.seed, args.seed + args.seeds))
         rows = ablations.run_ablations(dataset, config, seeds, folder, quiet=args.json,
                                        stream=err, after=after, force=args.force)
-        write_atomic(folder / "summary.json", json.dumps(rows, indent=1) + "\n")
-        out.write(json.dumps(rows) + "\n" if args.json else ablations.table(rows) +
+        write_atomic(folder / "summary.json", json_text(rows, indent=1) + "\n")
+        out.write(json_text(rows) + "\n" if args.json else ablations.table(rows) +
                   f"\nfiles: {folder}/summary.json and a folder per run\n")
         return EXIT_OK
     run = loop.train(dataset, config, out=folder, quiet=args.json, stream=err, force=args.force)
     after(run, folder)
-    out.write(json.dumps(run.metrics) + "\n" if args.json else _report(run) +
+    out.write(json_text(run.metrics) + "\n" if args.json else _report(run) +
               f"\nfiles: {folder}\n")
     return EXIT_OK
 

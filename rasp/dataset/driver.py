@@ -5,7 +5,6 @@ one (`scheduler`), then write `dataset.json`. Dask is imported only for the last
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import claim_folder, write_atomic
+from ..files import claim_folder, json_text, write_atomic
 from ..train.program import Program
 from .plan import SPLITS, Shard, plan, shares_of
 from .shard import COMPRESSION, ROW_GROUP_ROWS, Job, ShardResult, finished, run_shard, union_type
@@ -154,7 +153,7 @@ def generate(program: Program, options: Options, out: Path, workers: int | None 
         ordered = [results[s.name] for s in shards]
         _tidy(out / DATA, {s.file for s in shards})
         description = describe(program, options, ordered, final)
-        write_atomic(out / MANIFEST, json.dumps(description, indent=1, ensure_ascii=False)
+        write_atomic(out / MANIFEST, json_text(description, indent=1, ensure_ascii=False)
                      + "\n")
     return description
 

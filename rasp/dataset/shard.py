@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspError, format_error
-from ..files import atomic
+from ..files import atomic, json_text
 from ..interpreter import Interpreter
 from ..train.program import Program
 from ..train.sampling import make_sampler
@@ -123,7 +123,7 @@ def union_type(kinds: set[str]) -> str:
 
 def _as_type(outputs: list[list], kind: str) -> list[list]:
     if kind == "json":
-        return [[json.dumps(v.item() if isinstance(v, np.generic) else v, ensure_ascii=False)
+        return [[json_text(v.item() if isinstance(v, np.generic) else v, ensure_ascii=False)
                  for v in out] for out in outputs]
     if kind == "double":
         return [[float(v) for v in out] for out in outputs]
@@ -294,7 +294,7 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
             columns[f"sel_{head.key}"] = pa.array(packed[k], type=pa.binary())
     result.rows = len(inputs)
     table = pa.table(columns).replace_schema_metadata(
-        {METADATA_KEY: json.dumps(_record(job, shard, result), ensure_ascii=False)})
+        {METADATA_KEY: json_text(_record(job, shard, result), ensure_ascii=False)})
     folder = Path(job.out)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic(folder / shard.file, "wb") as f:

@@ -11,7 +11,6 @@ padding.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspError, RaspValueError
-from ..files import atomic, claim_folder, write_atomic
+from ..files import atomic, claim_folder, json_text, write_atomic
 from ..interpreter import Interpreter
 from .program import HeadSpec, Program, load_program
 from .sampling import check_alphabet, make_sampler, sample_inputs
@@ -180,10 +179,10 @@ def write_jsonl(dataset: Dataset, out: Path, selections: bool = False,
             path = out / f"{name}.jsonl"
             with atomic(path, "w") as f:
                 for tokens, output, sel in getattr(dataset, name).records():
-                    f.write(json.dumps(_record(dataset, tokens, output, sel, selections),
+                    f.write(json_text(_record(dataset, tokens, output, sel, selections),
                                        ensure_ascii=False) + "\n")
             written.append(path)
-        meta = write_atomic(out / "meta.json", json.dumps(dataset.describe(), indent=1,
+        meta = write_atomic(out / "meta.json", json_text(dataset.describe(), indent=1,
                                                           ensure_ascii=False) + "\n")
     return [*written, meta]
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RaspValueError
-from ..files import atomic, claim_folder, write_atomic
+from ..files import atomic, claim_folder, json_text, write_atomic
 from .data import Dataset, Group, Split, make_dataset
 from .metrics import Accuracy, Agreement
 from .model import POSITIONS, ModelConfig, Transformer
@@ -144,10 +144,10 @@ class Run:
                         "state_dict": self.model.state_dict(),
                         "vocab": [_plain(t) for t in self.dataset.vocab],
                         "classes": [_plain(c) for c in self.dataset.classes]}, f)
-        write_atomic(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
-        write_atomic(out / "metrics.json", json.dumps(self.metrics, indent=1) + "\n")
+        write_atomic(out / "history.jsonl", "".join(json_text(r) + "\n" for r in self.history))
+        write_atomic(out / "metrics.json", json_text(self.metrics, indent=1) + "\n")
         sums = {name: _sha256(out / name) for name in RUN_FILES if name != MANIFEST}
-        write_atomic(out / MANIFEST, json.dumps(self.describe() | {"files": sums}, indent=1,
+        write_atomic(out / MANIFEST, json_text(self.describe() | {"files": sums}, indent=1,
                                                 ensure_ascii=False, default=str) + "\n")
 
     def describe(self) -> dict:
@@ -373,7 +373,7 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
             run.history.append(record)
             if folder is not None:  # to follow the run; Run.save writes it again, whole
                 with (folder / "history.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
+                    f.write(json_text(record) + "\n")
             if stream is not None:
                 stream.write(f"  val loss {val['loss']:.4f} acc {val['token_accuracy']:.3f}\n")
             perfect = perfect + 1 if val["token_accuracy"] == 1.0 else 0
