@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import ops
+from .errors import visible
 from .graph import Selector, SOp
 from .values import Applied, Function
 
@@ -60,18 +61,6 @@ def colour_diagnostic(text: str) -> str:
 
 
 # ---------------------------------------------------------------- values
-
-
-# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: printed
-# raw they would move the cursor, recolour or clear a terminal (ESC sequences) or break a
-# line of output in two, so values show them escaped, as Python writes them.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def visible(text: str) -> str:
-    """`text` with each control character written as its escape (`\x1b`, `\n`)."""
-    return _INVISIBLE.sub(lambda m: repr(m[0])[1:-1], text) if _INVISIBLE.search(text) \
-        else text
 
 
 def format_cell(v: Any) -> str:

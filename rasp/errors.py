@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["LINE_END", "split_lines", "not_text", "Source", "Span", "Note", "RaspError",
+__all__ = ["LINE_END", "split_lines", "not_text", "visible", "Source", "Span", "Note", "RaspError",
            "RaspSyntaxError", "RaspNameError", "RaspTypeError", "RaspValueError", "RaspLimitError",
            "format_error", "python_message", "shorten"]
 
@@ -36,6 +36,18 @@ def split_lines(text: str) -> list[str]:
     final line end is not one, as in str.splitlines."""
     lines = LINE_END.split(text)
     return lines[:-1] if lines[-1] == "" else lines
+
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: printed
+# raw they would move the cursor, recolour or clear a terminal (ESC sequences) or break a
+# line of output in two, so values and source excerpts show them escaped, as Python does.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def visible(text: str) -> str:
+    """`text` with each control character written as its escape (`\x1b`, `\n`)."""
+    return _INVISIBLE.sub(lambda m: repr(m[0])[1:-1], text) if _INVISIBLE.search(text) \
+        else text
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -262,14 +274,19 @@ def python_message(error: Exception) -> str:
 EXCERPT_WIDTH = 100  # characters of a source line shown in a message, at most
 
 
+def _shown(line: str) -> str:
+    """A source line as its excerpt shows it: tabs as spaces, control characters escaped."""
+    return visible(line.expandtabs(4))
+
+
 def _excerpt(span: Span) -> list[str]:
-    text = span.source.line(span.line).expandtabs(4)
+    text = _shown(span.source.line(span.line))
     if not text.strip():
         return []
     raw = span.source.line(span.line)
-    start = len(raw[: span.column - 1].expandtabs(4))
+    start = len(_shown(raw[: span.column - 1]))
     end_col = span.end_column if span.end_line == span.line else len(raw) + 1
-    end = len(raw[: max(end_col - 1, span.column - 1)].expandtabs(4))
+    end = len(_shown(raw[: max(end_col - 1, span.column - 1)]))
     gutter = str(span.line)
     if len(text) > EXCERPT_WIDTH:  # a window around the carets, so a huge line stays short
         carets = min(max(end - start, 1), EXCERPT_WIDTH // 2)

@@ -4,6 +4,7 @@ one (`scheduler`), then write `dataset.json`. Dask is imported only for the last
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import uuid
@@ -74,6 +75,28 @@ def _local(job: Job, work: list[tuple[Shard, str | None]]) -> Iterator[ShardResu
 CONNECT_TIMEOUT = 10
 
 
+def _check_scheduler(address: str) -> None:
+    """That a Dask scheduler answers at `address` within CONNECT_TIMEOUT seconds: Client
+    itself waits without end on a peer that takes the connection and never answers."""
+    async def identity() -> None:
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.run(asyncio.wait_for(identity(), CONNECT_TIMEOUT))
+    except TimeoutError:
+        raise DatasetError(f"no Dask scheduler answered at {address} within "
+                           f"{CONNECT_TIMEOUT} s") from None
+    except (OSError, ValueError, TypeError) as e:  # refused, unreachable, not an address
+        raise DatasetError(f"cannot connect to the scheduler at {address}: {e}") from None
+
+
 class _Dask:
     """A client on a local cluster of processes, or on the scheduler at `address`."""
 
@@ -86,12 +109,8 @@ class _Dask:
                                         processes=True, dashboard_address=":0")
             self.client = Client(self.cluster)
         else:
-            try:
-                self.client = Client(address, timeout=CONNECT_TIMEOUT)
-            except Exception as e:  # dask's: a ValueError, an OSError, a timeout, an assertion
-                raise DatasetError(f"cannot connect to the scheduler at {address} (waited up "
-                                   f"to {CONNECT_TIMEOUT} s): {type(e).__name__}: {e}"
-                                   .rstrip(": ")) from None
+            _check_scheduler(address)
+            self.client = Client(address, timeout=CONNECT_TIMEOUT)
 
     def run(self, job: Job, work: list[tuple[Shard, str | None]]) -> Iterator[ShardResult]:
         from dask.distributed import as_completed
