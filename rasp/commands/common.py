@@ -290,8 +290,9 @@ def input_of(line: str, raw: bool = False, hint: str = RAW_HINT) -> Any:
     if not isinstance(value, (list, str)):
         raise RaspValueError("a JSON input must be a list or a string")
     for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, str) and not_text(item):  # JSON's "\ud800"
-            raise RaspValueError(not_text(item)[1])  # type: ignore[index]
+        odd = not_text(item) if isinstance(item, str) else None
+        if odd:  # JSON's "\ud800": the line itself is text
+            raise RaspValueError(f"a lone surrogate U+{ord(item[odd[0]]):04X} is not text")
     try:
         return prepare_input(value) if isinstance(value, list) else value
     except RaspError as e:
