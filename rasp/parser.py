@@ -49,8 +49,8 @@ def get_parser(strict: bool = False) -> Lark:
 
 
 # The largest program text parse takes, in characters (docs/cli.md, "Limits"): the examples
-# are a few KB; a program of 1 MB takes about a minute to run, and one of 10 MB 15 minutes
-# and gigabytes of memory, with no sign of progress.
+# are a few KB; a program of 10 MB ran for 15 minutes in gigabytes of memory, with no sign
+# of progress, and its time grows faster than its size.
 MAX_PROGRAM = 1_000_000
 
 def parse(text: str, filename: str = "<string>", first_line: int = 1,

@@ -287,6 +287,7 @@ class _KeptHistory(FileHistory):
 
     def __init__(self, filename: str, warn: Callable[[str], Any]):
         super().__init__(filename)
+        self.path = filename  # as given: a str (FileHistory.filename may be bytes)
         self._warn = warn
         self._kept = True
 
@@ -297,14 +298,14 @@ class _KeptHistory(FileHistory):
             super().store_string(string)
         except OSError as e:
             self._kept = False
-            self._warn(f"rasp: the history is no longer kept: cannot write {self.filename}: "
+            self._warn(f"rasp: the history is no longer kept: cannot write {self.path}: "
                        f"{e.strerror or e}")
 
     def load_history_strings(self) -> Iterable[str]:
         try:
             yield from super().load_history_strings()
         except OSError as e:
-            self._warn(f"rasp: the earlier history is not read: {self.filename}: "
+            self._warn(f"rasp: the earlier history is not read: {self.path}: "
                        f"{e.strerror or e}")
 
 
