@@ -4,7 +4,8 @@ Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`) and the REPL run source
 `run_program` (the session renders each statement's outcome as it comes, by
 `outcomes.render`; the exit code and whether the program ran `exit` are read from the
 outcomes), and cut a stream of lines into entries with `chunks`, by the rule the REPL's Enter
-key follows (`entry_status`). The meta-commands `help` and `names`, which are not RASP, are
+key follows (`entry_status`), each line parsed once. Piped input is read as bytes and
+decoded line by line (`stream_lines`), in every locale. The meta-commands `help` and `names`, which are not RASP, are
 answered here too, so that they work wherever entries are read.
 
 Exit codes (sysexits.h): 0 success, 64 a usage error, 65 a syntax error, 70 a runtime error

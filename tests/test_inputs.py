@@ -68,6 +68,22 @@ def test_a_script_with_bytes_that_are_not_utf8_is_a_positioned_error(tmp_path):
     assert err.startswith(f"{tmp_path / 'p.rasp'}:2:7: error: the byte 0xFF is not UTF-8")
 
 
+@pytest.mark.parametrize("command", [["compile", "--vocab", "ab", "--max-len", "3"],
+                                     ["dataset", "--out", "unused"], ["analyze"]])
+def test_subcommands_on_a_program_that_is_not_utf8_give_a_positioned_error(tmp_path,
+                                                                         command):
+    """Item 15: `train`, `dataset`, `compile` read the program as `rasp FILE` does."""
+    (tmp_path / "p.rasp").write_bytes(BAD_BYTES)
+    code, out, err = run([command[0], str(tmp_path / "p.rasp"), "z", *command[1:]])
+    assert (code, out) == (65, "")
+    assert err.startswith(f"{tmp_path / 'p.rasp'}:2:7: error: the byte 0xFF is not UTF-8")
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line():
+    code, out, err = run(["dataset", "paper_examples", "reverse", "--out", "/proc/rasp-x"])
+    assert (code, out, err) == (64, "", "rasp dataset: No such file or directory: /proc/rasp-x\n")
+
+
 def test_bad_bytes_and_lone_surrogates_fail_only_their_input_line(tmp_path):
     """Items 7 and 8: one bad line is one error at its line; the batch goes on, aligned."""
     (tmp_path / "p.rasp").write_text("x = sort(tokens, tokens);\n")
