@@ -101,3 +101,15 @@ def test_every_doc_has_its_examples_checked():
                                         "language.md"}
     assert {d for d, _ in PROGRAMS} >= {"examples.md"}
     assert {d for d, _ in COMMANDS} >= {"analysis.md", "cli.md"}
+
+
+def test_install_hints_name_only_what_installs():
+    """No package index serves rasp-lang: a hint `pip install 'rasp-lang[...]'` would fail.
+    Hints say what works from a checkout ('.[train]') and from a wheel (the packages)."""
+    sources = [*DOCS, *sorted((ROOT / "rasp").rglob("*.py"))]
+    stale = [p.name for p in sources if "rasp-lang[" in p.read_text()]
+    assert stale == []
+    from rasp.dataset import SCALE_MISSING
+    from rasp.train import TORCH_MISSING
+    assert "pip install torch matplotlib" in TORCH_MISSING and "'.[train]'" in TORCH_MISSING
+    assert "pyarrow pandas" in SCALE_MISSING and "'.[scale]'" in SCALE_MISSING

@@ -197,8 +197,8 @@ def test_without_torch_rasp_train_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     status, _, err = run_cli("train", PAPER, "reverse")
     assert status == 64 and err.strip() == ("rasp train: training needs PyTorch and "
-                                           "matplotlib: pip install 'rasp-lang[train]' (or "
-                                           "pip install torch matplotlib)")
+                                           "matplotlib: pip install torch matplotlib (in a "
+                                           "checkout of rasp: pip install '.[train]')")
 
 
 def test_the_core_and_datasets_never_import_torch():
