@@ -211,12 +211,21 @@ def test_argument_errors_exit_64_from_the_installed_command():
     ("--vocab", "not a JSON list: Expecting value: line 1 column 2 (char 1)"),
     ("--max-len", "must be at least 1, not 0"),
     ("--max-len", "expected a whole number, not 'x'"),
+    ("--vocab", "a JSON object, not a JSON list"),
+    ("--verify", "must be at least 0, not -1"),
 ])
 def test_bad_compile_options_are_usage_errors(flag, message):
-    value = {"repeats": "aa", "empty": "", "JSON": "[", "at least": "0", "whole": "x"}
+    value = {"not -1": "-1", "repeats": "aa", "empty": "", "object": '{"a": 1}', "JSON": "[",
+             "at least": "0", "whole": "x"}
     given = next(v for k, v in value.items() if k in message)
     argv = ["compile", "reverse", "reverse", "--vocab", "ab", "--max-len", "4", flag, given]
     assert run_in_process(argv) == (64, "", f"rasp compile: {flag}: {message}\n")
+
+
+def test_a_vocab_of_braces_is_its_characters():
+    """Only a JSON object with members is refused as JSON: `{}` is the tokens { and }."""
+    from rasp.commands.common import vocab
+    assert vocab("{}") == ["{", "}"] and vocab("{a") == ["{", "a"]
 
 
 def test_alphabet_still_works_as_the_old_name_of_vocab(tmp_path):
