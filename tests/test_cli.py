@@ -283,3 +283,19 @@ def test_compile_says_which_file_it_wrote(tmp_path):
                                      "--max-len", "3", "--out", str(tmp_path / "m.bin")])
     assert status == 0 and out.endswith(f"saved {tmp_path / 'm.bin.npz'}\n")
     assert (tmp_path / "m.bin.npz").is_file() and not (tmp_path / "m.bin").exists()
+
+
+@pytest.mark.parametrize("target", ["folder", "/dev/null"])
+def test_compile_refuses_an_out_that_cannot_be_a_model_file(tmp_path, target):
+    """A folder would get FOLDER.npz beside it, /dev/null a new /dev/null.npz: both are
+    refused in one line before compiling, and nothing is written."""
+    given = str(tmp_path / target) if target == "folder" else target
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    status, out, err = run_in_process(["compile", "reverse", "reverse", "--vocab", "ab",
+                                       "--max-len", "3", "--out", given])
+    reason = "is a folder" if target == "folder" else "is not a regular file"
+    assert (status, out) == (64, "")
+    assert err.startswith(f"rasp compile: --out: {given} {reason}: give the model file's ")
+    assert err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before and not os.path.exists(given + ".npz")
