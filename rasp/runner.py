@@ -45,11 +45,11 @@ and elementwise operations. End each statement with ';'.
   aggregate(sel, values)         attention: each query averages the values it selects
   selector_width(sel)            how many keys each query selects
   def f(a) { ... return e; }     functions; for x in [1, 2] { ... } loops
-  (x)("input");                  apply an s-op or selector to an input
+  (length)("input");             apply an s-op or selector to an input
   load "paper_examples";         run a file from this folder or the example library
   analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
   draw(length - indices, "abc"); its computation, layer by layer (and a picture in comp_flows/)
-  compile(reverse, "abc", 8);    transformer weights that compute it exactly (, "m.npz": saved)
+  compile(length, "abc", 8);     transformer weights that compute it exactly (, "m.npz": saved)
 A named s-op or selector is shown on the running example.
 Commands:
   set example "hey"              change the running example (s-op / selector variants)
