@@ -299,3 +299,28 @@ def test_compile_refuses_an_out_that_cannot_be_a_model_file(tmp_path, target):
     assert err.startswith(f"rasp compile: --out: {given} {reason}: give the model file's ")
     assert err.count("\n") == 1
     assert sorted(tmp_path.rglob("*")) == before and not os.path.exists(given + ".npz")
+
+
+def _terminal_line(written: str) -> str:
+    """What a terminal shows of one line written with carriage returns."""
+    screen: list[str] = []
+    cursor = 0
+    for char in written:
+        if char == "\r":
+            cursor = 0
+            continue
+        screen[cursor:cursor + 1] = [char]
+        cursor += 1
+    return "".join(screen)
+
+
+def test_the_dataset_progress_line_leaves_no_stale_characters():
+    """A shorter progress text (the rate fell) covers the longer one before it."""
+    from rasp.commands.dataset import StatusLine
+
+    stream = io.StringIO()
+    line = StatusLine(stream)
+    line.show("rasp dataset: 1/2 shards, 10000 rows, 12,345 rows/s")
+    line.show("rasp dataset: 2/2 shards, 20000 rows, 9 rows/s")
+    assert _terminal_line(stream.getvalue()).rstrip() == (
+        "rasp dataset: 2/2 shards, 20000 rows, 9 rows/s")
