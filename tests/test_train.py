@@ -61,6 +61,9 @@ def test_a_tiny_run_writes_every_file_and_its_metrics_hold(tmp_path):
     assert config["model"]["layers"] == 2 and config["model"]["heads"] == 1
     assert config["data"]["analysis"]["heads_per_layer"] == [1, 1]
     assert config["supervised_heads"] == ["L1H1", "L2H1"]
+    # one numbering, 1-based as the analysis prints it, in every file of the run
+    for heads in (config["data"]["heads"], metrics["attention"]):
+        assert [f"L{h['layer']}H{h['head']}" for h in heads] == ["L1H1", "L2H1"]
     assert [(a["layer"], a["selector"]) for a in metrics["attention"]] == [
         (1, "full_s"), (2, "_mirror")]
     # The saved model gives the reported test accuracy on the same test inputs.

@@ -138,6 +138,9 @@ def test_rasp_dataset_writes_jsonl_with_selections(tmp_path):
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["analysis"]["layers"] == 2 and meta["sizes"] == {"train": 40, "val": 5,
                                                                   "test": 5}
+    # one numbering: the head the rows call L1H1 is layer 1, head 1 in meta.json
+    assert [f"L{h['layer']}H{h['head']}" for h in meta["heads"]] == ["L1H1", "L2H1"]
+    assert sorted(record["selections"]) == ["L1H1", "L2H1"]
 
 
 def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_meta(

@@ -87,8 +87,7 @@ class Dataset:
         return {"file": self.program.file, "name": self.program.name,
                 "program_sha256": hashlib.sha256(self.program.source.encode()).hexdigest(),
                 "analysis": self.program.analysis.to_json(),
-                "heads": [{"layer": h.layer, "head": h.head, "selector": h.selector}
-                          for h in self.heads],
+                "heads": [h.to_json() for h in self.heads],
                 "alphabet": self.alphabet, "lengths": list(self.lengths), "bos": self.bos,
                 "sampler": self.sampler, "seed": self.seed, "vocab": self.vocab,
                 "classes": self.classes, "sizes": {"train": self.train.size,

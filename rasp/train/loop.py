@@ -453,6 +453,6 @@ def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
             continue
         scores = {slot: agreement[(k, slot)].result() for slot in range(slots)}
         slot = supervised.get(k, min(scores, key=lambda s: scores[s]["tv"]))
-        report.append({"layer": h.layer, "head": h.head + 1, "selector": h.selector,
-                       "model_head": slot + 1, "supervised": k in supervised} | scores[slot])
+        report.append(h.to_json() | {"model_head": slot + 1, "supervised": k in supervised}
+                      | scores[slot])
     return {"test": result | {"loss": loss_sum / split.size}, "attention": report}
