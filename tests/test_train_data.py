@@ -141,6 +141,9 @@ def test_rasp_dataset_writes_jsonl_with_selections(tmp_path):
     # one numbering: the head the rows call L1H1 is layer 1, head 1 in meta.json
     assert [f"L{h['layer']}H{h['head']}" for h in meta["heads"]] == ["L1H1", "L2H1"]
     assert sorted(record["selections"]) == ["L1H1", "L2H1"]
+    # rows come shuffled with the seed, not sorted by length (a length curriculum)
+    lengths = [len(json.loads(line)["input"]) for line in lines]
+    assert lengths != sorted(lengths) and set(lengths) == {2, 3, 4}
 
 
 def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_meta(
