@@ -115,8 +115,8 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--selections", action="store_true",
                         help="add each analysed head's selected keys per query")
     scale = parser.add_argument_group(
-        "Parquet and Dask (pip install 'dask[distributed]' pyarrow pandas); any of --workers, --scheduler, "
-        "--shard-size, --on-error, --resume means --format parquet")
+        "Parquet and Dask (pip install 'dask[distributed]' pyarrow pandas); any of "
+        "--workers, --scheduler, --shard-size, --on-error, --resume means --format parquet")
     scale.add_argument("--format", choices=("jsonl", "parquet"),
                        help="jsonl (the default) or parquet: DIR/data/*.parquet shards and "
                        "DIR/dataset.json")
