@@ -72,14 +72,24 @@ def format_cell(v: Any) -> str:
     return visible(str(v))
 
 
-def format_sequence(values: np.ndarray, colour: bool = False) -> str:
-    """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal."""
+SHOWN_VALUES = 1000  # longer sequences show their first and last SHOWN_ENDS values
+SHOWN_ENDS = 20
+
+
+def format_sequence(values: np.ndarray, colour: bool = False, whole: bool = False) -> str:
+    """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal. Past
+    SHOWN_VALUES values (unless `whole`), the first and last SHOWN_ENDS, and the count: a
+    100,000-token input must not flood the terminal."""
     items = ops.as_python(values)
+    kind = paint(f'({ops.seq_type(values)})', 'type', colour)
     if len(items) > 1 and len(set(items)) == 1:
-        body = f"[{format_cell(items[0])}]*{len(items)}"
-    else:
-        body = "[" + ", ".join(format_cell(v) for v in items) + "]"
-    return f"{body} {paint(f'({ops.seq_type(values)})', 'type', colour)}"
+        return f"[{format_cell(items[0])}]*{len(items)} {kind}"
+    if len(items) > SHOWN_VALUES and not whole:
+        ends = [", ".join(format_cell(v) for v in part)
+                for part in (items[:SHOWN_ENDS], items[-SHOWN_ENDS:])]
+        return (f"[{ends[0]}, ..., {ends[1]}] {kind} ({len(items):,} values: the first and "
+                f"last {SHOWN_ENDS} shown)")
+    return "[" + ", ".join(format_cell(v) for v in items) + f"] {kind}"
 
 
 def format_example(example: Any) -> str:

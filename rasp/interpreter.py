@@ -28,11 +28,13 @@ from .engine import PLAN_FROM, ValueCache, evaluate, input_array
 from .env import Env, folder_of
 from .errors import (
     RaspError,
+    RaspLimitError,
     RaspSyntaxError,
     RaspTypeError,
     RaspValueError,
     Span,
     shorten,
+    split_lines,
 )
 from .evaluator import Evaluator, Exit, limits_at
 from .graph import Node, Selector, SOp
@@ -47,6 +49,10 @@ BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array
 CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
 CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 BUILT_EXPRESSIONS = 64  # expressions whose graphs `evaluate` keeps
+# the compile statement keeps the default size limits; the refusal names rasp compile's flag
+LIMITS_NOTE = ("the statement compiles with the default limits: they are options of `rasp "
+               "compile` (--max-values, --max-table, --max-units) and of "
+               "Interpreter.compile(..., limits=Limits(...))")
 PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 
 
@@ -269,6 +275,8 @@ class Interpreter:
                 raise e.at(at.span) from None
         try:
             compiled = build(node, list(vocab), max_len, node.title)
+        except RaspLimitError as e:  # it names a flag of `rasp compile`: say where that is
+            raise e.at(stmt.sop.span).noted(LIMITS_NOTE, stmt.span) from None
         except RaspError as e:
             raise e.at(stmt.sop.span) from None
         refusal, failure, saved = compiled.refusal(), None, None
@@ -447,7 +455,7 @@ class Interpreter:
         match stmt:
             case ast.Analyze(sop=sop):
                 analysis = self.analyze_node(values[0], sop.span)  # (checked anywhere)
-                outcome = Analyzed(analysis, tuple(analysis.report().splitlines())) \
+                outcome = Analyzed(analysis, tuple(split_lines(analysis.report()))) \
                     if top else None
             case ast.Draw():
                 sop, example = values
@@ -504,7 +512,7 @@ class Interpreter:
                                      f"{e.strerror or e}", span) from None
         lines: list[str] = []
         if top:
-            lines = to_text(flow).splitlines()
+            lines = split_lines(to_text(flow))
             if self.draw_dir is not None:
                 lines.append(f"drawing: {' '.join(str(f) for f in files)}")
             lines += show_application(flow.example, result, self.settings.full_display)

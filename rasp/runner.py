@@ -5,8 +5,9 @@ Scripts (`rasp FILE`, `-c`), piped input (`rasp < FILE`) and the REPL run source
 `outcomes.render`; the exit code and whether the program ran `exit` are read from the
 outcomes), and cut a stream of lines into entries with `chunks`, by the rule the REPL's Enter
 key follows (`entry_status`), each line parsed once. Piped input is read as bytes and
-decoded line by line (`stream_lines`), in every locale. The meta-commands `help` and `names`, which are not RASP, are
-answered here too, so that they work wherever entries are read.
+decoded line by line (`stream_lines`), in every locale. The meta-commands `help` and
+`names`, which are not RASP, are answered here too, so that they work wherever entries are
+read.
 
 Exit codes (sysexits.h): 0 success, 64 a usage error, 65 a syntax error, 70 a runtime error
 or an internal one (a bug of ours: its message says so), 130 interrupted, 141 the reader of
@@ -29,8 +30,8 @@ from .outcomes import Exited, Reported
 from .parser import MAX_PROGRAM, GrowingInput, input_status
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_SYNTAX", "EXIT_RUNTIME", "EXIT_INTERNAL",
-           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "OutputFailed", "Ran", "chunks", "enter",
-           "entry_status", "gave_up", "line_writer", "listing", "meta_command",
+           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "HELP", "OutputFailed", "Ran", "chunks",
+           "enter", "entry_status", "gave_up", "line_writer", "listing", "meta_command",
            "report_internal", "run_entry", "run_piped", "run_program", "run_source",
            "stream_lines"]
 
@@ -47,11 +48,11 @@ and elementwise operations. End each statement with ';'.
   aggregate(sel, values)         attention: each query averages the values it selects
   selector_width(sel)            how many keys each query selects
   def f(a) { ... return e; }     functions; for x in [1, 2] { ... } loops
-  (x)("input");                  apply an s-op or selector to an input
+  (length)("input");             apply an s-op or selector to an input
   load "paper_examples";         run a file from this folder or the example library
   analyze(sort(tokens, tokens)); the layers and attention heads an s-op needs
   draw(length - indices, "abc"); its computation, layer by layer (and a picture in comp_flows/)
-  compile(reverse, "abc", 8);    transformer weights that compute it exactly (, "m.npz": saved)
+  compile(length, "abc", 8);     transformer weights that compute it exactly (, "m.npz": saved)
 A named s-op or selector is shown on the running example.
 Commands:
   set example "hey"              change the running example (s-op / selector variants)

@@ -440,11 +440,14 @@ def test_the_session_in_the_cli_doc(pipe):
 
 
 def test_every_statement_of_the_help_primer_runs_in_a_fresh_session(tmp_path, monkeypatch):
-    """What `help` suggests typing works as typed, in order, from a fresh session."""
+    """What `help` suggests typing works as typed, each alone in a fresh session (`load`
+    need not come first) and all in order in one."""
     monkeypatch.chdir(tmp_path)  # draw writes its picture in comp_flows/ here
-    it = Interpreter(warn=lambda line: None)
     primer = HELP.split("Commands:")[0].splitlines()[2:]
     statements = [code for line in primer if (code := line[2:33].strip()).endswith(";")]
-    assert len(statements) == 6 and statements[-1] == 'compile(reverse, "abc", 8);'
+    assert len(statements) == 6 and statements[-1] == 'compile(length, "abc", 8);'
+    for statement in statements:
+        Interpreter(warn=lambda line: None).run(statement)
+    it = Interpreter(warn=lambda line: None)
     for statement in statements:
         it.run(statement)

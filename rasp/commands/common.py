@@ -165,12 +165,21 @@ def vocab(text: str) -> list[Any]:
             items = json.loads(text)
         except json.JSONDecodeError as e:
             raise argparse.ArgumentTypeError(f"not a JSON list: {e}") from None
-        if not isinstance(items, list):
-            raise argparse.ArgumentTypeError("a JSON list or a string of tokens")
+    elif _json_object(text):  # meant as JSON, never as its characters; `{}` stays two tokens
+        raise argparse.ArgumentTypeError("a JSON object, not a JSON list")
     try:
         return check_vocab(items)
     except RaspError as e:
         raise argparse.ArgumentTypeError(e.message) from None
+
+
+def _json_object(text: str) -> bool:
+    """Whether `text` is a JSON object with at least one member."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(value, dict) and bool(value)
 
 
 class _Renamed(argparse.Action):

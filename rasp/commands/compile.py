@@ -55,13 +55,17 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
 
 @command("rasp compile")
 def main(argv: list[str], out: TextIO, err: TextIO) -> int:
-    from ..compiler import Limits, build  # numpy weights: loaded only for this command
+    # numpy weights: loaded only for this command
+    from ..compiler import Limits, build, modelfile
 
     args = _parser(out, err).parse_args(argv)
     if args.max_len > args.max_values:  # refused now, before anything of that size is made
         raise UsageError(f"--max-len: {args.max_len:,} positions are more values than one "
                          f"s-op may have (--max-values {args.max_values:,}): 'indices' alone "
                          "would be refused")
+    unfit = args.out and modelfile.unfit_target(args.out)
+    if unfit:  # before compiling: the model could not be saved
+        raise UsageError(f"--out: {unfit}")
     loaded = load(args.file, err)
     target = loaded.interpreter.value(expression(loaded, args.name))
     if not isinstance(target, SOp):

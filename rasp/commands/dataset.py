@@ -142,8 +142,8 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--selections", action="store_true",
                         help="add each analysed head's selected keys per query")
     scale = parser.add_argument_group(
-        "Parquet and Dask (pip install 'rasp-lang[scale]'); any of --workers, --scheduler, "
-        "--shard-size, --on-error, --resume means --format parquet")
+        "Parquet and Dask (pip install 'dask[distributed]' pyarrow pandas); any of "
+        "--workers, --scheduler, --shard-size, --on-error, --resume means --format parquet")
     scale.add_argument("--format", choices=("jsonl", "parquet"),
                        help="jsonl (the default) or parquet: DIR/data/*.parquet shards and "
                        "DIR/dataset.json")
@@ -177,6 +177,19 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+class StatusLine:
+    """One line of a terminal, rewritten in place: each text is padded over the one before,
+    so a shorter one (fewer rows/s) leaves none of its characters behind."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.width = stream, 0
+
+    def show(self, text: str) -> None:
+        self.stream.write("\r" + text.ljust(self.width))
+        self.width = len(text)
+        self.stream.flush()
+
+
 def _wants_parquet(args: argparse.Namespace) -> bool:
     """Whether the run writes Parquet: --format parquet, or any flag of Parquet runs."""
     flags = [f"--{f.replace('_', '-')}" for f in _SCALE_FLAGS
@@ -204,15 +217,14 @@ def _parquet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                       selections=args.selections, on_error=args.on_error or "stop",
                       resume=args.resume, force=args.force)
     target = program(args, err)
-    start, tty = time.perf_counter(), err.isatty()
+    start, tty, line = time.perf_counter(), err.isatty(), StatusLine(err)
 
     def progress(state: Any) -> None:
         if tty:
             rate = state.rows / max(time.perf_counter() - start, 1e-9)
-            err.write(f"\rrasp dataset: {state.done}/{state.total} shards, {state.rows} rows"
+            line.show(f"rasp dataset: {state.done}/{state.total} shards, {state.rows} rows"
                       f"{f', {state.skipped} skipped' if state.skipped else ''}, "
-                      f"{rate:,.0f} rows/s ")
-            err.flush()
+                      f"{rate:,.0f} rows/s")
 
     folder = Path(args.out)
     failed: Exception | None = None

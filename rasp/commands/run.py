@@ -142,7 +142,7 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
         elif result and isinstance(result[0], list):  # a selector: the REPL's matrix
             out.write("\n".join(format_matrix(list(example), np.array(result))) + "\n")
         else:
-            out.write(format_sequence(np.array(result, dtype=object)) + "\n")
+            out.write(format_sequence(np.array(result, dtype=object), whole=True) + "\n")
     return status
 
 

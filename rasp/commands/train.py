@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..analysis import heads_per_layer_text
 from ..errors import RaspError, RaspValueError
 from ..files import json_text, write_atomic
-from .common import EXIT_OK, Parser, UsageError, command, positive
+from .common import EXIT_INTERRUPTED, EXIT_OK, Parser, UsageError, command, positive
 from .dataset import data_arguments, sampled
 
 if TYPE_CHECKING:
@@ -137,18 +137,33 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
                   f"{len(dataset.classes)} output classes\n")
         out.flush()
     if args.ablations:
-        seeds = list(range(args.seed, args.seed + args.seeds))
-        rows = ablations.run_ablations(dataset, config, seeds, folder, quiet=args.json,
-                                       stream=err, after=after, force=args.force)
-        write_atomic(folder / "summary.json", json_text(rows, indent=1) + "\n")
-        out.write(json_text(rows) + "\n" if args.json else ablations.table(rows) +
-                  f"\nfiles: {folder}/summary.json and a folder per run\n")
-        return EXIT_OK
+        summary = ablations.run_ablations(
+            dataset, config, list(range(args.seed, args.seed + args.seeds)), folder,
+            quiet=args.json, stream=err, after=after, force=args.force)
+        return _summarised(summary, folder, args.json, out, err)
     run = loop.train(dataset, config, out=folder, quiet=args.json, stream=err, force=args.force)
     after(run, folder)
     out.write(json_text(run.metrics) + "\n" if args.json else _report(run) +
               f"\nfiles: {folder}\n")
     return EXIT_OK
+
+
+def _summarised(summary: dict, folder: Path, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """A sweep's summary.json, its table, and its exit code: 130, saying what is missing,
+    when Ctrl-C cut it short."""
+    from ..train import ablations
+
+    write_atomic(folder / "summary.json", json_text(summary, indent=1) + "\n")
+    out.write(json_text(summary) + "\n" if as_json else ablations.table(summary["runs"])
+              + f"\nfiles: {folder}/summary.json and a folder per run\n")
+    if summary["complete"]:
+        return EXIT_OK
+    cut = [row["folder"] for row in summary["runs"] if row["interrupted"]]
+    absent = len(summary["missing"])
+    err.write("rasp train: interrupted: " + (f"{cut[0]} stopped early (its best checkpoint "
+              "kept), " if cut else "") + f"{absent} run{'' if absent == 1 else 's'} missing "
+              "(summary.json lists them)\n")
+    return EXIT_INTERRUPTED
 
 
 def _plot_input(text: str | None, dataset: Dataset) -> list | None:

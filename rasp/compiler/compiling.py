@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import RaspValueError
+from ..errors import RaspValueError, split_lines
 from .assemble import assemble
 from .bounds import check_bounds
 from .graph import SOp, analyze
@@ -54,8 +54,9 @@ class Compiled:
 
     def lines(self) -> list[str]:
         """What the front ends print: the summary, then the check."""
-        report = [] if self.verification is None else self.verification.report().splitlines()
-        return [*self.summary().splitlines(), *report]
+        report = [] if self.verification is None else \
+            split_lines(self.verification.report())
+        return [*split_lines(self.summary()), *report]
 
     @property
     def agrees(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RaspError, format_error
+from ..errors import RaspError, format_error, split_lines
 from ..files import atomic, json_text
 from ..interpreter import Interpreter
 from ..train.program import Program
@@ -170,7 +170,7 @@ def _short(tokens: list) -> str:
 
 def _failure(e: RaspError, tokens: list) -> str:
     """One line: the error at its place in the program, and the input."""
-    first = format_error(e).splitlines()[0]
+    first = split_lines(format_error(e))[0]
     return f"{first} (on the input {_short(tokens)})"
 
 
@@ -259,7 +259,7 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
     try:
         program = load(job)
     except RaspError as e:
-        result.error = format_error(e).splitlines()[0]
+        result.error = split_lines(format_error(e))[0]
         return result
     raw = draw_inputs(job, shard)
     inputs = [[job.bos, *t] for t in raw] if job.bos is not None else raw

@@ -32,7 +32,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from ..analysis import Analysis
 from ..display import colour_diagnostic, show_value
 from ..draw import DrawingError, to_dot, to_svg
-from ..errors import RaspError, format_error
+from ..errors import RaspError, format_error, split_lines
 from ..graph import Selector, SOp
 from ..interpreter import Interpreter
 from ..outcomes import RESULTS, Analyzed, Drawn, Exited, Outcome, Shown, render
@@ -257,7 +257,7 @@ def _line_position(shell: InteractiveShell, line: str) -> tuple[int, int]:
     column before it (1 and 0 when the cell does not show it, as when code calls the magic)."""
     history = shell.history_manager
     cell = history.input_hist_raw[-1] if history is not None and history.input_hist_raw else ""
-    for number, text in enumerate(cell.splitlines(), 1):
+    for number, text in enumerate(split_lines(cell), 1):
         magic = text.find("%rasp")
         if magic >= 0 and text.find(line, magic) >= 0:
             return number, text.find(line, magic)

@@ -112,3 +112,16 @@ def test_in_a_loaded_file_it_compiles_quietly_and_saves_nothing(tmp_path, monkey
     with pytest.raises(RaspError, match="compile saves no model from a loaded file"):
         Interpreter(out=lambda line: None).run(main.read_text(), str(main))
     assert list(tmp_path.glob("model*")) == []
+
+
+def test_a_refusal_past_a_limit_says_where_the_limits_are_set():
+    """The statement has no --max-values: its refusal keeps the flag's name (the one rule's
+    text) and a note says the statement uses the defaults, set by `rasp compile` or Limits."""
+    it, _ = session()
+    with pytest.raises(RaspError) as caught:
+        it.run('compile(indices, "ab", 30000);', "s.rasp")
+    text = format_error(caught.value)
+    assert "has 30,000 values (limit --max-values 20,000)" in text
+    assert ("s.rasp:1:1: note: the statement compiles with the default limits: they are "
+            "options of `rasp compile` (--max-values, --max-table, --max-units) and of "
+            "Interpreter.compile(..., limits=Limits(...))") in text
