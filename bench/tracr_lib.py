@@ -8,8 +8,10 @@ the parameters, the layers and heads, and the share of random inputs (lengths 1.
 tokens from the program's vocabulary) on which the compiled model equals its own evaluator:
 ours against our interpreter, tracr's against tracr's evaluator. Numbers equal within 1e-3
 count as equal; positions where tracr's evaluator gives None (nothing selected) are not
-compared, and inputs on which an evaluator raises are drawn again. Needs the `tracr` extra
-(`pip install tracr-pypi`, with jax on CPU). tracr's layers count attention+MLP blocks.
+compared, and inputs on which an evaluator raises are drawn again; tracr's inputs are padded
+to max_len (its pad token is masked), so that jax compiles its forward pass once. Needs the
+`tracr` extra (`pip install tracr-pypi`, with jax on CPU). tracr's layers count its
+attention+MLP blocks; heads are the most in one layer.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def tracr(expr: Any, vocab: list, max_len: int, count: int) -> dict:
     start = time.perf_counter()
     try:
         model = compiling.compile_rasp_to_model(expr, vocab=set(vocab), max_seq_len=max_len,
-                                                compiler_bos="BOS")
+                                                compiler_bos="BOS", compiler_pad="PAD")
     except Exception as e:  # tracr's own refusals are its exceptions of every kind
         return {"refused": f"{type(e).__name__}: {e}"[:120]}
     seconds = time.perf_counter() - start
@@ -136,8 +138,9 @@ def tracr(expr: Any, vocab: list, max_len: int, count: int) -> dict:
         except Exception:
             return None
     cases = inputs(vocab, max_len, count, lambda t: reference(t) is not None)
-    right = sum(agrees(model.apply(["BOS", *t]).decoded[1:], reference(t) or [])
-                for t in cases)
+    # every input padded to max_len: jax compiles tracr's forward pass once per shape
+    right = sum(agrees(model.apply(["BOS", *t, *["PAD"] * (max_len - len(t))])
+                       .decoded[1:len(t) + 1], reference(t) or []) for t in cases)
     return {"seconds": seconds, "parameters": parameters,
             "layers": model.model_config.num_layers, "heads": model.model_config.num_heads,
             "inputs": len(cases), "right": right}

@@ -25,6 +25,7 @@ tracr's spellings (`Select`, `Aggregate`, `SelectorWidth`, `Comparison.EQ`, `num
 from __future__ import annotations
 
 import enum
+import itertools
 import linecache
 import sys
 from collections.abc import Callable
@@ -61,13 +62,18 @@ def _source(filename: str) -> Source:
     return Source(filename, "".join(linecache.getlines(filename)))
 
 
+@lru_cache(maxsize=256)
+def _resolved(filename: str) -> str:
+    return str(Path(filename).resolve())
+
+
 def call_site() -> Span | None:
     """The span of the user's code that is calling into the builders now: the file, line
     and columns of the expression Python is running there."""
     if _library:
         return None  # the library's own nodes (`length`), built when this module loads
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()) in _HERE:
+    while frame is not None and _resolved(frame.f_code.co_filename) in _HERE:
         frame = frame.f_back
     if frame is None:
         return None
@@ -75,10 +81,13 @@ def call_site() -> Span | None:
 
 
 def span_of(frame: FrameType) -> Span:
+    """The expression a frame is running: its columns from Python 3.11 on, else its line."""
     code = frame.f_code
-    positions = list(code.co_positions())
-    line, end_line, column, end_column = positions[frame.f_lasti // 2] \
-        if frame.f_lasti >= 0 and frame.f_lasti // 2 < len(positions) else (None,) * 4
+    positions = getattr(code, "co_positions", None)  # (Python 3.11)
+    found = None
+    if positions is not None and frame.f_lasti >= 0:
+        found = next(itertools.islice(positions(), frame.f_lasti // 2, None), None)
+    line, end_line, column, end_column = found or (None,) * 4
     line = line or frame.f_lineno
     if column is None or end_column is None:
         column, end_column, end_line = 0, 0, line
@@ -402,10 +411,11 @@ def _python_map(function: Callable, *inputs: graph.SOp) -> graph.Map:
 
 def selector_width(selector: graph.Selector) -> graph.SOp:
     """How many keys each query selects: the library's `selector_width`, node for node."""
+    sel: Any = lift(selector)  # (a session's selector too: with the operators)
     first = select(indices, 0, "==")
-    share_of_first = aggregate(selector | first, indicator(indices == 0))
-    selects_first = aggregate(selector & first, 1, 0)
-    width = round(1 / share_of_first - 1 + selects_first)
+    share_of_first: Any = aggregate(sel | first, indicator(indices == 0))
+    selects_first = aggregate(sel & first, 1, 0)
+    width: Any = round(1 / share_of_first - 1 + selects_first)
     return width.annotated(text=_text(f"selector_width({_shown(selector)})"))
 
 
@@ -442,7 +452,9 @@ indices = IndicesNode(text="indices").named("indices")
 def _length() -> graph.SOp:
     """The library's `length`, node for node: attending uniformly, position 0 carries 1/n."""
     full_s = select(1, 1, "==").named("full_s")
-    return round(1 / aggregate(full_s, indicator(indices == 0))).named("length")
+    share: Any = aggregate(full_s, indicator(indices == 0))
+    length_: Any = round(1 / share)
+    return length_.named("length")
 
 
 length = _length()
@@ -534,7 +546,9 @@ def _literal(value: Any) -> str:
 
 
 def _expression(node: graph.Node, names: dict[int, str]) -> str:
-    def part(n: graph.Node) -> str:
+    def part(n: graph.Node, bare: bool = False) -> str:
+        """An input's text: bracketed where it is an operation, unless `bare` (an argument
+        of a call)."""
         if n.id in names:
             return names[n.id]
         if isinstance(n, graph.Tokens):
@@ -544,9 +558,14 @@ def _expression(node: graph.Node, names: dict[int, str]) -> str:
         if isinstance(n, graph.Constant):
             return _atom(n.value)
         text = _expression(n, names)
-        return text if isinstance(n, (graph.Select, graph.Aggregate)) else f"({text})"
+        called = isinstance(n, (graph.Select, graph.Aggregate)) or (
+            isinstance(n, graph.Map) and n.operation.symbol in ("round", "indicator"))
+        return text if bare or called else f"({text})"
 
-    args = [part(i) for i in node.inputs]
+    calls = isinstance(node, (graph.Select, graph.Aggregate)) or (
+        isinstance(node, graph.Map) and node.operation.kind in ("unary", "occurs")
+        and node.operation.symbol in ("round", "indicator", ""))
+    args = [part(i, calls) for i in node.inputs]
     if isinstance(node, graph.Select):
         return f"select({args[0]}, {args[1]}, {node.op})"
     if isinstance(node, graph.Combine):

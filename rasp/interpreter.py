@@ -316,7 +316,7 @@ class Interpreter:
         node (built in Python, rasp.dsl) stands for itself, at the span that built it."""
         if isinstance(expression, Node):
             with self._entry(), limits_at(expression.span):  # type: ignore[arg-type]
-                return then(plain(expression), expression.span)
+                return then(plain(expression), expression.span)  # type: ignore[arg-type]
         if not isinstance(expression, str):
             raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
         text = expression.strip().rstrip(";").rstrip()
