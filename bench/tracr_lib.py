@@ -150,7 +150,7 @@ def cell(result: dict | None) -> list[str]:
     if result is None:
         return ["", "", "", ""]
     if "refused" in result:
-        return ["refused: " + result["refused"].split(":")[0][:40], "", "", ""]
+        return ["refused (below)", "", "", ""]
     share = f"{100 * result['right'] / max(result['inputs'], 1):.1f} % of {result['inputs']}"
     return [f"{result['seconds']:.2f}", f"{result['parameters']:,}",
             f"{result['layers']}/{result['heads']}", share]
@@ -181,10 +181,13 @@ def main() -> None:
                 tracr(expr, vocab, max_len, args.tracr_inputs)
             rows.append({"program": name, "max_len": max_len, "ours": ours_result,
                          "tracr": theirs})
+            for who, result in (("ours", ours_result), ("tracr", theirs)):
+                if result is not None and "refused" in result:
+                    refused[f"{name} ({who}, max_len {max_len})"] = result["refused"]
             print(f"| {name} | {max_len} | " + " | ".join(cell(ours_result) + cell(theirs))
                   + " |", flush=True)
     for name, why in refused.items():
-        print(f"\nnot imported: {name}: {why.splitlines()[0]}")
+        print(f"\nnot imported or refused: {name}: {why.splitlines()[0]}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

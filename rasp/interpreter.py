@@ -330,7 +330,7 @@ class Interpreter:
             with limits_at(stmt.expr.span):
                 return then(self.evaluator.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
-    def evaluate_batch(self, expression: str, inputs: Iterable[Any],
+    def evaluate_batch(self, expression: str | Node, inputs: Iterable[Any],
                        progress: Callable[[int, int], Any] | None = None,
                        keep_going: bool = False) -> list:
         """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
@@ -340,7 +340,7 @@ class Interpreter:
         that caused it: the first such error is raised, or with `keep_going` every input
         that fails gets its RaspError in place of its output, and the others their outputs.
         `progress(done, total)` is called as batches finish."""
-        if not isinstance(expression, str):
+        if not isinstance(expression, (str, Node)):
             raise TypeError(f"evaluate_batch expects an expression as a str, got "
                             f"{type(expression).__name__}")
         return self._on_built(

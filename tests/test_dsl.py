@@ -194,6 +194,11 @@ def test_a_non_deterministic_function_is_refused():
     with pytest.raises(RaspError, match="'lambda' is not deterministic") as caught:
         Interpreter().compile(noisy, "ab", 3)
     assert caught.value.span.source.name == __file__
+    by_position = dsl.Map(lambda i: rng.randint(0, 9), indices)  # no tokens read
+    with pytest.raises(RaspError, match="'lambda' is not deterministic"):
+        Interpreter().compile(by_position, "ab", 3)
+    assert Interpreter().compile(dsl.Map(lambda i: i % 2, indices), "ab", 3) \
+        .checked().refusal() is None
 
 
 def test_building_mistakes_are_positioned_at_the_python_call():
@@ -220,6 +225,11 @@ def test_nodes_from_two_sessions_and_python_mix():
     assert dsl.lift(parsed).id == parsed.id
 
 
+def test_batches_of_a_node():
+    assert Interpreter().evaluate_batch(reverse_of(tokens), ["ab", "cde", "fg"]) == \
+        [["b", "a"], ["e", "d", "c"], ["g", "f"]]
+
+
 def test_a_bound_node_is_named_in_rasp_text():
     it = Interpreter(draw_dir=None)
     it.bind("rev", reverse_of(tokens))
@@ -242,3 +252,15 @@ def test_to_source_writes_rasp_that_computes_the_same(example, name, build, voca
 def test_to_source_refuses_a_python_function():
     with pytest.raises(RaspError, match="applies the Python function 'upper'"):
         dsl.to_source(dsl.Map(str.upper, tokens))
+
+
+def test_a_bound_python_program_makes_a_dataset():
+    from rasp.train import make_dataset
+
+    it = Interpreter()
+    loud = dsl.Map(str.upper, reverse_of(tokens))
+    it.bind("loud_reverse", loud)
+    data = make_dataset(it, "loud_reverse", alphabet="abc", lengths=(1, 4), n_train=20,
+                        n_val=5, n_test=5)
+    assert data.classes == ["A", "B", "C"]
+    assert [h.key for h in data.program.heads] == ["L1H1", "L2H1"]  # length, the mirror

@@ -152,6 +152,12 @@ class Facts:
                     values.append(np.asarray(evaluate(node, _dummy(n), self._dummy_caches[n])))
                 except RaspError:
                     values.append(None)
+            if _functions(node, []):  # the model holds these values: one answer each
+                for n, row in enumerate(values[1:], 1):
+                    again = _again(node, n)
+                    if row is not None and again is not None:
+                        _check_deterministic(node, [], [()] * n, row.tolist(),
+                                             again.tolist())
             self._exact[node.id] = values
         return self._exact[node.id]
 
@@ -383,6 +389,14 @@ class Facts:
         return np.broadcast_to(result, (hi - lo,)).tolist()
 
 
+def _again(node: SOp, n: int) -> np.ndarray | None:
+    """`node` evaluated afresh on length n (None where it raises)."""
+    try:
+        return np.asarray(evaluate(node, _dummy(n), {}))
+    except RaspError:
+        return None
+
+
 def _functions(out: SOp, leaves: list[SOp]) -> list[Map]:
     """The maps of Python functions (rasp.dsl) between the leaves and `out`."""
     stop = {leaf.id for leaf in leaves}
@@ -408,7 +422,7 @@ def _check_deterministic(out: SOp, leaves: list[SOp], combos: list[tuple], first
             given = ", ".join(f"{leaf.title} = {v!r}" for leaf, v in zip(leaves, combo))
             raise refusal(function, f"the Python function '{function.operation.symbol}' is "
                                     f"not deterministic: '{out.title}' gave {a!r} and then "
-                                    f"{b!r} where {given}")
+                                    f"{b!r}" + (f" where {given}" if given else ""))
 
 
 def _most_selected(selector: Selector, n: int) -> int:
