@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import itertools
 import linecache
+import math
 import sys
 from collections.abc import Callable
 from functools import lru_cache
@@ -147,8 +148,8 @@ class SOpOperators(_Truthless):
 
     def _binary(self, op: str, other: Any, reflected: bool = False) -> graph.Map:
         left, right = (other, self) if reflected else (self, other)
-        return _map(graph.Operation("binary", op), f"{_shown_any(left)} {_word(op)} "
-                    f"{_shown_any(right)}", _sop(left, op), _sop(right, op))
+        return _map(graph.Operation("binary", op), f"{_shown_any(left)} {op} "
+                    f"{_shown_any(right)}", _sop(left, f"'{op}'"), _sop(right, f"'{op}'"))
 
     def __eq__(self, other: Any) -> graph.Map:  # type: ignore[override]
         return self._binary("==", other)
@@ -291,10 +292,6 @@ def lift(node: graph.Node) -> graph.Node:
 
 
 # ---------------------------------------------------------------- building blocks
-
-
-def _word(op: str) -> str:
-    return op
 
 
 def _shown_any(value: Any) -> str:
@@ -538,10 +535,15 @@ def _postorder(sop: graph.Node, known: set[int]) -> tuple[list[graph.Node], dict
 
 
 def _literal(value: Any) -> str:
+    """A value as RASP text: RASP's strings hold no double quote or line break, and its
+    numbers are finite."""
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if (isinstance(value, str) and any(c in value for c in '"\r\n')) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise RaspTypeError(f"RASP text cannot write the value {value!r}", call_site())
     return _atom(value)
 
 
@@ -556,7 +558,7 @@ def _expression(node: graph.Node, names: dict[int, str]) -> str:
         if isinstance(n, graph.Indices):
             return "indices"
         if isinstance(n, graph.Constant):
-            return _atom(n.value)
+            return _literal(n.value)
         text = _expression(n, names)
         called = isinstance(n, (graph.Select, graph.Aggregate)) or (
             isinstance(n, graph.Map) and n.operation.symbol in ("round", "indicator"))
@@ -571,7 +573,7 @@ def _expression(node: graph.Node, names: dict[int, str]) -> str:
     if isinstance(node, graph.Combine):
         return f"not {args[0]}" if node.op == "not" else f" {node.op} ".join(args)
     if isinstance(node, graph.Aggregate):
-        return f"aggregate({args[0]}, {args[1]}, {_atom(node.default)})"
+        return f"aggregate({args[0]}, {args[1]}, {_literal(node.default)})"
     assert isinstance(node, graph.Map), node
     return _map_text(node, args)
 
@@ -580,7 +582,7 @@ def _map_text(node: graph.Map, args: list[str]) -> str:
     operation = node.operation
     kind, symbol, constant = operation.kind, operation.symbol, operation.constant
     if kind == "binary":
-        right = args[1] if len(args) > 1 else _atom(constant)
+        right = args[1] if len(args) > 1 else _literal(constant)
         return f"{args[0]} {symbol} {right}"
     if kind == "unary":
         return f"{symbol}({args[0]})" if symbol in ("round", "indicator") else \
@@ -592,6 +594,6 @@ def _map_text(node: graph.Map, args: list[str]) -> str:
     if kind == "lookup":
         return f"{_literal(constant)}[{args[0]}]"
     if kind == "occurs":
-        return f"indicator({args[0]} == {_atom(constant)})"
+        return f"indicator({args[0]} == {_literal(constant)})"
     raise RaspTypeError(f"'{node.title}' applies the Python function '{symbol}', which RASP "
                         f"text cannot express", node.span)

@@ -264,3 +264,8 @@ def test_a_bound_python_program_makes_a_dataset():
                         n_val=5, n_test=5)
     assert data.classes == ["A", "B", "C"]
     assert [h.key for h in data.program.heads] == ["L1H1", "L2H1"]  # length, the mirror
+
+
+def test_to_source_refuses_what_rasp_text_cannot_write():
+    with pytest.raises(RaspError, match="cannot write the value 'say \"hi\"'"):
+        dsl.to_source(tokens + 'say "hi"')
