@@ -401,6 +401,8 @@ class Interpreter:
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of `node` on an input, evaluated through the session's caches."""
+        if type(node).__module__ != Node.__module__:  # built in Python (rasp.dsl)
+            node = plain(node)
         tokens = self._tokens(example, input_span or span)
         try:
             return evaluate(node, input_array([tokens]), self._cache_for(tokens),

@@ -225,6 +225,12 @@ def test_nodes_from_two_sessions_and_python_mix():
     assert dsl.lift(parsed).id == parsed.id
 
 
+def test_long_inputs_are_planned_for_nodes_too():
+    it = Interpreter()
+    text = "".join(random.Random(2).choice("abc") for _ in range(600))  # planned aggregates
+    assert it.apply(sort_stable(tokens, tokens), text).tolist() == sorted(text)
+
+
 def test_batches_of_a_node():
     assert Interpreter().evaluate_batch(reverse_of(tokens), ["ab", "cde", "fg"]) == \
         [["b", "a"], ["e", "d", "c"], ["g", "f"]]
