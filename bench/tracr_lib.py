@@ -17,13 +17,15 @@ attention+MLP blocks; heads are the most in one layer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import random
+import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +93,7 @@ def inputs(vocab: list, max_len: int, count: int, valid: Callable[[list], bool],
     return found
 
 
-def ours(expr: Any, vocab: list, max_len: int, count: int) -> dict:
+def ours(expr: Any, vocab: list, max_len: int, count: int, memory_gb: float) -> dict:
     it = Interpreter()
     try:
         node = from_tracr(expr)
@@ -99,10 +101,14 @@ def ours(expr: Any, vocab: list, max_len: int, count: int) -> dict:
         return {"not imported": e.message}
     try:
         start = time.perf_counter()
-        compiled = it.compile(node, vocab, max_len)
+        with memory_limit(memory_gb):
+            compiled = it.compile(node, vocab, max_len)
         seconds = time.perf_counter() - start
     except RaspError as e:
         return {"refused": e.message}
+    except MemoryError:
+        return {"refused": f"the compiler needs more than {memory_gb:g} GB of memory "
+                           f"(--memory)"}
     model = compiled.model
 
     def reference(tokens: list) -> list | None:
@@ -116,6 +122,18 @@ def ours(expr: Any, vocab: list, max_len: int, count: int) -> dict:
             "layers": len(model.config["layers"]) - 1, "heads": max(model.heads_per_layer,
                                                                    default=0),
             "inputs": len(cases), "right": right}
+
+
+@contextlib.contextmanager
+def memory_limit(gb: float) -> Iterator[None]:
+    """Our compiler's memory, bounded (its limits bound tables, not the model's size): on a
+    shared machine a program too large becomes a refusal, not the machine's whole memory."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (int(gb * 2 ** 30), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def tracr(expr: Any, vocab: list, max_len: int, count: int) -> dict:
@@ -158,11 +176,13 @@ def cell(result: dict | None) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[5, 10, 20])
     parser.add_argument("--ours-only", type=int, nargs="*", default=[100])
     parser.add_argument("--inputs", type=int, default=200, help="random inputs, ours")
     parser.add_argument("--tracr-inputs", type=int, default=30, help="random inputs, tracr's")
     parser.add_argument("--only", help="one program, by its name in tracr's library")
+    parser.add_argument("--memory", type=float, default=8.0,
+                        help="GB of address space our compiler may use (beyond: refused)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
     print("| program | max_len | ours: compile s | parameters | layers/heads | model = "
@@ -173,7 +193,7 @@ def main() -> None:
         for name, expr, vocab in library(max_len):
             if args.only and name != args.only:
                 continue
-            ours_result = ours(expr, vocab, max_len, args.inputs)
+            ours_result = ours(expr, vocab, max_len, args.inputs, args.memory)
             if "not imported" in ours_result:
                 refused[name] = ours_result["not imported"]
                 continue
