@@ -35,6 +35,7 @@ from .graph import (
     Selector,
     SOp,
     Tokens,
+    plain,
     selects_of,
 )
 
@@ -202,6 +203,7 @@ def depths(nodes: list[Node]) -> dict[int, int]:
 
 
 def analyze(target: SOp) -> Analysis:
+    target = plain(target)  # rasp.dsl's nodes, as the analysis compares them: plain ones
     nodes = graph_below(target)
     depth = depths(nodes)
     layers = [Layer(d) for d in range(depth[target.id] + 1)]

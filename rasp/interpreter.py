@@ -37,7 +37,7 @@ from .errors import (
     split_lines,
 )
 from .evaluator import Evaluator, Exit, limits_at
-from .graph import Node, Selector, SOp
+from .graph import Node, Selector, SOp, plain
 from .outcomes import Analyzed, Built, Drawn, Exited, Message, Outcome, Shown, render
 from .parser import parse
 from .values import describe, prepare_input
@@ -194,8 +194,9 @@ class Interpreter:
                 receive(Exited())
         return received
 
-    def evaluate(self, expression: str, example: Any) -> list:
-        """Apply the s-op or selector named (or written) by `expression` to `example`."""
+    def evaluate(self, expression: str | Node, example: Any) -> list:
+        """Apply the s-op or selector named (or written) by `expression`, or a node built in
+        Python (rasp.dsl), to `example`."""
         def applied(value: Any, span: Span) -> list:
             if not isinstance(value, (SOp, Selector)):
                 raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
@@ -203,10 +204,12 @@ class Interpreter:
             return self.apply(value, example, span).tolist()
         return self._on_built(expression, applied)
 
-    def _on_built(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
+    def _on_built(self, expression: str | Node, then: Callable[[Any, Span], Any]) -> Any:
         """`then(value, span)` of an expression whose graph may have been built by an earlier
         call: the same text means the same graph while the names it could reach are bound
         to the same values (the graph's nodes, kept, keep their cached values too)."""
+        if isinstance(expression, Node):
+            return self._on_expression(expression, then)
         if not isinstance(expression, str):
             raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
         built = self._built.get(expression)
@@ -222,7 +225,7 @@ class Interpreter:
         with self._entry(), limits_at(built.span):
             return then(built.value, built.span)
 
-    def analyze(self, expression: str) -> Analysis:
+    def analyze(self, expression: str | Node) -> Analysis:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
         return self._on_expression(expression, self.analyze_node)
 
@@ -233,7 +236,7 @@ class Interpreter:
         example = self.settings.examples["s-op"]
         return check(analyze(node), prepare_input(example), format_example(example))
 
-    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
+    def compile(self, expression: str | Node, vocab: Any, max_len: int, limits: Any = None) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
         every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
         `.model` is the Model and `.verify()` checks it against the interpreter."""
@@ -242,7 +245,7 @@ class Interpreter:
         def compiled(node: Any, span: Span) -> Any:
             if not isinstance(node, SOp):
                 raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
-            name = expression.strip().rstrip(";")
+            name = node.title if isinstance(expression, Node) else expression.strip().rstrip(";")
             try:
                 return compile_sop(node, list(vocab), max_len, name, limits)
             except RaspError as e:
@@ -303,12 +306,25 @@ class Interpreter:
             raise RaspValueError(f"compile saves only below the current folder: '{path}' is "
                                  "not a relative path without '..'", span)
 
+    def bind(self, name: str, value: Any) -> None:
+        """`name = value;` for a value built in Python (an s-op or selector of rasp.dsl), so
+        that RASP text (`draw(name);`), `rasp train` and `rasp dataset` can name it."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"bind expects a name, got {name!r}")
+        with self._entry():
+            self.env.assign(name, plain(value) if isinstance(value, Node) else value,
+                            getattr(value, "span", None))
+
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
         return self._on_expression(expression, lambda value, span: value)
 
-    def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
-        """`then(value, span)` of an expression, as one call into the session."""
+    def _on_expression(self, expression: str | Node, then: Callable[[Any, Span], Any]) -> Any:
+        """`then(value, span)` of an expression, as one call into the session. A graph
+        node (built in Python, rasp.dsl) stands for itself, at the span that built it."""
+        if isinstance(expression, Node):
+            with self._entry(), limits_at(expression.span):  # type: ignore[arg-type]
+                return then(plain(expression), expression.span)  # type: ignore[arg-type]
         if not isinstance(expression, str):
             raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
         text = expression.strip().rstrip(";").rstrip()
@@ -322,7 +338,7 @@ class Interpreter:
             with limits_at(stmt.expr.span):
                 return then(self.evaluator.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
-    def evaluate_batch(self, expression: str, inputs: Iterable[Any],
+    def evaluate_batch(self, expression: str | Node, inputs: Iterable[Any],
                        progress: Callable[[int, int], Any] | None = None,
                        keep_going: bool = False) -> list:
         """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
@@ -332,7 +348,7 @@ class Interpreter:
         that caused it: the first such error is raised, or with `keep_going` every input
         that fails gets its RaspError in place of its output, and the others their outputs.
         `progress(done, total)` is called as batches finish."""
-        if not isinstance(expression, str):
+        if not isinstance(expression, (str, Node)):
             raise TypeError(f"evaluate_batch expects an expression as a str, got "
                             f"{type(expression).__name__}")
         return self._on_built(
@@ -393,6 +409,8 @@ class Interpreter:
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of `node` on an input, evaluated through the session's caches."""
+        if type(node).__module__ != Node.__module__:  # built in Python (rasp.dsl)
+            node = plain(node)
         tokens = self._tokens(example, input_span or span)
         try:
             return evaluate(node, input_array([tokens]), self._cache_for(tokens),

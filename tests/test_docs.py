@@ -6,6 +6,7 @@ and says so: `<!-- illustration -->` on the line before its fence."""
 
 from __future__ import annotations
 
+import doctest
 import io
 import os
 import re
@@ -137,11 +138,30 @@ def test_command(doc, block, tmp_path, monkeypatch):
     assert _timeless(out.getvalue().splitlines()) == expected
 
 
+# Python sessions (```python blocks of `>>> ` lines): each doc's blocks run in order in one
+# namespace, as a notebook's cells, and must print what they show (doctest's rules).
+PYTHON = sorted({p for p in DOCS if any(b.startswith(">>> ")
+                                       for b in _blocks(p, ("python",)))})
+
+
+@pytest.mark.parametrize("path", PYTHON, ids=[p.name for p in PYTHON])
+def test_python_session(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = "\n".join(b for b in _blocks(path, ("python",)) if b.startswith(">>> "))
+    test = doctest.DocTestParser().get_doctest(text, {}, path.name, str(path), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report = io.StringIO()
+    runner.run(test, out=report.write)
+    assert runner.failures == 0, re.sub(r"compiled in \d+\.\d\d s", "compiled in 0.00 s",
+                                        report.getvalue())
+
+
 def test_every_doc_has_its_examples_checked():
     assert {d for d, _ in SESSIONS} >= {"README.md", "tutorial.md", "examples.md",
                                         "language.md"}
     assert {d for d, _ in PROGRAMS} >= {"examples.md"}
     assert {d for d, _ in COMMANDS} >= {"analysis.md", "cli.md"}
+    assert {p.name for p in PYTHON} >= {"python.md"}
 
 
 def test_install_hints_name_only_what_installs():

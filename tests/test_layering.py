@@ -27,6 +27,7 @@ RANK = {
     "planner": 2.5,  # evaluates aggregates by pattern, for the engine
     "engine": 3, "values": 3,
     "env": 3.5,  # scopes, and the files and declarations names come from
+    "dsl": 3.7,  # RASP in Python: builds graph nodes, as the evaluator does from text
     "analysis": 4, "display": 4,
     "compiler": 4.2,  # a library over the graph and the analysis, for the session's compile
     "draw": 4.5,
@@ -49,7 +50,8 @@ SUBPACKAGE_LIMITS = {"compiler": {"evaluator", "interpreter", "display", "draw"}
 # third-party packages and the only modules (or subpackages) that may import them
 THIRD_PARTY = {"lark": {"parser"}, "prompt_toolkit": {"repl"}, "torch": {"train"},
                "matplotlib": {"train"}, "IPython": {"notebook"}, "nbclient": {"notebook"},
-               "dask": {"dataset"}, "pyarrow": {"dataset"}}
+               "dask": {"dataset"}, "pyarrow": {"dataset"}, "tracr": {"compat"},
+               "jax": {"compat"}}
 
 
 def _modules() -> dict[str, Path]:

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import RaspValueError, split_lines
 from .assemble import assemble
 from .bounds import check_bounds
-from .graph import SOp, analyze
+from .graph import SOp, analyze, plain
 from .layout import lay_out
 from .model import Model
 from .plan import plan_features
@@ -74,6 +74,7 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     """Compile an s-op into a transformer that computes it on every input of tokens from
     `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
     start = time.perf_counter()
+    target = plain(target)  # rasp.dsl's nodes, as the passes compare them: plain ones
     vocab = check_bounds(target, vocab, max_len)
     analysis = analyze(target)
     facts = Facts(vocab, max_len, limits or Limits())  # value sets, as the passes ask

@@ -27,8 +27,9 @@ from ..graph import (
     Selector,
     SOp,
     Tokens,
+    plain,
 )
 
 __all__ = ["Aggregate", "Analysis", "Combine", "Constant", "Head", "Indices", "Layer", "Map",
            "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "evaluate",
-           "graph_below", "heads_per_layer_text", "input_array", "selects_of"]
+           "graph_below", "heads_per_layer_text", "input_array", "plain", "selects_of"]
