@@ -203,12 +203,17 @@ class ToggleFullDisplay(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class ToggleCausal(Node):
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Exit(Node):
     pass
 
 
 Stmt = (ExprStmt | Assign | Draw | Analyze | Compile | Load | FuncDef | For | SetExample
-        | ShowExample | ToggleExamples | ToggleFullDisplay | Exit)
+        | ShowExample | ToggleExamples | ToggleFullDisplay | ToggleCausal | Exit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,7 +175,8 @@ class Evaluator:
                                   top)
             case ast.SetExample(example=expr):  # set [s-op|selector] example e
                 self.host.perform(stmt, (self.eval_expr(expr, env),), top)
-            case ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay():
+            case (ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay()
+                  | ast.ToggleCausal()):
                 self.host.perform(stmt, (), top)
             case ast.Exit():
                 raise Exit()

@@ -91,7 +91,8 @@ class Interpreter:
 
     def __init__(self, out: Callable[[str], Any] | None = None,
                  warn: Callable[[str], Any] | None = None, interactive: bool = False,
-                 draw_dir: str | Path | None = "comp_flows", memory_limit: int | None = None):
+                 draw_dir: str | Path | None = "comp_flows", memory_limit: int | None = None,
+                 causal: bool = False):
         for name, callback in (("out", out), ("warn", warn)):
             if callback is not None and not callable(callback):
                 raise TypeError(f"Interpreter's {name} must be a function taking a line of "
@@ -115,6 +116,8 @@ class Interpreter:
         # the input size (selection cells, n x n) from which aggregates are planned (engine.py);
         # None: never
         self.plan_from: int | None = PLAN_FROM
+        # causal semantics (`causal on;`): every selection restricted to keys k <= query q
+        self.causal = bool(causal)
         self.settings = Settings()  # what the REPL's commands change
         self._sink: Callable[[Outcome], Any] = self._render  # of the call running now
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
@@ -366,7 +369,8 @@ class Interpreter:
         given, so that an error quotes it so)."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
-                           memory_limit=self.memory_limit, plan_from=self.plan_from)
+                           memory_limit=self.memory_limit, plan_from=self.plan_from,
+                           causal=self.causal)
         except RaspError:
             for i, example in zip(where, originals):
                 try:
@@ -388,7 +392,8 @@ class Interpreter:
         tokens = self._tokens(example, input_span or span)
         try:
             return evaluate(node, input_array([tokens]), self._cache_for(tokens),
-                            memory_limit=self.memory_limit, plan_from=self.plan_from)
+                            memory_limit=self.memory_limit, plan_from=self.plan_from,
+                            causal=self.causal)
         except RaspError as e:
             if e.span is None:  # from tokens_*: the input itself is at fault
                 raise e.at(input_span or span) from None
@@ -406,7 +411,7 @@ class Interpreter:
         """The values computed so far on this input. They are kept for the last few inputs,
         within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
         alone are too many, they go too (they only save recomputing)."""
-        key = tuple(ops.atom_key(t) for t in tokens)
+        key = (self.causal, *(ops.atom_key(t) for t in tokens))  # each mode its own values
         cache = self._caches.pop(key, None) or ValueCache()
         while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
                 c.nbytes for c in self._caches.values()) > CACHE_BYTES):
@@ -485,6 +490,8 @@ class Interpreter:
                     self.settings.show[key] = on
             case ast.ToggleFullDisplay(on=on):
                 self.settings.full_display = on
+            case ast.ToggleCausal(on=on):
+                self.causal = on
         return None
 
     def _draw(self, stmt: ast.Draw, node: Any, example: Any, top: bool) -> Drawn:
@@ -524,7 +531,7 @@ class Interpreter:
         inputs = input_array([tokens])
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit,
-                     plan_from=self.plan_from)
+                     plan_from=self.plan_from, causal=self.causal)
         return Flow(report, example, values), result
 
 

@@ -232,6 +232,9 @@ class _ToAst(Transformer_NonRecursive):
     def toggle_full_display(self, meta, _keyword, switch):
         return ast.ToggleFullDisplay(switch == "on", span=self._at(meta))
 
+    def toggle_causal(self, meta, _keyword, switch):
+        return ast.ToggleCausal(switch == "on", span=self._at(meta))
+
     def exit(self, meta, _keyword):
         return ast.Exit(span=self._at(meta))
 
@@ -322,7 +325,7 @@ _TERMINAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "ST
                    "SELECT": "'select('", "AGGREGATE": "'aggregate('", "RANGE": "'range('",
                    "ZIP": "'zip('", "LEN": "'len('", "ANALYZE": "'analyze('",
                    "COMPILE": "'compile('",
-                   "FULL_SEQ_DISPLAY": "'full seq display'",
+                   "FULL_SEQ_DISPLAY": "'full seq display'", "CAUSAL": "'causal'",
                    "EXIT": "'exit'", "SOP": "'s-op'", "$END": "the end of the input"}
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 

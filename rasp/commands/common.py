@@ -203,8 +203,10 @@ def read(path: str) -> str:
         raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
-def session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
-    return Interpreter(out=line_writer(out), warn=line_writer(err), interactive=interactive)
+def session(out: TextIO, err: TextIO, interactive: bool = False,
+            causal: bool = False) -> Interpreter:
+    return Interpreter(out=line_writer(out), warn=line_writer(err), interactive=interactive,
+                       causal=causal)
 
 
 @dataclass(frozen=True)
@@ -216,12 +218,13 @@ class Loaded:
     source: str
 
 
-def load(file: str, err: TextIO) -> Loaded:
-    """Read FILE (a path, or a file of the example library) and run it quietly; its warnings
-    and its first error go to `err`, and an error stops the command with its exit code."""
+def load(file: str, err: TextIO, causal: bool = False) -> Loaded:
+    """Read FILE (a path, or a file of the example library) and run it quietly (in causal
+    mode with `causal`); its warnings and its first error go to `err`, and an error stops
+    the command with its exit code."""
     path = program_path(file)
     source = read(path)
-    interpreter = session(io.StringIO(), err)
+    interpreter = session(io.StringIO(), err, causal=causal)
     status = run_source(interpreter, source, path, err)
     if status != EXIT_OK:
         raise Stopped(status)
