@@ -230,10 +230,14 @@ class Interpreter:
         example = self.settings.examples["s-op"]
         return check(analyze(node), prepare_input(example), format_example(example))
 
-    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
+    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None,
+                causal: bool | None = None) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
         every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
-        `.model` is the Model and `.verify()` checks it against the interpreter."""
+        `.model` is the Model and `.verify()` checks it against the interpreter. `causal`
+        (by default the session's mode): a decoder, for a program that never reads later
+        positions."""
+        causal = self.causal if causal is None else causal
         from .compiler import compile_sop  # numpy weights: loaded only when asked for
 
         def compiled(node: Any, span: Span) -> Any:
@@ -241,7 +245,7 @@ class Interpreter:
                 raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
             name = expression.strip().rstrip(";")
             try:
-                return compile_sop(node, list(vocab), max_len, name, limits)
+                return compile_sop(node, list(vocab), max_len, name, limits, causal)
             except RaspError as e:
                 raise e.at(span) from None
         return self._on_expression(expression, compiled)
@@ -271,7 +275,7 @@ class Interpreter:
             except RaspError as e:
                 raise e.at(at.span) from None
         try:
-            compiled = build(node, list(vocab), max_len, node.title)
+            compiled = build(node, list(vocab), max_len, node.title, causal=self.causal)
         except RaspError as e:
             raise e.at(stmt.sop.span) from None
         refusal, failure, saved = compiled.refusal(), None, None
