@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
+from ..generation import generate
 from . import modelfile, names
 from .graph import heads_per_layer_text
 from .valuesets import key
@@ -188,6 +189,13 @@ class Model:
         """The values on inputs of one length, computed together."""
         y = self.raw([list(t) for t in batch], compact)
         return [self.decode(row) for row in y]
+
+    def generate(self, prompt: Sequence[Any], steps: int, until: Any = None) -> list:
+        """The prompt and `steps` tokens after it, each the model's value at the last
+        position so far (Interpreter.generate's loop): every one must be in the model's
+        vocabulary, and the whole within its max_len."""
+        return generate(lambda tokens: self.forward(tokens)[-1], list(prompt), steps, until,
+                        self.vocab, self.max_len)
 
     def save(self, path: str | Path) -> Path:
         """Write the model's `.npz` file, atomically; returns the path written (".npz" added
