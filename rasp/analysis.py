@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from . import ops
-from .causal import FutureRead, reads_future
+from .causal import FutureRead, reads_future, refusal
 from .engine import evaluate, input_array
 from .errors import RaspError
 from .graph import (
@@ -43,7 +43,7 @@ from .graph import (
 N = TypeVar("N", bound=Node)
 
 __all__ = ["Analysis", "Layer", "Head", "analyze", "check", "depths", "graph_below",
-           "heads_per_layer_text", "selects_of"]
+           "heads_per_layer_text", "selects_of", "FutureRead", "reads_future", "refusal"]
 
 
 @dataclass

@@ -278,6 +278,10 @@ class Interpreter:
             raise RaspTypeError(f"generate expects an s-op, got {describe(node)}", span)
         tokens = self._tokens(prompt, prompt_span or span)
         try:
+            check_steps(steps)
+        except RaspError as e:
+            raise e.at(span) from None
+        try:
             return generate(lambda seq: self.apply(node, seq, span).tolist()[-1], tokens,
                             steps, until, vocab)
         except RaspError as e:
@@ -295,7 +299,10 @@ class Interpreter:
         tokens = self._generated(node, prompt, steps, until, None, stmt.sop.span,
                                  stmt.prompt.span)
         n = len(prepare_input(prompt))
-        line = f"\t generated: {format_example(tokens[:n])} + {format_example(tokens[n:])}"
+        parts = [tokens[:n], tokens[n:]]
+        if isinstance(prompt, str) and all(isinstance(t, str) and len(t) == 1 for t in tokens):
+            parts = ["".join(part) for part in parts]  # a text, and the text after it
+        line = f"\t generated: {format_example(parts[0])} + {format_example(parts[1])}"
         return Generated(tuple(tokens), n, (line,))
 
     def _compile(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,

@@ -13,9 +13,10 @@ from ..analysis import (
     analyze,
     graph_below,
     heads_per_layer_text,
+    reads_future,
+    refusal,
     selects_of,
 )
-from ..causal import reads_future, refusal
 from ..engine import evaluate, input_array
 from ..graph import (
     Aggregate,
