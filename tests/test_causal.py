@@ -129,7 +129,7 @@ def test_causal_mode_equals_the_default_where_no_position_reads_the_future(case:
 def test_causal_programs_compute_the_same_in_both_modes(name):
     default, causal = session(False, "decoding"), session(True, "decoding")
     assert reads_future(default.value(name)) == []
-    for example in ["a", "ab|", "cab|ab", "ba|a|b", "21+43=64", [3, 1, 2], [5, 5, 0]]:
+    for example in ["a", "ab:", "cab:ab", "ba:a:b", "21+43=64", [3, 1, 2], [5, 5, 0]]:
         if name in ("prefix_sum", "count_next") and isinstance(example, str):
             continue
         assert same(_attempt(RaspError, default.evaluate, name, example),
@@ -184,7 +184,7 @@ def test_analyze_reports_it_in_text_and_json():
 
 @pytest.mark.parametrize("name, vocab, max_len", [
     ("frac_prevs", "ab", 5), ("causal_histogram", "abc", 4), ("previous", "ab", 5),
-    ("first", "abc", 4), ("count_next", [0, 1, 2, 3], 4), ("copy_next", "ab|", 5),
+    ("first", "abc", 4), ("count_next", [0, 1, 2, 3], 4), ("copy_next", "ab:", 5),
 ])
 def test_causal_compiling_is_exact_on_every_input(name, vocab, max_len):
     it = session(True, "decoding")
@@ -234,14 +234,14 @@ def test_generation_appends_the_value_at_the_last_position():
     it = session(True, "decoding")
     assert it.generate("count_next", [3], 5) == [3, 1, 2, 3, 0, 1]
     assert it.generate("count_next", [3], 9, until=0) == [3, 1, 2, 3, 0]
-    assert it.generate("copy_next", "ab|", 9, until="|") == list("ab|ab|")
-    assert it.generate("sort_next", "dbe|", 9, until="|") == list("dbe|bde|")
+    assert it.generate("copy_next", "ab:", 9, until=":") == list("ab:ab:")
+    assert it.generate("sort_next", "dbe:", 9, until=":") == list("dbe:bde:")
     assert it.generate("add_next", "99+99=", 3) == list("99+99=891")
     assert it.generate("count_next", [3], 0) == [3]
 
 
 @pytest.mark.parametrize("name, vocab, max_len, prompt", [
-    ("count_next", [0, 1, 2, 3], 5, [3]), ("copy_next", "ab|", 6, "ab|"),
+    ("count_next", [0, 1, 2, 3], 5, [3]), ("copy_next", "ab:", 6, "ab:"),
 ])
 def test_generation_on_the_compiled_model_equals_the_interpreter(name, vocab, max_len,
                                                                 prompt):
@@ -255,8 +255,8 @@ def test_generation_on_the_compiled_model_equals_the_interpreter(name, vocab, ma
 def test_the_generate_statement_and_command():
     printed: list[str] = []
     it = Interpreter(out=printed.append, causal=True)
-    it.run('load "decoding"; generate(copy_next, "ab|", 3); generate(count_next, [2], 3, 0);')
-    assert printed == ['\t generated: "ab|" + "ab|"', "\t generated: [2] + [1, 2, 0]"]
+    it.run('load "decoding"; generate(copy_next, "ab:", 3); generate(count_next, [2], 3, 0);')
+    assert printed == ['\t generated: "ab:" + "ab:"', "\t generated: [2] + [1, 2, 0]"]
     out = io.StringIO()
     assert main(["generate", "decoding", "add_next", "--prompt", "12+34=", "--steps", "3",
                  "--causal"], stdout=out, stderr=io.StringIO()) == 0
