@@ -16,7 +16,7 @@ from typing import Any
 from . import ops
 from .errors import RaspValueError, shorten
 
-__all__ = ["generate", "check_steps", "not_a_token"]
+__all__ = ["generate", "check_steps", "not_a_token", "shown"]
 
 
 def check_steps(steps: Any) -> int:
@@ -82,6 +82,16 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     return "string" if isinstance(value, str) else "number"
+
+
+def shown(prompt: Any, tokens: list) -> str:
+    """The prompt + what was generated, as the `generate` statement prints them: texts
+    when the prompt is a text and every token a character, else lists."""
+    n = len(prompt)
+    parts: list[Any] = [tokens[:n], tokens[n:]]
+    if isinstance(prompt, str) and all(isinstance(t, str) and len(t) == 1 for t in tokens):
+        parts = ['"' + "".join(part) + '"' for part in parts]
+    return f"{parts[0]} + {parts[1]}"
 
 
 def _short(items: list) -> str:

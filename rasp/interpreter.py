@@ -35,19 +35,9 @@ from .errors import (
     shorten,
 )
 from .evaluator import Evaluator, Exit, limits_at
-from .generation import check_steps, generate
+from .generation import check_steps, generate, shown
 from .graph import Node, Selector, SOp
-from .outcomes import (
-    Analyzed,
-    Built,
-    Drawn,
-    Exited,
-    Generated,
-    Message,
-    Outcome,
-    Shown,
-    render,
-)
+from .outcomes import Analyzed, Built, Drawn, Exited, Generated, Message, Outcome, Shown, render
 from .parser import parse
 from .values import describe, prepare_input
 
@@ -263,13 +253,10 @@ class Interpreter:
 
     def generate(self, expression: str, prompt: Any, steps: int, until: Any = None,
                  vocab: Sequence[Any] | None = None) -> list:
-        """The prompt and `steps` tokens after it, each the value at the last position of
-        the s-op named (or written) by `expression` on the sequence so far, in the session's
-        mode; stops after the token `until`. Each token must be in `vocab`, where given
-        (else of the prompt's kind)."""
-        def generated(node: Any, span: Span) -> list:
-            return self._generated(node, prompt, steps, until, vocab, span)
-        return self._on_expression(expression, generated)
+        """The prompt and up to `steps` tokens, each the value of the s-op `expression` at
+        the last position so far, in the session's mode (rasp.generation.generate)."""
+        return self._on_expression(expression, lambda node, span: self._generated(
+            node, prompt, steps, until, vocab, span))
 
     def _generated(self, node: Any, prompt: Any, steps: Any, until: Any,
                    vocab: Sequence[Any] | None, span: Span,
@@ -278,14 +265,10 @@ class Interpreter:
             raise RaspTypeError(f"generate expects an s-op, got {describe(node)}", span)
         tokens = self._tokens(prompt, prompt_span or span)
         try:
-            check_steps(steps)
-        except RaspError as e:
-            raise e.at(span) from None
-        try:
             return generate(lambda seq: self.apply(node, seq, span).tolist()[-1], tokens,
-                            steps, until, vocab)
+                            check_steps(steps), until, vocab)
         except RaspError as e:
-            if e.span is None and node.span is not None and node.span != span:
+            if e.span is None and node.span not in (None, span) and e.text.startswith("step"):
                 e.noted(f"'{node.title}' is made here", node.span)  # a step's refusal
             raise e.at(span) from None
 
@@ -299,11 +282,7 @@ class Interpreter:
         tokens = self._generated(node, prompt, steps, until, None, stmt.sop.span,
                                  stmt.prompt.span)
         n = len(prepare_input(prompt))
-        parts = [tokens[:n], tokens[n:]]
-        if isinstance(prompt, str) and all(isinstance(t, str) and len(t) == 1 for t in tokens):
-            parts = ["".join(part) for part in parts]  # a text, and the text after it
-        line = f"\t generated: {format_example(parts[0])} + {format_example(parts[1])}"
-        return Generated(tuple(tokens), n, (line,))
+        return Generated(tuple(tokens), n, (f"\t generated: {shown(prompt, tokens)}",))
 
     def _compile(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
                  path: Any, top: bool) -> None:
