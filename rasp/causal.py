@@ -43,7 +43,7 @@ from .graph import (
     graph_below,
 )
 
-__all__ = ["FutureRead", "reads_future", "is_causal", "refusal", "CHECKED_LENGTH"]
+__all__ = ["FutureRead", "reads_future", "refusal", "CHECKED_LENGTH"]
 
 CHECKED_LENGTH = 128  # positions on which a selector of the indices alone is checked
 
@@ -84,7 +84,7 @@ class FutureRead:
 def reads_future(target: SOp, length: int = CHECKED_LENGTH) -> list[FutureRead]:
     """The s-ops below `target` that read the future: the target first, then the named ones
     it depends on, in creation order. Empty: causal mode gives the same values (on inputs of
-    up to `length` tokens, the length selectors of the indices alone are checked on)."""
+    up to `length` tokens, the length that selectors of the indices alone are checked on)."""
     culprit: dict[int, Selector | None] = {}
     found = []
     for node in graph_below(target):
@@ -103,12 +103,6 @@ def _culprit(node: Node, culprit: dict[int, Selector | None], length: int) -> Se
             return own
     below = node.inputs if not isinstance(node, Combine) else ()
     return next((c for c in (culprit[i.id] for i in below) if c is not None), None)
-
-
-def is_causal(selector: Selector, length: int = CHECKED_LENGTH) -> bool:
-    """Whether `selector` never selects a key after its query (on inputs of up to `length`
-    tokens, for a selector of the indices alone)."""
-    return _not_causal_part(selector, length) is None
 
 
 def _not_causal_part(selector: Selector, length: int) -> Selector | None:
