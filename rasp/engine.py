@@ -28,7 +28,7 @@ from .graph import (
     selects_of,
 )
 
-__all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs"]
+__all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs", "causal_mask"]
 
 # Aggregates are evaluated by the pattern of their selector where the planner knows it
 # (planner.py), else by blocks of rows: on inputs of at least `plan_from` selection cells
@@ -74,8 +74,9 @@ class Rows:
     of the s-ops it compares."""
 
     def __init__(self, selector: Selector, values: dict[int, np.ndarray],
-                 shared: dict | None = None):
+                 shared: dict | None = None, causal: bool = False):
         self.selector = selector
+        self.causal = causal  # each query sees only the keys at or before it (k <= q)
         # blocks of small matrices, and keys and queries made comparable, kept for the other
         # selectors of the same evaluation that are built from the same parts
         self.shared = shared if shared is not None else {}
@@ -92,10 +93,12 @@ class Rows:
     def uniform(self) -> bool:
         """Whether every query selects the same keys: all queries compared are constants,
         as in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`."""
-        return all(isinstance(s.queries, Constant) for s in selects_of(self.selector))
+        return not self.causal and all(isinstance(s.queries, Constant)
+                                       for s in selects_of(self.selector))
 
     def block(self, start: int, stop: int) -> np.ndarray:
-        return self._block(self.selector, start, stop)
+        block = self._block(self.selector, start, stop)
+        return block & causal_mask(start, stop, block.shape[-1]) if self.causal else block
 
     def _block(self, sel: Selector, start: int, stop: int) -> np.ndarray:
         key = (sel.id, start, stop)
@@ -114,6 +117,12 @@ class Rows:
         if block.size // max(1, stop - start) * block.shape[-1] <= SHARED_MATRIX_BYTES:
             self.shared[key] = block  # the matrix is small: keep its blocks for reuse
         return block
+
+
+def causal_mask(start: int, stop: int, n: int) -> np.ndarray:
+    """Rows start..stop of the causal mask of an input of length n: query q sees key k
+    exactly when k <= q."""
+    return np.arange(n)[np.newaxis, :] <= np.arange(start, stop)[:, np.newaxis]
 
 
 def needs(node: Node) -> tuple[Node, ...]:
@@ -141,21 +150,22 @@ _orders: dict[int, list[Node]] = {}
 
 
 def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict,
-           plan_from: int | None) -> np.ndarray:
+           plan_from: int | None, causal: bool) -> np.ndarray:
     """The value of one node from the values of what it needs."""
     if isinstance(node, Map):
         return node.operation(*args)
     if isinstance(node, Aggregate):
         values, *compared = args
         by_id = {leaf.id: v for leaf, v in zip(leaves(node.selector), compared)}
-        if plan_from is not None and tokens.shape[-1] ** 2 >= plan_from:
+        # the planner knows bidirectional patterns only: causal aggregates go by blocks
+        if plan_from is not None and not causal and tokens.shape[-1] ** 2 >= plan_from:
             planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
             if planned is not None:
                 return planned
-        rows = Rows(node.selector, by_id, shared)
+        rows = Rows(node.selector, by_id, shared, causal)
         return ops.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
     if isinstance(node, Selector):  # the whole matrix (to show the selector): all rows at once
-        rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared)
+        rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared, causal)
         block = rows.block(0, tokens.shape[-1])
         return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
     if isinstance(node, Tokens):
@@ -204,11 +214,15 @@ def _order(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
 
 
 def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None = None,
-             memory_limit: int | None = None, plan_from: int | None = PLAN_FROM) -> np.ndarray:
+             memory_limit: int | None = None, plan_from: int | None = PLAN_FROM,
+             causal: bool = False) -> np.ndarray:
     """The value of `node` on `tokens` (an input, or a batch of inputs of one length),
     computing each node of the graph once and storing the values in `cache`. The bytes of
     whole selection matrices made (n * n an input) must stay within `memory_limit`.
-    Aggregates on inputs of `plan_from` selection cells or more are planned (None: never)."""
+    Aggregates on inputs of `plan_from` selection cells or more are planned (None: never).
+    `causal`: every selection is restricted to keys at or before the query (k <= q), so
+    that the values at positions 0..i depend on tokens 0..i only; `cache` must then hold
+    causal values only."""
     cache = {} if cache is None else cache
     matrix_bytes = tokens.size * tokens.shape[-1]
     made = 0
@@ -217,7 +231,8 @@ def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None
         if isinstance(n, Selector) and memory_limit is not None:
             made += matrix_bytes
             _check_memory(made, matrix_bytes, memory_limit, tokens.shape)
-        cache[n.id] = _compute(n, [cache[i.id] for i in needs(n)], tokens, shared, plan_from)
+        cache[n.id] = _compute(n, [cache[i.id] for i in needs(n)], tokens, shared, plan_from,
+                               causal)
     return cache[node.id]
 
 
@@ -247,10 +262,10 @@ def _megabytes(n: int) -> str:
 
 
 def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
-             shared: dict, plan_from: int | None) -> np.ndarray:
+             shared: dict, plan_from: int | None, causal: bool) -> np.ndarray:
     """`_value`, with errors placed at the node's source and calls."""
     try:
-        return _value(node, args, tokens, shared, plan_from)
+        return _value(node, args, tokens, shared, plan_from, causal)
     except RaspError as e:
         error = e
     except _PYTHON_ERRORS as e:

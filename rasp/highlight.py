@@ -29,10 +29,11 @@ KEYWORDS = ("def", "return", "for", "in", "if", "else", "not", "and", "or", "loa
 COMMANDS = ("set example", "set s-op example", "set selector example", "show example",
             "show s-op example", "show selector example", "examples on", "examples off",
             "s-op examples on", "s-op examples off", "selector examples on",
-            "selector examples off", "full seq display on", "full seq display off", "exit",
-            "quit")
+            "selector examples off", "full seq display on", "full seq display off",
+            "set causal on", "set causal off", "exit", "quit")
 # Built-in forms: keywords only when a "(" follows, ordinary names otherwise.
-BUILTIN_FORMS = ("select", "aggregate", "range", "zip", "len", "analyze", "compile")
+BUILTIN_FORMS = ("select", "aggregate", "range", "zip", "len", "analyze", "compile",
+                 "generate")
 BUILTIN_NAMES = ("tokens", "tokens_str", "tokens_int", "tokens_float", "tokens_bool",
                  "tokens_asis", "indices")
 CONSTANTS = ("True", "False")

@@ -13,7 +13,7 @@ import math
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,9 @@ from .errors import (
     split_lines,
 )
 from .evaluator import Evaluator, Exit, limits_at
+from .generation import check_steps, generate, shown
 from .graph import Node, Selector, SOp, plain
-from .outcomes import Analyzed, Built, Drawn, Exited, Message, Outcome, Shown, render
+from .outcomes import Analyzed, Built, Drawn, Exited, Generated, Message, Outcome, Shown, render
 from .parser import parse
 from .values import describe, prepare_input
 
@@ -97,7 +98,8 @@ class Interpreter:
 
     def __init__(self, out: Callable[[str], Any] | None = None,
                  warn: Callable[[str], Any] | None = None, interactive: bool = False,
-                 draw_dir: str | Path | None = "comp_flows", memory_limit: int | None = None):
+                 draw_dir: str | Path | None = "comp_flows", memory_limit: int | None = None,
+                 causal: bool = False):
         for name, callback in (("out", out), ("warn", warn)):
             if callback is not None and not callable(callback):
                 raise TypeError(f"Interpreter's {name} must be a function taking a line of "
@@ -121,6 +123,8 @@ class Interpreter:
         # the input size (selection cells, n x n) from which aggregates are planned (engine.py);
         # None: never
         self.plan_from: int | None = PLAN_FROM
+        # causal semantics (`causal on;`): every selection restricted to keys k <= query q
+        self.causal = bool(causal)
         self.settings = Settings()  # what the REPL's commands change
         self._sink: Callable[[Outcome], Any] = self._render  # of the call running now
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
@@ -236,10 +240,14 @@ class Interpreter:
         example = self.settings.examples["s-op"]
         return check(analyze(node), prepare_input(example), format_example(example))
 
-    def compile(self, expression: str | Node, vocab: Any, max_len: int, limits: Any = None) -> Any:
+    def compile(self, expression: str | Node, vocab: Any, max_len: int, limits: Any = None,
+                causal: bool | None = None) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
         every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
-        `.model` is the Model and `.verify()` checks it against the interpreter."""
+        `.model` is the Model and `.verify()` checks it against the interpreter. `causal`
+        (by default the session's mode): a decoder, for a program that never reads later
+        positions."""
+        causal = self.causal if causal is None else causal
         from .compiler import compile_sop  # numpy weights: loaded only when asked for
 
         def compiled(node: Any, span: Span) -> Any:
@@ -247,10 +255,43 @@ class Interpreter:
                 raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
             name = node.title if isinstance(expression, Node) else expression.strip().rstrip(";")
             try:
-                return compile_sop(node, list(vocab), max_len, name, limits)
+                return compile_sop(node, list(vocab), max_len, name, limits, causal)
             except RaspError as e:
                 raise e.at(span) from None
         return self._on_expression(expression, compiled)
+
+    def generate(self, expression: str, prompt: Any, steps: int, until: Any = None,
+                 vocab: Sequence[Any] | None = None) -> list:
+        """The prompt and up to `steps` tokens, each the value of the s-op `expression` at
+        the last position so far, in the session's mode (rasp.generation.generate)."""
+        return self._on_expression(expression, lambda node, span: self._generated(
+            node, prompt, steps, until, vocab, span))
+
+    def _generated(self, node: Any, prompt: Any, steps: Any, until: Any,
+                   vocab: Sequence[Any] | None, span: Span,
+                   prompt_span: Span | None = None) -> list:
+        if not isinstance(node, SOp):
+            raise RaspTypeError(f"generate expects an s-op, got {describe(node)}", span)
+        tokens = self._tokens(prompt, prompt_span or span)
+        try:
+            return generate(lambda seq: self.apply(node, seq, span).tolist()[-1], tokens,
+                            check_steps(steps), until, vocab)
+        except RaspError as e:
+            if e.span is None and node.span not in (None, span) and e.text.startswith("step"):
+                e.noted(f"'{node.title}' is made here", node.span)  # a step's refusal
+            raise e.at(span) from None
+
+    def _generate(self, stmt: ast.Generate, node: Any, prompt: Any, steps: Any,
+                  until: Any) -> Generated:
+        """`generate(sop, prompt, steps[, until]);`: the prompt, then what was generated."""
+        try:
+            check_steps(steps)
+        except RaspError as e:
+            raise e.at(stmt.steps.span) from None
+        tokens = self._generated(node, prompt, steps, until, None, stmt.sop.span,
+                                 stmt.prompt.span)
+        n = len(prepare_input(prompt))
+        return Generated(tuple(tokens), n, (f"\t generated: {shown(prompt, tokens)}",))
 
     def _compile(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
                  path: Any, top: bool) -> None:
@@ -277,7 +318,7 @@ class Interpreter:
             except RaspError as e:
                 raise e.at(at.span) from None
         try:
-            compiled = build(node, list(vocab), max_len, node.title)
+            compiled = build(node, list(vocab), max_len, node.title, causal=self.causal)
         except RaspLimitError as e:  # it names a flag of `rasp compile`: say where that is
             raise e.at(stmt.sop.span).noted(LIMITS_NOTE, stmt.span) from None
         except RaspError as e:
@@ -390,7 +431,8 @@ class Interpreter:
         given, so that an error quotes it so)."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
-                           memory_limit=self.memory_limit, plan_from=self.plan_from)
+                           memory_limit=self.memory_limit, plan_from=self.plan_from,
+                           causal=self.causal)
         except RaspError:
             for i, example in zip(where, originals):
                 try:
@@ -414,7 +456,8 @@ class Interpreter:
         tokens = self._tokens(example, input_span or span)
         try:
             return evaluate(node, input_array([tokens]), self._cache_for(tokens),
-                            memory_limit=self.memory_limit, plan_from=self.plan_from)
+                            memory_limit=self.memory_limit, plan_from=self.plan_from,
+                            causal=self.causal)
         except RaspError as e:
             if e.span is None:  # from tokens_*: the input itself is at fault
                 raise e.at(input_span or span) from None
@@ -432,7 +475,7 @@ class Interpreter:
         """The values computed so far on this input. They are kept for the last few inputs,
         within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
         alone are too many, they go too (they only save recomputing)."""
-        key = tuple(ops.atom_key(t) for t in tokens)
+        key = (self.causal, *(ops.atom_key(t) for t in tokens))  # each mode its own values
         cache = self._caches.pop(key, None) or ValueCache()
         while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
                 c.nbytes for c in self._caches.values()) > CACHE_BYTES):
@@ -484,6 +527,8 @@ class Interpreter:
             case ast.Compile():
                 sop, vocab, max_len, path = values
                 return self._compile(stmt, sop, vocab, max_len, path, top)
+            case ast.Generate():
+                outcome = self._generate(stmt, *values) if top else None
             case _:
                 outcome = self._command(stmt, *values)
         if top and outcome is not None:
@@ -511,6 +556,8 @@ class Interpreter:
                     self.settings.show[key] = on
             case ast.ToggleFullDisplay(on=on):
                 self.settings.full_display = on
+            case ast.ToggleCausal(on=on):
+                self.causal = on
         return None
 
     def _draw(self, stmt: ast.Draw, node: Any, example: Any, top: bool) -> Drawn:
@@ -550,7 +597,7 @@ class Interpreter:
         inputs = input_array([tokens])
         for each in report.nodes:
             evaluate(each, inputs, values, memory_limit=self.memory_limit,
-                     plan_from=self.plan_from)
+                     plan_from=self.plan_from, causal=self.causal)
         return Flow(report, example, values), result
 
 

@@ -290,6 +290,9 @@ class _ToAst(Transformer_NonRecursive):
     def compile(self, meta, _keyword, sop, vocab, max_len, path):
         return ast.Compile(sop, vocab, max_len, path, span=self._at(meta))
 
+    def generate(self, meta, _keyword, sop, prompt, steps, until):
+        return ast.Generate(sop, prompt, steps, until, span=self._at(meta))
+
     def load(self, meta, path):
         return ast.Load(path[1:-1], span=self._at(meta))
 
@@ -311,6 +314,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def toggle_full_display(self, meta, _keyword, switch):
         return ast.ToggleFullDisplay(switch == "on", span=self._at(meta))
+
+    def toggle_causal(self, meta, _keyword, switch):
+        return ast.ToggleCausal(switch == "on", span=self._at(meta))
 
     def exit(self, meta, _keyword):
         return ast.Exit(span=self._at(meta))
@@ -406,8 +412,8 @@ class _ToAst(Transformer_NonRecursive):
 _TERMINAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
                    "SELECT": "'select('", "AGGREGATE": "'aggregate('", "RANGE": "'range('",
                    "ZIP": "'zip('", "LEN": "'len('", "ANALYZE": "'analyze('",
-                   "COMPILE": "'compile('",
-                   "FULL_SEQ_DISPLAY": "'full seq display'",
+                   "COMPILE": "'compile('", "GENERATE": "'generate('",
+                   "FULL_SEQ_DISPLAY": "'full seq display'", "CAUSAL": "'causal'",
                    "EXIT": "'exit'", "SOP": "'s-op'", "$END": "the end of the input"}
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 

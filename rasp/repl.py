@@ -380,13 +380,14 @@ class _Painted(io.TextIOBase):
 
 
 def run_repl(out: TextIO, err: TextIO, history_file: str | None = None,
-             show_traceback: bool = False) -> int:
+             show_traceback: bool = False, causal: bool = False) -> int:
     """`rasp` on a terminal: colour unless NO_COLOR, history in a file, the loop."""
     # Ctrl-C must stop an evaluation even if rasp started with SIGINT ignored (as a background
     # job of a shell without job control does): on its terminal, the REPL owns Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     errors = cast(TextIO, _Painted(err)) if colour_wanted(err) else err
-    interpreter = Interpreter(out=line_writer(out), warn=line_writer(errors), interactive=True)
+    interpreter = Interpreter(out=line_writer(out), warn=line_writer(errors), interactive=True,
+                              causal=causal)
     interpreter.settings.colour = colour_wanted(out)
     history = open_history(history_path(history_file), line_writer(errors))
     # `rasp > log`: results go to the file, the prompt to the terminal (stderr), as in Python

@@ -59,6 +59,7 @@ Commands:
   show example                   print the running examples
   examples on|off                show examples with named values (s-op / selector variants)
   full seq display on|off        the column-aligned display of sequences
+  set causal on|off              causal semantics: each position sees itself and before
   exit, quit, Ctrl-D             leave
   names, names all               what is defined, by kind (all: with the library)
   help                           this text

@@ -11,6 +11,10 @@ the reference's formulas (§7), written as such trees, except `selector_width`, 
 computed directly as what it means: how many keys each query selects.
 
 Every user error is a `RefError`; the tests only ask whether both sides fail, not how.
+
+`Evaluator(causal=True)` gives the causal semantics (docs/language.md): wherever a selection
+is used (an aggregate, `selector_width`, a selector's own value) query q sees only keys
+k <= q, and `length` at position i is i + 1.
 """
 
 from __future__ import annotations
@@ -266,7 +270,12 @@ def select(keys: Any, queries: Any, op: str) -> Sel:
     return Sel(matrix)
 
 
-def aggregate(selector: Any, values: Any, default: Any = 0) -> Seq:
+def causal_rows(rows: list) -> list:
+    """A selection seen in causal mode: row q keeps only its keys k <= q."""
+    return [[on and k <= q for k, on in enumerate(row)] for q, row in enumerate(rows)]
+
+
+def aggregate(selector: Any, values: Any, default: Any = 0, causal: bool = False) -> Seq:
     """Copy one selected value, average several numbers, `default` for none (§6.5)."""
     if not isinstance(selector, Sel):
         raise RefError("aggregate needs a selector")
@@ -276,6 +285,7 @@ def aggregate(selector: Any, values: Any, default: Any = 0) -> Seq:
 
     def compute(tokens: Input) -> list:
         rows, vs = selector(tokens), vals(tokens)
+        rows = causal_rows(rows) if causal else rows
         out = []
         for row in rows:
             chosen = [v for v, on in zip(vs, row) if on]
@@ -303,23 +313,27 @@ def _tokens(convert: Callable[[Any], Any] | None) -> Seq:
     return Seq(compute)
 
 
-def _selector_width(sel: Any) -> Seq:
-    if not isinstance(sel, Sel):
-        raise RefError("selector_width needs a selector")
-    return Seq(lambda tokens: [sum(row) for row in sel(tokens)])
+def _selector_width(causal: bool) -> Callable[[Any], Seq]:
+    def width(sel: Any) -> Seq:
+        if not isinstance(sel, Sel):
+            raise RefError("selector_width needs a selector")
+        return Seq(lambda tokens: [sum(row) for row in (
+            causal_rows(sel(tokens)) if causal else sel(tokens))])
+    return width
 
 
-def builtins() -> dict[str, Any]:
+def builtins(causal: bool = False) -> dict[str, Any]:
     """The predefined names (§6.1, §7), fresh for each program so memos do not pile up."""
     return {
         "tokens": _tokens(str), "tokens_str": _tokens(str), "tokens_int": _tokens(int),
         "tokens_float": _tokens(float), "tokens_bool": _tokens(bool),
         "tokens_asis": _tokens(None),
         "indices": Seq(lambda tokens: list(range(len(tokens)))),
-        "length": Seq(lambda tokens: [len(tokens)] * len(tokens)),
+        "length": Seq(lambda tokens: list(range(1, len(tokens) + 1)) if causal
+                      else [len(tokens)] * len(tokens)),
         "full_s": Sel(lambda tokens: [[True] * len(tokens) for _ in tokens]),
         "True": True, "False": False,
-        "selector_width": _selector_width,
+        "selector_width": _selector_width(causal),
     }
 
 
@@ -379,8 +393,9 @@ LIBRARY = _library()
 class Evaluator:
     """Runs a program's statements; `values` then maps each name to its reference value."""
 
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = builtins()
+    def __init__(self, causal: bool = False) -> None:
+        self.causal = causal
+        self.values: dict[str, Any] = builtins(causal)
         for definition in LIBRARY:
             self.values[definition.name] = Func(definition, self.values)
 
@@ -424,7 +439,8 @@ class Evaluator:
                               self._operand(self.build(queries, env)), op)
             case Aggregate(selector=sel, values=values, default=default):
                 return aggregate(self.build(sel, env), self._operand(self.build(values, env)),
-                                 0 if default is None else self.build(default, env))
+                                 0 if default is None else self.build(default, env),
+                                 self.causal)
         raise AssertionError(f"not an expression: {e!r}")
 
     @staticmethod
@@ -484,6 +500,9 @@ class Evaluator:
         if isinstance(container, list):
             return item in container
         if isinstance(container, Seq):  # "does it occur anywhere", at every position
+            if self.causal:  # anywhere up to here
+                return Seq(lambda tokens: [any(v == item for v in container(tokens)[:i + 1])
+                                           for i in range(len(tokens))])
             return Seq(lambda tokens: [any(v == item for v in container(tokens))]
                        * len(tokens))
         raise RefError("atom in X needs a list or an s-op")
@@ -494,7 +513,7 @@ class Evaluator:
                 raise RefError("an s-op is indexed by an int")
             # s[i] = aggregate(select(indices, i, ==), s); negative i counts from `length`
             query = index if index >= 0 else self._binary("+", env["length"], index)
-            return aggregate(select(env["indices"], query, "=="), target)
+            return aggregate(select(env["indices"], query, "=="), target, causal=self.causal)
         if isinstance(target, (list, str, dict)):
             if isinstance(index, Seq):
                 return elementwise(lambda i: _lookup(target, i), index)

@@ -23,7 +23,7 @@ from rasp import Interpreter, RaspError, planner
 from rasp.graph import Selector, SOp
 
 from program_strategies import Case, cases
-from reference_evaluator import Evaluator, RefError, Sel, Seq
+from reference_evaluator import Evaluator, RefError, Sel, Seq, causal_rows
 
 
 class Failed:
@@ -37,9 +37,9 @@ class Failed:
         return f"<error: {first_line}>"
 
 
-def _real(case: Case) -> Any:
+def _real(case: Case, causal: bool = False) -> Any:
     """name -> value (atoms) or one result per input (s-ops, selectors); or Failed."""
-    it = Interpreter(warn=lambda text: None)
+    it = Interpreter(warn=lambda text: None, causal=causal)
     try:
         it.run(case.source, "<generated>")
     except RaspError as e:
@@ -54,8 +54,8 @@ def _real(case: Case) -> Any:
     return results
 
 
-def _reference(case: Case) -> Any:
-    evaluator = Evaluator()
+def _reference(case: Case, causal: bool = False) -> Any:
+    evaluator = Evaluator(causal)
     try:
         evaluator.run(list(case.statements))
     except RefError as e:
@@ -64,16 +64,17 @@ def _reference(case: Case) -> Any:
     for name in case.names:
         value = evaluator.values[name]
         if isinstance(value, (Seq, Sel)):
-            results[name] = [_attempt(RefError, _apply, value, x) for x in case.inputs]
+            results[name] = [_attempt(RefError, _apply, value, x, causal) for x in case.inputs]
         else:
             results[name] = value
     return results
 
 
-def _apply(value: Seq | Sel, example: Any) -> list:
+def _apply(value: Seq | Sel, example: Any, causal: bool = False) -> list:
     if not example:
         raise RefError("an input must not be empty")
-    return value(tuple(example))
+    result = value(tuple(example))
+    return causal_rows(result) if causal and isinstance(value, Sel) else result
 
 
 def _attempt(error: type[Exception], compute, *args) -> Any:
@@ -108,8 +109,8 @@ def _classify(outcome: Any) -> str:
     return "values: " + (" and ".join(sorted(kinds)) or "atoms only")
 
 
-def check(case: Case) -> None:
-    real, ref = _real(case), _reference(case)
+def check(case: Case, causal: bool = False) -> None:
+    real, ref = _real(case, causal), _reference(case, causal)
     event(_classify(ref))
     if isinstance(real, Failed) or isinstance(ref, Failed):
         assert same(real, ref), f"\n{case.source}\nreal: {real}\nreference: {ref}"
@@ -123,6 +124,13 @@ def check(case: Case) -> None:
 @given(cases())
 def test_interpreter_agrees_with_the_reference(case):
     check(case)
+
+
+@given(cases())
+def test_causal_interpreter_agrees_with_the_causal_reference(case):
+    """Causal mode (`Interpreter(causal=True)`), element by element: every selection cut to
+    the keys at or before its query, `length` a prefix length."""
+    check(case, causal=True)
 
 
 # ---------------------------------------------------------------- planner against blocks

@@ -424,6 +424,23 @@ def test_extremes_of_strings(s):
 
 
 @CHECK
+@given(st.integers(1, 6), text(min_size=0, max_size=5), st.sets(st.sampled_from("abcde")),
+       st.integers(1, 4), st.data())
+def test_decoding_rules_generate_counts_copies_sorts_and_sums(n, s, letters, width, data):
+    it = loaded("decoding")
+    assert it.generate("count_next", [n], 9, until=0) == [n, *range(1, n + 1), 0]
+    assert "".join(it.generate("copy_next", s + ":", 9, until=":")) == f"{s}:{s}:"
+    prompt = "".join(data.draw(st.permutations(sorted(letters)))) + ":"
+    assert "".join(it.generate("sort_next", prompt, 9, until=":")) == \
+        prompt + "".join(sorted(letters)) + ":"
+    a, b = (data.draw(st.integers(0, 10 ** width - 1)) for _ in range(2))
+    digits_of = lambda x, k: str(x).zfill(k)[::-1]  # noqa: E731 (least significant first)
+    prompt = f"{digits_of(a, width)}+{digits_of(b, width)}="
+    assert "".join(it.generate("add_next", prompt, width + 1)) == \
+        prompt + digits_of(a + b, width + 1)
+
+
+@CHECK
 @given(digits, digits)
 def test_addition(a, b):
     expected = addition(a, b)

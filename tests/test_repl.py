@@ -389,8 +389,8 @@ def test_colour_in_the_session(pipe):
 def test_cli_flags_reach_the_repl(monkeypatch):
     seen = {}
 
-    def fake_repl(out, err, history_file=None, show_traceback=False):
-        seen.update(history_file=history_file, show_traceback=show_traceback)
+    def fake_repl(out, err, history_file=None, show_traceback=False, causal=False):
+        seen.update(history_file=history_file, show_traceback=show_traceback, causal=causal)
         return 0
 
     class Terminal(io.StringIO):
@@ -400,7 +400,9 @@ def test_cli_flags_reach_the_repl(monkeypatch):
     import rasp.repl
     monkeypatch.setattr(rasp.repl, "run_repl", fake_repl)
     assert commands.main(["--history-file", "/tmp/h", "--traceback"], stdin=Terminal()) == 0
-    assert seen == {"history_file": "/tmp/h", "show_traceback": True}
+    assert seen == {"history_file": "/tmp/h", "show_traceback": True, "causal": False}
+    assert commands.main(["--causal"], stdin=Terminal()) == 0
+    assert seen["causal"] is True
 
 
 def test_traceback_flag_for_scripts(monkeypatch):

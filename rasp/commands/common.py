@@ -239,8 +239,10 @@ def read(path: str, limit: int = PROGRAM_BYTES, stdin: TextIO | None = None) -> 
     return data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
 
 
-def session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
-    return Interpreter(out=line_writer(out), warn=line_writer(err), interactive=interactive)
+def session(out: TextIO, err: TextIO, interactive: bool = False,
+            causal: bool = False) -> Interpreter:
+    return Interpreter(out=line_writer(out), warn=line_writer(err), interactive=interactive,
+                       causal=causal)
 
 
 @dataclass(frozen=True)
@@ -252,12 +254,13 @@ class Loaded:
     source: str
 
 
-def load(file: str, err: TextIO) -> Loaded:
-    """Read FILE (a path, or a file of the example library) and run it quietly; its warnings
-    and its first error go to `err`, and an error stops the command with its exit code."""
+def load(file: str, err: TextIO, causal: bool = False) -> Loaded:
+    """Read FILE (a path, or a file of the example library) and run it quietly (in causal
+    mode with `causal`); its warnings and its first error go to `err`, and an error stops
+    the command with its exit code."""
     path = program_path(file)
     source = read(path)
-    interpreter = session(io.StringIO(), err)
+    interpreter = session(io.StringIO(), err, causal=causal)
     status = run_source(interpreter, source, path, err)
     if status != EXIT_OK:
         raise Stopped(status)

@@ -51,6 +51,9 @@ def _parser(out: TextIO, err: TextIO, subcommands: str) -> Parser:
                         "input string itself, never JSON")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="output of --inputs: one printed value, or one JSON object, a line")
+    parser.add_argument("--causal", action="store_true", help="causal semantics, as after "
+                        "`set causal on;`: each position sees only the positions before it "
+                        "and itself")
     parser.add_argument("--history-file", metavar="PATH", help="where the REPL keeps its "
                         "history (default: $RASP_HISTORY, else the user's data folder; "
                         "an empty PATH keeps it in memory)")
@@ -74,15 +77,18 @@ def main(argv: list[str], out: TextIO, err: TextIO, stdin: TextIO | None = None,
     if args.inputs is not None:
         return run_batch(args, stdin, out, err)
     if args.code is not None:
-        return run_source(session(out, err), args.code, "<string>", err, args.traceback)
+        return run_source(session(out, err, causal=args.causal), args.code, "<string>", err,
+                          args.traceback)
     if args.file is not None:
-        return run_source(session(out, err), read(args.file), args.file, err, args.traceback)
+        return run_source(session(out, err, causal=args.causal), read(args.file), args.file,
+                          err, args.traceback)
     if stdin.isatty():
         from .. import repl  # prompt_toolkit is imported only for the REPL: scripts start faster
 
         return repl.run_repl(out, err, history_file=args.history_file,
-                             show_traceback=args.traceback)
-    return run_piped(session(out, err, interactive=True), stdin, out, err, args.traceback)
+                             show_traceback=args.traceback, causal=args.causal)
+    return run_piped(session(out, err, interactive=True, causal=args.causal), stdin, out, err,
+                     args.traceback)
 
 
 def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
@@ -97,7 +103,7 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
         args.code if args.code is not None else read(args.file))
     inputs_name = "<stdin>" if args.inputs == "-" else args.inputs
     lines = read(inputs_name, INPUTS_BYTES, stdin if args.inputs == "-" else None)
-    interpreter = session(io.StringIO(), err)
+    interpreter = session(io.StringIO(), err, causal=args.causal)
     status = run_source(interpreter, text, args.file or "<string>", err)
     if status != EXIT_OK:
         return status

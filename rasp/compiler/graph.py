@@ -13,6 +13,8 @@ from ..analysis import (
     analyze,
     graph_below,
     heads_per_layer_text,
+    reads_future,
+    refusal,
     selects_of,
 )
 from ..engine import evaluate, input_array
@@ -32,4 +34,5 @@ from ..graph import (
 
 __all__ = ["Aggregate", "Analysis", "Combine", "Constant", "Head", "Indices", "Layer", "Map",
            "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "evaluate",
-           "graph_below", "heads_per_layer_text", "input_array", "plain", "selects_of"]
+           "graph_below", "heads_per_layer_text", "input_array", "plain", "reads_future",
+           "refusal", "selects_of"]

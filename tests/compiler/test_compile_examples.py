@@ -27,11 +27,13 @@ MAX_LEN = 16
 VOCABS = {"dyck": "()", "balance": "(){}", "addition": "019+", "long_addition": "019+",
           "counting": "abl"}
 SPECIAL = {"dyck2": "(){}", "dyck3": "(){}[]", 'dyck_k(["()", "[]", "{}", "<>"])': "()[]<",
-           "argmin(tokens)": "abc"}
+           "argmin(tokens)": "abc", "count_next": "0123", "copy_next": "ab:",
+           "sort_next": "abc:", "add_next": "01+="}
 INT_VOCAB = [-2, 0, 1, 3]
 FLOAT_VOCAB = [0.5, 1.0, 2.25]
 # The programs the compiler refuses, and a piece of the reason.
-REFUSED = {"cumulative_sum_float(tokens_float)": "means cannot be enumerated exactly"}
+REFUSED = {"cumulative_sum_float(tokens_float)": "means cannot be enumerated exactly",
+           "add_next": "is a table over indices, _equals, _plus"}
 
 def programs() -> list[tuple[str, str]]:
     found = []

@@ -1,5 +1,6 @@
 """The compiler sees the graph, the analysis, the kernels and the errors (and rasp.files, to
-save a model atomically), nothing else of the core; only graph.py reaches the graph's home
+save a model atomically, and rasp.generation, whose loop a model's generate shares with the
+interpreter's), nothing else of the core; only graph.py reaches the graph's home
 module, so that moving it is a one-line change. No module of it opens a session: its
 command-line front end is rasp/commands/compile.py."""
 
@@ -9,7 +10,7 @@ import ast
 from pathlib import Path
 
 COMPILER = Path(__file__).resolve().parents[2] / "rasp" / "compiler"
-ALLOWED = {"analysis", "graph", "engine", "ops", "errors", "files"}
+ALLOWED = {"analysis", "graph", "engine", "ops", "errors", "files", "generation"}
 GRAPH_HOMES = {"analysis", "graph", "engine"}
 
 

@@ -51,3 +51,31 @@ def test_random_programs_compile_exactly_or_are_refused(case):
         result = verify(c.model, c.target, exhaustive=400)
         event("compiled" if result.checked else "the interpreter raises on every input")
         assert result.checked == 0 or result.ok, (case.source, name, vocab, result.report())
+
+
+@settings(max_examples=EXAMPLES // 4, deadline=None)
+@given(cases())
+def test_random_programs_compile_causal_exactly_or_are_refused(case):
+    """Causal compiling: refused (most random programs read the future), or equal to the
+    causal interpreter on every input, with the prefix check passed."""
+    it = Interpreter(warn=lambda text: None, causal=True)
+    try:
+        it.run(case.source, "<generated>")
+    except RaspError:
+        return
+    vocab = vocabulary(case)
+    if vocab is None:
+        return
+    for name in case.names:
+        if not isinstance(it.value(name), SOp):
+            continue
+        try:
+            c = it.compile(name, vocab, MAX_LEN)
+        except RaspError:
+            event("refused")
+            continue
+        assert c.model.causal
+        result = verify(c.model, c.target, exhaustive=400)
+        event("compiled causal" if result.checked else "the interpreter raises on every input")
+        assert result.checked == 0 or (result.ok and result.prefixes_ok), (
+            case.source, name, vocab, result.report())
