@@ -50,8 +50,14 @@ def data_arguments(parser: Parser) -> None:
     data = parser.add_argument_group("data")
     vocab_arguments(data, "the input tokens (without the BOS): a string of one-character "
                     "tokens or a JSON list (default: abcdefgh)", default="abcdefgh")
-    data.add_argument("--lengths", type=_lengths, default=(1, 16), metavar="MIN:MAX",
-                      help="input lengths, without the BOS (default: 1:16)")
+    data.add_argument("--lengths", "--train-lengths", type=_lengths, default=(1, 16),
+                      metavar="MIN:MAX", help="input lengths, without the BOS (default: 1:16)")
+    data.add_argument("--test-lengths", type=_lengths, metavar="MIN:MAX",
+                      help="draw the test inputs at these lengths instead, none equal to a "
+                      "training input: accuracy by length beyond training")
+    data.add_argument("--causal", action="store_true",
+                      help="a decoder's data: causal semantics, the next-token target at "
+                      "each position; a program that reads the future is refused")
     data.add_argument("--bos", metavar="TOKEN", help="put TOKEN before every input, for "
                       "programs that read a beginning-of-sequence (the *_bos examples: §)")
     data.add_argument("--sampler", choices=SAMPLERS, default="uniform",
@@ -100,7 +106,8 @@ def sampled(args: argparse.Namespace, err: TextIO) -> Any:
         raise UsageError("--train, --val and --test: at least one input each")
     return make_dataset(program(args, err), alphabet=args.vocab, lengths=args.lengths,
                         n_train=args.train, n_val=args.val, n_test=args.test, bos=args.bos,
-                        sampler=args.sampler, seed=args.seed)
+                        sampler=args.sampler, seed=args.seed, test_lengths=args.test_lengths,
+                        causal=args.causal)
 
 
 def _parser(out: TextIO, err: TextIO) -> Parser:
@@ -154,6 +161,12 @@ def _wants_parquet(args: argparse.Namespace) -> bool:
     """Whether the run writes Parquet: --format parquet, or any flag of Parquet runs."""
     flags = [f"--{f.replace('_', '-')}" for f in _SCALE_FLAGS
              if getattr(args, f) is not None and getattr(args, f) is not False]
+    if args.format == "parquet" or flags:
+        for option, given in (("--causal", args.causal),
+                              ("--test-lengths", args.test_lengths is not None)):
+            if given:
+                raise UsageError(f"{option} writes JSONL: leave out "
+                                 f"{flags[0] if flags else '--format parquet'}")
     if args.format == "jsonl" and flags:
         raise UsageError(f"{flags[0]} writes Parquet: leave out --format jsonl")
     if args.workers is not None and args.scheduler:

@@ -5,7 +5,13 @@ analysed head's selection matrix (the attention target). numpy and the rasp core
 Inputs are drawn by a sampler (sampling.py) from a seeded generator: the same seed gives the
 same data. All inputs of a dataset are distinct, so test inputs are never seen in training. Each
 split keeps its inputs grouped by length: a training batch is drawn from one group and needs no
-padding.
+padding. The test split may be drawn at other lengths than training (`test_lengths`), to
+measure length generalisation.
+
+A causal dataset is a decoder's: the target at position i is the s-op's value there under
+causal semantics, which by the prefix property is its value at the last position of the
+prefix x[:i+1], the token that generation appends after that prefix (the next-token target);
+each head's selection keeps only keys at or before the query.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from ..errors import RaspError, RaspValueError
 from ..files import atomic, claim_folder, write_atomic
 from ..interpreter import Interpreter
 from .program import HeadSpec, Program, load_program
-from .sampling import check_alphabet, make_sampler, sample_inputs
+from .sampling import UniformSampler, check_alphabet, make_sampler, sample_inputs
 
 __all__ = ["Dataset", "Group", "Split", "make_dataset", "write_jsonl"]
 
@@ -63,7 +69,7 @@ class Dataset:
 
     program: Program
     alphabet: list
-    lengths: tuple[int, int]
+    lengths: tuple[int, int]  # of the training and validation inputs
     bos: Any  # a token put before every input, or None
     sampler: str
     seed: int
@@ -72,6 +78,8 @@ class Dataset:
     train: Split
     val: Split
     test: Split
+    test_lengths: tuple[int, int] | None = None  # None: the training lengths
+    causal: bool = False
 
     @property
     def heads(self) -> list[HeadSpec]:
@@ -89,7 +97,9 @@ class Dataset:
                 "analysis": self.program.analysis.to_json(),
                 "heads": [{"layer": h.layer, "head": h.head, "selector": h.selector}
                           for h in self.heads],
-                "alphabet": self.alphabet, "lengths": list(self.lengths), "bos": self.bos,
+                "alphabet": self.alphabet, "lengths": list(self.lengths),
+                "test_lengths": None if self.test_lengths is None else list(self.test_lengths),
+                "causal": self.causal, "bos": self.bos,
                 "sampler": self.sampler, "seed": self.seed, "vocab": self.vocab,
                 "classes": self.classes, "sizes": {"train": self.train.size,
                                                    "val": self.val.size,
@@ -103,30 +113,35 @@ def _sort_key(value: Any) -> tuple:
 def make_dataset(program: Program | Interpreter | str, name: str | None = None, *,
                  alphabet: Sequence[Any] | str = "abcdefgh", lengths: tuple[int, int] = (1, 16),
                  n_train: int = 10_000, n_val: int = 500, n_test: int = 1000, bos: Any = None,
-                 sampler: str = "uniform", seed: int = 0) -> Dataset:
+                 sampler: str = "uniform", seed: int = 0,
+                 test_lengths: tuple[int, int] | None = None, causal: bool = False) -> Dataset:
     """Sample distinct inputs, split them, and evaluate the program and its heads on them.
 
     `program` is a Program, or a session (an Interpreter) or a .rasp file with the s-op's
     `name`. Inputs are drawn over `alphabet` with lengths in `lengths` (inclusive, without
-    the BOS); `bos` is put before every input, for programs that read one."""
+    the BOS), the test inputs in `test_lengths` if given; `bos` is put before every input,
+    for programs that read one. `causal` makes a decoder's data (next-token targets, see the
+    module's text); a program that reads the future is refused (RaspValueError)."""
     if not isinstance(program, Program):
         if name is None:
             raise RaspValueError("make_dataset needs the s-op's name")
         program = (Program(program, name) if isinstance(program, Interpreter)
                    else load_program(str(program), name))
-    if not 1 <= lengths[0] <= lengths[1]:
-        raise RaspValueError(f"lengths {lengths[0]}:{lengths[1]}: need 1 <= min <= max")
+    for what, pair in (("lengths", lengths), ("test lengths", test_lengths or lengths)):
+        if not 1 <= pair[0] <= pair[1]:
+            raise RaspValueError(f"{what} {pair[0]}:{pair[1]}: need 1 <= min <= max")
     if min(n_train, n_val, n_test) < 1:
         raise RaspValueError("--train, --val and --test need at least one input each")
+    if causal:
+        program.check_causal()
     symbols = check_alphabet(alphabet, bos)
-    draw = make_sampler(sampler, symbols, lengths)
-    inputs = sample_inputs(draw, n_train + n_val + n_test, seed)
-    order = np.random.default_rng(seed + 1).permutation(len(inputs))
-    inputs = [inputs[i] for i in order]
+    inputs = _inputs(make_sampler(sampler, symbols, lengths), (n_train, n_val, n_test), seed,
+                     None if test_lengths is None else make_sampler(sampler, symbols,
+                                                                    test_lengths))
     if bos is not None:
         inputs = [[bos, *tokens] for tokens in inputs]
     try:
-        outputs = program.outputs(inputs)
+        outputs = program.outputs(inputs, causal)
     except RaspError as e:
         raise RaspValueError(f"'{program.name}' cannot read inputs over the alphabet "
                              f"{''.join(map(str, symbols))!r}: {e.message}") from None
@@ -134,12 +149,27 @@ def make_dataset(program: Program | Interpreter | str, name: str | None = None, 
     first = 1 if bos is not None else 0
     classes = sorted({v for out in outputs[:n_train] for v in out[first:]}, key=_sort_key)
     cuts = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, len(inputs))]
-    splits = [_split(program, inputs[a:b], outputs[a:b], vocab, classes) for a, b in cuts]
-    return Dataset(program, symbols, lengths, bos, sampler, seed, vocab, classes, *splits)
+    splits = [_split(program, inputs[a:b], outputs[a:b], vocab, classes, causal)
+              for a, b in cuts]
+    return Dataset(program, symbols, lengths, bos, sampler, seed, vocab, classes, *splits,
+                   test_lengths=test_lengths, causal=causal)
+
+
+def _inputs(draw: UniformSampler, sizes: tuple[int, int, int], seed: int,
+            draw_test: UniformSampler | None) -> list[list]:
+    """Distinct inputs, train then val then test. Without `draw_test`, all drawn together
+    and shuffled; with it, the test inputs are drawn by it, none equal to a training or
+    validation input."""
+    if draw_test is None:
+        inputs = sample_inputs(draw, sum(sizes), seed)
+        order = np.random.default_rng(seed + 1).permutation(len(inputs))
+        return [inputs[i] for i in order]
+    seen = sample_inputs(draw, sizes[0] + sizes[1], seed)
+    return seen + sample_inputs(draw_test, sizes[2], seed + 2, exclude={tuple(t) for t in seen})
 
 
 def _split(program: Program, inputs: list[list], outputs: list[list], vocab: list,
-           classes: list) -> Split:
+           classes: list, causal: bool) -> Split:
     token_code = {t: i for i, t in enumerate(vocab)}
     class_code = {c: i for i, c in enumerate(classes)}
     by_length: dict[int, list[int]] = {}
@@ -153,7 +183,8 @@ def _split(program: Program, inputs: list[list], outputs: list[list], vocab: lis
         x = np.array([[token_code[t] for t in tokens] for tokens in group_inputs])
         y = np.array([[class_code.get(v, -1) for v in out] for out in group_outputs])
         split.groups.append(Group(group_inputs, group_outputs, x.reshape(len(members), n),
-                                  y.reshape(len(members), n), program.selections(group_inputs)))
+                                  y.reshape(len(members), n),
+                                  program.selections(group_inputs, causal)))
     return split
 
 

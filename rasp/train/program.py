@@ -64,19 +64,34 @@ class Program:
     def max_heads(self) -> int:
         return self.analysis.max_heads
 
-    def outputs(self, inputs: list[list]) -> list[list]:
-        """The target s-op on each input (through the session's batch evaluation)."""
-        return self.interpreter.evaluate_batch(self.name, inputs)
+    def outputs(self, inputs: list[list], causal: bool = False) -> list[list]:
+        """The target s-op on each input (through the session's batch evaluation), under
+        causal semantics if `causal` or if the session is causal."""
+        session_mode = self.interpreter.causal
+        self.interpreter.causal = session_mode or causal
+        try:
+            return self.interpreter.evaluate_batch(self.name, inputs)
+        finally:
+            self.interpreter.causal = session_mode
 
-    def selections(self, group: list[list]) -> np.ndarray:
-        """Every head's selection matrix on inputs of one length: (heads, B, n, n) bool."""
+    def selections(self, group: list[list], causal: bool = False) -> np.ndarray:
+        """Every head's selection matrix on inputs of one length: (heads, B, n, n) bool;
+        with `causal` (or in a causal session) only keys at or before the query."""
         batch = input_array(group, batch=True)
         n = batch.shape[1]
         cache: dict[int, np.ndarray] = {}
         out = np.zeros((len(self._selectors), len(group), n, n), dtype=bool)
         for k, selector in enumerate(self._selectors):
-            out[k] = np.broadcast_to(evaluate(selector, batch, cache), (len(group), n, n))
+            out[k] = np.broadcast_to(evaluate(selector, batch, cache,
+                                              causal=causal or self.interpreter.causal),
+                                     (len(group), n, n))
         return out
+
+    def check_causal(self) -> None:
+        """Refuse, positioned at the selector responsible, a program whose value at a position
+        can depend on later positions: no decoder computes it. A causal session's programs
+        are causal by construction."""
+        # TODO(issue 22 part A): rasp.causal.reads_future / refusal, once merged.
 
 
 def _text(selector: Selector) -> str:
