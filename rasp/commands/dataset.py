@@ -50,8 +50,10 @@ def data_arguments(parser: Parser) -> None:
     data = parser.add_argument_group("data")
     vocab_arguments(data, "the input tokens (without the BOS): a string of one-character "
                     "tokens or a JSON list (default: abcdefgh)", default="abcdefgh")
-    data.add_argument("--lengths", "--train-lengths", type=_lengths, default=(1, 16),
-                      metavar="MIN:MAX", help="input lengths, without the BOS (default: 1:16)")
+    data.add_argument("--lengths", type=_lengths, default=(1, 16), metavar="MIN:MAX",
+                      help="input lengths, without the BOS (default: 1:16)")
+    data.add_argument("--train-lengths", type=_lengths, dest="lengths", metavar="MIN:MAX",
+                      default=argparse.SUPPRESS, help="the same as --lengths")
     data.add_argument("--test-lengths", type=_lengths, metavar="MIN:MAX",
                       help="draw the test inputs at these lengths instead, none equal to a "
                       "training input: accuracy by length beyond training")
