@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from . import ops
+from .causal import FutureRead, reads_future
 from .engine import evaluate, input_array
 from .errors import RaspError
 from .graph import (
@@ -35,6 +36,7 @@ from .graph import (
     Selector,
     SOp,
     Tokens,
+    graph_below,
     selects_of,
 )
 
@@ -77,6 +79,8 @@ class Analysis:
     depth_of: dict[int, int] = field(default_factory=dict)  # node id -> its depth
     warnings: list[str] = field(default_factory=list)  # what check() found on an example
     minor: set[int] = field(default_factory=set)  # ids of nodes reports and drawings skip
+    # the s-ops that read later positions in the default mode (causal.py)
+    future: list[FutureRead] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Constants, and maps that are unnamed, used once and feed another map (the pieces
@@ -121,6 +125,7 @@ class Analysis:
                                       for h in layer.heads],
                             "feed_forward": [m.title for m in layer.maps]}
                            for layer in self.layers],
+                "reads_future": [r.to_json() for r in self.future],
                 "warnings": self.warnings}
 
     def report(self) -> str:
@@ -150,8 +155,18 @@ class Analysis:
                 lines.append(f"    head {i}: {head.selector.title}  ->  {served}")
             if maps:
                 lines.append("    feed-forward: " + maps)
+        lines += self._future_lines()
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def _future_lines(self) -> list[str]:
+        """Whether causal mode computes the same: if not, the target's selector that reads
+        later positions, and how many named s-ops do (to_json lists them)."""
+        if not self.future:
+            return ["  causal: no position reads a later one (causal mode computes the same)"]
+        first, more = self.future[0], len(self.future) - 1
+        return [f"  reads the future: {first.line()}"
+                + (f" (and {more} more named s-op{'s' if more > 1 else ''})" if more else "")]
 
 
 REPORTED_LAYERS = 30  # layers a text report lists, at most
@@ -171,19 +186,6 @@ def heads_per_layer_text(heads: Sequence[int]) -> str:
         else:
             runs.append([h, 1])
     return "/".join(f"{h}x{n}" if n > 1 else str(h) for h, n in runs)
-
-
-def graph_below(target: Node) -> list[Node]:
-    """Every node the target depends on, itself included, in creation order (one copy of
-    each: annotated copies of a node share its id)."""
-    seen: dict[int, Node] = {}
-    stack: list[Node] = [target]
-    while stack:
-        node = stack.pop()
-        if node.id not in seen:
-            seen[node.id] = node
-            stack.extend(node.inputs)
-    return sorted(seen.values(), key=lambda n: n.id)
 
 
 def depths(nodes: list[Node]) -> dict[int, int]:
@@ -215,7 +217,7 @@ def analyze(target: SOp) -> Analysis:
             head.aggregates.append(sop)
         elif isinstance(sop, Map):
             layer.maps.append(sop)
-    return Analysis(target, layers, nodes, depth)
+    return Analysis(target, layers, nodes, depth, future=reads_future(target))
 
 
 def check(analysis: Analysis, tokens: list, example: str) -> Analysis:

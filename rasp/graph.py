@@ -26,7 +26,8 @@ from . import ops
 from .errors import Note, Span
 
 __all__ = ["Node", "SOp", "Selector", "Tokens", "Indices", "Constant", "Map", "Operation",
-           "Select", "Combine", "Aggregate", "Trace", "selects_of", "leaves", "next_id"]
+           "Select", "Combine", "Aggregate", "Trace", "selects_of", "leaves", "next_id",
+           "graph_below"]
 
 # the calls a node was built in, outermost first: (Note.call(...), its span) pairs
 Trace = tuple[tuple[Note, Span], ...]
@@ -256,3 +257,16 @@ def leaves(selector: Selector) -> tuple[SOp, ...]:
     """The s-ops a selector compares: what must be computed before its rows can be."""
     found = {n.id: n for s in selects_of(selector) for n in (s.keys, s.queries)}
     return tuple(found.values())
+
+
+def graph_below(target: Node) -> list[Node]:
+    """Every node the target depends on, itself included, in creation order (one copy of
+    each: annotated copies of a node share its id)."""
+    seen: dict[int, Node] = {}
+    stack: list[Node] = [target]
+    while stack:
+        node = stack.pop()
+        if node.id not in seen:
+            seen[node.id] = node
+            stack.extend(node.inputs)
+    return sorted(seen.values(), key=lambda n: n.id)

@@ -41,8 +41,12 @@ def test_json_shape():
     it.run("h = selector_width(select(tokens, tokens, ==));")
     data = it.analyze("h").to_json()
     assert set(data) == {"name", "layers", "heads_per_layer", "max_heads", "total_heads",
-                         "detail", "warnings"}
+                         "detail", "reads_future", "warnings"}
     assert data["layers"] == 1 and data["heads_per_layer"] == [2]
+    where = {"selector": "select(tokens, tokens, ==)", "file": "<string>", "line": 1,
+             "column": 20}
+    assert data["reads_future"] == [{"sop": "h", **where},
+                                    {"sop": "selector_width/share_of_first", **where}]
     layer1 = data["detail"][1]
     assert layer1["layer"] == 1
     assert [h["aggregates"] for h in layer1["heads"]] == [
