@@ -203,6 +203,7 @@ def test_a_killed_rerun_leaves_nothing_that_reads_as_a_run_and_a_forced_one_comp
     (["reverse", "--epochs", "x"], 64, "rasp train: --epochs: invalid int value"),
     (["reverse", "--plot", "xyz"], 64, "'x' is not in the alphabet"),
     (["reverse", "--seeds", "0"], 64, "rasp train: --seeds: must be at least 1, not 0"),
+    (["reverse", "--test-lengths", "3-4"], 64, "rasp train: --test-lengths: expected MIN:MAX"),
 ])
 def test_bad_train_arguments_give_one_clear_error(tmp_path, argv, status, message):
     code, _, err = run_cli("train", PAPER, *argv, "--lengths", "1:3", "--train", "20",
@@ -230,6 +231,15 @@ def test_a_causal_model_never_reads_later_tokens():
 
 
 SHIFT = str(ROOT / "examples" / "shift.rasp")
+
+
+def test_train_causal_refuses_a_program_that_reads_the_future(tmp_path):
+    code, _, err = run_cli("train", PAPER, "hist_nobos", "--causal", "--lengths", "1:3", "--train",
+                           "20", "--val", "5", "--test", "5", "--out", str(tmp_path / "run"))
+    assert code == 70 and "Traceback" not in err, err
+    assert "error: --causal needs a program whose positions never read later ones, but " \
+           "'hist_nobos' does, through selector" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_decoder_run_reports_accuracy_beyond_its_training_lengths(tmp_path):

@@ -273,3 +273,22 @@ def test_the_core_and_datasets_never_import_torch():
             "rasp.commands.dataset; assert 'torch' not in sys.modules and "
             "'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_causal_data_of_a_program_that_reads_the_future_is_refused_at_its_selector(tmp_path):
+    code, _, err = run_cli("dataset", PAPER, "reverse", "--causal", "--lengths", "1:3",
+                           "--out", str(tmp_path / "d"))
+    assert code == 70 and "Traceback" not in err, err
+    assert ("paper_examples.rasp:30:11: error: --causal needs a program whose positions never "
+            "read later ones, but 'reverse' does, through selector '_mirror'") in err
+    assert not (tmp_path / "d").exists()
+    # The same program in a causal session is causal by construction: its data is made.
+    causal = tmp_path / "causal.rasp"
+    causal.write_text("set causal on;\nhist = selector_width(select(tokens, tokens, ==));\n")
+    code, _, err = run_cli("dataset", str(causal), "hist", "--causal", "--lengths", "1:3",
+                           "--train", "20", "--val", "2", "--test", "2", "--out",
+                           str(tmp_path / "h"))
+    assert code == 0, err
+    first = json.loads((tmp_path / "h" / "train.jsonl").read_text().splitlines()[0])
+    assert first["output"] == [first["input"][:i + 1].count(t)
+                               for i, t in enumerate(first["input"])]

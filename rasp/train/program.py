@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import Analysis
+from ..causal import reads_future, refusal
 from ..engine import evaluate, input_array
 from ..errors import RaspTypeError
 from ..graph import Selector, SOp
@@ -91,7 +92,11 @@ class Program:
         """Refuse, positioned at the selector responsible, a program whose value at a position
         can depend on later positions: no decoder computes it. A causal session's programs
         are causal by construction."""
-        # TODO(issue 22 part A): rasp.causal.reads_future / refusal, once merged.
+        if self.interpreter.causal:
+            return
+        reads = reads_future(self.sop)
+        if reads:
+            raise refusal(reads, "--causal")
 
 
 def _text(selector: Selector) -> str:
