@@ -149,10 +149,10 @@ def make_dataset(program: Program | Interpreter | str, name: str | None = None, 
     first = 1 if bos is not None else 0
     classes = sorted({v for out in outputs[:n_train] for v in out[first:]}, key=_sort_key)
     cuts = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, len(inputs))]
-    splits = [_split(program, inputs[a:b], outputs[a:b], vocab, classes, causal)
-              for a, b in cuts]
-    return Dataset(program, symbols, lengths, bos, sampler, seed, vocab, classes, *splits,
-                   test_lengths=test_lengths, causal=causal)
+    train, val, test = (_split(program, inputs[a:b], outputs[a:b], vocab, classes, causal)
+                        for a, b in cuts)
+    return Dataset(program, symbols, lengths, bos, sampler, seed, vocab, classes, train, val,
+                   test, test_lengths=test_lengths, causal=causal)
 
 
 def _inputs(draw: UniformSampler, sizes: tuple[int, int, int], seed: int,
