@@ -203,6 +203,16 @@ class ToggleFullDisplay(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Generate(Node):
+    """`generate(sop, prompt, steps[, until]);`: the prompt and `steps` tokens after it, each
+    the value of `sop` at the last position so far (stopping after the token `until`)."""
+    sop: Expr
+    prompt: Expr
+    steps: Expr
+    until: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
 class ToggleCausal(Node):
     on: bool
 
@@ -212,8 +222,8 @@ class Exit(Node):
     pass
 
 
-Stmt = (ExprStmt | Assign | Draw | Analyze | Compile | Load | FuncDef | For | SetExample
-        | ShowExample | ToggleExamples | ToggleFullDisplay | ToggleCausal | Exit)
+Stmt = (ExprStmt | Assign | Draw | Analyze | Compile | Generate | Load | FuncDef | For
+        | SetExample | ShowExample | ToggleExamples | ToggleFullDisplay | ToggleCausal | Exit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ A selector is causal when on no input it selects a key after its query:
 * a `select` or combination that compares s-ops of the indices and constants alone (as
   `select(indices, indices, <=)`, `select(indices, indices - 1, ==)`, `select(indices, 0, ==)`)
   and whose matrix is lower-triangular: its cells depend on the query and key positions
-  alone, not on the input, and are checked on an input of CHECKED_LENGTH positions;
+  alone, not on the input, and are checked on an input of CHECKED_LENGTH positions (a
+  compile's max_len, for a compile);
 * `a and b` where either part is causal; `a or b` where both are.
 
 Anything else (a comparison of tokens, as `select(tokens, tokens, ==)`, or `full_s`) may read
@@ -80,40 +81,43 @@ class FutureRead:
                 "line": span.line if span else None, "column": span.column if span else None}
 
 
-def reads_future(target: SOp) -> list[FutureRead]:
+def reads_future(target: SOp, length: int = CHECKED_LENGTH) -> list[FutureRead]:
     """The s-ops below `target` that read the future: the target first, then the named ones
-    it depends on, in creation order. Empty: causal mode gives the same values."""
+    it depends on, in creation order. Empty: causal mode gives the same values (on inputs of
+    up to `length` tokens, the length selectors of the indices alone are checked on)."""
     culprit: dict[int, Selector | None] = {}
     found = []
     for node in graph_below(target):
-        culprit[node.id] = _culprit(node, culprit)
+        culprit[node.id] = _culprit(node, culprit, length)
         if isinstance(node, SOp) and culprit[node.id] is not None and (
                 node.name is not None or node.id == target.id):
             found.append(FutureRead(node, culprit[node.id]))  # type: ignore[arg-type]
     return sorted(found, key=lambda r: r.sop.id != target.id)
 
 
-def _culprit(node: Node, culprit: dict[int, Selector | None]) -> Selector | None:
+def _culprit(node: Node, culprit: dict[int, Selector | None], length: int) -> Selector | None:
     """The selector through which `node` reads the future, if it does."""
     if isinstance(node, Aggregate):
-        own = _not_causal_part(node.selector)
+        own = _not_causal_part(node.selector, length)
         if own is not None:
             return own
     below = node.inputs if not isinstance(node, Combine) else ()
     return next((c for c in (culprit[i.id] for i in below) if c is not None), None)
 
 
-def is_causal(selector: Selector) -> bool:
-    """Whether `selector` never selects a key after its query."""
-    return _not_causal_part(selector) is None
+def is_causal(selector: Selector, length: int = CHECKED_LENGTH) -> bool:
+    """Whether `selector` never selects a key after its query (on inputs of up to `length`
+    tokens, for a selector of the indices alone)."""
+    return _not_causal_part(selector, length) is None
 
 
-def _not_causal_part(selector: Selector) -> Selector | None:
+def _not_causal_part(selector: Selector, length: int) -> Selector | None:
     """The part of `selector` that may select a key after its query; None if none does."""
     if _of_indices(selector):
-        return None if _lower_triangular(selector) else selector
+        return None if _lower_triangular(selector, length) else selector
     if isinstance(selector, Combine) and selector.op in ("and", "or"):
-        parts = [_not_causal_part(p) for p in selector.inputs]  # type: ignore[arg-type]
+        parts = [_not_causal_part(p, length)  # type: ignore[arg-type]
+                 for p in selector.inputs]
         if selector.op == "and":  # the keys both select: either part's limit holds
             return None if None in parts else parts[0]
         return next((p for p in parts if p is not None), None)
@@ -126,8 +130,8 @@ def _of_indices(selector: Selector) -> bool:
                for n in graph_below(selector))
 
 
-def _lower_triangular(selector: Selector) -> bool:
-    dummy = input_array([[0] * CHECKED_LENGTH])
+def _lower_triangular(selector: Selector, length: int) -> bool:
+    dummy = input_array([[0] * length])
     try:
         matrix = evaluate(selector, dummy)
     except RaspError:  # a comparison that fails (a string with a number) decides nothing

@@ -173,6 +173,11 @@ class Evaluator:
                                          self.eval_expr(max_len, env),
                                          None if path is None else self.eval_expr(path, env)),
                                   top)
+            case ast.Generate(sop=sop, prompt=prompt, steps=steps, until=until):
+                self.host.perform(stmt, (self.eval_expr(sop, env), self.eval_expr(prompt, env),
+                                         self.eval_expr(steps, env),
+                                         None if until is None else self.eval_expr(until, env)),
+                                  top)
             case ast.SetExample(example=expr):  # set [s-op|selector] example e
                 self.host.perform(stmt, (self.eval_expr(expr, env),), top)
             case (ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay()

@@ -32,7 +32,8 @@ COMMANDS = ("set example", "set s-op example", "set selector example", "show exa
             "selector examples off", "full seq display on", "full seq display off",
             "set causal on", "set causal off", "exit", "quit")
 # Built-in forms: keywords only when a "(" follows, ordinary names otherwise.
-BUILTIN_FORMS = ("select", "aggregate", "range", "zip", "len", "analyze", "compile")
+BUILTIN_FORMS = ("select", "aggregate", "range", "zip", "len", "analyze", "compile",
+                 "generate")
 BUILTIN_NAMES = ("tokens", "tokens_str", "tokens_int", "tokens_float", "tokens_bool",
                  "tokens_asis", "indices")
 CONSTANTS = ("True", "False")

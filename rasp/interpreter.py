@@ -13,7 +13,7 @@ import math
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,19 @@ from .errors import (
     shorten,
 )
 from .evaluator import Evaluator, Exit, limits_at
+from .generation import check_steps, generate
 from .graph import Node, Selector, SOp
-from .outcomes import Analyzed, Built, Drawn, Exited, Message, Outcome, Shown, render
+from .outcomes import (
+    Analyzed,
+    Built,
+    Drawn,
+    Exited,
+    Generated,
+    Message,
+    Outcome,
+    Shown,
+    render,
+)
 from .parser import parse
 from .values import describe, prepare_input
 
@@ -230,10 +241,14 @@ class Interpreter:
         example = self.settings.examples["s-op"]
         return check(analyze(node), prepare_input(example), format_example(example))
 
-    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
+    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None,
+                causal: bool | None = None) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
         every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
-        `.model` is the Model and `.verify()` checks it against the interpreter."""
+        `.model` is the Model and `.verify()` checks it against the interpreter. `causal`
+        (by default the session's mode): a decoder, for a program that never reads later
+        positions."""
+        causal = self.causal if causal is None else causal
         from .compiler import compile_sop  # numpy weights: loaded only when asked for
 
         def compiled(node: Any, span: Span) -> Any:
@@ -241,10 +256,47 @@ class Interpreter:
                 raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
             name = expression.strip().rstrip(";")
             try:
-                return compile_sop(node, list(vocab), max_len, name, limits)
+                return compile_sop(node, list(vocab), max_len, name, limits, causal)
             except RaspError as e:
                 raise e.at(span) from None
         return self._on_expression(expression, compiled)
+
+    def generate(self, expression: str, prompt: Any, steps: int, until: Any = None,
+                 vocab: Sequence[Any] | None = None) -> list:
+        """The prompt and `steps` tokens after it, each the value at the last position of
+        the s-op named (or written) by `expression` on the sequence so far, in the session's
+        mode; stops after the token `until`. Each token must be in `vocab`, where given
+        (else of the prompt's kind)."""
+        def generated(node: Any, span: Span) -> list:
+            return self._generated(node, prompt, steps, until, vocab, span)
+        return self._on_expression(expression, generated)
+
+    def _generated(self, node: Any, prompt: Any, steps: Any, until: Any,
+                   vocab: Sequence[Any] | None, span: Span,
+                   prompt_span: Span | None = None) -> list:
+        if not isinstance(node, SOp):
+            raise RaspTypeError(f"generate expects an s-op, got {describe(node)}", span)
+        tokens = self._tokens(prompt, prompt_span or span)
+        try:
+            return generate(lambda seq: self.apply(node, seq, span).tolist()[-1], tokens,
+                            steps, until, vocab)
+        except RaspError as e:
+            if e.span is None and node.span is not None and node.span != span:
+                e.noted(f"'{node.title}' is made here", node.span)  # a step's refusal
+            raise e.at(span) from None
+
+    def _generate(self, stmt: ast.Generate, node: Any, prompt: Any, steps: Any,
+                  until: Any) -> Generated:
+        """`generate(sop, prompt, steps[, until]);`: the prompt, then what was generated."""
+        try:
+            check_steps(steps)
+        except RaspError as e:
+            raise e.at(stmt.steps.span) from None
+        tokens = self._generated(node, prompt, steps, until, None, stmt.sop.span,
+                                 stmt.prompt.span)
+        n = len(prepare_input(prompt))
+        line = f"\t generated: {format_example(tokens[:n])} + {format_example(tokens[n:])}"
+        return Generated(tuple(tokens), n, (line,))
 
     def _compile(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
                  path: Any, top: bool) -> None:
@@ -271,7 +323,7 @@ class Interpreter:
             except RaspError as e:
                 raise e.at(at.span) from None
         try:
-            compiled = build(node, list(vocab), max_len, node.title)
+            compiled = build(node, list(vocab), max_len, node.title, causal=self.causal)
         except RaspError as e:
             raise e.at(stmt.sop.span) from None
         refusal, failure, saved = compiled.refusal(), None, None
@@ -463,6 +515,8 @@ class Interpreter:
             case ast.Compile():
                 sop, vocab, max_len, path = values
                 return self._compile(stmt, sop, vocab, max_len, path, top)
+            case ast.Generate():
+                outcome = self._generate(stmt, *values) if top else None
             case _:
                 outcome = self._command(stmt, *values)
         if top and outcome is not None:

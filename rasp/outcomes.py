@@ -75,6 +75,15 @@ class Built:
 
 
 @dataclass(frozen=True)
+class Generated:
+    """`generate(...)`: the prompt and the tokens generated after it."""
+
+    tokens: tuple
+    prompt: int  # how many of the tokens are the prompt's
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Message:
     """Text a session statement prints (`show example`)."""
 
@@ -93,7 +102,7 @@ class Exited:
     """`exit` / `quit`: the program stopped here."""
 
 
-Outcome = Shown | Analyzed | Drawn | Built | Message | Reported | Exited
+Outcome = Shown | Analyzed | Drawn | Built | Generated | Message | Reported | Exited
 # the outcomes that can be a notebook cell's result (the others only print)
 RESULTS = (Shown, Analyzed, Drawn)
 
@@ -114,7 +123,8 @@ def render(outcome: Outcome, out: Callable[[str], Any], warn: Callable[[str], An
                 out(line)
             if warning is not None:
                 warn(format_error(warning, "warning"))
-        case Analyzed(lines=lines) | Built(lines=lines) | Message(lines=lines):
+        case (Analyzed(lines=lines) | Built(lines=lines) | Generated(lines=lines)
+              | Message(lines=lines)):
             for line in lines:
                 out(line)
         case Exited():

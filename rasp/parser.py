@@ -210,6 +210,9 @@ class _ToAst(Transformer_NonRecursive):
     def compile(self, meta, _keyword, sop, vocab, max_len, path):
         return ast.Compile(sop, vocab, max_len, path, span=self._at(meta))
 
+    def generate(self, meta, _keyword, sop, prompt, steps, until):
+        return ast.Generate(sop, prompt, steps, until, span=self._at(meta))
+
     def load(self, meta, path):
         return ast.Load(path[1:-1], span=self._at(meta))
 
@@ -324,7 +327,7 @@ class _ToAst(Transformer_NonRecursive):
 _TERMINAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
                    "SELECT": "'select('", "AGGREGATE": "'aggregate('", "RANGE": "'range('",
                    "ZIP": "'zip('", "LEN": "'len('", "ANALYZE": "'analyze('",
-                   "COMPILE": "'compile('",
+                   "COMPILE": "'compile('", "GENERATE": "'generate('",
                    "FULL_SEQ_DISPLAY": "'full seq display'", "CAUSAL": "'causal'",
                    "EXIT": "'exit'", "SOP": "'s-op'", "$END": "the end of the input"}
 _OPENERS = {"(": ")", "[": "]", "{": "}"}

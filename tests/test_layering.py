@@ -27,6 +27,7 @@ RANK = {
     "planner": 2.5,  # evaluates aggregates by pattern, for the engine
     "engine": 3, "values": 3,
     "env": 3.5,  # scopes, and the files and declarations names come from
+    "generation": 3,  # the loop that appends a next-token rule's values, for both runners
     "causal": 3.8,  # which s-ops read later positions, for the analysis and the compiler
     "analysis": 4, "display": 4,
     "compiler": 4.2,  # a library over the graph and the analysis, for the session's compile

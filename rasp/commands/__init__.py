@@ -10,6 +10,7 @@ No module of the library imports this package.
     rasp compile FILE NAME --vocab V --max-len N [...]     compile.py (rasp.compiler)
     rasp train FILE NAME [...]                             train.py (rasp.train, PyTorch)
     rasp dataset FILE NAME --out DIR [...]                 dataset.py (rasp.train, rasp.dataset)
+    rasp generate FILE NAME --prompt P [...]               generate.py (rasp.generation)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 from typing import TextIO
 
 from ..interpreter import PYTHON_RECURSION_LIMIT, default_memory_limit
-from . import analyze, compile, dataset, run, train
+from . import analyze, compile, dataset, generate, run, train
 from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, Main
 
 __all__ = ["SUBCOMMANDS", "entry", "main", "prepare_process"]
@@ -36,6 +37,9 @@ SUBCOMMANDS: dict[str, tuple[Main, str, str]] = {
               "train a transformer to follow the s-op (docs/training.md)"),
     "dataset": (dataset.main, "FILE NAME --out DIR [...]",
                 "inputs, outputs and attention targets for training (docs/training.md)"),
+    "generate": (generate.main, "FILE NAME --prompt P [--steps N] [--until TOKEN] [--causal]",
+                 "the s-op's value at the last position appended, step by step "
+                 "(docs/causal.md)"),
 }
 
 

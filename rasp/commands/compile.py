@@ -37,6 +37,9 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
                     "list ('[\"(\", \")\"]', '[1, 2, 3]')")
     parser.add_argument("--max-len", type=positive, required=True, metavar="N",
                         help="the longest input")
+    parser.add_argument("--causal", action="store_true", help="a decoder (masked attention), "
+                        "checked against the causal interpreter; a program that reads later "
+                        "positions is refused")
     parser.add_argument("--out", metavar="M.npz", help="save the model here")
     parser.add_argument("--verify", type=natural, metavar="K", help="check K random inputs "
                         "per length besides the structured ones (default: every input where "
@@ -58,13 +61,13 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     from ..compiler import Limits, build  # numpy weights: loaded only for this command
 
     args = _parser(out, err).parse_args(argv)
-    loaded = load(args.file, err)
+    loaded = load(args.file, err, causal=args.causal)
     target = loaded.interpreter.value(expression(loaded, args.name))
     if not isinstance(target, SOp):
         raise RaspTypeError(f"compile expects an s-op, got {describe(target)}")
     limits = Limits(args.max_values, args.max_table, args.max_units)
     compiled = build(target, args.vocab, args.max_len, args.name.strip().rstrip(";"), limits,
-                     args.verify)
+                     args.verify, args.causal)
     out.write("\n".join(compiled.lines()) + "\n")
     refusal = compiled.refusal()
     if refusal is not None:

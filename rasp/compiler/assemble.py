@@ -21,9 +21,11 @@ from .plan import Plan, Stage
 from .valuesets import ERROR, representative
 
 
-def assemble(plan: Plan, residual: Residual, program: str) -> Model:
+def assemble(plan: Plan, residual: Residual, program: str, causal: bool = False) -> Model:
     """The Model that computes the plan's target with the residual's layout; `program`
-    names it in the saved configuration."""
+    names it in the saved configuration. `causal`: its attention is masked (the plan's
+    selectors never select a later key, and BOS, position 0, stays visible to every
+    query, so the weights are those of the bidirectional model)."""
     token, position = embeddings(plan, residual)
     arrays = {names.TOKEN_EMBEDDING: token, names.POSITION_EMBEDDING: position}
     bos = token[0] + position[0]  # the residual at BOS: the same on every input
@@ -39,7 +41,8 @@ def assemble(plan: Plan, residual: Residual, program: str) -> Model:
         if ffn is not None:
             arrays.update(_mlp_arrays(depth, ffn))
     arrays[names.UNEMBEDDING] = unembedding(plan, residual.layout)
-    model = Model(arrays, _config(plan, residual.layout, program, layers))
+    config = _config(plan, residual.layout, program, layers)
+    model = Model(arrays, {**config, "causal": True} if causal else config)
     _check_shape(model, plan)
     return model
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import RaspValueError
 from .assemble import assemble
 from .bounds import check_bounds
-from .graph import SOp, analyze
+from .graph import SOp, analyze, reads_future, refusal
 from .layout import lay_out
 from .model import Model
 from .plan import plan_features
@@ -59,9 +59,10 @@ class Compiled:
 
     @property
     def agrees(self) -> bool:
-        """False only when inputs were checked and some disagreed."""
+        """False only when inputs were checked and some disagreed (or, in a causal model,
+        some prefix did)."""
         v = self.verification
-        return v is None or not v.checked or v.ok
+        return v is None or ((not v.checked or v.ok) and v.prefixes_ok)
 
     def refusal(self) -> RaspValueError | None:
         """The error that refuses a model that disagrees (None when it agrees)."""
@@ -69,20 +70,28 @@ class Compiled:
 
 
 def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
-                limits: Limits | None = None) -> Compiled:
+                limits: Limits | None = None, causal: bool = False) -> Compiled:
     """Compile an s-op into a transformer that computes it on every input of tokens from
-    `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
+    `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly.
+    `causal`: a decoder, whose attention sees only positions up to the query's, for a
+    program that never reads later positions (else refused, at the selector that does):
+    its values are then the same in both modes, and so are its value sets."""
     start = time.perf_counter()
     vocab = check_bounds(target, vocab, max_len)
+    if causal:
+        reads = reads_future(target, max_len)
+        if reads:
+            raise refusal(reads, "a causal compile")
     analysis = analyze(target)
     facts = Facts(vocab, max_len, limits or Limits())  # value sets, as the passes ask
     plan = plan_features(analysis, facts)
     residual = lay_out(plan)
-    model = assemble(plan, residual, name or target.title)
+    model = assemble(plan, residual, name or target.title, causal)
     return Compiled(model, target, time.perf_counter() - start)
 
 
 def build(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
-          limits: Limits | None = None, sample: int | None = None) -> Compiled:
+          limits: Limits | None = None, sample: int | None = None,
+          causal: bool = False) -> Compiled:
     """`compile_sop`, then the check against the interpreter (`sample` 0: no check)."""
-    return compile_sop(target, vocab, max_len, name, limits).checked(sample)
+    return compile_sop(target, vocab, max_len, name, limits, causal).checked(sample)

@@ -15,6 +15,7 @@ from ..analysis import (
     heads_per_layer_text,
     selects_of,
 )
+from ..causal import reads_future, refusal
 from ..engine import evaluate, input_array
 from ..graph import (
     Aggregate,
@@ -31,4 +32,5 @@ from ..graph import (
 
 __all__ = ["Aggregate", "Analysis", "Combine", "Constant", "Head", "Indices", "Layer", "Map",
            "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "evaluate",
-           "graph_below", "heads_per_layer_text", "input_array", "selects_of"]
+           "graph_below", "heads_per_layer_text", "input_array", "reads_future", "refusal",
+           "selects_of"]

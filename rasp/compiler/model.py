@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
+from ..generation import generate
 from . import modelfile, names
 from .graph import heads_per_layer_text
 from .valuesets import key
@@ -24,6 +25,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     """Row softmax, in the stable form (the row's largest logit subtracted first)."""
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _scores(q: np.ndarray, k: np.ndarray, config: dict) -> np.ndarray:
+    """Attention logits [B, n, n]; in a causal model (config "causal": true) a query sees
+    only the keys at or before it: BOS, position 0, is visible to every query."""
+    logits = q @ k.transpose(0, 2, 1)
+    if config.get("causal", False):
+        n = logits.shape[-1]
+        logits = np.where(np.tri(n, dtype=bool), logits, -np.inf)
+    return logits
 
 
 def reference_forward(arrays: dict[str, np.ndarray], config: dict,
@@ -39,7 +50,7 @@ def reference_forward(arrays: dict[str, np.ndarray], config: dict,
                 q = x @ arrays[head.query]
                 k = x @ arrays[head.key]
                 v = x @ arrays[head.value]
-                update += _softmax(q @ k.transpose(0, 2, 1)) @ v @ arrays[head.output]
+                update += _softmax(_scores(q, k, config)) @ v @ arrays[head.output]
             x = x + update
         if layer["mlp"]:
             hidden = x
@@ -82,7 +93,7 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
                 q, k, v = parts
                 out = arrays[head.output]
                 cols = _used(out, 0)
-                update[..., cols] += _softmax(q @ k.transpose(0, 2, 1)) @ v @ out[:, cols]
+                update[..., cols] += _softmax(_scores(q, k, config)) @ v @ out[:, cols]
             x = x + update
         if layer["mlp"]:
             last = layer["mlp"] - 1
@@ -114,6 +125,11 @@ class Model:
         self.config = config
         self.vocab = list(config["vocab"])
         self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
+
+    @property
+    def causal(self) -> bool:
+        """Whether attention is masked: each position sees only itself and those before."""
+        return bool(self.config.get("causal", False))
 
     @property
     def max_len(self) -> int:
@@ -174,6 +190,13 @@ class Model:
         y = self.raw([list(t) for t in batch], compact)
         return [self.decode(row) for row in y]
 
+    def generate(self, prompt: Sequence[Any], steps: int, until: Any = None) -> list:
+        """The prompt and `steps` tokens after it, each the model's value at the last
+        position so far (Interpreter.generate's loop): every one must be in the model's
+        vocabulary, and the whole within its max_len."""
+        return generate(lambda tokens: self.forward(tokens)[-1], list(prompt), steps, until,
+                        self.vocab, self.max_len)
+
     def save(self, path: str | Path) -> Path:
         """Write the model's `.npz` file, atomically; returns the path written (".npz" added
         when `path` lacks it, as numpy names it)."""
@@ -204,7 +227,8 @@ class Model:
                  f"  vocab {_short(c['vocab'])}, max_len {c['max_len']}, output "
                  f"{c['output']['kind']}"
                  + (f" over {len(c['output']['values'])} values"
-                    if c['output']['kind'] == "categorical" else "")]
+                    if c['output']['kind'] == "categorical" else "")
+                 + (", causal (masked attention)" if self.causal else "")]
         if mlps:
             lines.append(f"  feed-forward hidden units by layer: {mlps}")
         return "\n".join(lines)

@@ -4,6 +4,9 @@ For each length 1..max_len: every input when there are few (at most `exhaustive`
 otherwise the structured inputs that reach the extremes (each token repeated, sorted,
 reversed, alternating pairs, each token once then repeated) and `sample` random ones. Inputs
 on which the interpreter raises are counted apart: the model owes no answer there.
+
+A causal model is checked against the causal interpreter, and for the prefix property: its
+values on the first i + 1 tokens of an input are its values on those tokens alone.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ class Verification:
     raised: int = 0  # inputs on which the interpreter raises
     lengths: dict[int, list[int]] = field(default_factory=dict)  # n -> [checked, agreed]
     mismatches: list[tuple[list, list, list]] = field(default_factory=list)  # a few
+    # a causal model: inputs whose every prefix was run alone, and those that agreed
+    prefixes: list[int] | None = None  # [checked, agreed]
+
+    @property
+    def prefixes_ok(self) -> bool:
+        return self.prefixes is None or self.prefixes[0] == self.prefixes[1]
 
     @property
     def ok(self) -> bool:
@@ -48,6 +57,10 @@ class Verification:
             text += f"; {self.raised:,} inputs skipped (the interpreter raises on them)"
         for tokens, want, got in self.mismatches[:3]:
             text += f"\n  mismatch on {tokens!r}: interpreter {want!r}, model {got!r}"
+        if self.prefixes is not None:
+            checked, agreed = self.prefixes
+            text += (f"\nprefix check: on {agreed:,}/{checked:,} inputs the model's values at "
+                     f"positions 0..i are its values on the first i + 1 tokens alone")
         return text
 
 
@@ -102,7 +115,7 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
     result = Verification()
     for n in lengths or range(1, model.max_len + 1):
         batch = inputs_of_length(model.vocab, n, sample, exhaustive, rng)
-        wanted = _interpreter(target, batch)
+        wanted = _interpreter(target, batch, model.causal)
         kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
         result.raised += len(batch) - len(kept)
         got = _model(model, [t for t, _ in kept], compact)
@@ -115,20 +128,38 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
         result.lengths[n] = [len(kept), agreed]
         result.checked += len(kept)
         result.agreed += agreed
+        if model.causal and n == max(result.lengths):
+            result.prefixes = prefix_check(model, [t for t, _ in kept][:PREFIX_INPUTS],
+                                           compact)
     return result
 
 
-def _interpreter(target: SOp, batch: list[list]) -> list[list | None]:
+PREFIX_INPUTS = 64  # inputs of the longest length checked whose every prefix is run alone
+
+
+def prefix_check(model: Model, batch: list[list], compact: bool = True) -> list[int]:
+    """[checked, agreed]: inputs `x` (of one length) on which model(x)[:i+1] equals
+    model(x[:i+1]) at every i, as the causal mask promises."""
+    whole = _model(model, batch, compact)
+    agreed = [True] * len(batch)
+    for i in range(1, len(batch[0]) if batch else 0):
+        for j, row in enumerate(_model(model, [t[:i] for t in batch], compact)):
+            agreed[j] = agreed[j] and row == whole[j][:i]
+    return [len(batch), sum(agreed)]
+
+
+def _interpreter(target: SOp, batch: list[list], causal: bool = False) -> list[list | None]:
     """The interpreter's values (None where it raises)."""
     try:
-        out = evaluate(target, input_array(batch, batch=True), {})
+        out = evaluate(target, input_array(batch, batch=True), {}, causal=causal)
         return [list(row) for row in np.broadcast_to(out, (len(batch), len(batch[0]))).tolist()]
     except RaspError:
         pass
     values: list[list | None] = []
     for tokens in batch:
         try:
-            values.append(list(np.asarray(evaluate(target, input_array([tokens]), {})).tolist()))
+            values.append(list(np.asarray(evaluate(target, input_array([tokens]), {},
+                                                   causal=causal)).tolist()))
         except RaspError:
             values.append(None)
     return values
