@@ -244,6 +244,16 @@ def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_met
      "rasp dataset: --causal writes JSONL: leave out --format parquet"),
     (["reverse", "--test-lengths", "5:6", "--workers", "2"], 64,
      "rasp dataset: --test-lengths writes JSONL: leave out --workers"),
+    (["reverse", "--steps", "2"], 64, "rasp dataset: --steps goes with --format next-token"),
+    (["reverse", "--format", "next-token"], 64, "--format next-token needs --steps N"),
+    (["reverse", "--format", "next-token", "--steps", "-1"], 64,
+     "rasp dataset: --steps: must be at least 0, not -1"),
+    (["reverse", "--format", "next-token", "--steps", "2", "--selections"], 64,
+     "--selections: the next-token format has no attention targets"),
+    (["reverse", "--format", "next-token", "--steps", "2", "--until", "z"], 64,
+     "rasp dataset: --until z: not a token of the vocabulary"),
+    (["reverse", "--format", "next-token", "--steps", "2", "--shard-size", "5"], 64,
+     "rasp dataset: --shard-size writes Parquet: leave out --format next-token"),
 ])
 def test_bad_dataset_arguments_give_one_clear_error(tmp_path, argv, status, message):
     code, _, err = run_cli("dataset", PAPER, *argv, "--out", str(tmp_path))
@@ -292,3 +302,40 @@ def test_causal_data_of_a_program_that_reads_the_future_is_refused_at_its_select
     first = json.loads((tmp_path / "h" / "train.jsonl").read_text().splitlines()[0])
     assert first["output"] == [first["input"][:i + 1].count(t)
                                for i, t in enumerate(first["input"])]
+
+
+SHIFT = str(ROOT / "examples" / "shift.rasp")
+
+
+def test_the_next_token_format_holds_each_prompt_and_what_generation_appends(tmp_path):
+    # shift(tokens, 1, "a") appends the token before the last: after x it alternates
+    # x[-2], x[-1], x[-2], ... ; --until stops after the first "c".
+    code, out, err = run_cli("dataset", SHIFT, 'shift(tokens, 1, "a")', "--causal", "--vocab",
+                             "abc", "--lengths", "2:4", "--train", "30", "--val", "3",
+                             "--test", "3", "--format", "next-token", "--steps", "5",
+                             "--until", "c", "--out", str(tmp_path))
+    assert code == 0, err
+    records = [json.loads(line) for name in ("train", "val", "test")
+               for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    assert len(records) == 36
+    for r in records:
+        x = r["prompt"]
+        expected = [x[-2], x[-1], x[-2], x[-1], x[-2]]
+        if "c" in expected:
+            expected = expected[:expected.index("c") + 1]
+        assert r["target"] == expected, r
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert (meta["format"], meta["steps"], meta["until"], meta["causal"]) == (
+        "next-token", 5, "c", True)
+
+
+def test_a_generation_whose_value_is_not_a_token_writes_nothing(tmp_path):
+    counting = str(ROOT / "examples" / "counting.rasp")
+    code, _, err = run_cli("dataset", counting, 'fraction_so_far(tokens == "a") > 0.5',
+                           "--vocab", "ab", "--lengths", "2:3", "--train", "5", "--val", "1",
+                           "--test", "1", "--format", "next-token", "--steps", "2", "--out",
+                           str(tmp_path / "d"))
+    assert code == 70 and "Traceback" not in err, err
+    assert "step 1: the value at the last position of" in err and \
+           "which is not in the vocabulary ['a', 'b']" in err
+    assert not (tmp_path / "d").exists()

@@ -123,11 +123,19 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
                         "dataset in DIR (without it, such a folder is refused)")
     parser.add_argument("--selections", action="store_true",
                         help="add each analysed head's selected keys per query")
+    generation = parser.add_argument_group(
+        "generation tasks: --format next-token writes each input as a prompt with the tokens "
+        "generation appends after it, {\"prompt\": [...], \"target\": [...]}")
+    generation.add_argument("--steps", type=natural, metavar="N",
+                            help="tokens to generate after each prompt")
+    generation.add_argument("--until", metavar="TOKEN",
+                            help="stop a prompt's generation after this token")
     scale = parser.add_argument_group(
         "Parquet and Dask (pip install 'rasp-lang[scale]'); any of --workers, --scheduler, "
         "--shard-size, --on-error, --resume means --format parquet")
-    scale.add_argument("--format", choices=("jsonl", "parquet"),
-                       help="jsonl (the default) or parquet: DIR/data/*.parquet shards and "
+    scale.add_argument("--format", choices=("jsonl", "parquet", "next-token"),
+                       help="jsonl (the default), next-token (JSONL of prompts and targets, "
+                       "with --steps) or parquet: DIR/data/*.parquet shards and "
                        "DIR/dataset.json")
     scale.add_argument("--workers", type=positive, metavar="N",
                        help="run the shards on a local Dask cluster of N processes")
@@ -150,13 +158,43 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     args = _parser(out, err).parse_args(argv)
     if _wants_parquet(args):
         return _parquet(args, out, err)
-    from ..train.data import write_jsonl
+    from ..train.data import write_jsonl, write_next_token
 
+    until = _generation(args)
     dataset = sampled(args, err)
-    files = write_jsonl(dataset, Path(args.out), selections=args.selections, force=args.force)
+    if args.format == "next-token":
+        files = write_next_token(dataset, Path(args.out), args.steps,
+                                 _token(until, dataset.vocab), force=args.force)
+    else:
+        files = write_jsonl(dataset, Path(args.out), selections=args.selections,
+                            force=args.force)
     out.write(f"{dataset.train.size} / {dataset.val.size} / {dataset.test.size} inputs "
               f"(train / val / test): {', '.join(map(str, files))}\n")
     return EXIT_OK
+
+
+def _generation(args: argparse.Namespace) -> str | None:
+    """The generation options together: --steps and --until go with --format next-token,
+    which needs --steps and has no selections. Returns --until."""
+    if args.format == "next-token":
+        if args.steps is None:
+            raise UsageError("--format next-token needs --steps N")
+        if args.selections:
+            raise UsageError("--selections: the next-token format has no attention targets")
+    elif args.steps is not None or args.until is not None:
+        raise UsageError(f"{'--steps' if args.steps is not None else '--until'} goes with "
+                         "--format next-token")
+    return args.until
+
+
+def _token(text: str | None, vocab: list) -> Any:
+    """--until as a token of the vocabulary (spelt as it prints: 3 for the number 3)."""
+    if text is None:
+        return None
+    found = [t for t in vocab if str(t) == text]
+    if not found:
+        raise UsageError(f"--until {text}: not a token of the vocabulary")
+    return found[0]
 
 
 def _wants_parquet(args: argparse.Namespace) -> bool:
@@ -169,8 +207,8 @@ def _wants_parquet(args: argparse.Namespace) -> bool:
             if given:
                 raise UsageError(f"{option} writes JSONL: leave out "
                                  f"{flags[0] if flags else '--format parquet'}")
-    if args.format == "jsonl" and flags:
-        raise UsageError(f"{flags[0]} writes Parquet: leave out --format jsonl")
+    if args.format in ("jsonl", "next-token") and flags:
+        raise UsageError(f"{flags[0]} writes Parquet: leave out --format {args.format}")
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers and --scheduler: choose one")
     return args.format == "parquet" or bool(flags)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from ..interpreter import Interpreter
 from .program import HeadSpec, Program, load_program
 from .sampling import UniformSampler, check_alphabet, make_sampler, sample_inputs
 
-__all__ = ["Dataset", "Group", "Split", "make_dataset", "write_jsonl"]
+__all__ = ["Dataset", "Group", "Split", "make_dataset", "write_jsonl", "write_next_token"]
 
 
 @dataclass
@@ -192,6 +192,7 @@ def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+SPLITS = ("train", "val", "test")
 JSONL_FILES = ("train.jsonl", "val.jsonl", "test.jsonl", "meta.json")  # meta.json last
 
 
@@ -205,18 +206,47 @@ def write_jsonl(dataset: Dataset, out: Path, selections: bool = False,
     another dataset's files is refused (FolderTakenError) unless `force`. Each file is
     written atomically and meta.json last, so a folder with a meta.json holds one whole
     dataset."""
+    def records(split: str) -> Iterator[dict[str, Any]]:
+        for tokens, output, sel in getattr(dataset, split).records():
+            yield _record(dataset, tokens, output, sel, selections)
+    return _write(dataset, out, records, dataset.describe(), force)
+
+
+def write_next_token(dataset: Dataset, out: Path, steps: int, until: Any = None,
+                     force: bool = False) -> list[Path]:
+    """The next-token format, for generation tasks: each input of the dataset is a prompt,
+    one a line {"prompt": [...], "target": [...]}, the target being the `steps` tokens (fewer
+    if one is `until`) that generation appends after it: each the s-op's value at the last
+    position of the sequence so far, under causal semantics if the dataset is causal.
+    A value that is not in the dataset's vocabulary is refused (RaspValueError), before
+    anything is written. Files and folder as write_jsonl's; meta.json also holds "format",
+    "steps" and "until"."""
+    rows = {split: [_generated(dataset, tokens, steps, until)
+                    for tokens, _, _ in getattr(dataset, split).records()]
+            for split in SPLITS}
+    meta = dataset.describe() | {"format": "next-token", "steps": steps, "until": until}
+    return _write(dataset, out, lambda split: iter(rows[split]), meta, force)
+
+
+def _generated(dataset: Dataset, prompt: list, steps: int, until: Any) -> dict[str, Any]:
+    sequence = dataset.program.generate(prompt, steps, until, dataset.vocab, dataset.causal)
+    return {"prompt": [_jsonable(t) for t in prompt],
+            "target": [_jsonable(t) for t in sequence[len(prompt):]]}
+
+
+def _write(dataset: Dataset, out: Path, records: Callable[[str], Iterator[dict]],
+           meta: dict, force: bool) -> list[Path]:
     with claim_folder(out, "dataset", JSONL_FILES, "meta.json", force=force):
         written = []
-        for name in ("train", "val", "test"):
+        for name in SPLITS:
             path = out / f"{name}.jsonl"
             with atomic(path, "w") as f:
-                for tokens, output, sel in getattr(dataset, name).records():
-                    f.write(json.dumps(_record(dataset, tokens, output, sel, selections),
-                                       ensure_ascii=False) + "\n")
+                for record in records(name):
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
             written.append(path)
-        meta = write_atomic(out / "meta.json", json.dumps(dataset.describe(), indent=1,
-                                                          ensure_ascii=False) + "\n")
-    return [*written, meta]
+        described = write_atomic(out / "meta.json", json.dumps(meta, indent=1,
+                                                               ensure_ascii=False) + "\n")
+    return [*written, described]
 
 
 def _record(dataset: Dataset, tokens: list, output: list, sel: np.ndarray,

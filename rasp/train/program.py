@@ -9,8 +9,11 @@ core's internals move, only the imports here change.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,10 +71,23 @@ class Program:
     def outputs(self, inputs: list[list], causal: bool = False) -> list[list]:
         """The target s-op on each input (through the session's batch evaluation), under
         causal semantics if `causal` or if the session is causal."""
+        with self._mode(causal):
+            return self.interpreter.evaluate_batch(self.name, inputs)
+
+    def generate(self, prompt: list, steps: int, until: Any, vocab: list,
+                 causal: bool = False) -> list:
+        """The prompt and the tokens generation appends after it (Interpreter.generate),
+        under causal semantics if `causal` or if the session is causal."""
+        with self._mode(causal):
+            return self.interpreter.generate(self.name, prompt, steps, until, vocab)
+
+    @contextmanager
+    def _mode(self, causal: bool) -> Iterator[None]:
+        """The session in causal mode for a while, if `causal`."""
         session_mode = self.interpreter.causal
         self.interpreter.causal = session_mode or causal
         try:
-            return self.interpreter.evaluate_batch(self.name, inputs)
+            yield
         finally:
             self.interpreter.causal = session_mode
 
