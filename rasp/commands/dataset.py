@@ -1,6 +1,7 @@
 """`rasp dataset FILE NAME --out DIR`: the inputs, outputs and attention targets of the s-op
-NAME, as JSONL (rasp.train.data) or as Parquet shards, here or on Dask (rasp.dataset). Also
-the data options and the program that `rasp train` shares."""
+NAME, as JSONL (rasp.train.data) or as Parquet shards, here or on Dask (rasp.dataset); for
+generation tasks, prompts and what generation appends (--format next-token). Also the data
+options and the program that `rasp train` shares."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """`rasp train FILE NAME [...]`: train a transformer to follow the s-op NAME (rasp.train,
-PyTorch), sized by the program's analysis; with --ablations, the paper's smaller sizes too.
-The data options are those of `rasp dataset`."""
+PyTorch), sized by the program's analysis; with --ablations, the paper's smaller sizes too;
+with --causal a decoder. The data options are those of `rasp dataset`, --test-lengths among
+them: the report then gives the accuracy by length, beyond the training lengths too."""
 
 from __future__ import annotations
 
