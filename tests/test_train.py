@@ -251,9 +251,63 @@ def test_a_killed_rerun_leaves_nothing_that_reads_as_a_run_and_a_forced_one_comp
     (["reverse", "--epochs", "x"], 64, "rasp train: --epochs: invalid int value"),
     (["reverse", "--plot", "xyz"], 64, "'x' is not in the alphabet"),
     (["reverse", "--seeds", "0"], 64, "rasp train: --seeds: must be at least 1, not 0"),
+    (["reverse", "--test-lengths", "3-4"], 64, "rasp train: --test-lengths: expected MIN:MAX"),
 ])
 def test_bad_train_arguments_give_one_clear_error(tmp_path, argv, status, message):
     code, _, err = run_cli("train", PAPER, *argv, "--lengths", "1:3", "--train", "20",
                            "--val", "5", "--test", "5", "--out", str(tmp_path))
     assert code == status and message in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_causal_model_never_reads_later_tokens():
+    # Changing the last token changes no earlier output of the decoder, and does change the
+    # encoder's (so the check can fail).
+    torch.manual_seed(0)
+    x = torch.tensor([[1, 2, 3, 0, 2]])
+    changed = x.clone()
+    changed[0, -1] = 3
+    for causal in (True, False):
+        model = Transformer(ModelConfig(vocab=4, classes=5, layers=2, heads=2,
+                                        causal=causal)).eval()
+        with torch.no_grad():
+            (before, attentions), (after, _) = model(x), model(changed)
+        same = torch.allclose(before[0, :-1], after[0, :-1])
+        assert same == causal
+        if causal:
+            assert all(float(a[..., :, :].triu(1).abs().max()) == 0.0 for a in attentions)
+
+
+SHIFT = str(ROOT / "examples" / "shift.rasp")
+
+
+def test_train_causal_refuses_a_program_that_reads_the_future(tmp_path):
+    code, _, err = run_cli("train", PAPER, "hist_nobos", "--causal", "--lengths", "1:3", "--train",
+                           "20", "--val", "5", "--test", "5", "--out", str(tmp_path / "run"))
+    assert code == 70 and "Traceback" not in err, err
+    assert "error: --causal needs a program whose positions never read later ones, but " \
+           "'hist_nobos' does, through selector" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_decoder_run_reports_accuracy_beyond_its_training_lengths(tmp_path):
+    status, out, err = run_cli("train", SHIFT, 'shift(tokens, 1, "_")', "--causal", "--vocab",
+                               "abcdef", "--train-lengths", "1:4", "--test-lengths", "3:6",
+                               "--train", "100", "--val", "10", "--test", "60", "--epochs",
+                               "2", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "(longer than training)" in out and "longer than 4: token accuracy" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
+    assert set(metrics["by_length"]) == {"3", "4", "5", "6"}
+    trained, longer = metrics["trained_lengths"], metrics["longer"]
+    assert trained["inputs"] + longer["inputs"] == 60
+    assert longer["inputs"] == sum(metrics["by_length"][n]["inputs"] for n in ("5", "6"))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"]["causal"] is True and config["model"]["max_length"] == 6
+    assert config["data"]["causal"] is True and config["data"]["test_lengths"] == [3, 6]
+    again = load_run(tmp_path)  # the same data again, and a decoder again
+    assert again.model.config.causal and again.dataset.test_lengths == (3, 6)
+    assert [t for t, _, _ in again.dataset.test.records()] == [
+        t for t, _, _ in make_dataset(SHIFT, 'shift(tokens, 1, "_")', alphabet="abcdef",
+                                      lengths=(1, 4), test_lengths=(3, 6), n_train=100,
+                                      n_val=10, n_test=60, causal=True).test.records()]

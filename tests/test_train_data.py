@@ -28,8 +28,8 @@ def selection_rows(matrix: np.ndarray) -> list[list[int]]:
     return [np.flatnonzero(row).tolist() for row in matrix]
 
 
-def dataset_of(source: str, name: str, **options):
-    it = Interpreter()
+def dataset_of(source: str, name: str, session_causal: bool = False, **options):
+    it = Interpreter(causal=session_causal)
     it.run(source)
     return make_dataset(it, name, **options)
 
@@ -74,6 +74,68 @@ def test_the_same_seed_gives_the_same_data_and_test_inputs_are_unseen():
     train = set(inputs(a, "train"))
     assert len(train) == 300 and not train & set(inputs(a, "test"))
     assert all(out == t[::-1] for t, out, _ in a.test.records())
+
+
+def test_test_lengths_draw_unseen_test_inputs_at_other_lengths():
+    def inputs(ds, split):
+        return [tuple(t) for t, _, _ in getattr(ds, split).records()]
+
+    ds = make_dataset(PAPER, "reverse", alphabet="abc", lengths=(1, 4), test_lengths=(3, 7),
+                      n_train=80, n_val=10, n_test=60, seed=1)
+    assert {len(t) for t in inputs(ds, "train") + inputs(ds, "val")} <= set(range(1, 5))
+    assert {len(t) for t in inputs(ds, "test")} == set(range(3, 8))
+    assert not set(inputs(ds, "test")) & set(inputs(ds, "train") + inputs(ds, "val"))
+    assert ds.describe()["test_lengths"] == [3, 7] and ds.describe()["lengths"] == [1, 4]
+    again = make_dataset(PAPER, "reverse", alphabet="abc", lengths=(1, 4), test_lengths=(3, 7),
+                         n_train=80, n_val=10, n_test=60, seed=1)
+    assert inputs(again, "test") == inputs(ds, "test")
+    assert make_dataset(PAPER, "reverse", lengths=(1, 4), n_train=5, n_val=1, n_test=1
+                        ).describe()["test_lengths"] is None
+
+
+def test_accuracy_within_lengths_sums_the_lengths_asked():
+    accuracy = Accuracy()
+    accuracy.add(np.array([[1, 1], [1, 0]]), np.array([[1, 1], [1, 1]]))  # length 2
+    accuracy.add(np.array([[0, 0, 0]]), np.array([[0, 1, 1]]))  # length 3
+    assert accuracy.within(1, 2) == {"token_accuracy": 0.75, "sequence_accuracy": 0.5,
+                                     "inputs": 2}
+    assert accuracy.within(2, 3) == {"token_accuracy": 4 / 7, "sequence_accuracy": 1 / 3,
+                                     "inputs": 3}
+    assert accuracy.within(4, 9) == {"token_accuracy": 0.0, "sequence_accuracy": 0.0,
+                                     "inputs": 0}
+
+
+def test_causal_targets_are_the_next_token_on_each_prefix():
+    # In a causal session the histogram counts each token over its prefix: the target at
+    # position i is what the bidirectional program gives at the last position of x[:i+1].
+    source = "hist = selector_width(select(tokens, tokens, ==));"
+    ds = dataset_of(source, "hist", session_causal=True, alphabet="abc", lengths=(1, 6),
+                    n_train=60, n_val=5, n_test=5, causal=True)
+    bidirectional = Interpreter()
+    bidirectional.run(source)
+    for tokens, output, selection in ds.train.records():
+        assert output == [bidirectional.evaluate("hist", tokens[:i + 1])[-1]
+                          for i in range(len(tokens))]
+        assert not np.triu(selection[0], 1).any()  # the head's target: keys <= query
+    assert ds.causal and ds.describe()["causal"] is True
+    # A bidirectional dataset of the same program counts over the whole input.
+    whole = dataset_of(source, "hist", alphabet="abc", lengths=(6, 6), n_train=5, n_val=1,
+                       n_test=1)
+    assert all(out == [list(t).count(c) for c in t] for t, out, _ in whole.train.records())
+
+
+def test_a_causal_dataset_of_a_causal_program_keeps_its_outputs():
+    # shift reads only earlier positions: causal semantics change no output, and only the
+    # head's target loses the keys after each query.
+    shift = str(ROOT / "examples" / "shift.rasp")
+    options = dict(alphabet="abc", lengths=(3, 5), n_train=40, n_val=5, n_test=5, seed=2)
+    causal = make_dataset(shift, 'shift(tokens, 1, "_")', causal=True, **options)
+    plain = make_dataset(shift, 'shift(tokens, 1, "_")', **options)
+    assert list(causal.train.records())[0][:2] == list(plain.train.records())[0][:2]
+    for (tokens, output, selection), (_, _, full) in zip(causal.train.records(),
+                                                         plain.train.records()):
+        assert output == ["_", *tokens[:-1]]
+        assert (selection == (full & np.tril(np.ones_like(full)))).all()
 
 
 def test_bracket_sampler_gives_balanced_prefix_and_random_strings():
@@ -183,6 +245,21 @@ def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_met
      "pair"),
     (["reverse", "--train", "0"], 64, "--train, --val and --test: at least one input each"),
     (["reverse", "--lengths", "1:2", "--vocab", "ab"], 70, "distinct inputs"),
+    (["reverse", "--test-lengths", "0:3"], 64, "--test-lengths: 0:3: need 1 <= MIN <= MAX"),
+    (["reverse", "--causal", "--format", "parquet"], 64,
+     "rasp dataset: --causal writes JSONL: leave out --format parquet"),
+    (["reverse", "--test-lengths", "5:6", "--workers", "2"], 64,
+     "rasp dataset: --test-lengths writes JSONL: leave out --workers"),
+    (["reverse", "--steps", "2"], 64, "rasp dataset: --steps goes with --format next-token"),
+    (["reverse", "--format", "next-token"], 64, "--format next-token needs --steps N"),
+    (["reverse", "--format", "next-token", "--steps", "-1"], 64,
+     "rasp dataset: --steps: must be at least 0, not -1"),
+    (["reverse", "--format", "next-token", "--steps", "2", "--selections"], 64,
+     "--selections: the next-token format has no attention targets"),
+    (["reverse", "--format", "next-token", "--steps", "2", "--until", "z"], 64,
+     "rasp dataset: --until z: not a token of the vocabulary"),
+    (["reverse", "--format", "next-token", "--steps", "2", "--shard-size", "5"], 64,
+     "rasp dataset: --shard-size writes Parquet: leave out --format next-token"),
 ])
 def test_bad_dataset_arguments_give_one_clear_error(tmp_path, argv, status, message):
     code, _, err = run_cli("dataset", PAPER, *argv, "--out", str(tmp_path))
@@ -212,3 +289,59 @@ def test_the_core_and_datasets_never_import_torch():
             "rasp.commands.dataset; assert 'torch' not in sys.modules and "
             "'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_causal_data_of_a_program_that_reads_the_future_is_refused_at_its_selector(tmp_path):
+    code, _, err = run_cli("dataset", PAPER, "reverse", "--causal", "--lengths", "1:3",
+                           "--out", str(tmp_path / "d"))
+    assert code == 70 and "Traceback" not in err, err
+    assert ("paper_examples.rasp:30:11: error: --causal needs a program whose positions never "
+            "read later ones, but 'reverse' does, through selector '_mirror'") in err
+    assert not (tmp_path / "d").exists()
+    # The same program in a causal session is causal by construction: its data is made.
+    causal = tmp_path / "causal.rasp"
+    causal.write_text("set causal on;\nhist = selector_width(select(tokens, tokens, ==));\n")
+    code, _, err = run_cli("dataset", str(causal), "hist", "--causal", "--lengths", "1:3",
+                           "--train", "20", "--val", "2", "--test", "2", "--out",
+                           str(tmp_path / "h"))
+    assert code == 0, err
+    first = json.loads((tmp_path / "h" / "train.jsonl").read_text().splitlines()[0])
+    assert first["output"] == [first["input"][:i + 1].count(t)
+                               for i, t in enumerate(first["input"])]
+
+
+SHIFT = str(ROOT / "examples" / "shift.rasp")
+
+
+def test_the_next_token_format_holds_each_prompt_and_what_generation_appends(tmp_path):
+    # shift(tokens, 1, "a") appends the token before the last: after x it alternates
+    # x[-2], x[-1], x[-2], ... ; --until stops after the first "c".
+    code, out, err = run_cli("dataset", SHIFT, 'shift(tokens, 1, "a")', "--causal", "--vocab",
+                             "abc", "--lengths", "2:4", "--train", "30", "--val", "3",
+                             "--test", "3", "--format", "next-token", "--steps", "5",
+                             "--until", "c", "--out", str(tmp_path))
+    assert code == 0, err
+    records = [json.loads(line) for name in ("train", "val", "test")
+               for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    assert len(records) == 36
+    for r in records:
+        x = r["prompt"]
+        expected = [x[-2], x[-1], x[-2], x[-1], x[-2]]
+        if "c" in expected:
+            expected = expected[:expected.index("c") + 1]
+        assert r["target"] == expected, r
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert (meta["format"], meta["steps"], meta["until"], meta["causal"]) == (
+        "next-token", 5, "c", True)
+
+
+def test_a_generation_whose_value_is_not_a_token_writes_nothing(tmp_path):
+    counting = str(ROOT / "examples" / "counting.rasp")
+    code, _, err = run_cli("dataset", counting, 'fraction_so_far(tokens == "a") > 0.5',
+                           "--vocab", "ab", "--lengths", "2:3", "--train", "5", "--val", "1",
+                           "--test", "1", "--format", "next-token", "--steps", "2", "--out",
+                           str(tmp_path / "d"))
+    assert code == 70 and "Traceback" not in err, err
+    assert "step 1: the value at the last position of" in err and \
+           "which is not in the vocabulary ['a', 'b']" in err
+    assert not (tmp_path / "d").exists()

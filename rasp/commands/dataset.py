@@ -1,6 +1,7 @@
 """`rasp dataset FILE NAME --out DIR`: the inputs, outputs and attention targets of the s-op
-NAME, as JSONL (rasp.train.data) or as Parquet shards, here or on Dask (rasp.dataset). Also
-the data options and the program that `rasp train` shares."""
+NAME, as JSONL (rasp.train.data) or as Parquet shards, here or on Dask (rasp.dataset); for
+generation tasks, prompts and what generation appends (--format next-token). Also the data
+options and the program that `rasp train` shares."""
 
 from __future__ import annotations
 
@@ -79,6 +80,14 @@ def data_arguments(parser: Parser) -> None:
                     "tokens or a JSON list (default: abcdefgh)", default="abcdefgh")
     data.add_argument("--lengths", type=_lengths, default=(1, 16), metavar="MIN:MAX",
                       help="input lengths, without the BOS (default: 1:16)")
+    data.add_argument("--train-lengths", type=_lengths, dest="lengths", metavar="MIN:MAX",
+                      default=argparse.SUPPRESS, help="the same as --lengths")
+    data.add_argument("--test-lengths", type=_lengths, metavar="MIN:MAX",
+                      help="draw the test inputs at these lengths instead, none equal to a "
+                      "training input: accuracy by length beyond training")
+    data.add_argument("--causal", action="store_true",
+                      help="a decoder's data: causal semantics, the next-token target at "
+                      "each position; a program that reads the future is refused")
     data.add_argument("--bos", metavar="TOKEN", help="put TOKEN before every input, for "
                       "programs that read a beginning-of-sequence (the *_bos examples: §)")
     data.add_argument("--sampler", choices=SAMPLERS, default="uniform",
@@ -127,7 +136,8 @@ def sampled(args: argparse.Namespace, err: TextIO) -> Any:
         raise UsageError("--train, --val and --test: at least one input each")
     return make_dataset(program(args, err), alphabet=args.vocab, lengths=args.lengths,
                         n_train=args.train, n_val=args.val, n_test=args.test, bos=args.bos,
-                        sampler=args.sampler, seed=args.seed)
+                        sampler=args.sampler, seed=args.seed, test_lengths=args.test_lengths,
+                        causal=args.causal)
 
 
 def _parser(out: TextIO, err: TextIO) -> Parser:
@@ -141,11 +151,19 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
                         "dataset in DIR (without it, such a folder is refused)")
     parser.add_argument("--selections", action="store_true",
                         help="add each analysed head's selected keys per query")
+    generation = parser.add_argument_group(
+        "generation tasks: --format next-token writes each input as a prompt with the tokens "
+        "generation appends after it, {\"prompt\": [...], \"target\": [...]}")
+    generation.add_argument("--steps", type=natural, metavar="N",
+                            help="tokens to generate after each prompt")
+    generation.add_argument("--until", metavar="TOKEN",
+                            help="stop a prompt's generation after this token")
     scale = parser.add_argument_group(
         "Parquet and Dask (pip install 'dask[distributed]' pyarrow pandas); any of "
         "--workers, --scheduler, --shard-size, --on-error, --resume means --format parquet")
-    scale.add_argument("--format", choices=("jsonl", "parquet"),
-                       help="jsonl (the default) or parquet: DIR/data/*.parquet shards and "
+    scale.add_argument("--format", choices=("jsonl", "parquet", "next-token"),
+                       help="jsonl (the default), next-token (JSONL of prompts and targets, "
+                       "with --steps) or parquet: DIR/data/*.parquet shards and "
                        "DIR/dataset.json")
     scale.add_argument("--workers", type=positive, metavar="N",
                        help="run the shards on a local Dask cluster of N processes")
@@ -168,10 +186,16 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     args = _parser(out, err).parse_args(argv)
     if _wants_parquet(args):
         return _parquet(args, out, err)
-    from ..train.data import write_jsonl
+    from ..train.data import write_jsonl, write_next_token
 
+    until = _generation(args)
     dataset = sampled(args, err)
-    files = write_jsonl(dataset, Path(args.out), selections=args.selections, force=args.force)
+    if args.format == "next-token":
+        files = write_next_token(dataset, Path(args.out), args.steps,
+                                 _token(until, dataset.vocab), force=args.force)
+    else:
+        files = write_jsonl(dataset, Path(args.out), selections=args.selections,
+                            force=args.force)
     out.write(f"{dataset.train.size} / {dataset.val.size} / {dataset.test.size} inputs "
               f"(train / val / test): {', '.join(map(str, files))}\n")
     return EXIT_OK
@@ -190,12 +214,42 @@ class StatusLine:
         self.stream.flush()
 
 
+def _generation(args: argparse.Namespace) -> str | None:
+    """The generation options together: --steps and --until go with --format next-token,
+    which needs --steps and has no selections. Returns --until."""
+    if args.format == "next-token":
+        if args.steps is None:
+            raise UsageError("--format next-token needs --steps N")
+        if args.selections:
+            raise UsageError("--selections: the next-token format has no attention targets")
+    elif args.steps is not None or args.until is not None:
+        raise UsageError(f"{'--steps' if args.steps is not None else '--until'} goes with "
+                         "--format next-token")
+    return args.until
+
+
+def _token(text: str | None, vocab: list) -> Any:
+    """--until as a token of the vocabulary (spelt as it prints: 3 for the number 3)."""
+    if text is None:
+        return None
+    found = [t for t in vocab if str(t) == text]
+    if not found:
+        raise UsageError(f"--until {text}: not a token of the vocabulary")
+    return found[0]
+
+
 def _wants_parquet(args: argparse.Namespace) -> bool:
     """Whether the run writes Parquet: --format parquet, or any flag of Parquet runs."""
     flags = [f"--{f.replace('_', '-')}" for f in _SCALE_FLAGS
              if getattr(args, f) is not None and getattr(args, f) is not False]
-    if args.format == "jsonl" and flags:
-        raise UsageError(f"{flags[0]} writes Parquet: leave out --format jsonl")
+    if args.format == "parquet" or flags:
+        for option, given in (("--causal", args.causal),
+                              ("--test-lengths", args.test_lengths is not None)):
+            if given:
+                raise UsageError(f"{option} writes JSONL: leave out "
+                                 f"{flags[0] if flags else '--format parquet'}")
+    if args.format in ("jsonl", "next-token") and flags:
+        raise UsageError(f"{flags[0]} writes Parquet: leave out --format {args.format}")
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers and --scheduler: choose one")
     return args.format == "parquet" or bool(flags)

@@ -1,6 +1,7 @@
 """`rasp train FILE NAME [...]`: train a transformer to follow the s-op NAME (rasp.train,
-PyTorch), sized by the program's analysis; with --ablations, the paper's smaller sizes too.
-The data options are those of `rasp dataset`."""
+PyTorch), sized by the program's analysis; with --ablations, the paper's smaller sizes too;
+with --causal a decoder. The data options are those of `rasp dataset`, --test-lengths among
+them: the report then gives the accuracy by length, beyond the training lengths too."""
 
 from __future__ import annotations
 
@@ -209,8 +210,26 @@ def _report(run: Any) -> str:
              f"{' (attention supervised)' if c.supervise else ''}: {len(run.history)} epochs"
              f"{', interrupted' if run.interrupted else ''}; test token accuracy "
              f"{test['token_accuracy']:.3f}, sequence accuracy {test['sequence_accuracy']:.3f}"]
+    if run.dataset.test_lengths is not None:
+        lines += _by_length(run.dataset.lengths, test)
     for a in run.metrics["attention"]:
         lines.append(f"  L{a['layer']}H{a['head']} {a['selector']} (model head "
                      f"{a['model_head']}): mass {a['mass']:.2f}, argmax {a['argmax']:.2f}, "
                      f"tv {a['tv']:.2f}")
     return "\n".join(lines)
+
+
+def _by_length(trained: tuple[int, int], test: dict) -> list[str]:
+    """The test accuracy at each length, the lengths beyond training marked, and the two
+    summed up: how far what was learnt carries."""
+    lines = ["  length  token acc  seq acc  inputs"]
+    for n, r in test["by_length"].items():
+        lines.append(f"  {n:>6}  {r['token_accuracy']:9.3f}  {r['sequence_accuracy']:7.3f}  "
+                     f"{r['inputs']:6}{'  (longer than training)' if int(n) > trained[1] else ''}")
+    for key, what in (("trained_lengths", f"at the training lengths {trained[0]}:{trained[1]}"),
+                      ("longer", f"longer than {trained[1]}")):
+        r = test[key]
+        if r["inputs"]:
+            lines.append(f"  {what}: token accuracy {r['token_accuracy']:.3f}, sequence "
+                         f"accuracy {r['sequence_accuracy']:.3f} ({r['inputs']} inputs)")
+    return lines

@@ -178,7 +178,8 @@ def load_run(folder: Path | str) -> Run:
         dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
                                lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
                                seed=d["seed"], n_train=d["sizes"]["train"],
-                               n_val=d["sizes"]["val"], n_test=d["sizes"]["test"])
+                               n_val=d["sizes"]["val"], n_test=d["sizes"]["test"],
+                               test_lengths=_test_lengths(d), causal=d.get("causal", False))
         config = TrainConfig(**described["train"] | {"device": "cpu"})
         keys = described["supervised_heads"]
     except (KeyError, TypeError) as e:
@@ -190,6 +191,13 @@ def load_run(folder: Path | str) -> Run:
     run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
                       if h.key in keys]
     return run
+
+
+def _test_lengths(described: dict) -> tuple[int, int] | None:
+    """The test lengths of a run's data: None where the test inputs were drawn with the
+    training inputs (and in runs written before --test-lengths)."""
+    test = described.get("test_lengths")
+    return None if test is None else (test[0], test[1])
 
 
 def _manifest(folder: Path) -> dict:
@@ -320,7 +328,8 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
     model = Transformer(ModelConfig(
         vocab=len(dataset.vocab), classes=max(len(dataset.classes), 1), layers=layers,
         heads=heads, d_model=config.d_model, ff=ff, positions=config.positions,
-        max_length=dataset.lengths[1] + dataset.first_scored, dropout=config.dropout))
+        max_length=max(dataset.lengths[1], (dataset.test_lengths or dataset.lengths)[1])
+        + dataset.first_scored, dropout=config.dropout, causal=dataset.causal))
     model.to(config.device)
     run = Run(model, dataset, config)
     if config.supervise:
@@ -452,6 +461,10 @@ def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
                     agree.add(attentions[heads[k].layer - 1][:, slot].cpu().numpy(),
                               group.selections[k, part])
     result: dict[str, Any] = accuracy.result()
+    if dataset.test_lengths is not None:  # length generalisation: trained at, and beyond
+        low, high = dataset.lengths
+        result["trained_lengths"] = accuracy.within(low, high)
+        result["longer"] = accuracy.within(high + 1, dataset.test_lengths[1])
     if losses:
         return result | {"loss": loss_sum / split.size, "attention_loss": attention_sum /
                          split.size}

@@ -40,6 +40,14 @@ class Accuracy:
         self.sequence_hits += int(whole.sum())
         self.sequences += len(whole)
 
+    def within(self, low: int, high: int) -> dict:
+        """Token and sequence accuracy over the input lengths low..high (inclusive), and how
+        many inputs those are: the accuracy at the training lengths, or beyond them."""
+        rows = [r for n, r in self.lengths.items() if low <= n <= high]
+        total = [sum(column) for column in zip(*rows)] or [0, 0, 0, 0]
+        return {"token_accuracy": total[0] / max(total[1], 1),
+                "sequence_accuracy": total[2] / max(total[3], 1), "inputs": total[3]}
+
     def result(self) -> dict:
         return {"token_accuracy": self.token_hits / max(self.tokens, 1),
                 "sequence_accuracy": self.sequence_hits / max(self.sequences, 1),

@@ -1,6 +1,7 @@
-"""The model: an encoder-only transformer that labels every position, as in the paper's §5
-(post-LN layers, ReLU feed-forward, no causal mask), with each head's attention exposed so that
-it can be supervised and compared with the program's selectors."""
+"""The model: a transformer that labels every position, as in the paper's §5 (post-LN layers,
+ReLU feed-forward), with each head's attention exposed so that it can be supervised and
+compared with the program's selectors. An encoder by default; with `causal` a decoder, whose
+queries attend only to keys at or before them (the causal RASP mask, k <= q)."""
 
 from __future__ import annotations
 
@@ -26,15 +27,16 @@ class ModelConfig:
     positions: str = "sin"
     max_length: int = 512  # learned positions only
     dropout: float = 0.0
+    causal: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 class Attention(nn.Module):
-    def __init__(self, d_model: int, heads: int, dropout: float):
+    def __init__(self, d_model: int, heads: int, dropout: float, causal: bool = False):
         super().__init__()
-        self.heads = heads
+        self.heads, self.causal = heads, causal
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
@@ -43,7 +45,11 @@ class Attention(nn.Module):
         """x: (B, n, d) -> (B, n, d) and the attention, (B, heads, queries, keys)."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        attention = (q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)).softmax(dim=-1)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)
+        if self.causal:  # a key after the query gets no weight: the row is over keys <= query
+            future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(future, float("-inf"))
+        attention = scores.softmax(dim=-1)
         mixed = (self.dropout(attention) @ v).transpose(1, 2).reshape(b, n, d)
         return self.out(mixed), attention
 
@@ -53,7 +59,8 @@ class Layer(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.attention = Attention(config.d_model, config.heads, config.dropout)
+        self.attention = Attention(config.d_model, config.heads, config.dropout,
+                                   config.causal)
         self.norm1 = nn.LayerNorm(config.d_model)
         self.feed_forward = nn.Sequential(
             nn.Linear(config.d_model, config.ff), nn.ReLU(), nn.Dropout(config.dropout),

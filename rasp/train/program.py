@@ -9,12 +9,16 @@ core's internals move, only the imports here change.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..analysis import Analysis
+from ..causal import reads_future, refusal
 from ..engine import evaluate, input_array
 from ..errors import RaspTypeError
 from ..graph import Selector, SOp
@@ -69,19 +73,51 @@ class Program:
     def max_heads(self) -> int:
         return self.analysis.max_heads
 
-    def outputs(self, inputs: list[list]) -> list[list]:
-        """The target s-op on each input (through the session's batch evaluation)."""
-        return self.interpreter.evaluate_batch(self.name, inputs)
+    def outputs(self, inputs: list[list], causal: bool = False) -> list[list]:
+        """The target s-op on each input (through the session's batch evaluation), under
+        causal semantics if `causal` or if the session is causal."""
+        with self._mode(causal):
+            return self.interpreter.evaluate_batch(self.name, inputs)
 
-    def selections(self, group: list[list]) -> np.ndarray:
-        """Every head's selection matrix on inputs of one length: (heads, B, n, n) bool."""
+    def generate(self, prompt: list, steps: int, until: Any, vocab: list,
+                 causal: bool = False) -> list:
+        """The prompt and the tokens generation appends after it (Interpreter.generate),
+        under causal semantics if `causal` or if the session is causal."""
+        with self._mode(causal):
+            return self.interpreter.generate(self.name, prompt, steps, until, vocab)
+
+    @contextmanager
+    def _mode(self, causal: bool) -> Iterator[None]:
+        """The session in causal mode for a while, if `causal`."""
+        session_mode = self.interpreter.causal
+        self.interpreter.causal = session_mode or causal
+        try:
+            yield
+        finally:
+            self.interpreter.causal = session_mode
+
+    def selections(self, group: list[list], causal: bool = False) -> np.ndarray:
+        """Every head's selection matrix on inputs of one length: (heads, B, n, n) bool;
+        with `causal` (or in a causal session) only keys at or before the query."""
         batch = input_array(group, batch=True)
         n = batch.shape[1]
         cache: dict[int, np.ndarray] = {}
         out = np.zeros((len(self._selectors), len(group), n, n), dtype=bool)
         for k, selector in enumerate(self._selectors):
-            out[k] = np.broadcast_to(evaluate(selector, batch, cache), (len(group), n, n))
+            out[k] = np.broadcast_to(evaluate(selector, batch, cache,
+                                              causal=causal or self.interpreter.causal),
+                                     (len(group), n, n))
         return out
+
+    def check_causal(self) -> None:
+        """Refuse, positioned at the selector responsible, a program whose value at a position
+        can depend on later positions: no decoder computes it. A causal session's programs
+        are causal by construction."""
+        if self.interpreter.causal:
+            return
+        reads = reads_future(self.sop)
+        if reads:
+            raise refusal(reads, "--causal")
 
 
 def _text(selector: Selector) -> str:
