@@ -43,7 +43,8 @@ LAZY = {"__init__": {"notebook"}, "interpreter": {"compiler"}}
 # what a subpackage may not import, beyond the front ends
 SUBPACKAGE_LIMITS = {"compiler": {"evaluator", "interpreter", "display", "draw"}}
 # third-party packages and the only modules (or subpackages) that may import them
-THIRD_PARTY = {"lark": {"parser"}, "prompt_toolkit": {"repl"}, "torch": {"train"},
+THIRD_PARTY = {"lark": {"parser"}, "prompt_toolkit": {"repl"}, "torch": {"train", "interop"},
+               "transformer_lens": {"interop"}, "safetensors": set(),
                "matplotlib": {"train"}, "IPython": {"notebook"}, "nbclient": {"notebook"},
                "dask": {"dataset"}, "pyarrow": {"dataset"}}
 

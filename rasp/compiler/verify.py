@@ -93,10 +93,11 @@ def _order(t: Any) -> tuple:
 
 def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int = 256,
            seed: int = 0, lengths: Sequence[int] | None = None,
-           compact: bool = True) -> Verification:
+           compact: bool = True, dtype: str = "float64") -> Verification:
     """Check the model against the interpreter (the graph's own evaluation) on every length
     (or `lengths`). `compact` runs the forward pass without its all-zero rows and columns
-    (model.compact_forward: the same sums, faster); False runs the reference one."""
+    (model.compact_forward: the same sums, faster); False runs the reference one. `dtype`
+    "float32" runs it in float32: whether the model stays exact where users load it so."""
     rng = random.Random(seed)
     numerical = model.config["output"]["kind"] == "numerical"
     result = Verification()
@@ -105,7 +106,7 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
         wanted = _interpreter(target, batch)
         kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
         result.raised += len(batch) - len(kept)
-        got = _model(model, [t for t, _ in kept], compact)
+        got = _model(model, [t for t, _ in kept], compact, dtype)
         agreed = 0
         for (tokens, want), have in zip(kept, got):
             if all(same(a, b, numerical) for a, b in zip(have, want)):
@@ -134,7 +135,7 @@ def _interpreter(target: SOp, batch: list[list]) -> list[list | None]:
     return values
 
 
-def _model(model: Model, batch: list[list], compact: bool) -> list[list]:
+def _model(model: Model, batch: list[list], compact: bool, dtype: str) -> list[list]:
     if not batch:
         return []
     n = len(batch[0])
@@ -142,6 +143,6 @@ def _model(model: Model, batch: list[list], compact: bool) -> list[list]:
     step = max(1, CELLS // ((n + 1) * max(widest, n + 1)))
     out: list[list] = []
     for start in range(0, len(batch), step):
-        out.extend(model.forward_batch(batch[start:start + step], compact))
+        out.extend(model.forward_batch(batch[start:start + step], compact, dtype))
     return out
 

@@ -1,0 +1,51 @@
+"""Compiled models where researchers work: PyTorch, TransformerLens, shared folders
+(docs/interop.md). Torch and TransformerLens are imported only by the functions that need
+them (the `interop` extra); the rest is numpy.
+
+They are functions, not methods of Model: rasp.compiler never imports this package, which
+builds on it (a method importing it would close an import circle)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..compiler.model import Model
+
+__all__ = ["to_torch", "to_transformer_lens", "transformer_lens_config",
+           "transformer_lens_state_dict"]
+
+INTEROP_MISSING = ("this needs the interop extra: pip install 'rasp-lang[interop]' "
+                   "(torch, transformer-lens, safetensors)")
+
+
+def to_torch(model: Model, dtype: Any = None) -> Any:
+    """The model as a torch.nn.Module (pytorch.CompiledTransformer), float64 unless `dtype`."""
+    import torch
+
+    from .pytorch import CompiledTransformer
+
+    return CompiledTransformer(model, dtype or torch.float64)
+
+
+def to_transformer_lens(model: Model, dtype: Any = None, device: Any = None) -> Any:
+    """The model as a TransformerLens 4.x TransformerBridge, exactly (lens.py)."""
+    from .lens import bridge
+
+    return bridge(model, dtype, device)
+
+
+def transformer_lens_config(model: Model) -> dict[str, Any]:
+    """TransformerLens's config fields for the exported model (plain JSON data)."""
+    from .lens import lens_config
+
+    return lens_config(model)
+
+
+def transformer_lens_state_dict(model: Model, dtype: Any = None) -> dict[str, Any]:
+    """The bridge's state dict as torch tensors (float64 unless `dtype`)."""
+    import torch
+
+    from .lens import lens_arrays
+
+    return {name: torch.tensor(a, dtype=dtype or torch.float64)
+            for name, a in lens_arrays(model).items()}
