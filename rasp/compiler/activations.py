@@ -133,8 +133,8 @@ def written_at(arrays: dict[str, np.ndarray], config: dict) -> dict[str, str]:
 def trace(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray) -> dict[str, list]:
     """Every layout block but the flags, decoded at each program position (BOS dropped) of
     the one input `token_ids` [n] from the residual where the model writes it: a categorical
-    block's value is that of its largest dimension (None where no dimension is on), a
-    numerical block's its number."""
+    block's value is that of its largest dimension (None where no dimension is on; a OneOf
+    where the block holds classes of values), a numerical block's its number."""
     seen = run(arrays, config, token_ids[None, :])
     stage = written_at(arrays, config)
     found = {}
@@ -146,9 +146,25 @@ def trace(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray) ->
     return found
 
 
+class OneOf(tuple):
+    """A trace's value in a block that holds classes of values (a feature only heads read,
+    kept one dimension per class of values they treat alike): the model holds the class."""
+
+    def __repr__(self) -> str:
+        return f"OneOf{tuple.__repr__(self)}"
+
+
 def _decode(block: dict, row: np.ndarray) -> Any:
     if block["encoding"] == "numerical":
         return float(row[0])
     i = int(np.argmax(row))
-    value = block["values"][i] if row[i] > 0.5 else None
+    if row[i] <= 0.5:
+        return None
+    if "members" in block:
+        return OneOf(_atom(v) for v in block["members"][i])
+    return _atom(block["values"][i])
+
+
+def _atom(value: Any) -> Any:
+    """A saved value as the interpreter has it: a joint block's list is a tuple."""
     return tuple(value) if isinstance(value, list) else value
