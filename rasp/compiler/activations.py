@@ -157,6 +157,8 @@ class OneOf(tuple):
 def _decode(block: dict, row: np.ndarray) -> Any:
     if block["encoding"] == "numerical":
         return float(row[0])
+    if not row.size:  # a block of no values: the program has none on any input
+        return None
     i = int(np.argmax(row))
     if row[i] <= 0.5:
         return None

@@ -1,0 +1,223 @@
+"""Compiled models in PyTorch and TransformerLens (rasp.interop), and their activations and
+traces (rasp.compiler.activations), checked against the numpy forward pass and the
+interpreter: every example-library program the compiler accepts at max_len 8, and random
+programs. TransformerLens runs on the programs whose exported bridge is small (under
+LENS_PARAMETERS parameters: every example but addition and long_addition's largest), to keep
+the suite quick."""
+
+from __future__ import annotations
+
+import functools
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from rasp import Interpreter, RaspError
+from rasp.compiler import Model
+from rasp.compiler.activations import OneOf, attention_stage, mlp_stage, reference_forward
+from rasp.compiler.graph import SOp, evaluate, graph_below, input_array
+from rasp.compiler.verify import inputs_of_length, same
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "compiler"))
+from test_compile_examples import REFUSED, programs, session, vocab_for  # noqa: E402
+from test_compile_random import vocabulary  # noqa: E402
+
+from program_strategies import cases  # noqa: E402
+
+torch = pytest.importorskip("torch")
+interop = pytest.importorskip("rasp.interop")
+
+MAX_LEN = 8
+LENS_PARAMETERS = 2_000_000
+EXAMPLES = [p for p in programs() if p[1] not in REFUSED]
+
+
+@functools.cache
+def compiled(stem: str, expr: str):
+    return session(stem).compile(expr, vocab_for(stem, expr), MAX_LEN)
+
+
+def batches(model: Model) -> list[np.ndarray]:
+    """Token ids of the verification's inputs (a few per length), one batch per length."""
+    rng = random.Random(0)
+    found = []
+    for n in range(1, model.max_len + 1):
+        inputs = inputs_of_length(model.vocab, n, 2, 64, rng)[:24]
+        found.append(np.array([model.token_ids(t) for t in inputs], dtype=np.int64))
+    return found
+
+
+def equal_outputs(model: Model, got: np.ndarray, want: np.ndarray) -> None:
+    """Categorical outputs identical, numerical ones within 1e-9."""
+    if model.config["output"]["kind"] == "numerical":
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    elif got.shape[-1]:  # categorical (an output of no values has nothing to compare)
+        assert (got.argmax(-1) == want.argmax(-1)).all()
+        assert model.decode(got) == model.decode(want)
+
+
+def check_torch(model: Model) -> None:
+    module = interop.to_torch(model)
+    for ids in batches(model):
+        want = reference_forward(model.arrays, model.config, ids)
+        got = module(torch.tensor(ids)).detach().numpy()
+        equal_outputs(model, got, want)
+    # the residual after every layer, and every head's pattern, as ours
+    ids = batches(model)[-1][:4]
+    with torch.no_grad():
+        _, cache = module.run_with_cache(torch.tensor(ids))
+    seen = _ours(model, ids)
+    for layer in range(len(model.config["layers"])):
+        np.testing.assert_allclose(cache[f"blocks.{layer}.hook_resid_post"].numpy(),
+                                   seen.stages[mlp_stage(layer)], rtol=1e-9, atol=1e-9)
+    for (layer, h), pattern in seen.patterns.items():
+        np.testing.assert_allclose(cache[f"blocks.{layer}.attn.hook_pattern"][:, h].numpy(),
+                                   pattern, rtol=1e-9, atol=1e-9)
+
+
+def _ours(model: Model, ids: np.ndarray):
+    from rasp.compiler.activations import run
+    return run(model.arrays, model.config, ids)
+
+
+def check_lens(model: Model) -> None:
+    """The bridge's outputs, residuals after every block, attention logits (the scale folded
+    exactly) and patterns equal ours; its padded heads write exactly 0."""
+    config = interop.transformer_lens_config(model)
+    lens = interop.to_transformer_lens(model)
+    d = model.config["d_model"]
+    for ids in batches(model)[::3]:
+        with_bos = torch.tensor(np.concatenate([np.zeros((len(ids), 1), np.int64), ids], 1))
+        with torch.no_grad():
+            out, cache = lens.run_with_cache(with_bos)
+        seen = _ours(model, ids)
+        equal_outputs(model, out[:, 1:].detach().numpy(), seen.y)
+        for b, where in enumerate(config["rasp_blocks"]):
+            layer, part = where["layer"], where["part"]
+            resid = cache[f"blocks.{b}.hook_resid_post"].numpy()
+            stage = attention_stage(layer) if part == "first" else mlp_stage(layer)
+            if stage not in seen.stages:  # a first part of a layer without heads
+                stage = _before(model, layer)
+            np.testing.assert_allclose(resid[..., :d], seen.stages[stage], rtol=1e-9,
+                                       atol=1e-9)
+            if part != "first":  # the extra dimensions are back at 0
+                assert not resid[..., d:].any()
+            heads = model.config["layers"][layer]["heads"] if part != "second" else 0
+            _check_heads(model, cache, b, layer, heads, seen)
+
+
+def _before(model: Model, layer: int) -> str:
+    from rasp.compiler.activations import EMBED
+    return EMBED if layer == 0 else mlp_stage(layer - 1)
+
+
+def _check_heads(model: Model, cache, b: int, layer: int, heads: int, seen) -> None:
+    n_heads = interop.transformer_lens_config(model)["n_heads"]
+    z = cache[f"blocks.{b}.attn.hook_z"]
+    z = z.reshape(*z.shape[:2], n_heads, -1).numpy() if z.ndim == 3 else z.numpy()
+    assert not z[:, :, heads:].any(), "a padded head writes something"
+    # TransformerLens 4.3's hook_attn_scores holds the pattern: the logits from hook_q, hook_k
+    q, k = (cache[f"blocks.{b}.attn.hook_{m}"].numpy() for m in "qk")  # [B, pos, head, d]
+    scale = interop.transformer_lens_config(model)["attn_scale"]
+    for h in range(heads):
+        x = seen.stages[_before(model, layer)]
+        head = [model.arrays[f"layer{layer}.head{h}.{m}"] for m in ("query", "key")]
+        logits = (x @ head[0]) @ (x @ head[1]).transpose(0, 2, 1)
+        np.testing.assert_allclose(q[:, :, h] @ k[:, :, h].transpose(0, 2, 1) / scale,
+                                   logits, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(cache[f"blocks.{b}.attn.hook_pattern"][:, h].numpy(),
+                                   seen.patterns[layer, h], rtol=1e-9, atol=1e-12)
+
+
+def check_trace(model: Model, target: SOp, inputs: list[list]) -> int:
+    """trace equals the interpreter's value of every block's s-op (a block of classes: the
+    class holds it); returns how many blocks were compared. Joint blocks and titles shared
+    by several s-ops are not compared (their names do not say which s-ops they hold)."""
+    titles: dict[str, list[SOp]] = {}
+    for node in graph_below(target):
+        if isinstance(node, SOp):
+            titles.setdefault(node.title, []).append(node)
+    numerical = {b["name"] for b in model.config["layout"] if b["encoding"] == "numerical"}
+    compared = 0
+    for tokens in inputs:
+        for name, values in model.trace(tokens).items():
+            nodes = titles.get(name, [])
+            if len(nodes) != 1:
+                continue
+            try:
+                want = np.broadcast_to(np.asarray(evaluate(nodes[0], input_array([tokens]), {}),
+                                                  dtype=object), (len(tokens),)).tolist()
+            except RaspError:
+                continue
+            for got, w in zip(values, want):
+                options = got if isinstance(got, OneOf) else [got]
+                assert got is not None and any(same(v, w, name in numerical) for v in options), \
+                    (name, tokens, values, want)
+            compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("stem, expr", EXAMPLES)
+def test_torch_equals_numpy_on_examples(stem, expr):
+    check_torch(compiled(stem, expr).model)
+
+
+@pytest.mark.parametrize("stem, expr", EXAMPLES)
+def test_trace_equals_the_interpreter_on_examples(stem, expr):
+    c = compiled(stem, expr)
+    inputs = inputs_of_length(c.model.vocab, 6, 4, 0, random.Random(1))[:8]
+    assert check_trace(c.model, c.target, inputs) > 0
+
+
+@pytest.mark.parametrize("stem, expr", EXAMPLES)
+def test_transformer_lens_equals_numpy_on_examples(stem, expr):
+    model = compiled(stem, expr).model
+    from rasp.interop.lens import lens_arrays
+    if sum(a.size for a in lens_arrays(model).values()) > LENS_PARAMETERS:
+        pytest.skip("a large bridge: its parts are covered by the smaller programs")
+    check_lens(model)
+
+
+@settings(max_examples=10, deadline=None)
+@given(cases())
+def test_random_programs_in_torch_and_traces(case):
+    it = Interpreter(warn=lambda text: None)
+    try:
+        it.run(case.source, "<generated>")
+    except RaspError:
+        return
+    vocab = vocabulary(case)
+    if vocab is None:
+        return
+    for name in case.names:
+        if not isinstance(it.value(name), SOp):
+            continue
+        try:
+            c = it.compile(name, vocab, 4)
+        except RaspError:
+            continue
+        check_torch(c.model)
+        inputs = inputs_of_length(vocab, 3, 2, 0, random.Random(0))[:4]
+        check_trace(c.model, c.target, inputs)
+
+
+def test_the_attention_scale_is_folded_exactly():
+    """Soft attention (the queries divided by 2^11: logits of about 1) makes any error in the
+    fold of TransformerLens's attention scale visible in the patterns."""
+    model = compiled("sort", "sorted_tokens").model
+    arrays = {n: a / 2048 if n.endswith(".query") else a for n, a in model.arrays.items()}
+    soft = Model(arrays, model.config)
+    lens = interop.to_transformer_lens(soft)
+    ids = batches(soft)[4]
+    seen = _ours(soft, ids)
+    with torch.no_grad():
+        _, cache = lens.run_with_cache(torch.tensor(np.concatenate(
+            [np.zeros((len(ids), 1), np.int64), ids], 1)))
+    for (layer, h), pattern in seen.patterns.items():
+        assert 0.01 < pattern.max() < 0.99  # soft indeed
+        np.testing.assert_allclose(cache[f"blocks.{layer}.attn.hook_pattern"][:, h].numpy(),
+                                   pattern, rtol=1e-12, atol=1e-15)
