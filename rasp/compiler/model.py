@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
-from . import activations, modelfile, names
+from . import activations, folder, modelfile, names
 from .activations import Activations, embed, reference_forward, softmax
 from .valuesets import key
 
@@ -72,9 +72,11 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
 class Model:
     """A compiled RASP program: `forward(tokens)` gives the program's values."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], config: dict):
+    def __init__(self, arrays: dict[str, np.ndarray], config: dict,
+                 source: folder.Source | None = None):
         self.arrays = arrays
         self.config = config
+        self.source = source  # the program, when the model came with it (a shared folder)
         self.vocab = list(config["vocab"])
         self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
         self._weights: dict[str, dict[str, np.ndarray]] = {"float64": arrays}
@@ -169,7 +171,11 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        """The model saved at `path`, checked before use (modelfile.load)."""
+        """The model saved at `path`, an `.npz` file (modelfile.load) or a shared folder
+        (folder.load_folder: with its program), checked before use."""
+        if Path(path).is_dir():
+            config, arrays, source = folder.load_folder(path)
+            return cls(arrays, config, source)
         config, arrays = modelfile.load(path)
         return cls(arrays, config)
 

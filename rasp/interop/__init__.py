@@ -11,8 +11,10 @@ from typing import Any
 
 from ..compiler.model import Model
 
-__all__ = ["to_torch", "to_transformer_lens", "transformer_lens_config",
-           "transformer_lens_state_dict"]
+from .folder import save_folder, verify
+
+__all__ = ["save_folder", "to_torch", "to_transformer_lens", "transformer_lens_config",
+           "transformer_lens_state_dict", "verify"]
 
 INTEROP_MISSING = ("this needs the interop extra: pip install 'rasp-lang[interop]' "
                    "(torch, transformer-lens, safetensors)")

@@ -170,7 +170,7 @@ def _attention(arrays: dict[str, np.ndarray], part: Part, b: int, n_heads: int, 
         vrows = slice(h * d_head, h * d_head + arrays[head.value].shape[1])
         v[vrows, : arrays[head.value].shape[0]] = arrays[head.value].T
         o[: arrays[head.output].shape[1], vrows] = arrays[head.output].T
-    found = {}
+    found: dict[str, np.ndarray] = {}
     for name, weight in zip("qkvo", (q, k, v, o)):
         found[f"blocks.{b}.attn.{name}.weight"] = weight
         found[f"blocks.{b}.attn.{name}.bias"] = np.zeros(weight.shape[0])
@@ -187,7 +187,9 @@ def bridge(model: Model, dtype: Any = None, device: Any = None) -> Any:
     dtype = dtype or torch.float64
     fields = {k: v for k, v in lens_config(model).items() if k != "rasp_blocks"}
     config = TransformerBridgeConfig(**fields, init_weights=False, dtype=dtype)
-    lens = TransformerBridge.boot_native(config, dtype=dtype, device=device)
+    # boot_native is attached to the class when TransformerLens's native source is imported
+    lens = TransformerBridge.boot_native(  # type: ignore[attr-defined]
+        config, dtype=dtype, device=device)
     state = {n: torch.tensor(a, dtype=dtype) for n, a in lens_arrays(model).items()}
     lens.load_state_dict(state, strict=True)
     return lens
