@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..compiler import names
+from ..errors import RaspValueError
 from ..compiler.model import Model
 
 # a feed-forward block's linear maps, by how many it has: one map is linear (no ReLU),
@@ -132,6 +133,21 @@ class Unembed(nn.Module):
         self.W_U = _parameter(array, dtype)
 
 
+def _check_ids(ids: torch.Tensor, config: dict) -> None:
+    """A clear error for what the model cannot read (an index error deep in torch else)."""
+    vocab, max_len = len(config["vocab"]), config["max_len"]
+    if ids.dim() != 2 or ids.shape[1] == 0:
+        raise RaspValueError(f"token ids must be a batch [B, n] with n >= 1, not of shape "
+                             f"{tuple(ids.shape)}")
+    if ids.shape[1] > max_len:
+        raise RaspValueError(f"the inputs have {ids.shape[1]} tokens, more than the model's "
+                             f"max_len {max_len}")
+    if bool(((ids < 1) | (ids > vocab)).any()):
+        raise RaspValueError(f"token ids run from 1 to {vocab} (vocab[i] is i + 1; BOS, 0, is "
+                             f"prepended by the model), not {ids.min().item()}.."
+                             f"{ids.max().item()}")
+
+
 class CompiledTransformer(nn.Module):
     """The compiled model's forward pass: token ids [B, n] (rows of embed.token, vocab[i] is
     i + 1; `model.token_ids(tokens)` makes them) in, BOS prepended here, y [B, n, n_out] out
@@ -162,6 +178,7 @@ class CompiledTransformer(nn.Module):
     def _run(self, token_ids: torch.Tensor, cache: dict[str, Any] | None) -> torch.Tensor:
         device = self.embed.weight.device
         ids = torch.as_tensor(token_ids, dtype=torch.long, device=device)
+        _check_ids(ids, self.config)
         ids = torch.cat([torch.zeros_like(ids[:, :1]), ids], dim=1)  # BOS is row 0
         x = self.embed.weight[ids] + self.pos_embed.weight[: ids.shape[1]]
         if cache is not None:
