@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..compiler.model import Model
-
 from .folder import save_folder, verify
 
 __all__ = ["save_folder", "to_torch", "to_transformer_lens", "transformer_lens_config",

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..compiler import names
-from ..errors import RaspValueError
 from ..compiler.model import Model
+from ..errors import RaspValueError
 
 # a feed-forward block's linear maps, by how many it has: one map is linear (no ReLU),
 # two have one hidden layer between them, three have two

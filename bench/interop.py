@@ -1,0 +1,73 @@
+"""Batch forward of 1,000 inputs: the numpy reference forward pass against the PyTorch
+module (rasp.interop.to_torch, CPU, float64) on reverse, sort and Dyck-2.
+
+    python bench/interop.py [--lengths 16 64] [--batch 1000] [--repeat 3]
+
+Each time is the best of --repeat runs of one batch of --batch random inputs of length N
+(the numpy times include nothing but reference_forward; torch's run under no_grad). The
+outputs are checked equal (categorical, identical) before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # one thread each, as bench/compile.py
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from rasp import Interpreter  # noqa: E402
+from rasp.compiler import reference_forward  # noqa: E402
+from rasp.interop import to_torch  # noqa: E402
+
+PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
+            ("sort", "sort", "sorted_tokens", "abc"),
+            ("Dyck-2", "dyck", "dyck2", "(){}")]
+
+
+def best(run, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rng = random.Random(0)
+    print("| program | max_len | numpy (s) | torch CPU (s) |")
+    print("| --- | --- | --- | --- |")
+    for title, library, expr, vocab in PROGRAMS:
+        it = Interpreter()
+        it.run(f'load "{library}";')
+        for n in args.lengths:
+            model = it.compile(expr, vocab, n).model
+            ids = np.array([model.token_ids([rng.choice(vocab) for _ in range(n)])
+                            for _ in range(args.batch)])
+            module, tensor = to_torch(model), torch.tensor(ids)
+            with torch.no_grad():
+                want = reference_forward(model.arrays, model.config, ids)
+                assert (module(tensor).numpy().argmax(-1) == want.argmax(-1)).all()
+                numpy_s = best(lambda: reference_forward(model.arrays, model.config, ids),
+                               args.repeat)
+                torch_s = best(lambda: module(tensor), args.repeat)
+            print(f"| {title} | {n} | {numpy_s:.3f} | {torch_s:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
