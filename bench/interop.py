@@ -33,11 +33,12 @@ PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
             ("Dyck-2", "dyck", "dyck2", "(){}")]
 
 
-def best(run, repeat: int) -> float:
+def best(run, args: tuple, repeat: int) -> float:
+    """The shortest of `repeat` timings of run(*args)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        run()
+        run(*args)
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -63,9 +64,9 @@ def main() -> None:
             with torch.no_grad():
                 want = reference_forward(model.arrays, model.config, ids)
                 assert (module(tensor).numpy().argmax(-1) == want.argmax(-1)).all()
-                numpy_s = best(lambda: reference_forward(model.arrays, model.config, ids),
+                numpy_s = best(reference_forward, (model.arrays, model.config, ids),
                                args.repeat)
-                torch_s = best(lambda: module(tensor), args.repeat)
+                torch_s = best(module, (tensor,), args.repeat)
             print(f"| {title} | {n} | {numpy_s:.3f} | {torch_s:.3f} |", flush=True)
 
 

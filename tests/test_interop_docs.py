@@ -7,7 +7,6 @@ import doctest
 from pathlib import Path
 
 import pytest
-
 from test_docs import _blocks
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "interop.md"
