@@ -133,6 +133,7 @@ def test_compile_export_and_verify_commands(tmp_path):
     status, out, _ = run(["compile", "reverse", "reverse", "--vocab", "abc", "--max-len", "4",
                           "--out", "r", "--format", "safetensors"], tmp_path)
     assert status == 0 and out.endswith("saved r\n")
+    assert "\nfloat32 verification: " in out and "(100.00 %)" in out
     manifest = json.loads((tmp_path / "r" / "config.json").read_text())
     assert manifest["program"]["target"] == "reverse"
     assert manifest["transformer_lens"]["n_layers"] == 3

@@ -83,18 +83,23 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise refusal
     if args.out:
         try:
-            saved = _save(compiled, loaded.source, args)
+            saved = _save(compiled, loaded.source, args, out)
         except OSError as e:
             raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from None
         out.write(f"saved {saved}\n")
     return EXIT_OK
 
 
-def _save(compiled: Compiled, source: str, args: Any) -> Path:
+def _save(compiled: Compiled, source: str, args: Any, out: TextIO) -> Path:
+    """Save as --format says; a shared folder also records the check in float32."""
     if args.format == "npz":
         return compiled.model.save(args.out)
     from ..compiler.folder import Source
     from ..interop import save_folder
 
     program = Source(source, args.name.strip().rstrip(";"))
-    return save_folder(compiled.model, args.out, program, compiled.verification, args.force)
+    float32 = None if compiled.verification is None else compiled.verify(args.verify, "float32")
+    if float32 is not None:
+        out.write(f"float32 {float32.report()}\n")
+    return save_folder(compiled.model, args.out, program, compiled.verification, float32,
+                       args.force)

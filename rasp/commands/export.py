@@ -48,6 +48,8 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
         if not result.ok:  # the wrong program: the folder would never verify
             raise RaspValueError(f"the model disagrees with {args.program}'s "
                                  f"'{source.target}': {result.report()}")
-        saved = save_folder(model, args.out, source, result, force=args.force)
+        float32 = verify(Model(model.arrays, model.config, source), dtype="float32")
+        out.write(f"float32 {float32.report()}\n")
+        saved = save_folder(model, args.out, source, result, float32, force=args.force)
     out.write(f"saved {saved}\n")
     return EXIT_OK

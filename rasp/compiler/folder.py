@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
-from .modelfile import FORMAT, _config_problem, _Damaged, _expected_shapes
+from .modelfile import FORMAT, config_problem, Damaged, expected_shapes
 
 WEIGHTS, CONFIG, PROGRAM, CARD = "model.safetensors", "config.json", "program.rasp", "README.md"
 FILES = (WEIGHTS, PROGRAM, CARD, CONFIG)  # in the order written: config.json last
@@ -60,19 +60,19 @@ def safetensors_bytes(arrays: dict[str, np.ndarray], metadata: dict[str, str]) -
 
 
 def read_safetensors(data: bytes) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """The metadata and the float64 arrays of a safetensors file's bytes; _Damaged when the
+    """The metadata and the float64 arrays of a safetensors file's bytes; Damaged when the
     header is not one or its offsets do not tile the data exactly."""
     if len(data) < 8:
-        raise _Damaged("not a safetensors file (shorter than its header's length)")
+        raise Damaged("not a safetensors file (shorter than its header's length)")
     (size,) = struct.unpack("<Q", data[:8])
     if size > min(MAX_HEADER, len(data) - 8):
-        raise _Damaged("not a safetensors file (its header's length is out of range)")
+        raise Damaged("not a safetensors file (its header's length is out of range)")
     try:
         header = json.loads(data[8: 8 + size])
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise _Damaged("not a safetensors file (its header is not JSON)") from None
+        raise Damaged("not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
-        raise _Damaged("not a safetensors file (its header is not a JSON object)")
+        raise Damaged("not a safetensors file (its header is not a JSON object)")
     metadata = header.pop("__metadata__", {})
     body = memoryview(data)[8 + size:]
     arrays, end = {}, 0
@@ -80,15 +80,15 @@ def read_safetensors(data: bytes) -> tuple[dict[str, str], dict[str, np.ndarray]
         begin, stop = _offsets((name, entry))
         shape = entry.get("shape")
         if entry.get("dtype") != "F64" or not isinstance(shape, list):
-            raise _Damaged(f"array '{name}' is not float64 weights")
+            raise Damaged(f"array '{name}' is not float64 weights")
         if begin != end or stop - begin != 8 * int(np.prod(shape, dtype=object)):
-            raise _Damaged(f"array '{name}' has offsets that do not match its shape")
+            raise Damaged(f"array '{name}' has offsets that do not match its shape")
         arrays[name] = np.frombuffer(body[begin:stop], dtype="<f8").reshape(shape).copy()
         end = stop
     if end != len(body):
-        raise _Damaged("its data is longer than its arrays")
+        raise Damaged("its data is longer than its arrays")
     if not isinstance(metadata, dict):
-        raise _Damaged("its metadata is not a map of strings")
+        raise Damaged("its metadata is not a map of strings")
     return metadata, arrays
 
 
@@ -97,7 +97,7 @@ def _offsets(item: tuple[str, Any]) -> tuple[int, int]:
     offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(isinstance(o, int) for o in offsets) or offsets[0] > offsets[1]):
-        raise _Damaged(f"array '{name}' has no valid data_offsets")
+        raise Damaged(f"array '{name}' has no valid data_offsets")
     return offsets[0], offsets[1]
 
 
@@ -107,7 +107,7 @@ def load_folder(path: str | Path) -> tuple[dict, dict[str, np.ndarray], Source]:
     folder = Path(path)
     try:
         return _read(folder)
-    except _Damaged as e:
+    except Damaged as e:
         raise RaspValueError(f"{folder}: {e}") from None
 
 
@@ -117,27 +117,27 @@ def _read(folder: Path) -> tuple[dict, dict[str, np.ndarray], Source]:
     program = manifest.get("program") if isinstance(manifest, dict) else None
     if (not isinstance(sums, dict) or not isinstance(program, dict)
             or not isinstance(program.get("target"), str)):
-        raise _Damaged(f"its {CONFIG} is not that of a {FORMAT} folder (no sha256, program)")
+        raise Damaged(f"its {CONFIG} is not that of a {FORMAT} folder (no sha256, program)")
     found = {}
     for name in (WEIGHTS, PROGRAM):
         data = _bytes(folder, name)
         if sha256(data) != sums.get(name):
-            raise _Damaged(f"{name} was changed after the model was saved (its SHA-256 is "
+            raise Damaged(f"{name} was changed after the model was saved (its SHA-256 is "
                            f"not the one {CONFIG} records): refusing to use it")
         found[name] = data
     config = manifest.get("config")
-    problem = _config_problem(config)
+    problem = config_problem(config)
     if problem:
-        raise _Damaged(f"not a {FORMAT} model: its config {problem}")
+        raise Damaged(f"not a {FORMAT} model: its config {problem}")
     _, arrays = read_safetensors(found[WEIGHTS])
-    names = _expected_shapes(config, {n: a.shape for n, a in arrays.items()})
+    names = expected_shapes(config, {n: a.shape for n, a in arrays.items()})
     for name in names:
         if not np.all(np.isfinite(arrays[name])):
-            raise _Damaged(f"array '{name}' holds NaN or infinite weights")
+            raise Damaged(f"array '{name}' holds NaN or infinite weights")
     try:
         text = found[PROGRAM].decode("utf-8")
     except UnicodeDecodeError:
-        raise _Damaged(f"its {PROGRAM} is not UTF-8 text") from None
+        raise Damaged(f"its {PROGRAM} is not UTF-8 text") from None
     return config, {n: arrays[n] for n in names}, Source(text, program["target"])
 
 
@@ -145,14 +145,14 @@ def _bytes(folder: Path, name: str) -> bytes:
     try:
         return (folder / name).read_bytes()
     except FileNotFoundError:
-        raise _Damaged(f"{name} is missing (a shared model folder holds "
+        raise Damaged(f"{name} is missing (a shared model folder holds "
                        f"{', '.join(FILES)})") from None
     except OSError as e:
-        raise _Damaged(f"cannot read {name}: {e.strerror or e}") from None
+        raise Damaged(f"cannot read {name}: {e.strerror or e}") from None
 
 
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise _Damaged(f"its {CONFIG} is not JSON ({e})") from None
+        raise Damaged(f"its {CONFIG} is not JSON ({e})") from None

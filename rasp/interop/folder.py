@@ -24,9 +24,11 @@ from .lens import lens_arrays, lens_config
 
 
 def save_folder(model: Model, path: str | Path, source: Source | None = None,
-                verification: Verification | None = None, force: bool = False) -> Path:
+                verification: Verification | None = None,
+                float32: Verification | None = None, force: bool = False) -> Path:
     """Write the model's shared folder at `path` (made if missing): model.safetensors,
-    program.rasp (`source`, else the model's own), README.md, config.json. Returns the path."""
+    program.rasp (`source`, else the model's own), README.md, config.json; `verification`
+    and `float32` (the check in float32), when made, are recorded. Returns the path."""
     source = source or model.source
     if source is None:
         raise RaspValueError("a shared folder carries the program: give its source (the "
@@ -39,11 +41,12 @@ def save_folder(model: Model, path: str | Path, source: Source | None = None,
                 "program": {"file": PROGRAM, "target": source.target,
                             "sha256": source.sha256},
                 "sha256": {WEIGHTS: sha256(weights), PROGRAM: sha256(program)},
-                "verification": None if verification is None else verification.report()}
+                "verification": None if verification is None else verification.report(),
+                "verification_float32": None if float32 is None else float32.report()}
     with claim_folder(path, "model", FILES, CONFIG, force=force) as claimed:
         write_atomic(claimed.path / WEIGHTS, weights)
         write_atomic(claimed.path / PROGRAM, program)
-        write_atomic(claimed.path / CARD, card(model, source, verification))
+        write_atomic(claimed.path / CARD, card(model, source, verification, float32))
         write_atomic(claimed.path / CONFIG, json.dumps(manifest, indent=1) + "\n")
     return Path(path)
 
@@ -60,10 +63,12 @@ def save_lens_folder(model: Model, path: str | Path, force: bool = False) -> Pat
     return Path(path)
 
 
-def card(model: Model, source: Source, verification: Verification | None) -> str:
+def card(model: Model, source: Source, verification: Verification | None,
+         float32: Verification | None = None) -> str:
     """The README.md model card: what it computes and how to load it."""
     c = model.config
     checked = verification.report() if verification is not None else "not checked when saved"
+    single = "not checked" if float32 is None else float32.report()
     return f"""# {c['program']}: a compiled RASP program
 
 A transformer encoder compiled by rasp (`rasp-transformer/1`) from `{PROGRAM}`, computing
@@ -73,6 +78,7 @@ vocabulary `{json.dumps(c['vocab'])}`.
 - {model.summary().splitlines()[0]}
 - output: {c['output']['kind']}
 - when saved: {checked}
+- in float32: {single}
 - `{PROGRAM}` SHA-256: `{source.sha256}`
 
 Inputs are token ids: 0 is BOS, prepended to every input; `vocab[i]` is id i + 1. float64.
