@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspValueError
-from .modelfile import FORMAT, config_problem, Damaged, expected_shapes
+from .modelfile import FORMAT, Damaged, config_problem, expected_shapes
 
 WEIGHTS, CONFIG, PROGRAM, CARD = "model.safetensors", "config.json", "program.rasp", "README.md"
 FILES = (WEIGHTS, PROGRAM, CARD, CONFIG)  # in the order written: config.json last
