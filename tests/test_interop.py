@@ -2,8 +2,9 @@
 traces (rasp.compiler.activations), checked against the numpy forward pass and the
 interpreter: every example-library program the compiler accepts at max_len 8, and random
 programs. TransformerLens runs on the programs whose exported bridge is small (under
-LENS_PARAMETERS parameters: every example but addition and long_addition's largest), to keep
-the suite quick."""
+LENS_PARAMETERS parameters: every example but the three of addition, long_addition's carries
+and longsum, most_frequent and sort_by_most_freq; the smaller ones cover every part of the
+export, two-hidden-layer blocks included), to keep the suite quick."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ torch = pytest.importorskip("torch")
 interop = pytest.importorskip("rasp.interop")
 
 MAX_LEN = 8
-LENS_PARAMETERS = 2_000_000
+LENS_PARAMETERS = 1_000_000
 EXAMPLES = [p for p in programs() if p[1] not in REFUSED]
 
 
@@ -41,11 +42,12 @@ def compiled(stem: str, expr: str):
     return session(stem).compile(expr, vocab_for(stem, expr), MAX_LEN)
 
 
-def batches(model: Model) -> list[np.ndarray]:
-    """Token ids of the verification's inputs (a few per length), one batch per length."""
+def batches(model: Model, lengths: tuple[int, ...] = (1, 3, 6, 8)) -> list[np.ndarray]:
+    """Token ids of the verification's inputs (the structured ones and 2 random, at most 24)
+    of each length (at most max_len), one batch per length."""
     rng = random.Random(0)
     found = []
-    for n in range(1, model.max_len + 1):
+    for n in sorted({min(n, model.max_len) for n in lengths}):
         inputs = inputs_of_length(model.vocab, n, 2, 64, rng)[:24]
         found.append(np.array([model.token_ids(t) for t in inputs], dtype=np.int64))
     return found
@@ -90,7 +92,7 @@ def check_lens(model: Model) -> None:
     config = interop.transformer_lens_config(model)
     lens = interop.to_transformer_lens(model)
     d = model.config["d_model"]
-    for ids in batches(model)[::3]:
+    for ids in batches(model, (2, 8)):
         with_bos = torch.tensor(np.concatenate([np.zeros((len(ids), 1), np.int64), ids], 1))
         with torch.no_grad():
             out, cache = lens.run_with_cache(with_bos)
@@ -201,6 +203,7 @@ def test_random_programs_in_torch_and_traces(case):
         except RaspError:
             continue
         check_torch(c.model)
+        check_lens(c.model)
         inputs = inputs_of_length(vocab, 3, 2, 0, random.Random(0))[:4]
         check_trace(c.model, c.target, inputs)
 
@@ -212,7 +215,7 @@ def test_the_attention_scale_is_folded_exactly():
     arrays = {n: a / 2048 if n.endswith(".query") else a for n, a in model.arrays.items()}
     soft = Model(arrays, model.config)
     lens = interop.to_transformer_lens(soft)
-    ids = batches(soft)[4]
+    ids = batches(soft, (5,))[0]
     seen = _ours(soft, ids)
     with torch.no_grad():
         _, cache = lens.run_with_cache(torch.tensor(np.concatenate(
@@ -221,3 +224,26 @@ def test_the_attention_scale_is_folded_exactly():
         assert 0.01 < pattern.max() < 0.99  # soft indeed
         np.testing.assert_allclose(cache[f"blocks.{layer}.attn.hook_pattern"][:, h].numpy(),
                                    pattern, rtol=1e-12, atol=1e-15)
+
+
+def test_a_block_of_one_linear_map_exports_exactly():
+    """A feed-forward block of one linear map (no hidden layer) becomes ReLU(z) - ReLU(-z):
+    random weights, so that nothing but the identity could pass."""
+    rng = np.random.default_rng(0)
+    d = 5
+    config = {"format": "rasp-transformer/1", "program": "linear", "vocab": ["a", "b"],
+              "max_len": 3, "d_model": d, "layers": [{"heads": 0, "mlp": 1}],
+              "output": {"kind": "categorical", "values": ["x", "y"]}, "layout": []}
+    arrays = {"embed.token": rng.normal(size=(3, d)), "embed.position": rng.normal(size=(4, d)),
+              "layer0.mlp.0.weight": rng.normal(size=(d, d)),
+              "layer0.mlp.0.bias": rng.normal(size=d), "unembed": rng.normal(size=(d, 2))}
+    model = Model(arrays, config)
+    ids = np.array([[1, 2, 2], [2, 1, 1]])
+    seen = _ours(model, ids)
+    with torch.no_grad():
+        _, cache = interop.to_transformer_lens(model).run_with_cache(
+            torch.tensor(np.concatenate([np.zeros((2, 1), np.int64), ids], 1)))
+        y = interop.to_torch(model)(torch.tensor(ids)).numpy()
+    np.testing.assert_allclose(cache["blocks.0.hook_resid_post"].numpy(), seen.residual(0),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, seen.y, rtol=1e-12, atol=1e-12)

@@ -154,3 +154,14 @@ def test_compile_export_and_verify_commands(tmp_path):
     (tmp_path / "r" / "program.rasp").write_text("def reverse = tokens;\n")
     status, _, err = run(["verify", "r"], tmp_path)
     assert status == 70 and "program.rasp was changed" in err
+
+
+def test_a_missing_extra_is_one_clear_error(compiled, monkeypatch):
+    import importlib.util
+
+    import rasp.interop as interop
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(RaspError, match=r"pip install 'rasp-lang\[interop\]'"):
+        interop.to_torch(compiled.model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..compiler.model import Model
+from ..errors import RaspValueError
 from .folder import save_folder, verify
 
 __all__ = ["save_folder", "to_torch", "to_transformer_lens", "transformer_lens_config",
@@ -19,8 +20,17 @@ INTEROP_MISSING = ("this needs the interop extra: pip install 'rasp-lang[interop
                    "(torch, transformer-lens, safetensors)")
 
 
+def _need(*packages: str) -> None:
+    """One clear error when the extra is not installed (not an ImportError deep inside)."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(p) is None for p in packages):
+        raise RaspValueError(INTEROP_MISSING)
+
+
 def to_torch(model: Model, dtype: Any = None) -> Any:
     """The model as a torch.nn.Module (pytorch.CompiledTransformer), float64 unless `dtype`."""
+    _need("torch")
     import torch
 
     from .pytorch import CompiledTransformer
@@ -30,6 +40,7 @@ def to_torch(model: Model, dtype: Any = None) -> Any:
 
 def to_transformer_lens(model: Model, dtype: Any = None, device: Any = None) -> Any:
     """The model as a TransformerLens 4.x TransformerBridge, exactly (lens.py)."""
+    _need("torch", "transformer_lens")
     from .lens import bridge
 
     return bridge(model, dtype, device)
@@ -44,6 +55,7 @@ def transformer_lens_config(model: Model) -> dict[str, Any]:
 
 def transformer_lens_state_dict(model: Model, dtype: Any = None) -> dict[str, Any]:
     """The bridge's state dict as torch tensors (float64 unless `dtype`)."""
+    _need("torch")
     import torch
 
     from .lens import lens_arrays
