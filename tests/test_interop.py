@@ -247,3 +247,37 @@ def test_a_block_of_one_linear_map_exports_exactly():
     np.testing.assert_allclose(cache["blocks.0.hook_resid_post"].numpy(), seen.residual(0),
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(y, seen.y, rtol=1e-12, atol=1e-12)
+
+
+def hooked_forward(state: dict, config: dict, ids: np.ndarray) -> np.ndarray:
+    """HookedTransformer's forward pass (no LayerNorm, bidirectional, logits divided by
+    attn_scale) written from its documented weight shapes, on ids with BOS first."""
+    x = state["embed.W_E"][ids] + state["pos_embed.W_pos"][: ids.shape[1]]
+    for b in range(config["n_layers"]):
+        p = f"blocks.{b}"
+        q, k, v = (np.einsum("bpd,hde->bphe", x, state[f"{p}.attn.W_{m}"])
+                   + state[f"{p}.attn.b_{m}"] for m in "QKV")
+        scores = np.einsum("bqhe,bkhe->bhqk", q, k) / config["attn_scale"]
+        e = np.exp(scores - scores.max(-1, keepdims=True))
+        z = np.einsum("bhqk,bkhe->bqhe", e / e.sum(-1, keepdims=True), v)
+        x = x + np.einsum("bqhe,hed->bqd", z, state[f"{p}.attn.W_O"]) + state[f"{p}.attn.b_O"]
+        hidden = np.maximum(x @ state[f"{p}.mlp.W_in"] + state[f"{p}.mlp.b_in"], 0)
+        x = x + hidden @ state[f"{p}.mlp.W_out"] + state[f"{p}.mlp.b_out"]
+    return x @ state["unembed.W_U"] + state["unembed.b_U"]
+
+
+@pytest.mark.parametrize("stem, expr", [("sort", "sorted_tokens"), ("dyck", "dyck2"),
+                                        ("balance", "shuffle_dyck2")])
+def test_the_hooked_transformer_state_dict_computes_the_model(stem, expr):
+    """For TransformerLens 1.x-3.x: the legacy names and shapes, run as HookedTransformer runs
+    them, give our outputs (two-hidden-layer blocks split included: shuffle_dyck2)."""
+    model = compiled(stem, expr).model
+    state = {n: t.numpy() for n, t in
+             interop.transformer_lens_state_dict(model, hooked=True).items()}
+    config = interop.transformer_lens_config(model)
+    assert state["blocks.0.attn.W_Q"].shape == (config["n_heads"], config["d_model"],
+                                                config["d_head"])
+    for ids in batches(model, (3, 8)):
+        with_bos = np.concatenate([np.zeros((len(ids), 1), np.int64), ids], 1)
+        equal_outputs(model, hooked_forward(state, config, with_bos)[:, 1:],
+                      reference_forward(model.arrays, model.config, ids))

@@ -53,12 +53,14 @@ def transformer_lens_config(model: Model) -> dict[str, Any]:
     return lens_config(model)
 
 
-def transformer_lens_state_dict(model: Model, dtype: Any = None) -> dict[str, Any]:
-    """The bridge's state dict as torch tensors (float64 unless `dtype`)."""
+def transformer_lens_state_dict(model: Model, dtype: Any = None,
+                                hooked: bool = False) -> dict[str, Any]:
+    """The bridge's state dict as torch tensors (float64 unless `dtype`); `hooked`: under
+    the legacy HookedTransformer's names and shapes (TransformerLens 1.x-3.x)."""
     _need("torch")
     import torch
 
-    from .lens import lens_arrays
+    from .lens import hooked_arrays, lens_arrays
 
-    return {name: torch.tensor(a, dtype=dtype or torch.float64)
-            for name, a in lens_arrays(model).items()}
+    arrays = hooked_arrays(model) if hooked else lens_arrays(model)
+    return {name: torch.tensor(a, dtype=dtype or torch.float64) for name, a in arrays.items()}

@@ -156,6 +156,30 @@ def lens_arrays(model: Model) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(a, dtype=np.float64) for name, a in out.items()}
 
 
+def hooked_arrays(model: Model) -> dict[str, np.ndarray]:
+    """The same weights under the legacy HookedTransformer's names and shapes (TransformerLens
+    1.x-3.x: `blocks.{b}.attn.W_Q` [n_heads, d_model, d_head], `b_Q` [n_heads, d_head],
+    `W_O` [n_heads, d_head, d_model], `mlp.W_in` [d_model, d_mlp], `unembed.W_U`, ...), for a
+    HookedTransformerConfig of lens_config's fields (attn_scale 0.5 folded likewise)."""
+    bridge = lens_arrays(model)
+    n_heads, d_head, _ = _shape(model)
+    out = {"embed.W_E": bridge["embed.weight"], "pos_embed.W_pos": bridge["pos_embed.weight"],
+           "unembed.W_U": bridge["unembed.weight"].T, "unembed.b_U": bridge["unembed.bias"]}
+    for b in range(lens_config(model)["n_layers"]):
+        attn, mlp = f"blocks.{b}.attn", f"blocks.{b}.mlp"
+        for name in "QKV":
+            weight = bridge[f"{attn}.{name.lower()}.weight"]  # [heads * d_head, d_model]
+            out[f"{attn}.W_{name}"] = weight.reshape(n_heads, d_head, -1).transpose(0, 2, 1)
+            out[f"{attn}.b_{name}"] = bridge[f"{attn}.{name.lower()}.bias"].reshape(n_heads, -1)
+        out[f"{attn}.W_O"] = bridge[f"{attn}.o.weight"].T.reshape(n_heads, d_head, -1)
+        out[f"{attn}.b_O"] = bridge[f"{attn}.o.bias"]
+        out |= {f"{mlp}.W_in": bridge[f"{mlp}.in.weight"].T,
+                f"{mlp}.b_in": bridge[f"{mlp}.in.bias"],
+                f"{mlp}.W_out": bridge[f"{mlp}.out.weight"].T,
+                f"{mlp}.b_out": bridge[f"{mlp}.out.bias"]}
+    return {name: np.ascontiguousarray(a) for name, a in out.items()}
+
+
 def _attention(arrays: dict[str, np.ndarray], part: Part, b: int, n_heads: int, d_head: int,
                width: int) -> dict[str, np.ndarray]:
     """Block b's q, k, v, o as nn.Linear weights ([out, in]) with zero biases: head h holds
