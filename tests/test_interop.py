@@ -19,7 +19,14 @@ from hypothesis import given, settings
 
 from rasp import Interpreter, RaspError
 from rasp.compiler import Model
-from rasp.compiler.activations import OneOf, attention_stage, mlp_stage, reference_forward
+from rasp.compiler.activations import (
+    EMBED,
+    OneOf,
+    attention_stage,
+    mlp_stage,
+    reference_forward,
+    run,
+)
 from rasp.compiler.graph import SOp, evaluate, graph_below, input_array
 from rasp.compiler.verify import inputs_of_length, same
 
@@ -31,6 +38,7 @@ from program_strategies import cases  # noqa: E402
 
 torch = pytest.importorskip("torch")
 interop = pytest.importorskip("rasp.interop")
+lens_arrays = pytest.importorskip("rasp.interop.lens").lens_arrays
 
 MAX_LEN = 8
 LENS_PARAMETERS = 1_000_000
@@ -82,7 +90,7 @@ def check_torch(model: Model) -> None:
 
 
 def _ours(model: Model, ids: np.ndarray):
-    from rasp.compiler.activations import run
+    """Our forward pass with every activation kept."""
     return run(model.arrays, model.config, ids)
 
 
@@ -113,14 +121,13 @@ def check_lens(model: Model) -> None:
 
 
 def _before(model: Model, layer: int) -> str:
-    from rasp.compiler.activations import EMBED
+    """The stage whose residual layer `layer`'s heads read."""
     return EMBED if layer == 0 else mlp_stage(layer - 1)
 
 
 def _check_heads(model: Model, cache, b: int, layer: int, heads: int, seen) -> None:
-    n_heads = interop.transformer_lens_config(model)["n_heads"]
-    z = cache[f"blocks.{b}.attn.hook_z"]
-    z = z.reshape(*z.shape[:2], n_heads, -1).numpy() if z.ndim == 3 else z.numpy()
+    z = cache[f"blocks.{b}.attn.hook_z"].numpy()  # [B, pos, head, d_head]
+    assert z.shape[2] == interop.transformer_lens_config(model)["n_heads"]
     assert not z[:, :, heads:].any(), "a padded head writes something"
     # TransformerLens 4.3's hook_attn_scores holds the pattern: the logits from hook_q, hook_k
     q, k = (cache[f"blocks.{b}.attn.hook_{m}"].numpy() for m in "qk")  # [B, pos, head, d]
@@ -178,7 +185,6 @@ def test_trace_equals_the_interpreter_on_examples(stem, expr):
 @pytest.mark.parametrize("stem, expr", EXAMPLES)
 def test_transformer_lens_equals_numpy_on_examples(stem, expr):
     model = compiled(stem, expr).model
-    from rasp.interop.lens import lens_arrays
     if sum(a.size for a in lens_arrays(model).values()) > LENS_PARAMETERS:
         pytest.skip("a large bridge: its parts are covered by the smaller programs")
     check_lens(model)
