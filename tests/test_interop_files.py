@@ -157,11 +157,7 @@ def test_compile_export_and_verify_commands(tmp_path):
 
 
 def test_a_missing_extra_is_one_clear_error(compiled, monkeypatch):
-    import importlib.util
-
     import rasp.interop as interop
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "torch" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     with pytest.raises(RaspError, match=r"pip install 'rasp-lang\[interop\]'"):
         interop.to_torch(compiled.model)

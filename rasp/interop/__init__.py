@@ -20,17 +20,19 @@ INTEROP_MISSING = ("this needs the interop extra: pip install 'rasp-lang[interop
                    "(torch, transformer-lens, safetensors)")
 
 
-def _need(*packages: str) -> None:
+def _need(lens: bool = False) -> None:
     """One clear error when the extra is not installed (not an ImportError deep inside)."""
-    import importlib.util
-
-    if any(importlib.util.find_spec(p) is None for p in packages):
-        raise RaspValueError(INTEROP_MISSING)
+    try:
+        import torch  # noqa: F401
+        if lens:
+            import transformer_lens  # noqa: F401
+    except ImportError:
+        raise RaspValueError(INTEROP_MISSING) from None
 
 
 def to_torch(model: Model, dtype: Any = None) -> Any:
     """The model as a torch.nn.Module (pytorch.CompiledTransformer), float64 unless `dtype`."""
-    _need("torch")
+    _need()
     import torch
 
     from .pytorch import CompiledTransformer
@@ -40,7 +42,7 @@ def to_torch(model: Model, dtype: Any = None) -> Any:
 
 def to_transformer_lens(model: Model, dtype: Any = None, device: Any = None) -> Any:
     """The model as a TransformerLens 4.x TransformerBridge, exactly (lens.py)."""
-    _need("torch", "transformer_lens")
+    _need(lens=True)
     from .lens import bridge
 
     return bridge(model, dtype, device)
@@ -57,7 +59,7 @@ def transformer_lens_state_dict(model: Model, dtype: Any = None,
                                 hooked: bool = False) -> dict[str, Any]:
     """The bridge's state dict as torch tensors (float64 unless `dtype`); `hooked`: under
     the legacy HookedTransformer's names and shapes (TransformerLens 1.x-3.x)."""
-    _need("torch")
+    _need()
     import torch
 
     from .lens import hooked_arrays, lens_arrays
