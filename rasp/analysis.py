@@ -18,7 +18,7 @@ of layers is the target's depth.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -35,13 +35,14 @@ from .graph import (
     Selector,
     SOp,
     Tokens,
+    plain,
     selects_of,
 )
 
 N = TypeVar("N", bound=Node)
 
 __all__ = ["Analysis", "Layer", "Head", "analyze", "check", "depths", "graph_below",
-           "selects_of"]
+           "heads_per_layer_text", "selects_of"]
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Analysis:
     layers: list[Layer]  # layer 0 (the embedding's maps) first
     nodes: list[Node] = field(default_factory=list)  # the whole graph below the target
     depth_of: dict[int, int] = field(default_factory=dict)  # node id -> its depth
-    warnings: list[str] = field(default_factory=list)  # from check()
+    warnings: list[str] = field(default_factory=list)  # what check() found on an example
     minor: set[int] = field(default_factory=set)  # ids of nodes reports and drawings skip
 
     def __post_init__(self) -> None:
@@ -127,7 +128,7 @@ class Analysis:
         """The text report: the counts, then each layer's heads and maps. A deep analysis is
         summarised: runs of layers with as many heads are counted (`1x197`), and past
         REPORTED_LAYERS only the first and last layers are listed (to_json has them all)."""
-        heads = _heads_text(self.heads_per_layer) or "-"
+        heads = heads_per_layer_text(self.heads_per_layer)
         lines = [f"{self.target.title}: {self.depth} layer{'s' if self.depth != 1 else ''}, "
                  f"heads per layer {heads} (max {self.max_heads}, total {self.total_heads})"]
         layers: list[Layer | None] = list(self.layers)
@@ -157,8 +158,11 @@ class Analysis:
 REPORTED_LAYERS = 30  # layers a text report lists, at most
 
 
-def _heads_text(heads: list[int]) -> str:
-    """`1/2/1`; with more than 16 layers, runs counted: `2/1x197/2`."""
+def heads_per_layer_text(heads: Sequence[int]) -> str:
+    """The heads of each layer, as every "heads per layer" line writes them: `1/2/1`; with
+    more than 16 layers, runs counted: `2/1x197/2`; `-` with no layers."""
+    if not heads:
+        return "-"
     if len(heads) <= 16:
         return "/".join(map(str, heads))
     runs: list[list[int]] = []
@@ -199,6 +203,7 @@ def depths(nodes: list[Node]) -> dict[int, int]:
 
 
 def analyze(target: SOp) -> Analysis:
+    target = plain(target)  # rasp.dsl's nodes, as the analysis compares them: plain ones
     nodes = graph_below(target)
     depth = depths(nodes)
     layers = [Layer(d) for d in range(depth[target.id] + 1)]
@@ -215,10 +220,10 @@ def analyze(target: SOp) -> Analysis:
     return Analysis(target, layers, nodes, depth)
 
 
-def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
-    """Problems the program shows on an example input, with the layer where each sits:
-    aggregates that would average non-numbers, and the node where evaluation fails.
-    The findings are also kept in `analysis.warnings`."""
+def check(analysis: Analysis, tokens: list, example: str) -> Analysis:
+    """The analysis with the problems the program shows on an example input (`warnings`),
+    each with the layer where it sits: aggregates that would average non-numbers, and the
+    node where evaluation fails."""
     cache: dict[int, np.ndarray] = {}
     findings: list[str] = []
     inputs = input_array([tokens])
@@ -246,5 +251,4 @@ def check(analysis: Analysis, tokens: list, example: str) -> list[str]:
                     else "")
             findings.append(f"layer {analysis.depth_of[node.id]}: '{node.title}' fails on "
                             f"{example}: {e.message}{hint}")
-    analysis.warnings = findings
-    return findings
+    return replace(analysis, warnings=findings, minor=set())  # (minor: made again)

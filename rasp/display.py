@@ -18,10 +18,11 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import ops
+from .errors import visible
 from .graph import Selector, SOp
 from .values import Applied, Function
 
-__all__ = ["format_sequence", "format_cell", "format_matrix", "format_example", "format_atom",
+__all__ = ["format_sequence", "format_cell", "visible", "format_matrix", "format_example",
            "show_value", "show_application", "kind_of", "format_names", "paint", "colour_wanted",
            "colour_diagnostic"]
 
@@ -68,26 +69,33 @@ def format_cell(v: Any) -> str:
         return "T" if v else "F"
     if isinstance(v, float):
         return str(round(v, 3))
-    return str(v)
+    return visible(str(v))
 
 
-def format_sequence(values: np.ndarray, colour: bool = False) -> str:
-    """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal."""
+SHOWN_VALUES = 1000  # longer sequences show their first and last SHOWN_ENDS values
+SHOWN_ENDS = 20
+
+
+def format_sequence(values: np.ndarray, colour: bool = False, whole: bool = False) -> str:
+    """`[v1, v2, ...] (TYPEs)`, or `[v]*n (TYPEs)` when all n > 1 values are equal. Past
+    SHOWN_VALUES values (unless `whole`), the first and last SHOWN_ENDS, and the count: a
+    100,000-token input must not flood the terminal."""
     items = ops.as_python(values)
+    kind = paint(f'({ops.seq_type(values)})', 'type', colour)
     if len(items) > 1 and len(set(items)) == 1:
-        body = f"[{format_cell(items[0])}]*{len(items)}"
-    else:
-        body = "[" + ", ".join(format_cell(v) for v in items) + "]"
-    return f"{body} {paint(f'({ops.seq_type(values)})', 'type', colour)}"
+        return f"[{format_cell(items[0])}]*{len(items)} {kind}"
+    if len(items) > SHOWN_VALUES and not whole:
+        ends = [", ".join(format_cell(v) for v in part)
+                for part in (items[:SHOWN_ENDS], items[-SHOWN_ENDS:])]
+        return (f"[{ends[0]}, ..., {ends[1]}] {kind} ({len(items):,} values: the first and "
+                f"last {SHOWN_ENDS} shown)")
+    return "[" + ", ".join(format_cell(v) for v in items) + f"] {kind}"
 
 
 def format_example(example: Any) -> str:
-    """An input as the original writes it: strings in double quotes, lists as Python does."""
-    return f'"{example}"' if isinstance(example, str) else str(example)
-
-
-def format_atom(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value)
+    """An input or an atom as the original writes it: strings in double quotes, other
+    values (lists too) as Python does."""
+    return f'"{visible(example)}"' if isinstance(example, str) else visible(str(example))
 
 
 def text_width(text: str) -> int:
@@ -106,7 +114,7 @@ def _widen(cell: str, like: str) -> str:
 
 def format_matrix(example: list, matrix: np.ndarray, prefix: str = "") -> list[str]:
     """A selection matrix: the keys across the top, one row per query."""
-    tokens = [str(t) for t in example]
+    tokens = [visible(str(t)) for t in example]
     lines = [f"{prefix} \t\t\t     " + " ".join(tokens)]
     margin = max((text_width(t) - len(t) for t in tokens), default=0)
     for token, row in zip(tokens, matrix):
@@ -125,7 +133,7 @@ def _full_rows(example: list, values: np.ndarray, prefix: str) -> list[str]:
             trues, falses = items.count(True), items.count(False)
             t, f = ("T" if trues <= falses else ""), ("F" if falses <= trues else "")
             return [t if v else f for v in items]
-        return [str(v) for v in items]
+        return [visible(str(v)) for v in items]
 
     inputs, outputs = cleaned(list(example)), cleaned(ops.as_python(values))
     width = max(text_width(v) for v in inputs + outputs)
@@ -199,7 +207,7 @@ def show_value(name: str | None, value: Any, settings: Settings, evaluate: Evalu
     if isinstance(value, (list, dict)):
         return _show_container(name, value, settings, evaluate, tabs, prefix)
     named = f"{paint(name, 'name', colour)} = " if name is not None else ""
-    return [f"{pad}    {paint('value:', 'kind', colour)} {named} {format_atom(value)}"]
+    return [f"{pad}    {paint('value:', 'kind', colour)} {named} {format_example(value)}"]
 
 
 def _label(kind: str, name: str, colour: bool) -> str:
@@ -229,7 +237,7 @@ def _show_container(name: str | None, value: Any, settings: Settings, evaluate: 
     else:
         for key, item in value.items():
             lines += show_value(None, item, settings, evaluate, tabs + 3,
-                                prefix=format_atom(key) + " : ")
+                                prefix=format_example(key) + " : ")
     lines.append(pad + " " * (len(named) + 2) + closer)
     return lines
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .analysis import Analysis, Head, Layer
+from .analysis import Analysis, Head, Layer, heads_per_layer_text
 from .display import format_example, format_sequence
 from .graph import Constant, Node, SOp
 
@@ -120,7 +120,7 @@ def to_text(flow: Flow) -> str:
     """The flow for a terminal: one block per layer."""
     analysis = flow.analysis
     target = analysis.target
-    heads = "/".join(map(str, analysis.heads_per_layer)) or "-"
+    heads = heads_per_layer_text(analysis.heads_per_layer)
     lines = [f"{target.title}({format_example(flow.example)}) = {flow.value(target)}",
              f"{analysis.depth} layer{'' if analysis.depth == 1 else 's'}, "
              f"heads per layer {heads}"]

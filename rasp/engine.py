@@ -31,14 +31,14 @@ from .graph import (
 __all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs"]
 
 # Aggregates are evaluated by the pattern of their selector where the planner knows it
-# (planner.py), else by blocks of rows. RASP_PLANNER=0 takes the block path everywhere: the
-# differential tests and the benchmarks compare the two.
-use_planner = os.environ.get("RASP_PLANNER", "1") != "0"
-# Below this many selection cells an input (n x n) blocks are faster: the planner's fixed cost
-# is some 50 numpy calls an aggregate. Measured: the planner wins from n = 512 on (sort, Dyck-2,
-# histogram), the blocks up to n = 128, and on batches of 16,384 inputs of length 32 the two
-# are even or the blocks ahead. The tests set it to 0.
-planner_cells = 1 << 16
+# (planner.py), else by blocks of rows: on inputs of at least `plan_from` selection cells
+# (n x n), an argument of `evaluate`. Below PLANNER_CELLS blocks are faster: the planner's
+# fixed cost is some 50 numpy calls an aggregate. Measured: the planner wins from n = 512 on
+# (sort, Dyck-2, histogram), the blocks up to n = 128, and on batches of 16,384 inputs of
+# length 32 the two are even or the blocks ahead. The tests pass 0 (the planner at every
+# size) and None (never). RASP_PLANNER=0 makes None the default: the benchmarks compare the two.
+PLANNER_CELLS = 1 << 16
+PLAN_FROM: int | None = None if os.environ.get("RASP_PLANNER", "1") == "0" else PLANNER_CELLS
 
 SHARED_MATRIX_BYTES = 1 << 20  # selections this small keep their blocks within an evaluation
 
@@ -140,14 +140,15 @@ _needs: dict[int, tuple[Node, ...]] = {}
 _orders: dict[int, list[Node]] = {}
 
 
-def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict) -> np.ndarray:
+def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict,
+           plan_from: int | None) -> np.ndarray:
     """The value of one node from the values of what it needs."""
     if isinstance(node, Map):
         return node.operation(*args)
     if isinstance(node, Aggregate):
         values, *compared = args
         by_id = {leaf.id: v for leaf, v in zip(leaves(node.selector), compared)}
-        if use_planner and tokens.shape[-1] ** 2 >= planner_cells:
+        if plan_from is not None and tokens.shape[-1] ** 2 >= plan_from:
             planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
             if planned is not None:
                 return planned
@@ -203,10 +204,11 @@ def _order(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
 
 
 def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None = None,
-             memory_limit: int | None = None) -> np.ndarray:
+             memory_limit: int | None = None, plan_from: int | None = PLAN_FROM) -> np.ndarray:
     """The value of `node` on `tokens` (an input, or a batch of inputs of one length),
     computing each node of the graph once and storing the values in `cache`. The bytes of
-    whole selection matrices made (n * n an input) must stay within `memory_limit`."""
+    whole selection matrices made (n * n an input) must stay within `memory_limit`.
+    Aggregates on inputs of `plan_from` selection cells or more are planned (None: never)."""
     cache = {} if cache is None else cache
     matrix_bytes = tokens.size * tokens.shape[-1]
     made = 0
@@ -215,7 +217,7 @@ def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None
         if isinstance(n, Selector) and memory_limit is not None:
             made += matrix_bytes
             _check_memory(made, matrix_bytes, memory_limit, tokens.shape)
-        cache[n.id] = _compute(n, [cache[i.id] for i in needs(n)], tokens, shared)
+        cache[n.id] = _compute(n, [cache[i.id] for i in needs(n)], tokens, shared, plan_from)
     return cache[node.id]
 
 
@@ -245,10 +247,10 @@ def _megabytes(n: int) -> str:
 
 
 def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
-             shared: dict) -> np.ndarray:
+             shared: dict, plan_from: int | None) -> np.ndarray:
     """`_value`, with errors placed at the node's source and calls."""
     try:
-        return _value(node, args, tokens, shared)
+        return _value(node, args, tokens, shared, plan_from)
     except RaspError as e:
         error = e
     except _PYTHON_ERRORS as e:

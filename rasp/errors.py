@@ -12,16 +12,58 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Source", "Span", "RaspError", "RaspSyntaxError", "RaspNameError", "RaspTypeError",
-           "RaspValueError", "RaspLimitError", "format_error", "python_message", "shorten"]
+__all__ = ["LINE_END", "split_lines", "not_text", "visible", "Source", "Span", "Note", "RaspError",
+           "RaspSyntaxError", "RaspNameError", "RaspTypeError", "RaspValueError", "RaspLimitError",
+           "format_error", "python_message", "shorten"]
 
 
 def shorten(text: str, width: int) -> str:
     """`text`, cut to `width` characters with "..." when it is longer."""
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# Lines end at "\n", "\r\n" or "\r", and nowhere else: not at the other characters that
+# str.splitlines takes for line ends (U+2028, U+0085, "\x0b", "\x0c"...), which are
+# characters of the line, so that an inputs file has as many results as lines.
+LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` (see LINE_END), without their ends; a last empty line after the
+    final line end is not one, as in str.splitlines."""
+    lines = LINE_END.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: printed
+# raw they would move the cursor, recolour or clear a terminal (ESC sequences) or break a
+# line of output in two, so values and source excerpts show them escaped, as Python does.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def visible(text: str) -> str:
+    """`text` with each control character written as its escape (`\x1b`, `\n`)."""
+    return _INVISIBLE.sub(lambda m: repr(m[0])[1:-1], text) if _INVISIBLE.search(text) \
+        else text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_text(text: str) -> tuple[int, str] | None:
+    """Where `text` holds a lone surrogate, and what it is: None when it is all text. Readers
+    of bytes decode with "surrogateescape", so that a byte that is not UTF-8 becomes one
+    (U+DC80-U+DCFF) and can be reported at its place; JSON's "\\ud800" is the other kind."""
+    odd = _SURROGATE.search(text)
+    if odd is None:
+        return None
+    code = ord(odd[0])
+    if 0xDC80 <= code <= 0xDCFF:
+        return odd.start(), f"the byte 0x{code - 0xDC00:02X} is not UTF-8 text"
+    return odd.start(), f"a lone surrogate U+{code:04X} is not text"
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +76,7 @@ class Source:
     first_line: int = 1
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        lines = split_lines(self.text)
         index = number - self.first_line
         return lines[index] if 0 <= index < len(lines) else ""
 
@@ -49,7 +91,7 @@ _PACKAGE = Path(__file__).resolve().parent
 _LIBRARY_FOLDERS = (_PACKAGE, _PACKAGE / "examples", _PACKAGE.parent / "examples")
 
 
-@cache
+@lru_cache(maxsize=1024)  # bounded: a long session names many sources (REPL entries, files)
 def _in_library(name: str) -> bool:
     if name.startswith("<"):
         return False
@@ -76,19 +118,47 @@ class Span:
         return f"{self.source.name}:{self.line}:{self.column}"
 
 
+@dataclass(frozen=True)
+class Note:
+    """Context for an error, told after it at `span`: the call a failing value was built in
+    (kind "call", with the `function` called), the file loaded there ("load"), the input it
+    was evaluated on ("input"), where inside the library it failed ("library")."""
+
+    text: str
+    span: Span
+    kind: str = "note"
+    function: str | None = None
+
+    @classmethod
+    def call(cls, function: str, span: Span) -> Note:
+        return cls(f"in '{function}' called here", span, "call", function)
+
+
 class RaspError(Exception):
-    """A mistake in a RASP program, reported at `span`. `notes` add context: the calls a failing
-    value was built in, the application that evaluated it."""
+    """A mistake in a RASP program, reported at `span`: `text` says what went wrong, and
+    `context` what was being done, outermost first (the library function the user called, the
+    value shown); `message` tells both. `notes` add where: the calls a failing value was built
+    in, the application that evaluated it. `format_error` renders the whole, once."""
 
     kind = "error"
 
-    def __init__(self, message: str, span: Span | None = None,
-                 notes: tuple[tuple[str, Span], ...] = ()):
+    def __init__(self, message: str, span: Span | None = None, notes: tuple[Note, ...] = ()):
         super().__init__(message)
-        self.message = message
+        self.text = message
+        self.context: tuple[str, ...] = ()
         self.span = span
         self.notes = notes
         self.node: object | None = None  # the graph node that failed, if any
+
+    @property
+    def message(self) -> str:
+        """`context: text`, as the first line of the error tells it."""
+        return ": ".join((*self.context, self.text))
+
+    def within(self, context: str) -> RaspError:
+        """The error as part of what `context` names: told as `context: message`."""
+        self.context = (context, *self.context)
+        return self
 
     def at(self, span: Span | None) -> RaspError:
         """Give a position to an error raised where none was known."""
@@ -96,8 +166,12 @@ class RaspError(Exception):
             self.span = span
         return self
 
-    def noted(self, message: str, span: Span) -> RaspError:
-        self.notes = (*self.notes, (message, span))
+    def noted(self, note: str | Note, span: Span | None = None, kind: str = "note") -> RaspError:
+        """Add a note: a Note, or its text, span and kind."""
+        if not isinstance(note, Note):
+            assert span is not None, "a note's text needs its span"
+            note = Note(note, span, kind)
+        self.notes = (*self.notes, note)
         return self
 
     def rehomed(self) -> RaspError:
@@ -107,14 +181,14 @@ class RaspError(Exception):
         Errors in the user's own code, or with no user call around them, are left alone."""
         if self.span is None or not self.span.source.library:
             return self
-        for index, (message, span) in enumerate(self.notes):
-            match = _CALL_NOTE.fullmatch(message)
-            if match and not span.source.library:
-                self.notes = ((f"where it failed, inside the library's '{match[1]}'", self.span),
-                              *self.notes[index + 1:])
-                self.span = span
-                if not self.message.startswith(f"{match[1]}"):
-                    self.message = f"{match[1]}: {self.message}"
+        for index, note in enumerate(self.notes):
+            if note.kind == "call" and note.function and not note.span.source.library:
+                inside = Note(f"where it failed, inside the library's '{note.function}'",
+                              self.span, "library")
+                self.notes = (inside, *self.notes[index + 1:])
+                self.span = note.span
+                if not self.message.startswith(note.function):
+                    self.within(note.function)
                 return self
         return self
 
@@ -132,9 +206,6 @@ class RaspError(Exception):
 
     def __str__(self) -> str:
         return format_error(self)
-
-
-_CALL_NOTE = re.compile(r"in '(\w+)' called here")
 
 
 class RaspSyntaxError(RaspError):
@@ -203,14 +274,19 @@ def python_message(error: Exception) -> str:
 EXCERPT_WIDTH = 100  # characters of a source line shown in a message, at most
 
 
+def _shown(line: str) -> str:
+    """A source line as its excerpt shows it: tabs as spaces, control characters escaped."""
+    return visible(line.expandtabs(4))
+
+
 def _excerpt(span: Span) -> list[str]:
-    text = span.source.line(span.line).expandtabs(4)
+    text = _shown(span.source.line(span.line))
     if not text.strip():
         return []
     raw = span.source.line(span.line)
-    start = len(raw[: span.column - 1].expandtabs(4))
+    start = len(_shown(raw[: span.column - 1]))
     end_col = span.end_column if span.end_line == span.line else len(raw) + 1
-    end = len(raw[: max(end_col - 1, span.column - 1)].expandtabs(4))
+    end = len(_shown(raw[: max(end_col - 1, span.column - 1)]))
     gutter = str(span.line)
     if len(text) > EXCERPT_WIDTH:  # a window around the carets, so a huge line stays short
         carets = min(max(end - start, 1), EXCERPT_WIDTH // 2)
@@ -229,6 +305,6 @@ def format_error(err: RaspError, severity: str = "error") -> str:
     if err.span is None:
         return f"{severity}: {err.message}"
     lines = [f"{err.span.where}: {severity}: {err.message}", *_excerpt(err.span)]
-    for message, span in err.notes:
-        lines += [f"{span.where}: note: {message}", *_excerpt(span)]
+    for note in err.notes:
+        lines += [f"{note.span.where}: note: {note.text}", *_excerpt(note.span)]
     return "\n".join(lines)

@@ -1,10 +1,11 @@
-"""The tree-walking evaluator: runs `ast` statements and expressions in environments.
+"""The tree-walking evaluator: runs `ast` statements and expressions in environments (env.py).
 
 Expressions over atoms, lists and dicts compute at once. Expressions over s-ops and selectors
 build nodes of the computation graph (graph.py); applying one to an input evaluates the graph.
 `Evaluator` is the language: statements, expressions, functions, `load`. What a session does
-with values (print them, apply them to inputs, draw and analyse them, the REPL's commands) is
-its `Host`'s: `Interpreter`, in interpreter.py, is one.
+with values (apply them to inputs, show them, draw and analyse them, the REPL's commands) is
+its `Host`'s: `Interpreter`, in interpreter.py, is one. The top-level statements' outcomes
+(outcomes.py) go to the host as they come.
 
 Every node gets its display text here, unparsed from the expression that built it
 (`ast.unparse`); a node made inside a function call is qualified by the functions that made
@@ -14,16 +15,22 @@ it, as `selector_width/share_of_first`, and what a call returns reads as the cal
 from __future__ import annotations
 
 import contextlib
-import difflib
-import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import ast, ops
+from .env import (
+    PACKAGE,
+    Env,
+    declare_kinds,
+    find_file,
+    top_level_names,
+)
 from .errors import (
+    Note,
     RaspError,
     RaspLimitError,
     RaspNameError,
@@ -45,148 +52,48 @@ from .graph import (
     Selector,
     SOp,
     Tokens,
+    Trace,
     next_id,
 )
+from .outcomes import Outcome, Reported, Shown
 from .parser import parse
 from .values import KINDS, Applied, Function, describe, of_kind
 
-if TYPE_CHECKING:
-    from .analysis import Analysis
+__all__ = ["Evaluator", "Host", "Exit", "limits_at"]
 
-__all__ = ["Evaluator", "Host", "Env", "Exit", "example_library", "folder_of", "limits_at"]
-
-PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "prelude.rasp"
 # nested RASP calls: within Python's default recursion limit, which rasp leaves as it is
 MAX_CALL_DEPTH = 200
 TEXT_WIDTH = 50  # display texts of nodes, at most (longer ones are abbreviated)
-CALL_LEVELS = 3  # nested calls shown in a qualified name, at most
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
-
-
-def example_library() -> Path:
-    """The shipped examples: inside an installed package, or at the top of a checkout."""
-    inside = PACKAGE / "examples"
-    return inside if inside.is_dir() else PACKAGE.parent / "examples"
 
 
 class Exit(Exception):
     """`exit` / `quit`: stop reading the current program."""
 
 
-class Env:
-    """Variables of one scope. A file's environment also copies its public assignments into
-    the environment that loaded it (`exports_to`)."""
-
-    def __init__(self, name: str, parent: Env | None = None, exports_to: Env | None = None,
-                 calls: tuple[str, ...] | None = None):
-        self.name = name
-        self.parent = parent
-        self.exports_to = exports_to
-        # the calls that made this scope, outermost first, as they qualify its nodes
-        self.calls: tuple[str, ...] = calls if calls is not None else (
-            parent.calls if parent else ())
-        self.vars: dict[str, Any] = {}
-        self.exported: dict[str, Any] = {}
-        self._reserved: frozenset[str] = frozenset()
-
-    @property
-    def path(self) -> str:
-        """What qualifies the nodes made in this scope: `f/` in a call of f, `f/g/` in a
-        call of g made by f; the innermost CALL_LEVELS calls at most."""
-        shown = self.calls[-CALL_LEVELS:]
-        more = ".../" if len(self.calls) > CALL_LEVELS else ""
-        return more + "".join(f"{call}/" for call in shown)
-
-    @property
-    def reserved(self) -> frozenset[str]:
-        """Names no assignment may rebind: those of the outermost (base) environment."""
-        return self.parent.reserved if self.parent else self._reserved
-
-    def find(self, name: str) -> Any:
-        """The value of `name` here or in an enclosing scope; None where it is unbound (no
-        RASP value is None)."""
-        env: Env | None = self
-        while env is not None:
-            if name in env.vars:
-                return env.vars[name]
-            env = env.parent
-        return None
-
-    def lookup(self, name: str, span: Span) -> Any:
-        value = self.find(name)
-        if value is not None:
-            return value
-        if name in STATEMENT_FORMS:
-            raise RaspNameError(f"'{name}' is a statement, not a function: write "
-                                f"'{STATEMENT_FORMS[name]};' on its own", span)
-        raise RaspNameError(f"undefined name '{name}'{did_you_mean(name, self.names())}",
-                            span)
-
-    def assign(self, name: str, value: Any, span: Span | None) -> None:
-        """`name = value` written by the user: reserved names are refused, and an s-op or
-        selector that has no name yet is bound as a copy named by this one, qualified by the
-        calls that made the scope (for reports and drawings)."""
-        if name in self.reserved:
-            raise RaspNameError(f"cannot assign to reserved name '{name}'", span)
-        if name == "tokens" and not isinstance(value, SOp):
-            raise RaspTypeError(f"tokens must be an s-op, such as tokens_int or tokens_float, "
-                                f"got {describe(value)}", span)
-        if isinstance(value, (SOp, Selector)) and value.name is None:
-            value = value.named(self.path + name)
-        self.define(name, value)
-
-    def define(self, name: str, value: Any) -> None:
-        self.vars[name] = value
-        if self.exports_to is not None and not name.startswith("_") and name != "out":
-            self.exported[name] = value
-            self.exports_to.assign(name, value, None)
-
-    def names(self) -> set[str]:
-        own = set(self.vars)
-        return own | self.parent.names() if self.parent else own
-
-
-# The statements that look like calls, as the error for their use as a value writes them.
-STATEMENT_FORMS = {"analyze": "analyze(sop)", "draw": "draw(sop)",
-                   "compile": "compile(sop, vocab, max_len)"}
-
-
 class Host(Protocol):
     """What a session does with the values the language makes. `Evaluator` runs statements
-    and builds values; the host prints them, applies them to inputs, draws and analyses them,
-    and runs the session's commands (`set example`, `examples on`, ...)."""
-
-    def emit(self, lines: Iterable[str]) -> None:
-        """Print lines of output."""
-
-    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
-        """Print a value as the REPL does after `x;` or `x = ...;` (`examples`: with the
-        running examples, if they are on)."""
+    and builds values; the host applies s-ops to inputs, makes the outcome of a statement
+    that shows a value or acts on the session (`analyze`, `draw`, `compile`, `set example`,
+    ...), and receives the outcomes of the top-level statements."""
 
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of an s-op or selector on an input."""
 
-    def analyze_node(self, node: Any, span: Span) -> Analysis:
-        """The layer and head analysis of an s-op."""
+    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> Shown:
+        """A value as the REPL shows it after `x;` or `x = ...;` (`examples`: with the
+        running examples, if they are on)."""
 
-    def draw(self, node: Any, example: Any, span: Span, input_span: Span | None,
-             top: bool) -> None:
-        """`draw(node[, example])`: the computation flow (`example` None: the running one)."""
+    def perform(self, stmt: ast.Stmt, values: tuple[Any, ...], top: bool) -> None:
+        """A statement that acts on the session (`analyze`, `draw`, `compile` and the
+        REPL's commands), given the values of its expressions; at the top level its outcome
+        goes to `receive`."""
 
-    def compile_node(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
-                     path: Any, top: bool) -> None:
-        """`compile(node, vocab, max_len[, path]);`: the model, checked and saved (`stmt`
-        gives the arguments' positions)."""
-
-    def report(self, error: RaspError) -> None:
-        """Report an error and go on (a failing statement of a file loaded interactively)."""
-
-    def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
-        """A session statement (`set example`, `show example`, the toggles); `value` is the
-        value of its expression, if it has one."""
+    def receive(self, outcome: Outcome) -> None:
+        """An outcome of a top-level statement."""
 
 
 class Evaluator:
@@ -196,7 +103,7 @@ class Evaluator:
     def __init__(self, host: Host, interactive: bool = False):
         self.host = host
         self.interactive = interactive
-        self.calls: list[tuple[str, Span]] = []  # the RASP calls being run, outermost first
+        self.calls: list[tuple[Note, Span]] = []  # the RASP calls being run, outermost first
         self.loading: list[Path] = []  # the files being loaded, to refuse a cycle
         self.load_sites: list[Span] = []  # the load statements that loaded them
         # The selector behind `atom in s-op`: one node, so all such tests share a head, as in
@@ -224,7 +131,7 @@ class Evaluator:
                 env.vars["out"] = value.example if isinstance(value, Applied) else value
                 if top:
                     name = expr.id if isinstance(expr, ast.Name) else "out"
-                    self.host.show(name, value, expr.span)
+                    self.host.receive(self.host.show(name, value, expr.span))
             case ast.Assign(names=names, values=exprs):  # a, b = e1, e2;
                 values = [self.eval_expr(e, env) for e in exprs]
                 if len(names) > 1 and len(values) == 1:
@@ -236,7 +143,7 @@ class Evaluator:
                 for name, value in zip(names, values):
                     env.assign(name, value, stmt.span)
                     if echo:  # the value as bound: a named copy of an s-op or selector
-                        self.host.show(name, env.vars[name], stmt.span)
+                        self.host.receive(self.host.show(name, env.vars[name], stmt.span))
             case ast.FuncDef(name=name, params=params, body=body, returns=returns):
                 for i, p in enumerate(params):
                     if p in params[:i]:
@@ -248,7 +155,7 @@ class Evaluator:
                 function = Function(name, params, body, returns, env)
                 env.assign(name, function, stmt.span)
                 if echo:
-                    self.host.show(name, function, stmt.span)
+                    self.host.receive(self.host.show(name, function, stmt.span))
             case ast.For(names=names, iterable=iterable, body=body):  # for x in e { ... }
                 items = self.eval_expr(iterable, env)
                 for item in _iterate(items, "a for loop", iterable.span):
@@ -258,20 +165,18 @@ class Evaluator:
                 self.load(path, env, stmt.span, folder, echo)
             case ast.Draw(sop=sop_expr, input=input_expr):  # draw(sop[, input]);
                 example = None if input_expr is None else self.eval_expr(input_expr, env)
-                self.host.draw(self.eval_expr(sop_expr, env), example, sop_expr.span,
-                               input_expr.span if input_expr is not None else None, top)
+                self.host.perform(stmt, (self.eval_expr(sop_expr, env), example), top)
             case ast.Analyze(sop=sop_expr):  # analyze(sop);
-                report = self.host.analyze_node(self.eval_expr(sop_expr, env), sop_expr.span)
-                if top:
-                    self.host.emit(report.report().splitlines())
+                self.host.perform(stmt, (self.eval_expr(sop_expr, env),), top)
             case ast.Compile(sop=sop, vocab=vocab, max_len=max_len, path=path):
-                self.host.compile_node(stmt, self.eval_expr(sop, env), self.eval_expr(vocab, env),
-                                       self.eval_expr(max_len, env),
-                                       None if path is None else self.eval_expr(path, env), top)
+                self.host.perform(stmt, (self.eval_expr(sop, env), self.eval_expr(vocab, env),
+                                         self.eval_expr(max_len, env),
+                                         None if path is None else self.eval_expr(path, env)),
+                                  top)
             case ast.SetExample(example=expr):  # set [s-op|selector] example e
-                self.host.command(stmt, self.eval_expr(expr, env), top)
+                self.host.perform(stmt, (self.eval_expr(expr, env),), top)
             case ast.ShowExample() | ast.ToggleExamples() | ast.ToggleFullDisplay():
-                self.host.command(stmt, None, top)
+                self.host.perform(stmt, (), top)
             case ast.Exit():
                 raise Exit()
             case _:
@@ -289,7 +194,7 @@ class Evaluator:
         Returns the listing of the load: each public name the file assigns at its top level
         (or gets from a file it loads), in the order of its last such assignment, with the
         value that assignment gave; with `echo` it is shown."""
-        file = _find(path, folder)
+        file = find_file(path, folder)
         if file is None:
             places = " and ".join(str(p) for p in dict.fromkeys((folder or Path.cwd(), Path.cwd())))
             raise RaspValueError(f"cannot find '{path.removesuffix('.rasp')}.rasp' (looked in "
@@ -304,7 +209,7 @@ class Evaluator:
         try:
             program = parse(text, str(file))
         except RaspError as e:
-            raise e.noted("in the file loaded here", span) from None
+            raise e.noted("in the file loaded here", span, "load") from None
         file_env = Env(path, parent=self.base, exports_to=env)
         listing: dict[str, Any] = {}
         self.loading.append(file)
@@ -317,14 +222,14 @@ class Evaluator:
                     else:
                         self.exec_stmt(stmt, file_env, False, file.parent)
                         names = {name: file_env.vars[name]
-                                 for name in _top_level_names([stmt]) if name in file_env.vars}
+                                 for name in top_level_names([stmt]) if name in file_env.vars}
                 except RaspError as e:
-                    e.noted("in the file loaded here", span)
+                    e.noted("in the file loaded here", span, "load")
                     if not self.interactive:
                         raise
                     for site in reversed(self.load_sites[:-1]):  # the loads around this one
-                        e.noted("in the file loaded here", site)
-                    self.host.report(e)
+                        e.noted("in the file loaded here", site, "load")
+                    self.host.receive(Reported(e))
                     continue
                 for name, value in names.items():
                     if not name.startswith("_"):
@@ -335,10 +240,10 @@ class Evaluator:
         finally:
             self.loading.pop()
             self.load_sites.pop()
-        _declare_kinds(text, file_env)
+        declare_kinds(text, file_env)
         if echo:
             for name, value in listing.items():
-                self.host.show(name, value, span, examples=False)
+                self.host.receive(self.host.show(name, value, span, examples=False))
         return listing
 
     # ------------------------------------------------------------ expressions
@@ -403,7 +308,7 @@ class Evaluator:
 
     # -- helpers for expressions
 
-    def _made(self, expr: ast.Expr, env: Env) -> tuple[str, Span, tuple[tuple[str, Span], ...]]:
+    def _made(self, expr: ast.Expr, env: Env) -> tuple[str, Span, Trace]:
         """What every node records of the expression that makes it: its display text, its
         span and the calls it is made in."""
         return self._text(expr, env), expr.span, tuple(self.calls)
@@ -596,14 +501,14 @@ class Evaluator:
         for name, value in zip(func.params, args):
             scope.define(name, value)
         first_new = next_id()
-        note = (f"in '{func.name}' called here", expr.span)
-        self.calls.append(note)
+        note = Note.call(func.name, expr.span)
+        self.calls.append((note, expr.span))
         try:
             self.execute(func.body, scope)
             results = [self.eval_expr(e, scope) for e in func.returns]
         except RaspError as e:
             if note not in e.notes:
-                e.noted(*note)
+                e.noted(note)
             e.rehomed()
             raise
         finally:
@@ -662,22 +567,13 @@ class Evaluator:
         base.define("False", False)
         text = PRELUDE.read_text(encoding="utf-8")
         self.execute(parse(text, str(PRELUDE)).statements, base)
-        _declare_kinds(text, base)
+        declare_kinds(text, base)
         base._reserved = frozenset(base.vars) | frozenset(RESERVED_WORDS)
         base.define("tokens", base.vars["tokens_str"].named("tokens"))
         return base
 
 
 # ---------------------------------------------------------------- module helpers
-
-def did_you_mean(name: str, names: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` for the names closest to a misspelt one; "" if none is."""
-    known = [n for n in names if n != "out"] + ["select", "aggregate"]
-    close = difflib.get_close_matches(name, known, n=2, cutoff=0.75)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
-
 
 @contextlib.contextmanager
 def limits_at(span: Span) -> Iterator[None]:
@@ -729,57 +625,3 @@ def _check_atomish(value: Any, span: Span, op: str) -> None:
     """Operators between non-s-op values work on atoms, lists and dicts, as in Python."""
     if isinstance(value, (Function, Applied)):
         raise RaspTypeError(f"cannot apply '{op}' to {describe(value)}", span)
-
-
-def folder_of(filename: str) -> Path | None:
-    path = Path(filename)
-    return path.parent if not filename.startswith("<") and path.exists() else None
-
-
-def _find(name: str, folder: Path | None) -> Path | None:
-    name = name.removesuffix(".rasp")  # `load "sort.rasp";` means sort.rasp too
-    # the loading file's folder; the current folder, where the original looks (its programs
-    # name files from there); then the example library
-    for base in dict.fromkeys((folder or Path.cwd(), Path.cwd(), example_library())):
-        try:
-            candidate = (base / f"{name}.rasp").resolve()
-            if candidate.is_file():
-                return candidate
-        except (OSError, ValueError):  # no file can have this name: too long, a NUL in it...
-            continue
-    return None
-
-
-_DECLARATION = re.compile(r"^#:\s*(\w+)\(([^)]*)\)\s*$", re.M)
-
-
-def _declare_kinds(text: str, env: Env) -> None:
-    """A file may declare what its functions' parameters must be, in comments of the form
-    `#: f(x: selector, y: s-op)` (kinds: see values.KINDS); a call with an argument of
-    another kind is then an error at the call, not inside the function. A declaration that
-    does not fit the function it names is ignored."""
-    for match in _DECLARATION.finditer(text):
-        function = env.vars.get(match[1])
-        pairs = [part.split(":") for part in match[2].split(",") if part.strip()]
-        if not isinstance(function, Function) or any(len(p) != 2 for p in pairs):
-            continue
-        names = tuple(p[0].strip() for p in pairs)
-        kinds = tuple(p[1].strip() for p in pairs)
-        if names == function.params and all(k in KINDS for k in kinds):
-            function.kinds = kinds
-
-
-def _top_level_names(statements: Iterable[ast.Stmt]) -> list[str]:
-    """Names assigned or defined directly in a file, in the order of their last assignment."""
-    order: dict[str, None] = {}
-    for stmt in statements:
-        names = stmt.names if isinstance(stmt, ast.Assign) else (
-            (stmt.name,) if isinstance(stmt, ast.FuncDef) else ())
-        for name in names:
-            order.pop(name, None)
-            order[name] = None
-    return list(order)
-
-
-
-

@@ -4,6 +4,8 @@
   it, flushed to disk, and renamed into place (`os.replace`). Whatever stops the write, an
   exception, Ctrl-C or a full disk, the old file is left as it was and the temporary is
   removed; a killed process leaves at most a `.NAME.*.tmp` file, never a truncated NAME.
+- `json_text(value)`: the JSON every command writes or prints. JSON has no NaN or infinity:
+  they are written as null (Python's json would write `NaN`, which no JSON reader takes).
 - `claim_folder(path, kind, files, manifest)`: one run at a time owns an output folder. It
   holds the lock file `.rasp-lock` (created with O_CREAT|O_EXCL, holding its process id and
   host) while it writes; a second run is refused with the holder's id. A folder that holds
@@ -17,6 +19,8 @@ docs/cli.md, "Output files and folders", states these rules for users. Errors ar
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import secrets
@@ -30,9 +34,24 @@ from typing import IO, Any
 from .errors import RaspError
 
 __all__ = ["OutputError", "FolderLockedError", "FolderTakenError", "OutputFolder", "LOCK",
-           "atomic", "write_atomic", "claim_folder", "temporary_name"]
+           "atomic", "write_atomic", "claim_folder", "temporary_name", "json_text"]
 
 LOCK = ".rasp-lock"
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """`json.dumps(value, **options)`, with NaN and infinities (floats or numpy's) as null."""
+    return json.dumps(_finite(value), allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):  # numpy's floats are floats
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 class OutputError(RaspError):

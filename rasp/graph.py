@@ -23,12 +23,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import ops
-from .errors import Span
+from .errors import Note, Span
 
 __all__ = ["Node", "SOp", "Selector", "Tokens", "Indices", "Constant", "Map", "Operation",
-           "Select", "Combine", "Aggregate", "Trace", "selects_of", "leaves", "next_id"]
+           "Select", "Combine", "Aggregate", "Trace", "selects_of", "leaves", "next_id", "plain"]
 
-Trace = tuple[tuple[str, Span], ...]
+# the calls a node was built in, outermost first: (Note.call(...), its span) pairs
+Trace = tuple[tuple[Note, Span], ...]
 N = TypeVar("N", bound="Node")
 
 _ids = itertools.count(1)
@@ -145,7 +146,9 @@ class Operation:
     * "choose": `then if test else otherwise`, of three inputs (test, then, otherwise);
     * "in": whether the input is in the list `constant`;
     * "lookup": `constant[x]`, a list, string or dict indexed by the input;
-    * "occurs": 1 where the input equals `constant`, else 0 (for `atom in s-op`).
+    * "occurs": 1 where the input equals `constant`, else 0 (for `atom in s-op`);
+    * "function": `constant`, a Python function named `symbol`, of one value of each input
+      (a map built in Python, rasp.dsl): opaque, so a compiler tabulates it.
 
     The numpy function a map applies is derived from this (`__call__`), so that whoever reads
     the graph (drawings, a compiler) knows what it computes without running it."""
@@ -173,6 +176,8 @@ class Operation:
         if self.kind == "occurs":
             same = ops.binary("==", args[0], ops.constant(self.constant, args[0].shape[-1]))
             return same.astype(np.int64)
+        if self.kind == "function":
+            return ops.apply_function(self.constant, self.symbol, *args)
         raise AssertionError(f"unknown operation {self.kind}")
 
 
@@ -255,3 +260,30 @@ def leaves(selector: Selector) -> tuple[SOp, ...]:
     """The s-ops a selector compares: what must be computed before its rows can be."""
     found = {n.id: n for s in selects_of(selector) for n in (s.keys, s.queries)}
     return tuple(found.values())
+
+
+def plain(node: N) -> N:
+    """`node`'s graph with every node of its class here. rasp.dsl's nodes are subclasses
+    whose `==` builds an s-op, and the passes compare nodes (and lists of them) as Python
+    objects: sessions and the compiler take graphs through this. The same computations: ids
+    and annotations are kept; a graph of plain nodes is returned as it is."""
+    made: dict[int, Node] = {}  # by Python identity: named copies of one node differ
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        top, ready = stack.pop()
+        if id(top) in made:
+            continue
+        if not ready:
+            stack.append((top, True))
+            stack.extend((i, False) for i in top.inputs if id(i) not in made)
+            continue
+        inputs = tuple(made[id(i)] for i in top.inputs)
+        base = next(c for c in type(top).__mro__ if c.__module__ == __name__)
+        if base is type(top) and all(a is b for a, b in zip(inputs, top.inputs)):
+            made[id(top)] = top
+        else:
+            other = copy.copy(top)
+            object.__setattr__(other, "__class__", base)
+            object.__setattr__(other, "inputs", inputs)
+            made[id(top)] = other
+    return made[id(node)]  # type: ignore[return-value]

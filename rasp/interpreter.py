@@ -22,19 +22,23 @@ import numpy as np
 from . import ast, ops
 from .analysis import Analysis, analyze, check
 from .display import Settings, format_example, show_application, show_value
-from .draw import Flow, file_stem, render, to_dot, to_text
-from .engine import ValueCache, evaluate, input_array
+from .draw import Flow, file_stem, to_dot, to_text
+from .draw import render as draw_files
+from .engine import PLAN_FROM, ValueCache, evaluate, input_array
+from .env import Env, folder_of
 from .errors import (
     RaspError,
+    RaspLimitError,
     RaspSyntaxError,
     RaspTypeError,
     RaspValueError,
     Span,
-    format_error,
     shorten,
+    split_lines,
 )
-from .evaluator import Env, Evaluator, Exit, folder_of, limits_at
-from .graph import Node, Selector, SOp
+from .evaluator import Evaluator, Exit, limits_at
+from .graph import Node, Selector, SOp, plain
+from .outcomes import Analyzed, Built, Drawn, Exited, Message, Outcome, Shown, render
 from .parser import parse
 from .values import describe, prepare_input
 
@@ -45,6 +49,10 @@ BATCH_CELLS = 1 << 24  # selection cells (inputs x n x n) evaluated in one array
 CACHED_INPUTS = 8  # inputs whose evaluated values are kept for reuse
 CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 BUILT_EXPRESSIONS = 64  # expressions whose graphs `evaluate` keeps
+# the compile statement keeps the default size limits; the refusal names rasp compile's flag
+LIMITS_NOTE = ("the statement compiles with the default limits: they are options of `rasp "
+               "compile` (--max-values, --max-table, --max-units) and of "
+               "Interpreter.compile(..., limits=Limits(...))")
 PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 
 
@@ -89,12 +97,12 @@ class Interpreter:
 
     def __init__(self, out: Callable[[str], Any] | None = None,
                  warn: Callable[[str], Any] | None = None, interactive: bool = False,
-                 draw_dir: str | Path = "comp_flows", memory_limit: int | None = None):
+                 draw_dir: str | Path | None = "comp_flows", memory_limit: int | None = None):
         for name, callback in (("out", out), ("warn", warn)):
             if callback is not None and not callable(callback):
                 raise TypeError(f"Interpreter's {name} must be a function taking a line of "
                                 f"text, got {type(callback).__name__}")
-        if not isinstance(draw_dir, (str, os.PathLike)):
+        if draw_dir is not None and not isinstance(draw_dir, (str, os.PathLike)):
             raise TypeError(f"Interpreter's draw_dir must be a path, got "
                             f"{type(draw_dir).__name__}")
         if memory_limit is not None:
@@ -106,15 +114,15 @@ class Interpreter:
                                  f"{memory_limit}")
         self._out = out
         self._warn = warn or (lambda text: print(text, file=sys.stderr))
-        self.draw_dir = Path(draw_dir)  # where draw(...) writes its pictures
+        # where draw(...) writes its pictures; None: nowhere (a notebook shows them)
+        self.draw_dir = Path(draw_dir) if draw_dir is not None else None
         # bytes of whole selection matrices made at once, at most
         self.memory_limit = memory_limit if memory_limit is not None else default_memory_limit()
+        # the input size (selection cells, n x n) from which aggregates are planned (engine.py);
+        # None: never
+        self.plan_from: int | None = PLAN_FROM
         self.settings = Settings()  # what the REPL's commands change
-        self.exited = False  # set by `exit` / `quit`
-        # errors reported by the last `run` without ending it (statements of a file loaded
-        # interactively that failed)
-        self.reported: list[RaspError] = []
-        self._printed: list[str] = []
+        self._sink: Callable[[Outcome], Any] = self._render  # of the call running now
         self._caches: OrderedDict[tuple, ValueCache] = OrderedDict()
         self._built: OrderedDict[str, _Built] = OrderedDict()  # graphs of expressions
         self.evaluator = Evaluator(self, interactive)
@@ -130,12 +138,15 @@ class Interpreter:
         return self.evaluator.base
 
     @contextlib.contextmanager
-    def _entry(self) -> Iterator[None]:
-        """One call into the session from outside: however it ends (a result, an error, an
-        interrupt) the call and load stacks are empty again for the next one."""
+    def _entry(self, sink: Callable[[Outcome], Any] | None = None) -> Iterator[None]:
+        """One call into the session from outside, whose outcomes go to `sink` (by default
+        rendered as text): however it ends (a result, an error, an interrupt) the call and
+        load stacks are empty again for the next one."""
+        outer, self._sink = self._sink, sink or self._render
         try:
             yield
         finally:
+            self._sink = outer
             self.evaluator.calls.clear()
             self.evaluator.loading.clear()
             self.evaluator.load_sites.clear()
@@ -143,26 +154,49 @@ class Interpreter:
     def run(self, source: str, filename: str = "<string>", first_line: int = 1) -> str:
         """Execute a program; returns the text it printed. `first_line` numbers its first
         line (a REPL entry continues the session's count)."""
+        printed: list[str] = []
+
+        def out(line: str) -> None:
+            printed.append(line)
+            self._write(line)
+        self.outcomes(source, filename, first_line, lambda o: render(o, out, self._warn))
+        return "\n".join(printed) + ("\n" if printed else "")
+
+    def outcomes(self, source: str, filename: str = "<string>", first_line: int = 1,
+                 sink: Callable[[Outcome], Any] | None = None) -> list[Outcome]:
+        """Execute a program; its outcomes, in order (outcomes.py). Each goes to `sink` as it
+        comes, or by default is rendered as text to the session's `out` and `warn`. The first
+        error raises RaspError, after the outcomes before it."""
         if not isinstance(source, str):
             raise TypeError(f"run expects the program's text as a str, got "
                             f"{type(source).__name__}")
         if not isinstance(filename, str) or not isinstance(first_line, int):
             raise TypeError("run's filename must be a str and first_line an int")
-        self._printed = []
-        self.reported = []
-        with self._entry():
-            program = parse(source, filename, first_line)
+        program = parse(source, filename, first_line)
+        return self.execute(program.statements, filename, sink)
+
+    def execute(self, statements: Iterable[ast.Stmt], filename: str = "<string>",
+                sink: Callable[[Outcome], Any] | None = None) -> list[Outcome]:
+        """Run parsed top-level statements of `filename`: `outcomes`, for a caller that
+        parsed them (the notebook, which takes its cell's last statement apart)."""
+        received: list[Outcome] = []
+
+        def receive(outcome: Outcome) -> None:
+            received.append(outcome)
+            (sink or self._render)(outcome)
+        with self._entry(receive):
             if folder_of(filename) is not None:  # a file: loading it again is a cycle
                 self.evaluator.loading.append(Path(filename).resolve())
             try:
-                self.evaluator.execute(program.statements, self.env, top=True,
+                self.evaluator.execute(statements, self.env, top=True,
                                        folder=folder_of(filename))
             except Exit:
-                self.exited = True
-        return "\n".join(self._printed) + ("\n" if self._printed else "")
+                receive(Exited())
+        return received
 
-    def evaluate(self, expression: str, example: Any) -> list:
-        """Apply the s-op or selector named (or written) by `expression` to `example`."""
+    def evaluate(self, expression: str | Node, example: Any) -> list:
+        """Apply the s-op or selector named (or written) by `expression`, or a node built in
+        Python (rasp.dsl), to `example`."""
         def applied(value: Any, span: Span) -> list:
             if not isinstance(value, (SOp, Selector)):
                 raise RaspTypeError(f"expected an s-op or selector, got {describe(value)}",
@@ -170,10 +204,12 @@ class Interpreter:
             return self.apply(value, example, span).tolist()
         return self._on_built(expression, applied)
 
-    def _on_built(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
+    def _on_built(self, expression: str | Node, then: Callable[[Any, Span], Any]) -> Any:
         """`then(value, span)` of an expression whose graph may have been built by an earlier
         call: the same text means the same graph while the names it could reach are bound
         to the same values (the graph's nodes, kept, keep their cached values too)."""
+        if isinstance(expression, Node):
+            return self._on_expression(expression, then)
         if not isinstance(expression, str):
             raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
         built = self._built.get(expression)
@@ -189,7 +225,7 @@ class Interpreter:
         with self._entry(), limits_at(built.span):
             return then(built.value, built.span)
 
-    def analyze(self, expression: str) -> Analysis:
+    def analyze(self, expression: str | Node) -> Analysis:
         """The layer and head analysis of the s-op named (or written) by `expression`."""
         return self._on_expression(expression, self.analyze_node)
 
@@ -197,12 +233,10 @@ class Interpreter:
         """The analysis of an s-op, checked on the running example."""
         if not isinstance(node, SOp):
             raise RaspTypeError(f"analyze expects an s-op, got {describe(node)}", span)
-        report = analyze(node)
         example = self.settings.examples["s-op"]
-        check(report, prepare_input(example), format_example(example))
-        return report
+        return check(analyze(node), prepare_input(example), format_example(example))
 
-    def compile(self, expression: str, vocab: Any, max_len: int, limits: Any = None) -> Any:
+    def compile(self, expression: str | Node, vocab: Any, max_len: int, limits: Any = None) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
         every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
         `.model` is the Model and `.verify()` checks it against the interpreter."""
@@ -211,20 +245,18 @@ class Interpreter:
         def compiled(node: Any, span: Span) -> Any:
             if not isinstance(node, SOp):
                 raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
-            name = expression.strip().rstrip(";")
+            name = node.title if isinstance(expression, Node) else expression.strip().rstrip(";")
             try:
                 return compile_sop(node, list(vocab), max_len, name, limits)
             except RaspError as e:
                 raise e.at(span) from None
         return self._on_expression(expression, compiled)
 
-    def compile_node(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
-                     path: Any, top: bool) -> None:
+    def _compile(self, stmt: ast.Compile, node: Any, vocab: Any, max_len: Any,
+                 path: Any, top: bool) -> None:
         """`compile(sop, vocab, max_len[, path]);`: the model's summary and its check against
         the interpreter on every length up to max_len, as `rasp compile` prints them; saved
         to `path` (from the current folder) only if the check passes."""
-        from .compiler import build, check_max_len, check_vocab
-
         if not isinstance(node, SOp):
             raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", stmt.sop.span)
         if not isinstance(vocab, (str, list)):
@@ -234,6 +266,10 @@ class Interpreter:
         if path is not None and not isinstance(path, str):
             raise RaspTypeError(f"compile saves to a path, a string, got {describe(path)}",
                                 path_span)
+        if path is not None:
+            self._check_save_path(path, path_span)
+        from .compiler import build, check_max_len, check_vocab  # numpy weights, when asked
+
         for valid, value, at in ((check_vocab, vocab, stmt.vocab),
                                  (check_max_len, max_len, stmt.max_len)):
             try:
@@ -242,37 +278,58 @@ class Interpreter:
                 raise e.at(at.span) from None
         try:
             compiled = build(node, list(vocab), max_len, node.title)
+        except RaspLimitError as e:  # it names a flag of `rasp compile`: say where that is
+            raise e.at(stmt.sop.span).noted(LIMITS_NOTE, stmt.span) from None
         except RaspError as e:
             raise e.at(stmt.sop.span) from None
-        if top:
-            self.emit(compiled.lines())
-        refusal = compiled.refusal()
+        refusal, failure, saved = compiled.refusal(), None, None
+        if refusal is None and path is not None:
+            try:
+                saved = str(compiled.model.save(path))
+            except OSError as e:
+                failure = RaspValueError(f"cannot write {path}: {e.strerror or e}", path_span)
+        if top:  # the summary and the check, then what went wrong
+            self.receive(Built(compiled, saved, (*compiled.lines(), *(
+                [f"saved {saved}"] if saved is not None else []))))
         if refusal is not None:
             raise refusal.at(stmt.span)
-        if path is not None:
-            saved = path if path.endswith(".npz") else path + ".npz"  # as numpy names it
-            try:
-                compiled.model.save(saved)
-            except OSError as e:
-                raise RaspValueError(f"cannot write {saved}: {e.strerror or e}",
-                                     path_span) from None
-            if top:
-                self.emit([f"saved {saved}"])
+        if failure is not None:
+            raise failure
+
+    def _check_save_path(self, path: str, span: Span) -> None:
+        """A program saves models only below the current folder, and only from the file run
+        or the entry typed: a file it loads (a library, someone else's) writes nothing."""
+        if self.evaluator.load_sites:
+            raise RaspValueError("compile saves no model from a loaded file: save it from the "
+                                 "program that loads it", span)
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            raise RaspValueError(f"compile saves only below the current folder: '{path}' is "
+                                 "not a relative path without '..'", span)
+
+    def bind(self, name: str, value: Any) -> None:
+        """`name = value;` for a value built in Python (an s-op or selector of rasp.dsl), so
+        that RASP text (`draw(name);`), `rasp train` and `rasp dataset` can name it."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"bind expects a name, got {name!r}")
+        with self._entry():
+            self.env.assign(name, plain(value) if isinstance(value, Node) else value,
+                            getattr(value, "span", None))
 
     def value(self, expression: str) -> Any:
         """The RASP value of an expression: an atom, list, dict, s-op, selector, function."""
         return self._on_expression(expression, lambda value, span: value)
 
-    def _on_expression(self, expression: str, then: Callable[[Any, Span], Any]) -> Any:
-        """`then(value, span)` of an expression, as one call into the session."""
+    def _on_expression(self, expression: str | Node, then: Callable[[Any, Span], Any]) -> Any:
+        """`then(value, span)` of an expression, as one call into the session. A graph
+        node (built in Python, rasp.dsl) stands for itself, at the span that built it."""
+        if isinstance(expression, Node):
+            with self._entry(), limits_at(expression.span):  # type: ignore[arg-type]
+                return then(plain(expression), expression.span)  # type: ignore[arg-type]
         if not isinstance(expression, str):
             raise TypeError(f"expected an expression as a str, got {type(expression).__name__}")
         text = expression.strip().rstrip(";").rstrip()
         with self._entry():
-            try:
-                program = parse(text + ";", "<expression>", shown=text)
-            except RaspSyntaxError as e:
-                raise _as_typed(e, text) from None
+            program = parse(text + ";", "<expression>", shown=text)
             if len(program.statements) != 1:
                 raise RaspSyntaxError("expected one expression", program.span)
             (stmt,) = program.statements
@@ -281,7 +338,7 @@ class Interpreter:
             with limits_at(stmt.expr.span):
                 return then(self.evaluator.eval_expr(stmt.expr, self.env), stmt.expr.span)
 
-    def evaluate_batch(self, expression: str, inputs: Iterable[Any],
+    def evaluate_batch(self, expression: str | Node, inputs: Iterable[Any],
                        progress: Callable[[int, int], Any] | None = None,
                        keep_going: bool = False) -> list:
         """Apply an s-op or selector to many inputs; the outputs as lists, in input order.
@@ -291,7 +348,7 @@ class Interpreter:
         that caused it: the first such error is raised, or with `keep_going` every input
         that fails gets its RaspError in place of its output, and the others their outputs.
         `progress(done, total)` is called as batches finish."""
-        if not isinstance(expression, str):
+        if not isinstance(expression, (str, Node)):
             raise TypeError(f"evaluate_batch expects an expression as a str, got "
                             f"{type(expression).__name__}")
         return self._on_built(
@@ -309,7 +366,8 @@ class Interpreter:
                 prepared[index] = prepare_input(example)
             except RaspError as e:
                 if not keep_going:
-                    raise e.at(span).noted(f"in input {index + 1} of the batch", span) from None
+                    raise e.at(span).noted(f"in input {index + 1} of the batch", span,
+                                           "input") from None
                 results[index] = e.at(span)
         by_length: dict[int, list[int]] = {}
         for index, tokens in prepared.items():
@@ -332,14 +390,14 @@ class Interpreter:
         given, so that an error quotes it so)."""
         try:
             out = evaluate(node, input_array(group, batch=True), {},
-                           memory_limit=self.memory_limit)
+                           memory_limit=self.memory_limit, plan_from=self.plan_from)
         except RaspError:
             for i, example in zip(where, originals):
                 try:
                     results[i] = self.apply(node, example, span).tolist()
                 except RaspError as e:
                     if not keep_going:
-                        raise e.noted(f"in input {i + 1} of the batch", span) from None
+                        raise e.noted(f"in input {i + 1} of the batch", span, "input") from None
                     results[i] = e
             return
         n = len(group[0])
@@ -351,15 +409,17 @@ class Interpreter:
     def apply(self, node: Node, example: Any, span: Span | None = None,
               input_span: Span | None = None) -> np.ndarray:
         """The value of `node` on an input, evaluated through the session's caches."""
+        if type(node).__module__ != Node.__module__:  # built in Python (rasp.dsl)
+            node = plain(node)
         tokens = self._tokens(example, input_span or span)
         try:
             return evaluate(node, input_array([tokens]), self._cache_for(tokens),
-                            memory_limit=self.memory_limit)
+                            memory_limit=self.memory_limit, plan_from=self.plan_from)
         except RaspError as e:
             if e.span is None:  # from tokens_*: the input itself is at fault
                 raise e.at(input_span or span) from None
             if span is not None:
-                e.noted(f"while evaluating on the input {_short(example)}", span)
+                e.noted(f"while evaluating on the input {_short(example)}", span, "input")
             raise
 
     def _tokens(self, example: Any, span: Span | None) -> list:
@@ -372,7 +432,7 @@ class Interpreter:
         """The values computed so far on this input. They are kept for the last few inputs,
         within CACHE_BYTES: beyond that the oldest inputs' values go, and if this input's
         alone are too many, they go too (they only save recomputing)."""
-        key = _input_key(tokens)
+        key = tuple(ops.atom_key(t) for t in tokens)
         cache = self._caches.pop(key, None) or ValueCache()
         while self._caches and (len(self._caches) >= CACHED_INPUTS or cache.nbytes + sum(
                 c.nbytes for c in self._caches.values()) > CACHE_BYTES):
@@ -387,30 +447,49 @@ class Interpreter:
 
     # ------------------------------------------------------------ the evaluator's host
 
-    def emit(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self._printed.append(line)
-            if self._out is not None:
-                self._out(line)
+    def receive(self, outcome: Outcome) -> None:
+        self._sink(outcome)
 
-    def warn(self, error: RaspError) -> None:
-        self._warn(format_error(error, "warning"))
+    def _render(self, outcome: Outcome) -> None:
+        render(outcome, self._write, self._warn)
 
-    def report(self, error: RaspError) -> None:
-        self.reported.append(error)
-        self._warn(format_error(error))
+    def _write(self, line: str) -> None:
+        if self._out is not None:
+            self._out(line)
 
-    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> None:
+    def show(self, name: str | None, value: Any, span: Span, examples: bool = True) -> Shown:
         settings = self.settings if examples else self.settings.quiet()
         try:
-            self.emit(show_value(name, value, settings, self.apply))
+            return Shown(name, value, tuple(show_value(name, value, settings, self.apply)))
         except RaspError as e:
             # The value exists; it only fails on the running example. Say so and go on.
-            self.emit(show_value(name, value, settings.quiet(), self.apply))
-            e.message = f"'{name or 'out'}' fails on the running example: {e.message}"
-            self.warn(e.at(span))
+            lines = tuple(show_value(name, value, settings.quiet(), self.apply))
+            why = e.within(f"'{name or 'out'}' fails on the running example").at(span)
+            return Shown(name, value, lines, why)
 
-    def command(self, stmt: ast.Stmt, value: Any, top: bool) -> None:
+    def perform(self, stmt: ast.Stmt, values: tuple[Any, ...], top: bool) -> None:
+        """`analyze`, `draw`, `compile` and the REPL's commands."""
+        outcome: Outcome | None
+        match stmt:
+            case ast.Analyze(sop=sop):
+                analysis = self.analyze_node(values[0], sop.span)  # (checked anywhere)
+                outcome = Analyzed(analysis, tuple(split_lines(analysis.report()))) \
+                    if top else None
+            case ast.Draw():
+                sop, example = values
+                drawn = self._draw(stmt, sop, example, top)
+                if not top and drawn.note is not None:  # drawn in a function: the note
+                    self._warn(drawn.note_line)
+                outcome = drawn
+            case ast.Compile():
+                sop, vocab, max_len, path = values
+                return self._compile(stmt, sop, vocab, max_len, path, top)
+            case _:
+                outcome = self._command(stmt, *values)
+        if top and outcome is not None:
+            self.receive(outcome)
+
+    def _command(self, stmt: ast.Stmt, value: Any = None) -> Message | None:
         """The REPL's commands, which change the session's settings."""
         chosen = getattr(stmt, "which", "both")
         which = ("s-op", "selector") if chosen == "both" else (chosen,)
@@ -424,32 +503,38 @@ class Interpreter:
                 for key in which:
                     self.settings.examples[key] = value
             case ast.ShowExample():
-                if top:
-                    self.emit(f"\t{key} example: {format_example(self.settings.examples[key])}"
-                              for key in which)
+                return Message(tuple(f"\t{key} example: "
+                                     f"{format_example(self.settings.examples[key])}"
+                                     for key in which))
             case ast.ToggleExamples(on=on):
                 for key in which:
                     self.settings.show[key] = on
             case ast.ToggleFullDisplay(on=on):
                 self.settings.full_display = on
+        return None
 
-    def draw(self, node: Any, example: Any, span: Span, input_span: Span | None,
-             top: bool) -> None:
+    def _draw(self, stmt: ast.Draw, node: Any, example: Any, top: bool) -> Drawn:
         """`draw(sop[, input])`: the computation flow on the input (the running example by
-        default), as text and as a picture in `draw_dir`; then the value, as the original."""
+        default), as a picture in `draw_dir` and, at the top level, as text; then the value,
+        as the original."""
+        span, input_span = stmt.sop.span, stmt.input.span if stmt.input is not None else None
         flow, result = self.flow(node, example, span, input_span)
-        stem = self.draw_dir / file_stem(flow.analysis.target, flow.example)
-        try:
-            files, problem = render(to_dot(flow), stem)
-        except OSError as e:
-            raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
-                                 f"{e.strerror or e}", span) from None
-        if problem:
-            self._warn(f"{span.where}: note: {problem}")
+        files: list[Path] = []
+        problem = None
+        if self.draw_dir is not None:
+            stem = self.draw_dir / file_stem(flow.analysis.target, flow.example)
+            try:
+                files, problem = draw_files(to_dot(flow), stem)
+            except OSError as e:
+                raise RaspValueError(f"cannot write the drawing in '{self.draw_dir}': "
+                                     f"{e.strerror or e}", span) from None
+        lines: list[str] = []
         if top:
-            self.emit(to_text(flow).splitlines())
-            self.emit([f"drawing: {' '.join(str(f) for f in files)}"])
-            self.emit(show_application(flow.example, result, self.settings.full_display))
+            lines = split_lines(to_text(flow))
+            if self.draw_dir is not None:
+                lines.append(f"drawing: {' '.join(str(f) for f in files)}")
+            lines += show_application(flow.example, result, self.settings.full_display)
+        return Drawn(flow, result, tuple(files), tuple(lines), span, problem or None)
 
     def flow(self, node: Any, example: Any, span: Span,
              input_span: Span | None) -> tuple[Flow, np.ndarray]:
@@ -460,22 +545,13 @@ class Interpreter:
         example = self.settings.examples["s-op"] if example is None else example
         result = self.apply(node, example, span, input_span)
         tokens = prepare_input(example)  # valid: apply took it
-        report = analyze(node)
-        check(report, tokens, format_example(example))
+        report = check(analyze(node), tokens, format_example(example))
         values: dict[int, np.ndarray] = {}  # every node's value, selection matrices too
         inputs = input_array([tokens])
         for each in report.nodes:
-            evaluate(each, inputs, values, memory_limit=self.memory_limit)
+            evaluate(each, inputs, values, memory_limit=self.memory_limit,
+                     plan_from=self.plan_from)
         return Flow(report, example, values), result
-
-
-def _as_typed(error: RaspSyntaxError, text: str) -> RaspSyntaxError:
-    """A syntax error in an expression as the user typed it, without the ';' that was added
-    to parse it as a statement."""
-    span = error.span
-    if span is not None and span.line == 1 and span.column == len(text) + 1:
-        error.message = error.message.replace("unexpected ';'", "unexpected end of the expression")
-    return error
 
 
 class _Built:
@@ -504,12 +580,6 @@ def _scopes(env: Env) -> list[Env]:
         out.append(scope)
         scope = scope.parent
     return out
-
-
-def _input_key(tokens: list) -> tuple:
-    """Equal for inputs that are the same in value, type and, for zeros, sign: 0.0 == -0.0,
-    but str() tells them apart."""
-    return tuple((type(t), t, math.copysign(1, t) if type(t) is float else 1) for t in tokens)
 
 
 def _short(example: Any) -> str:

@@ -28,6 +28,16 @@ import numpy as np
 
 from .errors import RaspLimitError, RaspValueError
 
+
+def atom_key(value: Any) -> tuple:
+    """Equal for atoms exactly when no program can tell them apart: the same type and value,
+    and for zeros the same sign (0.0 == -0.0, but they print differently). For keying
+    caches and sets of values."""
+    if isinstance(value, float) and value == 0.0:
+        return (float, value, math.copysign(1.0, value))
+    return (type(value), value)
+
+
 Array = np.ndarray
 
 # Python computes ints, strings and lists of any size, slowly: `3 ^ 10 ^ 9` or `"ab" * 10 ^ 10`
@@ -468,6 +478,33 @@ def _item(items: list, index: int, kind: str) -> Any:
 
 
 # ---------------------------------------------------------------- attention
+
+def apply_function(function: Callable[..., Any], name: str, *args: Array) -> Array:
+    """A Python function (a map built in Python, rasp.dsl) applied at every position to one
+    value of each input. Whatever it raises or returns that is not an atom is the user's
+    mistake, told with the function's name and the values it was given."""
+    shape = np.broadcast_shapes(*(a.shape for a in args))
+    columns = [np.broadcast_to(a, shape).ravel().tolist() for a in args]
+    results = []
+    for values in zip(*columns):
+        try:
+            result = function(*values)
+        except Exception as e:  # the user's own code: any exception is a mistake of theirs
+            raise RaspValueError(f"the Python function '{name}' raised {type(e).__name__} "
+                                 f"on {_arguments(values)}: {e}") from None
+        if isinstance(result, np.generic):
+            result = result.item()
+        if not isinstance(result, ATOM_TYPES):
+            raise RaspValueError(f"the Python function '{name}' returned {result!r} on "
+                                 f"{_arguments(values)}: RASP values are bools, ints, floats "
+                                 f"or strings")
+        results.append(check_size(result))
+    return sequence(_object_array(results).reshape(shape))
+
+
+def _arguments(values: tuple) -> str:
+    return ", ".join(map(repr, values))
+
 
 def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
     """Keys and queries ready to compare. Strings become codes of their sorted order: the

@@ -10,16 +10,26 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from lark import Lark, Token, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.lexer import LexerThread
 from lark.visitors import Transformer_NonRecursive
 
 from . import ast
-from .errors import RaspSyntaxError, Source, Span
+from .errors import LINE_END, RaspLimitError, RaspSyntaxError, Source, Span, not_text
 
-__all__ = ["parse", "input_status", "grammar_path", "get_parser"]
+__all__ = ["MAX_PROGRAM", "parse", "input_status", "grammar_path", "get_parser", "scan", "ends_in",
+           "GrowingInput"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -38,13 +48,28 @@ def get_parser(strict: bool = False) -> Lark:
                 maybe_placeholders=True, strict=strict, cache=not strict)
 
 
+# The largest program text parse takes, in characters (docs/cli.md, "Limits"): the examples
+# are a few KB; a program of 10 MB ran for 15 minutes in gigabytes of memory, with no sign
+# of progress, and its time grows faster than its size.
+MAX_PROGRAM = 1_000_000
+
 def parse(text: str, filename: str = "<string>", first_line: int = 1,
           shown: str | None = None) -> ast.Program:
     """Parse a whole program (whose first line is line `first_line` of its file or
-    session). Raises RaspSyntaxError. `shown`: the text messages quote, where `text` adds to
-    what the user wrote (the ';' after an expression)."""
-    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
+    session). Raises RaspSyntaxError, or RaspLimitError for a text over MAX_PROGRAM
+    characters. `shown`: the text messages quote, where `text` adds to what the user wrote
+    (the ';' after an expression). Lines end at "\n", "\r\n" or "\r" (errors.LINE_END)."""
+    text = _lines_ended(text.removeprefix("\ufeff"))  # a byte order mark, as editors write
+    shown = None if shown is None else _lines_ended(shown.removeprefix("\ufeff"))
     source = Source(filename, text if shown is None else shown, first_line)
+    if len(text) > MAX_PROGRAM:
+        raise RaspLimitError(f"the program is {len(text):,} characters long, over the limit of "
+                             f"{MAX_PROGRAM:,} (docs/cli.md, Limits)",
+                             Span(source, first_line, 1, first_line, 2))
+    odd = not_text(source.text)
+    if odd:
+        raise RaspSyntaxError(f"{odd[1]} (save the program as UTF-8)",
+                              _span_at(source, odd[0]))
     bracketed, closers = _bracket_set_examples(text)
     try:
         tree = get_parser().parse(bracketed)
@@ -56,7 +81,25 @@ def parse(text: str, filename: str = "<string>", first_line: int = 1,
         raise RaspSyntaxError("the example's expression is not complete at the end of its "
                               "line" + _expected(e),
                               _span_at(source, token.start_pos, text=bracketed)) from None
-    return _ToAst(source).transform(tree)
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, _Refused):
+            raise e.orig_exc.error from None
+        raise
+
+
+class _Refused(Exception):
+    """A RaspError found while building the tree, carried out of lark's VisitError."""
+
+    def __init__(self, error: RaspLimitError):
+        super().__init__(error)
+        self.error = error
+
+
+def _lines_ended(text: str) -> str:
+    """`text` with every line end a "\n", which is the one lark counts lines by."""
+    return LINE_END.sub("\n", text) if "\r" in text else text
 
 
 def input_status(text: str) -> str:
@@ -70,6 +113,44 @@ def input_status(text: str) -> str:
             return "invalid"  # a set example line that ends too soon: it cannot go on
         return _status(bracketed)
     return "complete"
+
+
+class GrowingInput:
+    """`input_status` of an entry read a line at a time (piped input), in time linear in its
+    length: the parser's state after the lines so far is kept, and only the new line is read.
+    Tokens end at the end of their line, except a built-in form's "(" (`select` then "(" on
+    a later line): a line that ends with such a name is read again with the next one."""
+
+    _OPENS_FORM = re.compile(r"\b(?:select|analyze|compile|aggregate|range|zip|len)\s*$")
+
+    def __init__(self) -> None:
+        self._parser = get_parser().parse_interactive("")
+        self._pending = ""  # lines read again with the next: they end before a form's "("
+        self._leaving = False  # `exit` with more after it: the entry can never complete
+        self._broken = False
+
+    def add(self, line: str) -> str:
+        """The status of the entry with `line` (ending with or without its newline) added."""
+        if self._broken:
+            return "invalid"
+        text = self._pending + (line if line.endswith("\n") else line + "\n")
+        bracketed, _ = _bracket_set_examples(text)
+        self._leaving = self._leaving or bool(_EXIT_WITH_MORE.search(text))
+        parser = self._parser.copy(deepcopy_values=False)
+        parser.lexer_thread = LexerThread.from_text(parser.lexer_thread.lexer, bracketed)
+        try:
+            parser.exhaust_lexer()
+        except UnexpectedInput:
+            self._broken = True
+            return "invalid"
+        self._pending = text if self._OPENS_FORM.search(text) else ""
+        if not self._pending:
+            self._parser = parser
+        try:
+            parser.copy(deepcopy_values=False).feed_eof()
+        except UnexpectedInput:
+            return "invalid" if self._leaving else "incomplete"
+        return "complete"
 
 
 def _status(text: str) -> str:
@@ -129,19 +210,46 @@ def _one_primary(expression: str) -> bool:
 def _to_line_end(rest: str) -> str:
     """The expression at the start of `rest`, up to a ';' or a comment ("" if a bracket in
     it is not closed on this line)."""
-    depth, quoted = 0, False
-    for i, ch in enumerate(rest + "\n"):
-        if quoted or ch == '"':
-            quoted = ch != '"' or not quoted
-        elif ch in "([{":
+    depth = 0
+    for i, ch, kind in scan(rest + "\n"):
+        if kind == "comment" or (kind == "code" and ch in ";\n"):
+            return rest[:i].rstrip() if depth == 0 else ""
+        if kind == "code" and ch in "([{":
             depth += 1
-        elif ch in ")]}":
+        elif kind == "code" and ch in ")]}":
             depth -= 1
             if depth < 0:
                 return ""
-        elif ch in ";#\n":
-            return rest[:i].rstrip() if depth == 0 else ""
     return ""
+
+
+# ---------------------------------------------------------------- strings and comments
+
+def scan(text: str) -> Iterator[tuple[int, str, str]]:
+    """Each character of `text` with its offset and what it is part of: "code", "string" (its
+    quotes too) or "comment" (from '#'). Strings and comments end at the end of their line,
+    whose newline is theirs. The one reader of RASP's strings and comments: the parser's
+    messages, `set example` lines and the REPL's completion all use it."""
+    return ((i, ch, kind) for i, ch, kind, _ in _states(text))
+
+
+def ends_in(text: str) -> str:
+    """What the end of `text` is inside: "code", an unclosed "string" or a "comment"."""
+    states = list(_states(text))
+    return states[-1][3] if states else "code"
+
+
+def _states(text: str) -> Iterator[tuple[int, str, str, str]]:
+    """`scan`, with what the text is inside after each character."""
+    inside = "code"
+    for i, ch in enumerate(text):
+        if inside == "code" and ch in '#"':
+            kind = inside = "comment" if ch == "#" else "string"
+        else:
+            kind = inside
+            if inside != "code" and ch == "\n" or inside == "string" and ch == '"':
+                inside = "code"
+        yield i, ch, kind, inside
 
 
 # ---------------------------------------------------------------- parse tree -> AST
@@ -231,7 +339,12 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Name(str(token), span=self._at(meta))
 
     def int(self, meta, token):
-        return ast.Const(int(token), span=self._at(meta))
+        try:
+            return ast.Const(int(token), span=self._at(meta))
+        except ValueError:  # Python's bound on the digits of an int it reads (4,300)
+            limit = sys.get_int_max_str_digits()
+            raise _Refused(RaspLimitError(f"an integer of {len(token):,} digits: at most "
+                                          f"{limit:,} are read", self._at(meta))) from None
 
     def float(self, meta, token):
         return ast.Const(float(token), span=self._at(meta))
@@ -331,20 +444,9 @@ def _expected(e: UnexpectedInput) -> str:
     return ", expected " + (wanted[0] if len(wanted) == 1 else "one of " + ", ".join(wanted))
 
 
-def _code_positions(text: str):
+def _code_positions(text: str) -> Iterator[tuple[int, str]]:
     """Offsets of the characters of `text` that are code, not strings or comments."""
-    in_string = in_comment = False
-    for i, ch in enumerate(text):
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_string:
-            in_string = ch not in '"\n'
-        elif ch == "#":
-            in_comment = True
-        elif ch == '"':
-            in_string = True
-        else:
-            yield i, ch
+    return ((i, ch) for i, ch, kind in scan(text) if kind == "code")
 
 
 def _unclosed_bracket(text: str) -> int | None:
@@ -417,7 +519,10 @@ def _syntax_error(e: UnexpectedInput, source: Source, text: str) -> RaspSyntaxEr
     shift = source.first_line - 1
     where = Span(source, token.line + shift, token.column, (token.end_line or token.line) + shift,
                  token.end_column or token.column + 1)
-    message = f"unexpected {_describe(token)}" + _expected(e)
+    # past the text shown: in what parse added (the ';' after an expression), which ends it
+    added = source.text != text and token.start_pos >= len(source.text)
+    message = ("unexpected end of the expression" if added else f"unexpected {_describe(token)}") \
+        + _expected(e)
     before = text[:token.start_pos]
     call = re.search(r"([A-Za-z_]\w*)\s*\([^()]*,\s*$", before)
     if str(token) in _COMPARISONS and call and call[1] != "select":

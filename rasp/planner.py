@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import ops
-from .graph import Aggregate, Combine, Select, Selector
+from .graph import Aggregate, Combine, Select, Selector, selects_of
 
 __all__ = ["aggregate"]
 
@@ -365,7 +365,7 @@ def _uniform(selector: Selector, compared: dict[int, np.ndarray], shape: tuple,
     """Where every query of an input selects the same keys (all queries compared are
     constants, as in `full_s` or `select(tokens, "a", ==)`): the keys selected, one row of
     them an input (batch, n); else None."""
-    selects = [s for s in _selects(selector)]
+    selects = selects_of(selector)
     codes = {s.id: _codes(s, compared, shape, shared) for s in selects}
     if not all(c.constant_queries for c in codes.values()):
         return None
@@ -379,12 +379,6 @@ def _uniform(selector: Selector, compared: dict[int, np.ndarray], shape: tuple,
             return ~parts[0]
         return parts[0] & parts[1] if sel.op == "and" else parts[0] | parts[1]  # type: ignore
     return mask(selector).reshape(-1, shape[-1])
-
-
-def _selects(selector: Selector) -> list[Select]:
-    if isinstance(selector, Select):
-        return [selector]
-    return [s for part in selector.inputs for s in _selects(part)]  # type: ignore[arg-type]
 
 
 def _selected(mask: np.ndarray, values: np.ndarray) -> tuple:

@@ -2,7 +2,7 @@
 
 A prompt_toolkit session reads one entry at a time. Enter runs the entry when the grammar says
 it is complete (or can never be: then its positioned error is shown) and opens a new line while
-it is incomplete (`runner.entry_status`). Entries run through `runner.run_entry`, as piped
+it is incomplete (`runner.entry_status`). Entries run through `runner.enter`, as piped
 input does, so both print the same. The pieces are built by `make_session`, which takes its input,
 output and history from the caller, so that tests can drive it through a pipe.
 
@@ -21,7 +21,7 @@ import re
 import shutil
 import signal
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -42,17 +42,19 @@ from prompt_toolkit.shortcuts import ProgressBar
 
 from . import __version__
 from .display import colour_diagnostic, colour_wanted, kind_of
-from .evaluator import example_library
+from .env import example_library
 from .highlight import BUILTIN_FORMS, COMMANDS, KEYWORDS, RaspLexer
 from .interpreter import Interpreter
+from .parser import ends_in
 from .runner import (
     EXIT_INTERNAL,
     EXIT_OK,
+    Ran,
+    enter,
     entry_status,
     gave_up,
     line_writer,
     report_internal,
-    run_entry,
 )
 
 __all__ = ["Repl", "RaspCompleter", "make_session",
@@ -89,7 +91,7 @@ class RaspCompleter(Completer):
         if path:
             yield from _loadable(path[1])
             return
-        if _in_string_or_comment(before):
+        if ends_in(before) != "code":  # nothing to complete in a string or a comment
             return
         statement = re.split(r"[;{}]", before)[-1].lstrip()
         commands = [c for c in COMMANDS if c.startswith(statement) and c != statement]
@@ -116,16 +118,6 @@ class RaspCompleter(Completer):
 def _kind(value: Any) -> str:
     kind = kind_of(value)
     return f"function({', '.join(value.params)})" if kind == "function" else kind
-
-
-def _in_string_or_comment(line: str) -> bool:
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "#" and not quoted:
-            return True
-    return quoted
 
 
 def _loadable(prefix: str) -> Iterator[Completion]:
@@ -281,11 +273,40 @@ def open_history(path: Path | None, warn: Callable[[str], Any]) -> History:
         return InMemoryHistory()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
+        open(path, "ab").close()  # it can be written (touch passes a read-only file)
     except OSError as e:
         warn(f"rasp: the history is not kept: cannot write {path}: {e.strerror or e}")
         return InMemoryHistory()
-    return ThreadedHistory(FileHistory(str(path)))
+    return ThreadedHistory(_KeptHistory(str(path), warn))
+
+
+class _KeptHistory(FileHistory):
+    """prompt_toolkit's file history, where a write or read that fails later (the file made
+    read-only, a full disk) warns once and leaves the history in memory: never a traceback
+    after every Enter."""
+
+    def __init__(self, filename: str, warn: Callable[[str], Any]):
+        super().__init__(filename)
+        self.path = filename  # as given: a str (FileHistory.filename may be bytes)
+        self._warn = warn
+        self._kept = True
+
+    def store_string(self, string: str) -> None:
+        if not self._kept:
+            return
+        try:
+            super().store_string(string)
+        except OSError as e:
+            self._kept = False
+            self._warn(f"rasp: the history is no longer kept: cannot write {self.path}: "
+                       f"{e.strerror or e}")
+
+    def load_history_strings(self) -> Iterable[str]:
+        try:
+            yield from super().load_history_strings()
+        except OSError as e:
+            self._warn(f"rasp: the earlier history is not read: {self.path}: "
+                       f"{e.strerror or e}")
 
 
 # ---------------------------------------------------------------- the loop
@@ -305,7 +326,7 @@ class Repl:
         """The session, until `exit` or Ctrl-D; returns the exit code."""
         self.out.write(BANNER)
         failures, interrupted = 0, False
-        while not self.interpreter.exited:
+        while True:
             try:
                 if interrupted:  # said here, where a second Ctrl-C cannot end the session
                     interrupted = False
@@ -324,23 +345,24 @@ class Repl:
         return EXIT_OK
 
     def step(self) -> bool:
-        """Read and run one entry; False at the end of the input (Ctrl-D)."""
+        """Read and run one entry; False at the end of the input (Ctrl-D) or of the session
+        (`exit`)."""
         try:
             text = self.session.prompt()
         except EOFError:
             return False
         except KeyboardInterrupt:  # Ctrl-C at the prompt: the entry is dropped, silently
             return True
-        self.execute(text)
-        return True
+        return not self.execute(text).exited
 
-    def execute(self, text: str) -> None:
+    def execute(self, text: str) -> Ran:
         first = self.lines + 1
         self.lines += text.count("\n") + 1
-        run_entry(self.interpreter, text, "<stdin>", first, self.out, self.err,
-                  self.show_traceback, self.interpreter.settings.colour,
-                  shutil.get_terminal_size().columns)
+        ran = enter(self.interpreter, text, "<stdin>", first, self.out, self.err,
+                    self.show_traceback, self.interpreter.settings.colour,
+                    shutil.get_terminal_size().columns)
         self.out.flush()
+        return ran
 
 
 class _Painted(io.TextIOBase):

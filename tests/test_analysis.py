@@ -111,3 +111,20 @@ def test_a_deep_analysis_is_summarised_in_the_report():
     assert "  ... 70 more layers (--json, to_json(): all of them)" in text
     assert "  layer 100:" in text and "  layer 50:" not in text
     assert len(report.to_json()["heads_per_layer"]) == 100  # the JSON keeps everything
+
+
+@pytest.mark.parametrize("heads, text", [
+    ([], "-"), ([1], "1"), ([2, 1, 2], "2/1/2"), ([1] * 16, "/".join(["1"] * 16)),
+    ([2] + [1] * 20 + [3, 3], "2/1x20/3x2"),
+])
+def test_one_text_for_the_heads_per_layer(heads, text):
+    from rasp.analysis import heads_per_layer_text
+
+    assert heads_per_layer_text(heads) == text
+
+
+def test_a_deep_drawing_counts_its_heads_as_the_analysis_does(tmp_path):
+    it = Interpreter(draw_dir=tmp_path, warn=lambda text: None)
+    printed = it.run('x = indices; for i in range(20) { x = aggregate(select(x, indices, ==), '
+                     'x); }\ndraw(x, "ab");')
+    assert "20 layers, heads per layer 1x20" in printed

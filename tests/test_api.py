@@ -48,3 +48,31 @@ def test_numpy_arrays_are_inputs():
 def test_an_expression_of_several_statements_is_one_clear_error():
     with pytest.raises(RaspError, match="expected one expression"):
         Interpreter().value("1; 2")
+
+
+def test_zeros_of_either_sign_are_different_inputs():
+    """The session's caches key inputs by `ops.atom_key`: 0.0 == -0.0, yet they print
+    differently, so one must not be answered with the other's cached value."""
+    from rasp.ops import atom_key
+
+    assert atom_key(0.0) != atom_key(-0.0) and atom_key(1.0) == atom_key(1.0)
+    assert atom_key(1) != atom_key(1.0) != atom_key(True)
+    it = Interpreter()
+    assert [str(v) for v in it.evaluate("tokens_float", [0.0])] == ["0.0"]
+    assert [str(v) for v in it.evaluate("tokens_float", [-0.0])] == ["-0.0"]
+
+
+def test_the_planner_switch_is_a_setting_of_the_session(monkeypatch):
+    from rasp import engine, planner
+
+    asked: list[int] = []
+    plan = planner.aggregate
+    monkeypatch.setattr(planner, "aggregate", lambda *args: asked.append(1) or plan(*args))
+    it, other = Interpreter(), Interpreter()
+    it.plan_from = 0  # the planner at every size, in this session only
+    assert it.evaluate("sort(tokens, tokens)", "banana") == list("aaabnn") and asked
+    asked.clear()
+    it.plan_from = None  # the block path everywhere
+    assert it.evaluate_batch("sort(tokens, tokens)", ["cab", "ba"]) == [list("abc"), list("ab")]
+    assert other.evaluate("sort(tokens, tokens)", "banana") == list("aaabnn")  # 36 cells: blocks
+    assert not asked and other.plan_from == engine.PLAN_FROM

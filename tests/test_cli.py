@@ -211,12 +211,21 @@ def test_argument_errors_exit_64_from_the_installed_command():
     ("--vocab", "not a JSON list: Expecting value: line 1 column 2 (char 1)"),
     ("--max-len", "must be at least 1, not 0"),
     ("--max-len", "expected a whole number, not 'x'"),
+    ("--vocab", "a JSON object, not a JSON list"),
+    ("--verify", "must be at least 0, not -1"),
 ])
 def test_bad_compile_options_are_usage_errors(flag, message):
-    value = {"repeats": "aa", "empty": "", "JSON": "[", "at least": "0", "whole": "x"}
+    value = {"not -1": "-1", "repeats": "aa", "empty": "", "object": '{"a": 1}', "JSON": "[",
+             "at least": "0", "whole": "x"}
     given = next(v for k, v in value.items() if k in message)
     argv = ["compile", "reverse", "reverse", "--vocab", "ab", "--max-len", "4", flag, given]
     assert run_in_process(argv) == (64, "", f"rasp compile: {flag}: {message}\n")
+
+
+def test_a_vocab_of_braces_is_its_characters():
+    """Only a JSON object with members is refused as JSON: `{}` is the tokens { and }."""
+    from rasp.commands.common import vocab
+    assert vocab("{}") == ["{", "}"] and vocab("{a") == ["{", "a"]
 
 
 def test_alphabet_still_works_as_the_old_name_of_vocab(tmp_path):
@@ -274,3 +283,44 @@ def test_compile_says_which_file_it_wrote(tmp_path):
                                      "--max-len", "3", "--out", str(tmp_path / "m.bin")])
     assert status == 0 and out.endswith(f"saved {tmp_path / 'm.bin.npz'}\n")
     assert (tmp_path / "m.bin.npz").is_file() and not (tmp_path / "m.bin").exists()
+
+
+@pytest.mark.parametrize("target", ["folder", "/dev/null"])
+def test_compile_refuses_an_out_that_cannot_be_a_model_file(tmp_path, target):
+    """A folder would get FOLDER.npz beside it, /dev/null a new /dev/null.npz: both are
+    refused in one line before compiling, and nothing is written."""
+    given = str(tmp_path / target) if target == "folder" else target
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    status, out, err = run_in_process(["compile", "reverse", "reverse", "--vocab", "ab",
+                                       "--max-len", "3", "--out", given])
+    reason = "is a folder" if target == "folder" else "is not a regular file"
+    assert (status, out) == (64, "")
+    assert err.startswith(f"rasp compile: --out: {given} {reason}: give the model file's ")
+    assert err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before and not os.path.exists(given + ".npz")
+
+
+def _terminal_line(written: str) -> str:
+    """What a terminal shows of one line written with carriage returns."""
+    screen: list[str] = []
+    cursor = 0
+    for char in written:
+        if char == "\r":
+            cursor = 0
+            continue
+        screen[cursor:cursor + 1] = [char]
+        cursor += 1
+    return "".join(screen)
+
+
+def test_the_dataset_progress_line_leaves_no_stale_characters():
+    """A shorter progress text (the rate fell) covers the longer one before it."""
+    from rasp.commands.dataset import StatusLine
+
+    stream = io.StringIO()
+    line = StatusLine(stream)
+    line.show("rasp dataset: 1/2 shards, 10000 rows, 12,345 rows/s")
+    line.show("rasp dataset: 2/2 shards, 20000 rows, 9 rows/s")
+    assert _terminal_line(stream.getvalue()).rstrip() == (
+        "rasp dataset: 2/2 shards, 20000 rows, 9 rows/s")

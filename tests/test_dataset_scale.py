@@ -245,8 +245,8 @@ def test_without_the_extra_the_flags_say_how_to_install_it(tmp_path, monkeypatch
         code, out, err = run_cli(PAPER, "reverse", *flags, "--out", str(tmp_path / "x"))
         assert code == 64 and out == ""
         assert err == ("rasp dataset: Parquet datasets and Dask need pyarrow and dask: pip "
-                       "install 'rasp-lang[scale]' (or pip install 'dask[distributed]' "
-                       "pyarrow pandas)\n")
+                       "install 'dask[distributed]' pyarrow pandas (in a checkout of rasp: "
+                       "pip install '.[scale]')\n")
     # and the JSONL output needs none of it
     code, out, err = run_cli(PAPER, "reverse", "--train", "20", "--val", "2", "--test", "2",
                              "--out", str(tmp_path / "jsonl"))

@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import event, given
 
-from rasp import Interpreter, RaspError, engine, planner
+from rasp import Interpreter, RaspError, planner
 from rasp.graph import Selector, SOp
 
 from program_strategies import Case, cases
@@ -128,9 +128,9 @@ def test_interpreter_agrees_with_the_reference(case):
 # ---------------------------------------------------------------- planner against blocks
 
 @contextlib.contextmanager
-def _planner(on: bool, taken: list[bool]) -> Iterator[None]:
-    """The engine with the planner on or off; `taken` records, for each aggregate the
-    planner was asked about, whether it evaluated it."""
+def _planner(taken: list[bool]) -> Iterator[None]:
+    """`taken` records, for each aggregate the planner is asked about, whether it
+    evaluated it."""
     plan = planner.aggregate
 
     def recorded(*args):
@@ -138,12 +138,11 @@ def _planner(on: bool, taken: list[bool]) -> Iterator[None]:
         out = plan(*args)
         taken[-1] = out is not None
         return out
-    saved = engine.use_planner, engine.planner_cells, planner.aggregate
-    engine.use_planner, engine.planner_cells, planner.aggregate = on, 0, recorded
+    planner.aggregate = recorded
     try:
         yield
     finally:
-        engine.use_planner, engine.planner_cells, planner.aggregate = saved
+        planner.aggregate = plan
 
 
 def _outcome(error: RaspError | None, value: Any = None) -> Any:
@@ -157,8 +156,9 @@ def _outcome(error: RaspError | None, value: Any = None) -> Any:
 
 
 def _run_all(case: Case, on: bool, taken: list[bool]) -> Any:
-    with _planner(on, taken):
+    with _planner(taken):
         it = Interpreter(warn=lambda text: None)
+        it.plan_from = 0 if on else None  # the planner at every size, or never
         try:
             it.run(case.source, "<generated>")
         except RaspError as e:

@@ -140,3 +140,18 @@ def test_full_display_of_identical_values_says_it_skipped_them():
     it = Interpreter()
     assert it.run('full seq display on\n(indices * 0)("abc");') == (
         "\t =   [0]*3 (ints) [skipped full display: identical values]\n")
+
+
+def test_a_long_sequence_shows_its_ends_and_its_count():
+    """80,000 values would flood the terminal: past 1,000 the REPL shows the first and last
+    20 and the count; 1,000 show in full, and so does the batch output (`whole`)."""
+    from rasp.display import format_sequence
+
+    lines: list[str] = []
+    it = Interpreter(interactive=True, out=lines.append)
+    it.run(f'(indices)("{"a" * 80_000}");')
+    first, last = ", ".join(map(str, range(20))), ", ".join(map(str, range(79_980, 80_000)))
+    assert lines == [f"\t =  [{first}, ..., {last}] (ints) (80,000 values: the first and "
+                     "last 20 shown)"]
+    assert format_sequence(np.arange(1000)) == f"[{', '.join(map(str, range(1000)))}] (ints)"
+    assert format_sequence(np.arange(1001), whole=True).count(", ") == 1000

@@ -112,7 +112,7 @@ def test_an_error_inside_a_function_names_the_call_site():
                "(x)(\"ab\");\n")
     error = _error(program)
     assert (error.line, error.column) == (2, 12)
-    notes = [(message, span.line, span.column) for message, span in error.notes]
+    notes = [(note.text, note.span.line, note.span.column) for note in error.notes]
     assert notes == [("in 'mean_of' called here", 4, 5),
                      ('while evaluating on the input "ab"', 5, 1)]
     text = str(error)
@@ -127,7 +127,7 @@ def test_errors_in_loaded_files_point_into_the_file(tmp_path):
         Interpreter().run(main.read_text(), str(main))
     error = info.value
     assert (error.filename, error.line, error.column) == (str(tmp_path / "lib.rasp"), 2, 5)
-    assert error.notes[0][1].source.name == str(main)
+    assert error.notes[0].span.source.name == str(main)
 
 
 def test_format_error_expands_tabs_and_marks_at_least_one_column():
@@ -169,19 +169,21 @@ def test_an_error_inside_the_library_is_reported_at_the_users_call():
     error = _error('load "dyck";\nx = dyck_k(["("]);')
     assert (error.filename, error.line, error.column) == ("prog.rasp", 2, 5)
     assert error.message.startswith("dyck_k: index 1 out of range")
-    (message, span), = error.notes
-    assert "inside the library's 'dyck_k'" in message and span.source.name.endswith("dyck.rasp")
+    (note,) = error.notes
+    assert note.kind == "library" and "inside the library's 'dyck_k'" in note.text
+    assert note.span.source.name.endswith("dyck.rasp")
     # also when it fails later, on an input, and below a user's own function
     error = _error("def f(s) { return average(s); }\nx = f(tokens);\nx(\"ab\");")
     assert (error.line, error.column) == (1, 19)
     assert error.message.startswith("average: aggregate cannot average strings")
-    assert [m for m, _ in error.notes][1:] == ["in 'f' called here", "while evaluating on "
-                                                "the input \"ab\""]
+    assert [note.text for note in error.notes][1:] == ["in 'f' called here", "while evaluating "
+                                                       "on the input \"ab\""]
+    assert [note.kind for note in error.notes] == ["library", "call", "input"]
 
 
 def test_a_file_of_the_library_run_itself_keeps_its_own_positions():
     """Running a library file as the program: there is no user call to move errors to."""
-    from rasp.evaluator import example_library
+    from rasp.env import example_library
 
     name = str(example_library() / "dyck.rasp")
     with pytest.raises(RaspError) as info:
@@ -226,7 +228,7 @@ def test_loading_a_file_with_a_syntax_error_notes_the_load(tmp_path):
     with pytest.raises(RaspSyntaxError) as info:
         Interpreter().run('load "bad";', str(tmp_path / "main.rasp"))
     assert info.value.filename.endswith("bad.rasp")
-    assert [m for m, _ in info.value.notes] == ["in the file loaded here"]
+    assert [(n.text, n.kind) for n in info.value.notes] == [("in the file loaded here", "load")]
 
 
 def test_load_takes_the_suffix_and_a_byte_order_mark(tmp_path):

@@ -269,8 +269,8 @@ def test_shared_subgraphs_are_evaluated_once(monkeypatch):
     from rasp import engine
     calls = []
     original = engine._value
-    monkeypatch.setattr(engine, "_value", lambda node, args, tokens, shared:
-                        calls.append(node.id) or original(node, args, tokens, shared))
+    monkeypatch.setattr(engine, "_value", lambda node, *args:
+                        calls.append(node.id) or original(node, *args))
     it = Interpreter()
     it.run("x = indices + 1; y = x * x + x;")
     it.evaluate("y", "abcd")

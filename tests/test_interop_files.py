@@ -159,5 +159,5 @@ def test_compile_export_and_verify_commands(tmp_path):
 def test_a_missing_extra_is_one_clear_error(compiled, monkeypatch):
     import rasp.interop as interop
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
-    with pytest.raises(RaspError, match=r"pip install 'rasp-lang\[interop\]'"):
+    with pytest.raises(RaspError, match=r"pip install torch transformer-lens safetensors"):
         interop.to_torch(compiled.model)

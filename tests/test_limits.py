@@ -198,7 +198,7 @@ def test_a_load_cycle_is_one_error_and_keeps_what_was_loaded(tmp_path):
     error = info.value
     assert error.message == "a load cycle: a.rasp loads b.rasp loads a.rasp"
     assert (Path(error.filename).name, error.line, error.column) == ("b.rasp", 2, 1)
-    assert [Path(span.source.name).name for _, span in error.notes] == ["a.rasp", "main.rasp"]
+    assert [Path(note.span.source.name).name for note in error.notes] == ["a.rasp", "main.rasp"]
     assert (it.value("from_a"), it.value("from_b")) == (1, 2)
     assert_intact(it)
 

@@ -1,6 +1,7 @@
 """Nothing a user writes reaches Python's eval, exec or compile, starts a program or touches
-the file system, except `load` reading `.rasp` files and `draw` writing its pictures (with
-Graphviz's `dot`) into its own folder.
+the file system, except `load` reading `.rasp` files, `draw` writing its pictures (with
+Graphviz's `dot`) into its own folder, and the `compile` statement of the program run (never of
+a file it loads) saving a model below the current folder.
 
 Python's audit hooks see every such operation, however it is reached; a hook records them
 while programs run, and the tests check the record. A second test reads rasp's source for
@@ -33,6 +34,8 @@ def _audit(event: str, args: tuple) -> None:
     if _record is not None and event.startswith(DANGEROUS):
         _record.append((event, args))
 
+
+import numpy.ma  # noqa: E402, F401  (numpy imports it lazily: not while a program is watched)
 
 sys.addaudithook(_audit)  # for the rest of the process (hooks cannot be removed); it only
 #                           records inside `watched()`
@@ -88,6 +91,9 @@ ATTEMPTS = [
     'def __import__(a) { return a; } y = __import__("os"); y;',
     'exec("1");', 'eval("1");', 'open("pwned");', 'compile("1");',
     "x = tokens.__class__;",
+    'compile(tokens == "a", "ab", 2, "/tmp/pwned");',
+    'compile(tokens == "a", "ab", 2, "../../../../../../tmp/pwned");',
+    'compile(tokens == "a", "ab", 2, "sub/../../pwned");',
 ]
 
 
@@ -105,6 +111,35 @@ def test_programs_reach_only_rasp_files_and_drawings(tmp_path, monkeypatch):
                 pass
     assert not list(tmp_path.glob("**/pwned*"))
     assert not Path("/tmp/pwned").exists()
+
+
+def test_a_loaded_file_saves_no_model(tmp_path, monkeypatch):
+    import rasp.compiler  # noqa: F401  (imported before watching: the statement imports it)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lib.rasp").write_text('x = tokens == "a";\ncompile(x, "ab", 2, "pwned");\n')
+    it = Interpreter(out=lambda line: None, warn=lambda text: None)
+    with watched(tmp_path / "drawings"), pytest.raises(RaspError) as refused:
+        it.run('load "lib";', str(tmp_path / "main.rasp"))
+    assert refused.value.text == ("compile saves no model from a loaded file: save it from the "
+                                  "program that loads it")
+    assert (refused.value.filename, refused.value.line, refused.value.column) == (
+        str(tmp_path / "lib.rasp"), 2, 21)
+    assert not list(tmp_path.glob("pwned*"))
+
+
+def test_compile_saves_only_below_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    it = Interpreter(out=lambda line: None, warn=lambda text: None)
+    for path in ("/tmp/pwned", "../pwned", "a/../../pwned"):
+        with pytest.raises(RaspError) as refused:
+            it.run(f'compile(tokens == "a", "ab", 2, "{path}");', "main.rasp")
+        assert refused.value.text == (f"compile saves only below the current folder: '{path}' "
+                                      "is not a relative path without '..'")
+        assert refused.value.column == 33
+    assert not list(tmp_path.parent.glob("pwned*")) and not Path("/tmp/pwned.npz").exists()
+    it.run('compile(tokens == "a", "ab", 2, "m");', "main.rasp")
+    assert (tmp_path / "m.npz").is_file()
 
 
 @pytest.mark.parametrize("argv, stdin", [

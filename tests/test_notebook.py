@@ -166,6 +166,8 @@ def test_exit_ends_the_cell_not_the_session(shell, capsys):
     assert "x =  1" in data["text/plain"]
     with pytest.raises(RaspError):
         shell.user_ns["rasp_session"].value("y")
+    result, data = run(shell, "%%rasp\nx;\nquit;")  # the last statement too
+    assert "exit ends the cell" in capsys.readouterr().err and result.result is None
 
 
 def test_reloading_starts_a_fresh_session_and_unloading_removes_it(shell):

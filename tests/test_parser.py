@@ -131,3 +131,17 @@ def test_commands_with_something_wrong_after_them():
     with pytest.raises(RaspError, match="the example's expression is not complete") as info:
         parse('set example "ab" +\nshow example\n')
     assert (info.value.line, info.value.column) == (1, 19)
+
+
+@pytest.mark.parametrize("text, inside", [
+    ('x = "ab', "string"), ('x = "ab"', "code"), ("x # a comment", "comment"),
+    ('"a#b" + ', "code"), ('"a" # "b', "comment"), ("", "code"), ('x = "a\ny', "code"),
+])
+def test_one_scanner_tells_strings_and_comments(text, inside):
+    from rasp.parser import ends_in, scan
+
+    assert ends_in(text) == inside
+    kinds = "".join({"code": "c", "string": "s", "comment": "#"}[k] for _, _, k in scan(text))
+    assert len(kinds) == len(text)
+    if text == '"a" # "b':  # the quotes of a string are its own; a comment runs to the end
+        assert kinds == "sssc####"

@@ -9,15 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rasp import Interpreter, RaspError, engine, planner
+from rasp import Interpreter, RaspError, planner
 from rasp.engine import evaluate, input_array
 from rasp.graph import Aggregate
 from rasp.values import prepare_input
 
-
-@pytest.fixture(autouse=True)
-def _planner_at_every_size(monkeypatch):
-    monkeypatch.setattr(engine, "planner_cells", 0)  # the planner even for tiny inputs
+ALWAYS = 0  # plan_from: the planner even for tiny inputs
 
 PROGRAM = """
 tokens = tokens_asis;
@@ -109,13 +106,10 @@ def _graph(expression: str) -> Any:
 
 
 def _run(node: Any, tokens: np.ndarray, on: bool) -> Any:
-    saved, engine.use_planner = engine.use_planner, on
     try:
-        return _exact(evaluate(node, tokens, {}).tolist())
+        return _exact(evaluate(node, tokens, {}, plan_from=ALWAYS if on else None).tolist())
     except RaspError as e:
         return ("error", e.message, repr(e.span))
-    finally:
-        engine.use_planner = saved
 
 
 def _exact(value: Any) -> Any:
@@ -136,7 +130,7 @@ def _taken(node: Any, tokens: np.ndarray) -> list[bool]:
         return out
     planner.aggregate = recorded
     try:
-        evaluate(node, tokens, {})
+        evaluate(node, tokens, {}, plan_from=ALWAYS)
     except RaspError:
         pass
     finally:
@@ -185,7 +179,7 @@ def test_averaging_strings_is_the_same_error_found_without_the_matrix():
     assert _taken(node, tokens) == [True]
     with pytest.raises(RaspError, match="aggregate cannot average strings: a query selects "
                                         r"several positions of \['b', 'a', 'c'\]"):
-        evaluate(node, tokens, {})
+        evaluate(node, tokens, {}, plan_from=ALWAYS)
 
 
 def test_a_long_input_takes_no_matrix():
@@ -193,7 +187,7 @@ def test_a_long_input_takes_no_matrix():
     node = _graph("sort(tokens, tokens)")
     rng = np.random.default_rng(0)
     xs = rng.integers(-n, n, n).tolist()
-    out = evaluate(node, input_array([xs]), {})
+    out = evaluate(node, input_array([xs]), {}, plan_from=ALWAYS)
     assert out.tolist() == sorted(xs)
 
 
@@ -210,7 +204,7 @@ def test_the_planner_sees_a_selector_as_signed_terms():
 def test_empty_selections_take_the_default():
     node = _graph("aggregate(select(tokens, tokens, <), tokens, -1)")
     tokens = input_array([prepare_input([2, 2, 2])])
-    assert evaluate(node, tokens, {}).tolist() == [-1, -1, -1]
+    assert evaluate(node, tokens, {}, plan_from=ALWAYS).tolist() == [-1, -1, -1]
     assert isinstance(node, Aggregate)
 
 

@@ -15,7 +15,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from rasp import commands, runner
-from rasp.evaluator import example_library
+from rasp.env import example_library
 from rasp.interpreter import Interpreter
 from rasp.repl import (
     MAX_FAILURES,
@@ -343,13 +343,13 @@ def test_help_and_names(pipe, tmp_path, monkeypatch):
 
 def test_internal_error_is_one_line_and_the_session_goes_on(pipe):
     def break_run(it: Interpreter) -> None:
-        real = it.run
+        real = it.outcomes
 
-        def run(text, filename="<string>", first_line=1):
+        def outcomes(text, filename="<string>", first_line=1):
             if "boom" in text:
                 raise ValueError("boom")
             return real(text, filename, first_line)
-        it.run = run
+        it.outcomes = outcomes
 
     session = Session(pipe, "boom;\rx = 1;\r", patch=break_run)
     assert session.err.getvalue() == (
@@ -407,7 +407,7 @@ def test_traceback_flag_for_scripts(monkeypatch):
     def broken(self, text, filename="<string>"):
         raise ValueError("boom")
 
-    monkeypatch.setattr(Interpreter, "run", broken)
+    monkeypatch.setattr(Interpreter, "outcomes", broken)
     for flag, traced in (([], False), (["--traceback"], True)):
         err = io.StringIO()
         assert commands.main([*flag, "-c", "1;"], stdout=io.StringIO(), stderr=err) == 70
@@ -440,11 +440,14 @@ def test_the_session_in_the_cli_doc(pipe):
 
 
 def test_every_statement_of_the_help_primer_runs_in_a_fresh_session(tmp_path, monkeypatch):
-    """What `help` suggests typing works as typed, in order, from a fresh session."""
+    """What `help` suggests typing works as typed, each alone in a fresh session (`load`
+    need not come first) and all in order in one."""
     monkeypatch.chdir(tmp_path)  # draw writes its picture in comp_flows/ here
-    it = Interpreter(warn=lambda line: None)
     primer = HELP.split("Commands:")[0].splitlines()[2:]
     statements = [code for line in primer if (code := line[2:33].strip()).endswith(";")]
-    assert len(statements) == 6 and statements[-1] == 'compile(reverse, "abc", 8);'
+    assert len(statements) == 6 and statements[-1] == 'compile(length, "abc", 8);'
+    for statement in statements:
+        Interpreter(warn=lambda line: None).run(statement)
+    it = Interpreter(warn=lambda line: None)
     for statement in statements:
         it.run(statement)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,9 @@ def test_a_tiny_run_writes_every_file_and_its_metrics_hold(tmp_path):
     assert config["model"]["layers"] == 2 and config["model"]["heads"] == 1
     assert config["data"]["analysis"]["heads_per_layer"] == [1, 1]
     assert config["supervised_heads"] == ["L1H1", "L2H1"]
+    # one numbering, 1-based as the analysis prints it, in every file of the run
+    for heads in (config["data"]["heads"], metrics["attention"]):
+        assert [f"L{h['layer']}H{h['head']}" for h in heads] == ["L1H1", "L2H1"]
     assert [(a["layer"], a["selector"]) for a in metrics["attention"]] == [
         (1, "full_s"), (2, "_mirror")]
     # The saved model gives the reported test accuracy on the same test inputs.
@@ -106,6 +110,50 @@ def test_ablations_are_the_papers_four_sizes():
              for c in variants(TrainConfig(supervise=True).checked(data))]
     assert sizes == [(2, 2, 64, False), (2, 2, 64, True), (2, 1, 64, False),
                      (1, 2, 64, False), (1, 4, 128, False)]
+
+
+SMALL = ["--lengths", "1:3", "--train", "40", "--val", "5", "--test", "5"]
+
+
+def test_a_log_gets_a_line_per_epoch(tmp_path):
+    """stderr not a terminal (a log): one line an epoch, no bar, no carriage returns."""
+    status, _, err = run_cli("train", PAPER, "reverse", *SMALL, "--epochs", "2", "--out",
+                             str(tmp_path / "r"))
+    assert status == 0, err
+    assert "\r" not in err
+    epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2
+    for number, line in enumerate(epochs, 1):
+        assert re.fullmatch(rf"epoch {number}/2 loss \d+\.\d{{4}} acc [01]\.\d{{3}}  "
+                            r"val loss \d+\.\d{4} acc [01]\.\d{3}", line), line
+
+
+def test_an_interrupted_sweep_exits_130_and_says_which_runs_are_missing(tmp_path,
+                                                                      monkeypatch):
+    """Ctrl-C in the sweep's second run: that run is kept at its best checkpoint and marked,
+    the third is missing, summary.json says so, and the exit code is 130."""
+    from rasp.train import loop
+
+    real, calls = loop._fit, []
+
+    def fit(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(loop, "_fit", fit)
+    status, out, err = run_cli("train", PAPER, "reverse", *SMALL, "--epochs", "1",
+                               "--ablations", "--out", str(tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert status == 130
+    assert [(r["folder"], r["interrupted"]) for r in summary["runs"]] == [
+        ("L2H1-d64-s0", False), ("L1H1-d64-s0", True)]
+    assert summary["missing"] == ["L1H2-d128-s0"] and summary["complete"] is False
+    assert err.splitlines()[-1] == ("rasp train: interrupted: L1H1-d64-s0 stopped early (its "
+                                    "best checkpoint kept), 1 run missing (summary.json "
+                                    "lists them)")
+    assert "files: " in out and not (tmp_path / "L1H2-d128-s0").exists()
 
 
 def tiny() -> Any:

@@ -138,6 +138,12 @@ def test_rasp_dataset_writes_jsonl_with_selections(tmp_path):
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["analysis"]["layers"] == 2 and meta["sizes"] == {"train": 40, "val": 5,
                                                                   "test": 5}
+    # one numbering: the head the rows call L1H1 is layer 1, head 1 in meta.json
+    assert [f"L{h['layer']}H{h['head']}" for h in meta["heads"]] == ["L1H1", "L2H1"]
+    assert sorted(record["selections"]) == ["L1H1", "L2H1"]
+    # rows come shuffled with the seed, not sorted by length (a length curriculum)
+    lengths = [len(json.loads(line)["input"]) for line in lines]
+    assert lengths != sorted(lengths) and set(lengths) == {2, 3, 4}
 
 
 def test_a_jsonl_dataset_folder_is_one_datasets_and_a_failed_write_leaves_no_meta(
@@ -197,8 +203,8 @@ def test_without_torch_rasp_train_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     status, _, err = run_cli("train", PAPER, "reverse")
     assert status == 64 and err.strip() == ("rasp train: training needs PyTorch and "
-                                           "matplotlib: pip install 'rasp-lang[train]' (or "
-                                           "pip install torch matplotlib)")
+                                           "matplotlib: pip install torch matplotlib (in a "
+                                           "checkout of rasp: pip install '.[train]')")
 
 
 def test_the_core_and_datasets_never_import_torch():

@@ -22,6 +22,7 @@ import sys
 from typing import TextIO
 
 from ..interpreter import PYTHON_RECURSION_LIMIT, default_memory_limit
+from ..runner import OutputFailed
 from . import analyze, compile, dataset, export, run, train, verify
 from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, Main
 
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
     except KeyboardInterrupt:  # Ctrl-C in a script, piped input or a command: it ends them
         err.write("KeyboardInterrupt\n")
         return EXIT_INTERRUPTED
+    except OutputFailed as e:  # stdout on a full disk (/dev/full)
+        err.write(f"rasp: cannot write the output: {e}\n")
+        return EXIT_USAGE
 
 
 def prepare_process() -> None:

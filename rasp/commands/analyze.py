@@ -3,13 +3,13 @@ s-op NAME needs (rasp.analysis, through the session)."""
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 import numpy as np
 
 from .. import ops
 from ..errors import RaspError, RaspSyntaxError
+from ..files import json_text
 from ..parser import parse
 from ..values import prepare_input
 from .common import EXIT_OK, Parser, UsageError, command, expression, input_of, load
@@ -39,7 +39,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
         loaded.interpreter.settings.examples.update({"s-op": example, "selector": example})
     name = expression(loaded, _leading_expression(args.name, err))
     report = loaded.interpreter.analyze(name)
-    out.write(json.dumps(report.to_json(), indent=1) + "\n" if args.json
+    out.write(json_text(report.to_json(), indent=1) + "\n" if args.json
               else report.report() + "\n")
     return EXIT_OK
 

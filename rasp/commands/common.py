@@ -19,10 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
-from ..errors import RaspError, RaspNameError, RaspSyntaxError, RaspValueError, format_error
-from ..evaluator import example_library
+from ..env import example_library
+from ..errors import (
+    RaspError,
+    RaspNameError,
+    RaspSyntaxError,
+    RaspValueError,
+    format_error,
+    not_text,
+)
 from ..files import OutputError
 from ..interpreter import Interpreter
+from ..parser import MAX_PROGRAM
 from ..runner import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
@@ -31,6 +39,7 @@ from ..runner import (
     EXIT_RUNTIME,
     EXIT_SYNTAX,
     EXIT_USAGE,
+    OutputFailed,
     line_writer,
     report_internal,
     run_source,
@@ -38,9 +47,9 @@ from ..runner import (
 from ..values import prepare_input
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_RUNTIME",
-           "EXIT_SYNTAX", "EXIT_USAGE", "Loaded", "Parser", "Stopped", "UsageError", "command",
-           "exit_code", "expression", "input_of", "load", "natural", "positive",
-           "program_path", "read", "session", "vocab", "vocab_arguments"]
+           "EXIT_SYNTAX", "EXIT_USAGE", "INPUTS_BYTES", "Loaded", "PROGRAM_BYTES", "Parser",
+           "Stopped", "UsageError", "command", "exit_code", "expression", "input_of", "load",
+           "natural", "positive", "program_path", "read", "session", "vocab", "vocab_arguments"]
 
 Main = Callable[..., int]  # main(argv, out, err, **more) -> exit code
 
@@ -90,7 +99,7 @@ def command(prog: str) -> Callable[[Main], Main]:
             except RaspError as e:
                 err.write((format_error(e) if e.span else f"{prog}: error: {e.message}") + "\n")
                 return exit_code(e)
-            except (BrokenPipeError, KeyboardInterrupt):
+            except (BrokenPipeError, KeyboardInterrupt, OutputFailed):
                 raise
             except OSError as e:  # a folder or file the command cannot write, as one line
                 where = f": {e.filename}" if e.filename else ""
@@ -156,12 +165,21 @@ def vocab(text: str) -> list[Any]:
             items = json.loads(text)
         except json.JSONDecodeError as e:
             raise argparse.ArgumentTypeError(f"not a JSON list: {e}") from None
-        if not isinstance(items, list):
-            raise argparse.ArgumentTypeError("a JSON list or a string of tokens")
+    elif _json_object(text):  # meant as JSON, never as its characters; `{}` stays two tokens
+        raise argparse.ArgumentTypeError("a JSON object, not a JSON list")
     try:
         return check_vocab(items)
     except RaspError as e:
         raise argparse.ArgumentTypeError(e.message) from None
+
+
+def _json_object(text: str) -> bool:
+    """Whether `text` is a JSON object with at least one member."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(value, dict) and bool(value)
 
 
 class _Renamed(argparse.Action):
@@ -195,12 +213,30 @@ def program_path(file: str) -> str:
     return str(library) if not os.path.exists(file) and library.is_file() else file
 
 
-def read(path: str) -> str:
+# The most a file is read (docs/cli.md, "Limits"), so that `/dev/zero` or a huge file is
+# refused before it fills memory: a program (at most 4 bytes per character of the parser's
+# bound), and an inputs file.
+PROGRAM_BYTES = 4 * MAX_PROGRAM
+INPUTS_BYTES = 100_000_000
+
+
+def read(path: str, limit: int = PROGRAM_BYTES, stdin: TextIO | None = None) -> str:
+    """The text of the file at `path` (or of `stdin`), read as bytes and decoded as UTF-8 in
+    every locale: a byte that is not UTF-8 stays a lone surrogate (errors.not_text), reported
+    where it is by whoever reads the text. A file over `limit` bytes is refused."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        if stdin is not None:
+            source = getattr(stdin, "buffer", stdin)
+            data = source.read(limit + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise UsageError(f"cannot read {path}: it is over {limit:,} bytes long, the limit "
+                         "(docs/cli.md, Limits)")
+    return data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
 
 
 def session(out: TextIO, err: TextIO, interactive: bool = False) -> Interpreter:
@@ -245,7 +281,10 @@ RAW_HINT = " (--raw reads every line as a string)"
 def input_of(line: str, raw: bool = False, hint: str = RAW_HINT) -> Any:
     """An input line (of --inputs, or --example). With `raw`, the line itself. Otherwise a
     line that starts with `[` or `"` (after spaces) is JSON, and must be a list or a string;
-    any other line is the text itself."""
+    any other line is the text itself. A line with a byte that is not UTF-8 is refused."""
+    odd = not_text(line)
+    if odd:
+        raise RaspValueError(f"{odd[1]} (at column {odd[0] + 1})")
     if raw or line.lstrip()[:1] not in ('[', '"'):
         if not line:
             raise RaspValueError("an input must not be empty (an empty line)")
@@ -259,6 +298,10 @@ def input_of(line: str, raw: bool = False, hint: str = RAW_HINT) -> Any:
         raise RaspValueError("not a JSON list or string that can be read") from None
     if not isinstance(value, (list, str)):
         raise RaspValueError("a JSON input must be a list or a string")
+    for item in value if isinstance(value, list) else [value]:
+        odd = not_text(item) if isinstance(item, str) else None
+        if odd:  # JSON's "\ud800": the line itself is text
+            raise RaspValueError(f"a lone surrogate U+{ord(item[odd[0]]):04X} is not text")
     try:
         return prepare_input(value) if isinstance(value, list) else value
     except RaspError as e:

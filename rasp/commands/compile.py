@@ -65,11 +65,26 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     return parser
 
 
+# Past this --max-len, a value over --max-values is refused before compiling: the compiler
+# refuses it too ('indices' has --max-len values), but only after building tables per
+# length, which took 12.8 GB for 1,000,000,000 (100,000 is refused in about a second).
+LARGEST_LEN_TRIED = 100_000
+
+
 @command("rasp compile")
 def main(argv: list[str], out: TextIO, err: TextIO) -> int:
-    from ..compiler import Limits, build  # numpy weights: loaded only for this command
+    # numpy weights: loaded only for this command
+    from ..compiler import Limits, build, modelfile
 
     args = _parser(out, err).parse_args(argv)
+    if args.max_len > max(args.max_values, LARGEST_LEN_TRIED):
+        raise UsageError(f"--max-len: {args.max_len:,} positions are more values than one s-op "
+                         f"may have (--max-values {args.max_values:,}), and the compiler's "
+                         f"tables for {LARGEST_LEN_TRIED:,} lengths or more would take "
+                         "gigabytes before it said so")
+    unfit = args.out and modelfile.unfit_target(args.out)
+    if unfit:  # before compiling: the model could not be saved
+        raise UsageError(f"--out: {unfit}")
     loaded = load(args.file, err)
     target = loaded.interpreter.value(expression(loaded, args.name))
     if not isinstance(target, SOp):

@@ -5,11 +5,13 @@ the data options and the program that `rasp train` shares."""
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import RaspError
+from ..interpreter import default_memory_limit
 from .common import (
     EXIT_OK,
     EXIT_RUNTIME,
@@ -38,7 +40,32 @@ def _lengths(text: str) -> tuple[int, int]:
                                          ) from None
     if not 1 <= pair[0] <= pair[1]:
         raise argparse.ArgumentTypeError(f"{text}: need 1 <= MIN <= MAX")
+    # an input of length MAX (and its BOS) is evaluated with whole selection matrices: check
+    # them against the memory limit now, before a sampler or a shard allocates anything
+    cells, limit = (pair[1] + 1) ** 2, default_memory_limit()
+    if cells > limit:
+        raise argparse.ArgumentTypeError(
+            f"an input of length {pair[1]:,} needs {cells / 2**30:.1f} GB per selection matrix, "
+            f"over the memory limit of {limit / 2**30:.1f} GB (set RASP_MEMORY_LIMIT to change it)")
     return pair
+
+
+# host:port, with a protocol (tcp://, tls://, ...) or an IPv6 host in brackets, as Dask takes
+_ADDRESS = re.compile(r"(?:[a-z]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)(?::\d{1,5})?")
+
+
+def _address(text: str) -> str:
+    if not _ADDRESS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (such as tcp://10.0.0.5:8786), "
+                                         f"not {text!r}")
+    return text
+
+
+def _seed(text: str) -> int:
+    value = natural(text)
+    if value >= 2 ** 32:  # numpy's generators take seeds below 2^32
+        raise argparse.ArgumentTypeError(f"must be below 2^32, not {value}")
+    return value
 
 
 def data_arguments(parser: Parser) -> None:
@@ -63,7 +90,7 @@ def data_arguments(parser: Parser) -> None:
                       help="validation inputs (default: 500)")
     data.add_argument("--test", type=natural, default=1000, metavar="N",
                       help="test inputs, none seen in training (default: 1000)")
-    data.add_argument("--seed", type=int, default=0,
+    data.add_argument("--seed", type=_seed, default=0,
                       help="seed of the data and of the first model (default: 0)")
 
 
@@ -115,14 +142,14 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--selections", action="store_true",
                         help="add each analysed head's selected keys per query")
     scale = parser.add_argument_group(
-        "Parquet and Dask (pip install 'rasp-lang[scale]'); any of --workers, --scheduler, "
-        "--shard-size, --on-error, --resume means --format parquet")
+        "Parquet and Dask (pip install 'dask[distributed]' pyarrow pandas); any of "
+        "--workers, --scheduler, --shard-size, --on-error, --resume means --format parquet")
     scale.add_argument("--format", choices=("jsonl", "parquet"),
                        help="jsonl (the default) or parquet: DIR/data/*.parquet shards and "
                        "DIR/dataset.json")
     scale.add_argument("--workers", type=positive, metavar="N",
                        help="run the shards on a local Dask cluster of N processes")
-    scale.add_argument("--scheduler", metavar="ADDRESS",
+    scale.add_argument("--scheduler", metavar="ADDRESS", type=_address,
                        help="run the shards on the Dask cluster at ADDRESS (tcp://host:8786); "
                        "its workers need rasp installed and DIR reachable")
     scale.add_argument("--shard-size", type=positive, metavar="K",
@@ -148,6 +175,19 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     out.write(f"{dataset.train.size} / {dataset.val.size} / {dataset.test.size} inputs "
               f"(train / val / test): {', '.join(map(str, files))}\n")
     return EXIT_OK
+
+
+class StatusLine:
+    """One line of a terminal, rewritten in place: each text is padded over the one before,
+    so a shorter one (fewer rows/s) leaves none of its characters behind."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.width = stream, 0
+
+    def show(self, text: str) -> None:
+        self.stream.write("\r" + text.ljust(self.width))
+        self.width = len(text)
+        self.stream.flush()
 
 
 def _wants_parquet(args: argparse.Namespace) -> bool:
@@ -177,15 +217,14 @@ def _parquet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                       selections=args.selections, on_error=args.on_error or "stop",
                       resume=args.resume, force=args.force)
     target = program(args, err)
-    start, tty = time.perf_counter(), err.isatty()
+    start, tty, line = time.perf_counter(), err.isatty(), StatusLine(err)
 
     def progress(state: Any) -> None:
         if tty:
             rate = state.rows / max(time.perf_counter() - start, 1e-9)
-            err.write(f"\rrasp dataset: {state.done}/{state.total} shards, {state.rows} rows"
+            line.show(f"rasp dataset: {state.done}/{state.total} shards, {state.rows} rows"
                       f"{f', {state.skipped} skipped' if state.skipped else ''}, "
-                      f"{rate:,.0f} rows/s ")
-            err.flush()
+                      f"{rate:,.0f} rows/s")
 
     folder = Path(args.out)
     failed: Exception | None = None

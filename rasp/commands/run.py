@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -15,12 +14,14 @@ import numpy as np
 
 from .. import __version__
 from ..display import format_matrix, format_sequence
-from ..errors import RaspError, Source, Span, format_error
+from ..errors import RaspError, Source, Span, format_error, split_lines
+from ..files import json_text
 from ..runner import run_piped, run_source
 from .common import (
     EXIT_OK,
     EXIT_RUNTIME,
     EXIT_SYNTAX,
+    INPUTS_BYTES,
     Loaded,
     Parser,
     command,
@@ -95,14 +96,14 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
     text = "" if args.file is None and args.code is None else (
         args.code if args.code is not None else read(args.file))
     inputs_name = "<stdin>" if args.inputs == "-" else args.inputs
-    lines = stdin.read() if args.inputs == "-" else read(args.inputs)
+    lines = read(inputs_name, INPUTS_BYTES, stdin if args.inputs == "-" else None)
     interpreter = session(io.StringIO(), err)
     status = run_source(interpreter, text, args.file or "<string>", err)
     if status != EXIT_OK:
         return status
     name = expression(Loaded(interpreter, args.file or "<string>", text), args.name)
     source = Source(inputs_name, lines.removeprefix("\ufeff"))
-    rows = source.text.splitlines()
+    rows = split_lines(source.text)
     parsed: list = []  # per line: the input, or the RaspError that reading it gave
     for number, line in enumerate(rows, 1):
         try:
@@ -133,15 +134,15 @@ def run_batch(args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO)
                 result.noted(f"on input line {number}",
                              Span(source, number, 1, number, max(len(line), 1) + 1))
             err.write(format_error(result) + "\n")
-            out.write(json.dumps({"line": number, "input": rows[number - 1],
+            out.write(json_text({"line": number, "input": rows[number - 1],
                                   "error": result.message}) + "\n"
                       if args.format == "jsonl" else "\n")
         elif args.format == "jsonl":
-            out.write(json.dumps({"input": example, "output": result}) + "\n")
+            out.write(json_text({"input": example, "output": result}) + "\n")
         elif result and isinstance(result[0], list):  # a selector: the REPL's matrix
             out.write("\n".join(format_matrix(list(example), np.array(result))) + "\n")
         else:
-            out.write(format_sequence(np.array(result, dtype=object)) + "\n")
+            out.write(format_sequence(np.array(result, dtype=object), whole=True) + "\n")
     return status
 
 

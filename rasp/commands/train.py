@@ -4,13 +4,16 @@ The data options are those of `rasp dataset`."""
 
 from __future__ import annotations
 
-import json
+import argparse
+import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..analysis import heads_per_layer_text
 from ..errors import RaspError, RaspValueError
-from ..files import write_atomic
-from .common import EXIT_OK, Parser, UsageError, command, positive
+from ..files import json_text, write_atomic
+from .common import EXIT_INTERRUPTED, EXIT_OK, Parser, UsageError, command, positive
 from .dataset import data_arguments, sampled
 
 if TYPE_CHECKING:
@@ -33,19 +36,19 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=20, metavar="E", help="(default: 20)")
     fit.add_argument("--batch", type=int, default=50, metavar="B", help="(default: 50)")
-    fit.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (1e-3)")
-    fit.add_argument("--gamma", type=float, default=0.95,
+    fit.add_argument("--lr", type=_rate, default=1e-3, help="Adam's learning rate (1e-3)")
+    fit.add_argument("--gamma", type=_decay, default=0.95,
                      help="learning-rate decay per epoch (default: 0.95)")
     fit.add_argument("--supervise-attention", action="store_true",
                      help="pull each analysed head's attention toward its selector")
     fit.add_argument("--attention-loss", choices=("mse", "ce"), default="mse",
                      help="mse (the paper's) or ce, cross-entropy to the selector's rows")
-    fit.add_argument("--attention-weight", type=float, metavar="C",
+    fit.add_argument("--attention-weight", type=_weight, metavar="C",
                      help="weight of the attention loss (default: 100 for mse, 1 for ce)")
     fit.add_argument("--empty-rows", choices=("skip", "uniform", "bos"), default="skip",
                      help="queries that select nothing: left out of the attention loss, "
                      "aimed at every key, or aimed at the BOS")
-    fit.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    fit.add_argument("--device", type=_device, default="cpu", help="cpu or cuda (default: cpu)")
     runs = parser.add_argument_group("runs and output")
     runs.add_argument("--ablations", action="store_true", help="also train one head fewer, "
                       "one layer fewer, and one layer fewer with 2x heads and width")
@@ -60,6 +63,44 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     runs.add_argument("--json", action="store_true",
                       help="no progress; print the metrics (or the summary) as JSON")
     return parser
+
+
+def _real(text: str) -> float:
+    """A finite number: NaN or infinity would train a model of NaNs without a word."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = _real(text)
+    if not 0 < value <= 1:  # a factor on the learning rate each epoch
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = _real(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _weight(text: str) -> float:
+    value = _real(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
+    return value
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(?::\d+)?|mps", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, not {text!r}")
+    return text
 
 
 @command("rasp train")
@@ -91,23 +132,38 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     if not args.json:
         analysis = dataset.program.analysis
         out.write(f"{args.name}: the analysis gives {analysis.depth} layers, heads per layer "
-                  f"{'/'.join(map(str, analysis.heads_per_layer))}; data "
+                  f"{heads_per_layer_text(analysis.heads_per_layer)}; data "
                   f"{dataset.train.size}/{dataset.val.size}/{dataset.test.size}, "
                   f"{len(dataset.classes)} output classes\n")
         out.flush()
     if args.ablations:
-        seeds = list(range(args.seed, args.seed + args.seeds))
-        rows = ablations.run_ablations(dataset, config, seeds, folder, quiet=args.json,
-                                       stream=err, after=after, force=args.force)
-        write_atomic(folder / "summary.json", json.dumps(rows, indent=1) + "\n")
-        out.write(json.dumps(rows) + "\n" if args.json else ablations.table(rows) +
-                  f"\nfiles: {folder}/summary.json and a folder per run\n")
-        return EXIT_OK
+        summary = ablations.run_ablations(
+            dataset, config, list(range(args.seed, args.seed + args.seeds)), folder,
+            quiet=args.json, stream=err, after=after, force=args.force)
+        return _summarised(summary, folder, args.json, out, err)
     run = loop.train(dataset, config, out=folder, quiet=args.json, stream=err, force=args.force)
     after(run, folder)
-    out.write(json.dumps(run.metrics) + "\n" if args.json else _report(run) +
+    out.write(json_text(run.metrics) + "\n" if args.json else _report(run) +
               f"\nfiles: {folder}\n")
     return EXIT_OK
+
+
+def _summarised(summary: dict, folder: Path, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """A sweep's summary.json, its table, and its exit code: 130, saying what is missing,
+    when Ctrl-C cut it short."""
+    from ..train import ablations
+
+    write_atomic(folder / "summary.json", json_text(summary, indent=1) + "\n")
+    out.write(json_text(summary) + "\n" if as_json else ablations.table(summary["runs"])
+              + f"\nfiles: {folder}/summary.json and a folder per run\n")
+    if summary["complete"]:
+        return EXIT_OK
+    cut = [row["folder"] for row in summary["runs"] if row["interrupted"]]
+    absent = len(summary["missing"])
+    err.write("rasp train: interrupted: " + (f"{cut[0]} stopped early (its best checkpoint "
+              "kept), " if cut else "") + f"{absent} run{'' if absent == 1 else 's'} missing "
+              "(summary.json lists them)\n")
+    return EXIT_INTERRUPTED
 
 
 def _plot_input(text: str | None, dataset: Dataset) -> list | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import RaspLimitError
 from . import names
 from .blocks import BOS, ONE, Encoding, Layout
 from .heads import HeadWeights, build_head
@@ -95,11 +96,22 @@ def _config(plan: Plan, layout: Layout, program: str, layers: list[dict]) -> dic
     facts = plan.facts
     out = layout.node(plan.analysis.target)
     numerical = out.encoding is Encoding.NUMERICAL
+    values = _numbers(plan) if numerical else out.values
     return {"format": FORMAT, "program": program, "vocab": facts.vocab,
             "max_len": facts.max_len, "d_model": layout.width, "layers": layers,
             "output": {"kind": "numerical" if numerical else "categorical",
-                       "values": [] if numerical else [representative(v) for v in out.values]},
+                       "values": [representative(v) for v in values]},
             "layout": layout.describe()}
+
+
+def _numbers(plan: Plan) -> list:
+    """A numerical output's values, which tell the decoder which numbers are ints (a
+    numerical block keeps none); none where they cannot be enumerated (means of numbers
+    beyond 2^53 / max_len): the output then decodes floats."""
+    try:
+        return plan.facts.domain(plan.analysis.target)
+    except RaspLimitError:
+        return []
 
 
 def _check_shape(model: Model, plan: Plan) -> None:

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import RaspValueError
+from ..errors import RaspValueError, split_lines
 from .assemble import assemble
 from .bounds import check_bounds
-from .graph import SOp, analyze
+from .graph import SOp, analyze, plain
 from .layout import lay_out
 from .model import Model
 from .plan import plan_features
@@ -55,8 +55,9 @@ class Compiled:
 
     def lines(self) -> list[str]:
         """What the front ends print: the summary, then the check."""
-        report = [] if self.verification is None else self.verification.report().splitlines()
-        return [*self.summary().splitlines(), *report]
+        report = [] if self.verification is None else \
+            split_lines(self.verification.report())
+        return [*split_lines(self.summary()), *report]
 
     @property
     def agrees(self) -> bool:
@@ -74,6 +75,7 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     """Compile an s-op into a transformer that computes it on every input of tokens from
     `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly."""
     start = time.perf_counter()
+    target = plain(target)  # rasp.dsl's nodes, as the passes compare them: plain ones
     vocab = check_bounds(target, vocab, max_len)
     analysis = analyze(target)
     facts = Facts(vocab, max_len, limits or Limits())  # value sets, as the passes ask

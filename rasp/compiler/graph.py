@@ -6,7 +6,15 @@ core keeps them is a change of this file alone.
 
 from __future__ import annotations
 
-from ..analysis import Analysis, Head, Layer, analyze, graph_below, selects_of
+from ..analysis import (
+    Analysis,
+    Head,
+    Layer,
+    analyze,
+    graph_below,
+    heads_per_layer_text,
+    selects_of,
+)
 from ..engine import evaluate, input_array
 from ..graph import (
     Aggregate,
@@ -19,8 +27,9 @@ from ..graph import (
     Selector,
     SOp,
     Tokens,
+    plain,
 )
 
 __all__ = ["Aggregate", "Analysis", "Combine", "Constant", "Head", "Indices", "Layer", "Map",
            "Node", "SOp", "Select", "Selector", "Tokens", "analyze", "evaluate",
-           "graph_below", "input_array", "selects_of"]
+           "graph_below", "heads_per_layer_text", "input_array", "plain", "selects_of"]

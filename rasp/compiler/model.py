@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import RaspValueError
 from . import activations, folder, modelfile, names
 from .activations import Activations, embed, reference_forward, softmax
+from .graph import heads_per_layer_text
 from .valuesets import key
 
 
@@ -80,6 +81,10 @@ class Model:
         self.vocab = list(config["vocab"])
         self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
         self._weights: dict[str, dict[str, np.ndarray]] = {"float64": arrays}
+        # a numerical output's int values (a file that lists none decodes floats)
+        numerical = config["output"]["kind"] == "numerical"
+        self._ints = {v for v in config["output"]["values"]
+                      if numerical and type(v) is int}
 
     @property
     def max_len(self) -> int:
@@ -145,13 +150,24 @@ class Model:
 
     def decode(self, y: np.ndarray) -> list:
         output = self.config["output"]
-        if output["kind"] == "numerical":
-            return [float(v) for v in y[..., 0].ravel()]
         values = output["values"]
+        if output["kind"] == "numerical":
+            return [self._number(float(v)) for v in y[..., 0].ravel()]
         if not values:
             raise RaspValueError("the program has no value on any input within the model's "
                                  "vocabulary and max_len (the interpreter raises on all)")
         return [values[i] for i in np.argmax(y, axis=-1).ravel()]
+
+    def _number(self, value: float) -> int | float:
+        """A numerical output as the interpreter would most likely give it: an int where it is
+        a whole number (within the 1e-6 of exactness) that the output's value set holds as an
+        int (a tokens_int program's copied tokens), a float otherwise. A set holding 2 and 2.0
+        gives 2: the model cannot tell a copied 2 from an averaged one."""
+        if not self._ints:
+            return value
+        whole = round(value)
+        near = abs(value - whole) <= 1e-6 * max(1, abs(whole))
+        return whole if near and whole in self._ints else value
 
     def forward(self, tokens: Sequence[Any]) -> list:
         """The program's value on one input (a string is a sequence of characters)."""
@@ -188,7 +204,7 @@ class Model:
 
     def summary(self) -> str:
         c = self.config
-        heads = "/".join(str(h) for h in self.heads_per_layer) or "-"
+        heads = heads_per_layer_text(self.heads_per_layer)
         mlps = ", ".join(f"{i}: {w}" for i, w in enumerate(self.hidden) if w)
         layers = len(c["layers"]) - 1
         lines = [f"{c['program']}: {layers} layer{'' if layers == 1 else 's'}, heads per "

@@ -53,6 +53,18 @@ def npz_path(path: str | Path) -> Path:
     return Path(text if text.endswith(".npz") else text + ".npz")
 
 
+def unfit_target(path: str | Path) -> str | None:
+    """Why `path` cannot name a model file, or None: a folder (the model would land beside it,
+    as FOLDER.npz) or something that is not a regular file (/dev/null: it would be
+    /dev/null.npz), either as given or with ".npz" added."""
+    for given in dict.fromkeys((Path(path), npz_path(path))):
+        if given.is_dir():
+            return f"{given} is a folder: give the model file's name ({given / 'model.npz'})"
+        if given.exists() and not given.is_file():
+            return f"{given} is not a regular file: give the model file's name (model.npz)"
+    return None
+
+
 class Damaged(Exception):
     """What is wrong with a model file's contents (Model.load adds the file's name)."""
 

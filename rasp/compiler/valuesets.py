@@ -18,7 +18,6 @@ Three facts make the sets small, and the tables built from them:
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +77,7 @@ def key(value: Any) -> tuple:
     """Equal for atoms the programs cannot tell apart (0.0 and -0.0 print differently)."""
     if isinstance(value, Either):
         return ("either", tuple(key(v) for v in value.variants))
-    if isinstance(value, float) and value == 0.0:
-        return (float, value, math.copysign(1.0, value))
-    return (type(value), value)
+    return ops.atom_key(value)
 
 
 def representative(value: Any) -> Any:
@@ -155,6 +152,12 @@ class Facts:
                     values.append(np.asarray(evaluate(node, _dummy(n), self._dummy_caches[n])))
                 except RaspError:
                     values.append(None)
+            if _functions(node, []):  # the model holds these values: one answer each
+                for n, row in enumerate(values[1:], 1):
+                    again = _again(node, n)
+                    if row is not None and again is not None:
+                        _check_deterministic(node, [], [()] * n, row.tolist(),
+                                             again.tolist())
             self._exact[node.id] = values
         return self._exact[node.id]
 
@@ -343,8 +346,8 @@ class Facts:
         interpreter raises), by the nodes' own compute."""
         tables = []
         for out in outputs:
-            if out in leaves:
-                j = leaves.index(out)
+            j = next((j for j, leaf in enumerate(leaves) if leaf.id == out.id), None)
+            if j is not None:
                 tables.append([c[j] for c in combos])
                 continue
             table: list = [ERROR] * len(combos)
@@ -359,16 +362,67 @@ class Facts:
         if lo >= hi:
             return
         try:
-            cache = {leaf.id: ops.sequence(_column(combos, j, lo, hi))
-                     for j, leaf in enumerate(leaves)}
-            result = evaluate(out, _dummy(hi - lo), cache)
-            table[lo:hi] = np.broadcast_to(result, (hi - lo,)).tolist()
-        except RaspError:
-            if hi - lo == 1:
-                return
-            mid = (lo + hi) // 2
-            self._fill(out, leaves, combos, lo, mid, table)
-            self._fill(out, leaves, combos, mid, hi, table)
+            result = self._table(out, leaves, combos, lo, hi)
+        except RaspError as e:
+            if isinstance(e.node, Map) and e.node.operation.kind == "function":
+                # the user's Python function: not a value RASP's rules refuse, but code that
+                # fails on values the model would have to handle
+                raise refusal(e.node, f"{e.text} (a value '{e.node.title}' can be given: "
+                                      f"the compiled model would have to hold its result)"
+                              ) from None
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                self._fill(out, leaves, combos, lo, mid, table)
+                self._fill(out, leaves, combos, mid, hi, table)
+            return
+        if _functions(out, leaves):
+            again = self._table(out, leaves, combos, lo, hi)
+            _check_deterministic(out, leaves, combos[lo:hi], result, again)
+        table[lo:hi] = result
+
+
+    def _table(self, out: SOp, leaves: list[SOp], combos: list[tuple], lo: int,
+               hi: int) -> list:
+        cache = {leaf.id: ops.sequence(_column(combos, j, lo, hi))
+                 for j, leaf in enumerate(leaves)}
+        result = evaluate(out, _dummy(hi - lo), cache)
+        return np.broadcast_to(result, (hi - lo,)).tolist()
+
+
+def _again(node: SOp, n: int) -> np.ndarray | None:
+    """`node` evaluated afresh on length n (None where it raises)."""
+    try:
+        return np.asarray(evaluate(node, _dummy(n), {}))
+    except RaspError:
+        return None
+
+
+def _functions(out: SOp, leaves: list[SOp]) -> list[Map]:
+    """The maps of Python functions (rasp.dsl) between the leaves and `out`."""
+    stop = {leaf.id for leaf in leaves}
+    found: dict[int, Map] = {}
+    stack: list[Node] = [out]
+    while stack:
+        node = stack.pop()
+        if node.id in stop or node.id in found:
+            continue
+        if isinstance(node, Map) and node.operation.kind == "function":
+            found[node.id] = node
+        stack.extend(node.inputs)
+    return list(found.values())
+
+
+def _check_deterministic(out: SOp, leaves: list[SOp], combos: list[tuple], first: list,
+                         second: list) -> None:
+    """A table is built once: a Python function must give the same result on the same
+    values, or the model would hold one of its answers and the interpreter another."""
+    for combo, a, b in zip(combos, first, second):
+        if key(a) != key(b):
+            function = _functions(out, leaves)[0]
+            given = ", ".join(f"{leaf.title} = {v!r}" for leaf, v in zip(leaves, combo))
+            raise refusal(function, f"the Python function '{function.operation.symbol}' is "
+                                    f"not deterministic: '{out.title}' gave {a!r} and then "
+                                    f"{b!r}" + (f" where {given}" if given else ""))
 
 
 def _most_selected(selector: Selector, n: int) -> int:

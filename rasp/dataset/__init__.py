@@ -8,8 +8,8 @@ Dask cluster (`rasp dataset ... --format parquet [--workers N | --scheduler ADDR
                               counts={"train": 100_000, "val": 1000, "test": 1000}),
              Path("data/reverse"), workers=2)
 
-The only package of rasp that imports pyarrow and dask, and only when a run starts: pip
-install 'rasp-lang[scale]'.
+The only package of rasp that imports pyarrow and dask, and only when a run starts
+(SCALE_MISSING says how to install them).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from .shard import unpack_bits
 __all__ = ["SCALE_MISSING", "DatasetError", "Options", "generate", "plan", "split_of",
            "unpack_bits", "missing_extra"]
 
+# what works wherever rasp came from, and the checkout's extra (no index serves rasp-lang)
 SCALE_MISSING = ("Parquet datasets and Dask need pyarrow and dask: pip install "
-                 "'rasp-lang[scale]' (or pip install 'dask[distributed]' pyarrow pandas)")
+                 "'dask[distributed]' pyarrow pandas (in a checkout of rasp: pip install "
+                 "'.[scale]')")
 
 
 def missing_extra(cluster: bool) -> str | None:

@@ -4,8 +4,8 @@ one (`scheduler`), then write `dataset.json`. Dask is imported only for the last
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import claim_folder, write_atomic
+from ..files import claim_folder, json_text, write_atomic
 from ..train.program import Program
 from .plan import SPLITS, Shard, plan, shares_of
 from .shard import COMPRESSION, ROW_GROUP_ROWS, Job, ShardResult, finished, run_shard, union_type
@@ -70,6 +70,33 @@ def _local(job: Job, work: list[tuple[Shard, str | None]]) -> Iterator[ShardResu
         yield run_shard(job, shard, kind)
 
 
+# seconds to wait for a scheduler to answer (a peer that takes the connection and never
+# answers would otherwise hold the run until it closes)
+CONNECT_TIMEOUT = 10
+
+
+def _check_scheduler(address: str) -> None:
+    """That a Dask scheduler answers at `address` within CONNECT_TIMEOUT seconds: Client
+    itself waits without end on a peer that takes the connection and never answers."""
+    async def identity() -> None:
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.run(asyncio.wait_for(identity(), CONNECT_TIMEOUT))
+    except TimeoutError:
+        raise DatasetError(f"no Dask scheduler answered at {address} within "
+                           f"{CONNECT_TIMEOUT} s") from None
+    except (OSError, ValueError, TypeError) as e:  # refused, unreachable, not an address
+        raise DatasetError(f"cannot connect to the scheduler at {address}: {e}") from None
+
+
 class _Dask:
     """A client on a local cluster of processes, or on the scheduler at `address`."""
 
@@ -82,7 +109,8 @@ class _Dask:
                                         processes=True, dashboard_address=":0")
             self.client = Client(self.cluster)
         else:
-            self.client = Client(address)
+            _check_scheduler(address)
+            self.client = Client(address, timeout=CONNECT_TIMEOUT)
 
     def run(self, job: Job, work: list[tuple[Shard, str | None]]) -> Iterator[ShardResult]:
         from dask.distributed import as_completed
@@ -144,7 +172,7 @@ def generate(program: Program, options: Options, out: Path, workers: int | None 
         ordered = [results[s.name] for s in shards]
         _tidy(out / DATA, {s.file for s in shards})
         description = describe(program, options, ordered, final)
-        write_atomic(out / MANIFEST, json.dumps(description, indent=1, ensure_ascii=False)
+        write_atomic(out / MANIFEST, json_text(description, indent=1, ensure_ascii=False)
                      + "\n")
     return description
 
@@ -231,8 +259,7 @@ def describe(program: Program, options: Options, results: list[ShardResult],
                     "sha256": hashlib.sha256(program.source.encode()).hexdigest(),
                     "source": program.source},
         "analysis": program.analysis.to_json(),
-        "heads": [{"column": f"sel_{h.key}", "layer": h.layer, "head": h.head + 1,
-                   "selector": h.selector} for h in program.heads],
+        "heads": [{"column": f"sel_{h.key}"} | h.to_json() for h in program.heads],
         "alphabet": list(options.alphabet), "lengths": list(options.lengths),
         "bos": options.bos, "sampler": options.sampler, "seed": options.seed,
         "shard_size": options.shard_size, "selections": options.selections,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RaspError, format_error
-from ..files import atomic
+from ..errors import RaspError, format_error, split_lines
+from ..files import atomic, json_text
 from ..interpreter import Interpreter
 from ..train.program import Program
 from ..train.sampling import make_sampler
@@ -123,7 +123,7 @@ def union_type(kinds: set[str]) -> str:
 
 def _as_type(outputs: list[list], kind: str) -> list[list]:
     if kind == "json":
-        return [[json.dumps(v.item() if isinstance(v, np.generic) else v, ensure_ascii=False)
+        return [[json_text(v.item() if isinstance(v, np.generic) else v, ensure_ascii=False)
                  for v in out] for out in outputs]
     if kind == "double":
         return [[float(v) for v in out] for out in outputs]
@@ -170,7 +170,7 @@ def _short(tokens: list) -> str:
 
 def _failure(e: RaspError, tokens: list) -> str:
     """One line: the error at its place in the program, and the input."""
-    first = format_error(e).splitlines()[0]
+    first = split_lines(format_error(e))[0]
     return f"{first} (on the input {_short(tokens)})"
 
 
@@ -259,7 +259,7 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
     try:
         program = load(job)
     except RaspError as e:
-        result.error = format_error(e).splitlines()[0]
+        result.error = split_lines(format_error(e))[0]
         return result
     raw = draw_inputs(job, shard)
     inputs = [[job.bos, *t] for t in raw] if job.bos is not None else raw
@@ -294,7 +294,7 @@ def run_shard(job: Job, shard: Shard, output_type: str | None = None) -> ShardRe
             columns[f"sel_{head.key}"] = pa.array(packed[k], type=pa.binary())
     result.rows = len(inputs)
     table = pa.table(columns).replace_schema_metadata(
-        {METADATA_KEY: json.dumps(_record(job, shard, result), ensure_ascii=False)})
+        {METADATA_KEY: json_text(_record(job, shard, result), ensure_ascii=False)})
     folder = Path(job.out)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic(folder / shard.file, "wb") as f:

@@ -16,8 +16,9 @@ from .folder import save_folder, verify
 __all__ = ["save_folder", "to_torch", "to_transformer_lens", "transformer_lens_config",
            "transformer_lens_state_dict", "verify"]
 
-INTEROP_MISSING = ("this needs the interop extra: pip install 'rasp-lang[interop]' "
-                   "(torch, transformer-lens, safetensors)")
+INTEROP_MISSING = ("this needs PyTorch and TransformerLens: pip install torch "
+                   "transformer-lens safetensors (in a checkout of rasp: pip install "
+                   "'.[interop]')")
 
 
 def _need(lens: bool = False) -> None:

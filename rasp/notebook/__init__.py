@@ -29,13 +29,13 @@ import numpy as np
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from .. import ast
 from ..analysis import Analysis
-from ..display import colour_diagnostic, show_application, show_value
-from ..draw import DrawingError, Flow, to_dot, to_svg, to_text
-from ..errors import RaspError, format_error
+from ..display import colour_diagnostic, show_value
+from ..draw import DrawingError, to_dot, to_svg
+from ..errors import RaspError, format_error, split_lines
 from ..graph import Selector, SOp
 from ..interpreter import Interpreter
+from ..outcomes import RESULTS, Analyzed, Drawn, Exited, Outcome, Shown, render
 from ..parser import parse
 from ..values import Applied, prepare_input
 from .displays import analysis_html, matrix_html, sequence_html
@@ -45,78 +45,46 @@ __all__ = ["load_ipython_extension", "unload_ipython_extension", "Session", "Res
 
 # ---------------------------------------------------------------- the cell's session
 
-class _CellInterpreter(Interpreter):
-    """A script's session, and the evaluator's host, with two differences for cells: the last
-    statement of a cell keeps what it printed and the value it showed, to become the cell's
-    `Result`; and `draw` shows its picture in the notebook instead of writing files."""
+class Cells:
+    """Runs `%%rasp` cells in one session: a script's (not interactive: the REPL's echo of
+    every assignment would bury a cell's results) that writes no drawing files, since the
+    notebook shows the picture. The outcome of a cell's last statement is the cell's result;
+    the outcomes before it print as they come."""
 
     def __init__(self) -> None:
-        self._final: ast.Stmt | None = None  # the last statement of the cell
-        self._running_final = False  # whether the last statement is running
-        self._captured: list[str] = []  # what it printed
-        self._shown: Any = None  # what it showed: a value, an Analysis or a Flow
-        # not interactive: the REPL's echo of every assignment would bury a cell's results
-        super().__init__(out=self._line, warn=_to_stderr, interactive=False)
-
-    def _line(self, line: str) -> None:
-        if self._running_final:
-            self._captured.append(line)
-        else:
-            print(line)  # sys.stdout when printed: the kernel sends it to the running cell
+        # print: sys.stdout when printed, which the kernel sends to the running cell
+        self.interpreter = Interpreter(out=print, warn=_to_stderr, draw_dir=None)
 
     def cell(self, text: str, filename: str, first_line: int) -> Result | None:
         """Run a cell; its result, if its last statement shows one. A RaspError propagates,
         after what the cell printed."""
-        self._captured, self._shown = [], None
-        statements = parse(text, filename, first_line).statements  # a syntax error: raised
-        self._final = statements[-1] if statements else None
+        statements = parse(text, filename, first_line).statements
+        if not statements or _exited(self.interpreter.execute(statements[:-1], filename)):
+            return None
+        final: list[Outcome] = []  # what the last statement gives
         try:
-            self.run(text, filename, first_line)
+            self.interpreter.execute(statements[-1:], filename, sink=final.append)
         except BaseException:
-            if self._captured:  # what the failing statement printed, before its error
-                print("\n".join(self._captured))
+            for outcome in final:  # what the failing statement printed, before its error
+                render(outcome, print, _to_stderr)
             raise
-        finally:
-            self._final, self._running_final = None, False
-        captured = self._captured
-        if self.exited:  # `exit` ends a REPL; a notebook's session is the kernel's
-            self.exited = False
-            _to_stderr("note: exit ends the cell here; the session goes on")
-        result = _result(self, self._shown, captured) if self._shown is not None else None
-        if result is None and captured:
-            print("\n".join(captured))
-        return result
+        lines: list[str] = []
+        for outcome in final:
+            render(outcome, lines.append, _to_stderr)
+        if not _exited(final) and final and isinstance(final[-1], RESULTS):
+            return _result(self.interpreter, final[-1], lines)
+        if lines:
+            print("\n".join(lines))
+        return None
 
-    def _final_at(self, span: Any, part: str) -> bool:
-        """Whether `span` is that of the `part` of the cell's last statement (not of a
-        statement run inside it: in a loaded file, a function), which then starts."""
-        final = self._final
-        own = getattr(final, part, None)
-        hit = own is not None and own.span == span and own.span.source.name == span.source.name
-        self._running_final = self._running_final or hit
-        return hit
 
-    def show(self, name: str | None, value: Any, span: Any, examples: bool = True) -> None:
-        if isinstance(self._final, ast.ExprStmt) and self._final_at(span, "expr"):
-            self._shown = value
-        super().show(name, value, span, examples)
-
-    def analyze_node(self, node: Any, span: Any) -> Analysis:
-        final = isinstance(self._final, ast.Analyze) and self._final_at(span, "sop")
-        report = super().analyze_node(node, span)
-        if final:
-            self._shown = report
-        return report
-
-    def draw(self, node: Any, example: Any, span: Any, input_span: Any, top: bool) -> None:
-        """The REPL's text without its `drawing:` line: the picture is the cell's result."""
-        final = isinstance(self._final, ast.Draw) and self._final_at(span, "sop")
-        flow, result = self.flow(node, example, span, input_span)
-        if top:
-            self.emit(to_text(flow).splitlines())
-            self.emit(show_application(flow.example, result, self.settings.full_display))
-        if final:
-            self._shown = flow
+def _exited(outcomes: list[Outcome]) -> bool:
+    """Whether the statements ran `exit`, which ends a REPL; a notebook's session is the
+    kernel's, and goes on."""
+    if any(isinstance(outcome, Exited) for outcome in outcomes):
+        _to_stderr("note: exit ends the cell here; the session goes on")
+        return True
+    return False
 
 
 def _to_stderr(text: str) -> None:
@@ -144,15 +112,20 @@ class Result:
         return self.svg
 
 
-def _result(session: Interpreter, shown: Any, lines: list[str]) -> Result:
+def _result(session: Interpreter, outcome: Shown | Analyzed | Drawn,
+            lines: list[str]) -> Result:
     text = "\n".join(lines)
-    if isinstance(shown, Flow):
-        try:
-            return Result(shown, text, svg=to_svg(to_dot(shown)))
-        except DrawingError as e:
-            _to_stderr(f"note: {e}: the drawing is shown as text")
-            return Result(shown, text)
-    return Result(shown, text, html=_html(session, shown, _name(shown)))
+    match outcome:
+        case Drawn(flow=flow):
+            try:
+                return Result(flow, text, svg=to_svg(to_dot(flow)))
+            except DrawingError as e:
+                _to_stderr(f"note: {e}: the drawing is shown as text")
+                return Result(flow, text)
+        case Analyzed(analysis=analysis):
+            return Result(analysis, text, html=analysis_html(analysis))
+        case Shown(value=value):
+            return Result(value, text, html=_html(session, value, _name(value)))
 
 
 def _name(value: Any) -> str:
@@ -192,7 +165,7 @@ class Session:
     string, or a list, tuple or numpy array of atoms. Mistakes raise RaspError, which the
     notebook shows as the RASP message (no traceback)."""
 
-    def __init__(self, interpreter: _CellInterpreter):
+    def __init__(self, interpreter: Interpreter):
         self.interpreter = interpreter
 
     def __repr__(self) -> str:
@@ -250,9 +223,9 @@ class RaspMagics(Magics):
     """`%%rasp` runs its cell in the notebook's session; `%rasp STATEMENTS` runs one line,
     and a bare `%rasp` gives the session (as `rasp_session`)."""
 
-    def __init__(self, shell: InteractiveShell, session: _CellInterpreter):
+    def __init__(self, shell: InteractiveShell, cells: Cells):
         super().__init__(shell)
-        self.session = session
+        self.cells = cells
 
     @no_var_expand  # `{` and `$` are RASP's: no Python interpolation in the line
     @line_cell_magic
@@ -265,11 +238,11 @@ class RaspMagics(Magics):
         if cell is None:
             number, column = _line_position(shell, line)
             # spaces in place of `%rasp `: an error's columns are those of the cell's line
-            return self.session.cell(" " * column + line, f"In[{count}]", number)
+            return self.cells.cell(" " * column + line, f"In[{count}]", number)
         if line.strip():
             _to_stderr(f"note: %%rasp takes no arguments: ignored {line.strip()!r}")
         # the cell's line 1 is `%%rasp`: its text starts on line 2, as the editor numbers it
-        return self.session.cell(cell, f"In[{count}]", 2)
+        return self.cells.cell(cell, f"In[{count}]", 2)
 
 
 def _cell_number(shell: InteractiveShell) -> int:
@@ -284,7 +257,7 @@ def _line_position(shell: InteractiveShell, line: str) -> tuple[int, int]:
     column before it (1 and 0 when the cell does not show it, as when code calls the magic)."""
     history = shell.history_manager
     cell = history.input_hist_raw[-1] if history is not None and history.input_hist_raw else ""
-    for number, text in enumerate(cell.splitlines(), 1):
+    for number, text in enumerate(split_lines(cell), 1):
         magic = text.find("%rasp")
         if magic >= 0 and text.find(line, magic) >= 0:
             return number, text.find(line, magic)
@@ -305,8 +278,9 @@ def _rasp_error(shell: InteractiveShell, etype: type, value: BaseException, tb: 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
     """`%load_ext rasp`: a fresh session, the magics, `rasp_session`, the displays."""
-    interpreter = _CellInterpreter()
-    shell.register_magics(RaspMagics(shell, interpreter))
+    cells = Cells()
+    interpreter = cells.interpreter
+    shell.register_magics(RaspMagics(shell, cells))
     shell.user_ns["rasp_session"] = Session(interpreter)
     shell.set_custom_exc((RaspError,), _rasp_error)
     assert shell.display_formatter is not None  # made by the shell's __init__

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..analysis import Analysis
 from ..display import format_cell, format_example
+from ..errors import split_lines
 from ..ops import seq_type
 from ..values import prepare_input
 
@@ -73,7 +74,7 @@ def matrix_html(name: str, example: Any, matrix: np.ndarray) -> str:
 def analysis_html(report: Analysis) -> str:
     """Layers and heads: a row per layer with its attention heads (selector -> what it
     aggregates) and its feed-forward maps; the summary above, the warnings below."""
-    summary = report.report().splitlines()[0]
+    summary = split_lines(report.report())[0]
     rows = []
     for layer in report.layers:
         heads = "<br>".join(

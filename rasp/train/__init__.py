@@ -6,7 +6,8 @@
     run = train(data, epochs=20, supervise=True, out="runs/reverse")
     run.metrics["test"]["token_accuracy"]
 
-Datasets need only numpy; `train` needs PyTorch (`pip install 'rasp-lang[train]'`).
+Datasets need only numpy; `train` needs PyTorch and matplotlib (TORCH_MISSING says how to
+install them).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from .program import Program, load_program
 __all__ = ["Dataset", "Program", "load_program", "make_dataset", "missing_extra", "train",
            "TORCH_MISSING"]
 
-TORCH_MISSING = ("training needs PyTorch and matplotlib: pip install 'rasp-lang[train]' "
-                 "(or pip install torch matplotlib)")
+# what works wherever rasp came from (a wheel, a checkout), and the checkout's extra: no
+# package index serves rasp-lang, so the extra by that name would fail
+TORCH_MISSING = ("training needs PyTorch and matplotlib: pip install torch matplotlib (in a "
+                 "checkout of rasp: pip install '.[train]')")
 
 
 def missing_extra() -> str | None:

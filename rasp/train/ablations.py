@@ -40,7 +40,8 @@ def run_folder(config: TrainConfig) -> str:
 
 def summary_row(run: Run) -> dict:
     c = run.config
-    return {"layers": c.layers, "heads": c.heads, "d_model": c.d_model,
+    return {"folder": run_folder(c), "interrupted": run.interrupted,
+            "layers": c.layers, "heads": c.heads, "d_model": c.d_model,
             "supervised": c.supervise, "seed": c.seed,
             "attention_loss": c.attention_loss if c.supervise else None,
             "test": {k: v for k, v in run.metrics["test"].items() if k != "by_length"},
@@ -52,22 +53,29 @@ def summary_row(run: Run) -> dict:
 def run_ablations(dataset: Dataset, base: TrainConfig, seeds: list[int], out: Path | None,
                   quiet: bool = False, stream: Any = None,
                   after: Callable[[Run, Path | None], None] | None = None,
-                  force: bool = False) -> list[dict]:
+                  force: bool = False) -> dict:
     """Train every variant with every seed; `after(run, folder)` sees each finished run.
-    `force`: replace the files of earlier runs in the runs' folders (see train)."""
+    `force`: replace the files of earlier runs in the runs' folders (see train). Returns the
+    summary: {"complete", "runs": a summary_row per run, "missing": the folders of the runs
+    that Ctrl-C left out}; an interrupted run (kept at its best checkpoint) ends the sweep."""
     base = base.checked(dataset)
-    rows = []
-    for config in variants(base):
-        for seed in seeds:
-            each = dataclasses.replace(config, seed=seed)
-            folder = out / run_folder(each) if out is not None else None
+    planned = [dataclasses.replace(config, seed=seed)
+               for config in variants(base) for seed in seeds]
+    rows: list[dict] = []
+    for each in planned:
+        folder = out / run_folder(each) if out is not None else None
+        try:
             run = train(dataset, each, out=folder, quiet=quiet, stream=stream, force=force)
             if after is not None:
                 after(run, folder)
-            rows.append(summary_row(run))
-            if run.interrupted:
-                return rows
-    return rows
+        except KeyboardInterrupt:  # outside the training loop (saving, plotting): missing
+            break
+        rows.append(summary_row(run))
+        if run.interrupted:
+            break
+    missing = [run_folder(each) for each in planned[len(rows):]]
+    complete = not missing and not any(row["interrupted"] for row in rows)
+    return {"complete": complete, "runs": rows, "missing": missing}
 
 
 def table(rows: list[dict]) -> str:

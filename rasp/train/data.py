@@ -11,7 +11,6 @@ padding.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RaspError, RaspValueError
-from ..files import atomic, claim_folder, write_atomic
+from ..files import atomic, claim_folder, json_text, write_atomic
 from ..interpreter import Interpreter
 from .program import HeadSpec, Program, load_program
 from .sampling import check_alphabet, make_sampler, sample_inputs
@@ -37,6 +36,7 @@ class Group:
     x: np.ndarray  # (B, n) token codes
     y: np.ndarray  # (B, n) class codes; -1 for a value never seen in training
     selections: np.ndarray  # (heads, B, n, n) bool: each analysed head's selector
+    positions: list[int] = field(default_factory=list)  # each input's place in its split
 
     @property
     def length(self) -> int:
@@ -52,9 +52,14 @@ class Split:
         return sum(len(g.inputs) for g in self.groups)
 
     def records(self) -> Iterator[tuple[list, list, np.ndarray]]:
-        for g in self.groups:
-            for i in range(len(g.inputs)):
-                yield g.inputs[i], g.outputs[i], g.selections[:, i]
+        """(input, output, selections) of every input, in the split's order: as drawn,
+        shuffled with the seed, not grouped by length (a stream of the JSONL file would
+        otherwise be a length curriculum)."""
+        placed = sorted((p, g, i) for g, group in enumerate(self.groups)
+                        for i, p in enumerate(group.positions))
+        for _, g, i in placed:
+            group = self.groups[g]
+            yield group.inputs[i], group.outputs[i], group.selections[:, i]
 
 
 @dataclass
@@ -87,8 +92,7 @@ class Dataset:
         return {"file": self.program.file, "name": self.program.name,
                 "program_sha256": hashlib.sha256(self.program.source.encode()).hexdigest(),
                 "analysis": self.program.analysis.to_json(),
-                "heads": [{"layer": h.layer, "head": h.head, "selector": h.selector}
-                          for h in self.heads],
+                "heads": [h.to_json() for h in self.heads],
                 "alphabet": self.alphabet, "lengths": list(self.lengths), "bos": self.bos,
                 "sampler": self.sampler, "seed": self.seed, "vocab": self.vocab,
                 "classes": self.classes, "sizes": {"train": self.train.size,
@@ -153,7 +157,8 @@ def _split(program: Program, inputs: list[list], outputs: list[list], vocab: lis
         x = np.array([[token_code[t] for t in tokens] for tokens in group_inputs])
         y = np.array([[class_code.get(v, -1) for v in out] for out in group_outputs])
         split.groups.append(Group(group_inputs, group_outputs, x.reshape(len(members), n),
-                                  y.reshape(len(members), n), program.selections(group_inputs)))
+                                  y.reshape(len(members), n), program.selections(group_inputs),
+                                  members))
     return split
 
 
@@ -180,10 +185,10 @@ def write_jsonl(dataset: Dataset, out: Path, selections: bool = False,
             path = out / f"{name}.jsonl"
             with atomic(path, "w") as f:
                 for tokens, output, sel in getattr(dataset, name).records():
-                    f.write(json.dumps(_record(dataset, tokens, output, sel, selections),
+                    f.write(json_text(_record(dataset, tokens, output, sel, selections),
                                        ensure_ascii=False) + "\n")
             written.append(path)
-        meta = write_atomic(out / "meta.json", json.dumps(dataset.describe(), indent=1,
+        meta = write_atomic(out / "meta.json", json_text(dataset.describe(), indent=1,
                                                           ensure_ascii=False) + "\n")
     return [*written, meta]
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RaspValueError
-from ..files import atomic, claim_folder, write_atomic
+from ..files import atomic, claim_folder, json_text, write_atomic
 from .data import Dataset, Group, Split, make_dataset
 from .metrics import Accuracy, Agreement
 from .model import POSITIONS, ModelConfig, Transformer
@@ -144,10 +144,10 @@ class Run:
                         "state_dict": self.model.state_dict(),
                         "vocab": [_plain(t) for t in self.dataset.vocab],
                         "classes": [_plain(c) for c in self.dataset.classes]}, f)
-        write_atomic(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
-        write_atomic(out / "metrics.json", json.dumps(self.metrics, indent=1) + "\n")
+        write_atomic(out / "history.jsonl", "".join(json_text(r) + "\n" for r in self.history))
+        write_atomic(out / "metrics.json", json_text(self.metrics, indent=1) + "\n")
         sums = {name: _sha256(out / name) for name in RUN_FILES if name != MANIFEST}
-        write_atomic(out / MANIFEST, json.dumps(self.describe() | {"files": sums}, indent=1,
+        write_atomic(out / MANIFEST, json_text(self.describe() | {"files": sums}, indent=1,
                                                 ensure_ascii=False, default=str) + "\n")
 
     def describe(self) -> dict:
@@ -288,6 +288,12 @@ def _batches(split: Split, size: int, rng: np.random.Generator) -> list[tuple[in
     return [out[i] for i in rng.permutation(len(out))]
 
 
+def _epoch_line(record: dict, epochs: int) -> str:
+    """The start of a log's line for an epoch: what the bar shows at the epoch's end."""
+    return (f"epoch {record['epoch']}/{epochs} loss {record['train_loss']:.4f} acc "
+            f"{record['train_token_accuracy']:.3f}")
+
+
 def _progress_bar(stream: Any, epoch: int, epochs: int) -> Callable[[int, int, float, float],
                                                                      None]:
     def show(done: int, total: int, loss: float, accuracy: float) -> None:
@@ -334,20 +340,21 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
 def _train_run(run: Run, folder: Path | None, quiet: bool, stream: Any) -> None:
     """Fit, then evaluate the best checkpoint on the test split."""
     stream = stream or sys.stderr
-    bar = not quiet and hasattr(stream, "isatty") and stream.isatty()
+    bar = hasattr(stream, "isatty") and stream.isatty()
     try:
-        _fit(run, folder, stream if bar else None)
+        _fit(run, folder, None if quiet else stream, bar)
     except KeyboardInterrupt:
         run.interrupted = True
-        if bar:
+        if not quiet:
             stream.write("\ninterrupted: keeping the best checkpoint so far\n")
     run.metrics = evaluate(run, run.dataset.test)
     run.metrics["interrupted"] = run.interrupted
 
 
-def _fit(run: Run, folder: Path | None, stream: Any) -> None:
+def _fit(run: Run, folder: Path | None, stream: Any, bar: bool) -> None:
     """Epochs of training and validation; the model ends with the best checkpoint's weights,
-    however the loop ends (Ctrl-C too)."""
+    however the loop ends (Ctrl-C too). On `stream`, a terminal (`bar`) sees a bar filling
+    during each epoch, and a log (a file, a pipe) one line after each."""
     c, model = run.config, run.model
     objective = _Objective(run)
     optimiser = torch.optim.Adam(model.parameters(), lr=c.lr)
@@ -357,7 +364,7 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
     best, best_loss, perfect, started = None, float("inf"), 0, time.time()
     try:
         for epoch in range(1, c.epochs + 1):
-            show = _progress_bar(stream, epoch, c.epochs) if stream is not None else None
+            show = _progress_bar(stream, epoch, c.epochs) if stream and bar else None
             record = {"epoch": epoch, "lr": schedule.get_last_lr()[0]}
             record |= _train_epoch(run, objective, optimiser, groups, rng, show)
             schedule.step()
@@ -373,9 +380,11 @@ def _fit(run: Run, folder: Path | None, stream: Any) -> None:
             run.history.append(record)
             if folder is not None:  # to follow the run; Run.save writes it again, whole
                 with (folder / "history.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
+                    f.write(json_text(record) + "\n")
             if stream is not None:
-                stream.write(f"  val loss {val['loss']:.4f} acc {val['token_accuracy']:.3f}\n")
+                stream.write(("" if bar else _epoch_line(record, c.epochs))
+                             + f"  val loss {val['loss']:.4f} acc {val['token_accuracy']:.3f}\n")
+                stream.flush()
             perfect = perfect + 1 if val["token_accuracy"] == 1.0 else 0
             if perfect >= STOP_AFTER_PERFECT:
                 break
@@ -453,6 +462,6 @@ def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
             continue
         scores = {slot: agreement[(k, slot)].result() for slot in range(slots)}
         slot = supervised.get(k, min(scores, key=lambda s: scores[s]["tv"]))
-        report.append({"layer": h.layer, "head": h.head + 1, "selector": h.selector,
-                       "model_head": slot + 1, "supervised": k in supervised} | scores[slot])
+        report.append(h.to_json() | {"model_head": slot + 1, "supervised": k in supervised}
+                      | scores[slot])
     return {"test": result | {"loss": loss_sum / split.size}, "attention": report}

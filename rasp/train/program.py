@@ -37,6 +37,11 @@ class HeadSpec:
     def key(self) -> str:
         return f"L{self.layer}H{self.head + 1}"
 
+    def to_json(self) -> dict:
+        """The head in every file train and dataset write: numbered as the analysis prints
+        it, layer and head 1-based (`key`'s L1H1 is {"layer": 1, "head": 1})."""
+        return {"layer": self.layer, "head": self.head + 1, "selector": self.selector}
+
 
 class Program:
     """An s-op `name` of a session, with its analysis."""

@@ -95,7 +95,21 @@ def test_numbers_beyond_float_precision_as_categorical_keys():
     exact('load "sort";', "sort_unique(tokens_int, tokens_int)", [-3, 7, 2 ** 60, 10 ** 18], 4)
     model = compiled('load "sort";', "sort_unique(tokens_int, tokens_int)",
                      [-3, 7, 2 ** 60, 10 ** 18], 4)
+    # their means cannot be enumerated, so the output has no value set: floats
     assert model.forward([2 ** 60, -3, 10 ** 18, 7]) == [-3.0, 7.0, 1e18, 2.0 ** 60]
+
+
+def test_numerical_outputs_are_ints_where_the_interpreter_gives_ints(tmp_path):
+    """A tokens_int program's copied tokens decode as ints, also from the saved file; a
+    number the value set holds only as a float (a mean) stays a float."""
+    model = compiled('load "sort";', "sort_stable(tokens_int, tokens_int)", [1, 2, 3, 10], 4)
+    assert model.config["output"]["kind"] == "numerical"
+    for m in (model, Model.load(model.save(tmp_path / "sort.npz"))):
+        out = m.forward([3, 1, 10])
+        assert out == [1, 3, 10] and [type(v) for v in out] == [int, int, int]
+    mean = compiled("", "aggregate(select(indices, indices, <=), tokens_int)", [1, 2], 2)
+    out = mean.forward([1, 2])
+    assert out == [1, 1.5] and [type(v) for v in out] == [int, float]
 
 
 def test_inputs_the_interpreter_rejects_are_not_counted():

@@ -29,12 +29,12 @@ def test_prints_the_summary_and_the_check():
     assert "saved" not in text
 
 
-def test_saves_a_model_that_runs_without_the_session(tmp_path):
+def test_saves_a_model_that_runs_without_the_session(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the statement saves below the current folder
     it, lines = session()
-    path = tmp_path / "dyck"
-    it.run(f'load "dyck";\ncompile(dyck1, ["(", ")"], 10, "{path}");', "s.rasp")
-    assert lines[-1] == f"saved {path}.npz"
-    model = Model.load(f"{path}.npz")
+    it.run('load "dyck";\ncompile(dyck1, ["(", ")"], 10, "dyck");', "s.rasp")
+    assert lines[-1] == "saved dyck.npz"
+    model = Model.load(tmp_path / "dyck.npz")
     for text in ["(()))(", "((((", "()()()()()"]:
         assert model.forward(text) == it.evaluate("dyck1", text)
 
@@ -55,7 +55,8 @@ def test_numeric_tokens_and_an_expression():
     ('compile(tokens, "ab", 0);', "max_len must be a positive integer, got 0", 23),
     ('compile(tokens, "ab", 2.5);', "max_len must be a positive integer, got 2.5", 23),
     ('compile(tokens, "ab", 3, 4);', "compile saves to a path, a string, got 4", 26),
-    ('compile(tokens, "ab", 3, "/no/such/folder/m");', "cannot write /no/such/folder/m.npz", 26),
+    ('compile(tokens, "ab", 3, "no/such/folder/m");', "cannot write no/such/folder/m", 26),
+    ('compile(tokens, "ab", 3, "/tmp/m");', "only below the current folder", 26),
     ('compile(tokens_int + 1, "ab", 3);', "vocabulary item 'a' is not a valid input", 9),
     ("x = compile(tokens);", "'compile' is a statement, not a function: write "
      "'compile(sop, vocab, max_len);'", 5),
@@ -80,12 +81,13 @@ def test_a_refusal_names_the_node():
 
 
 def test_a_model_that_disagrees_is_reported_and_not_saved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     wrong = Verification(checked=2, agreed=1, lengths={1: [2, 1]},
                          mismatches=[(["a"], [0], [1])])
     monkeypatch.setattr(Compiled, "verify", lambda self, sample=None: wrong)
     it, lines = session()
     with pytest.raises(RaspError) as info:
-        it.run(f'a = 1;\ncompile(indices, "ab", 3, "{tmp_path / "m"}");', "s.rasp")
+        it.run('a = 1;\ncompile(indices, "ab", 3, "m");', "s.rasp")
     assert "disagrees with the interpreter: a bug in the compiler" in info.value.message
     assert (info.value.line, info.value.column) == (2, 1)
     assert "mismatch on ['a']" in "\n".join(lines)
@@ -98,12 +100,28 @@ def test_compile_stays_an_ordinary_name():
     assert it.evaluate("y", "abc") == [1, 2, 3]
 
 
-def test_in_a_loaded_file_it_compiles_and_saves_quietly(tmp_path):
-    saved = tmp_path / "model"
-    (tmp_path / "m.rasp").write_text(f'x = length - indices;\ncompile(x, "ab", 4, "{saved}");\n')
+def test_in_a_loaded_file_it_compiles_quietly_and_saves_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.rasp").write_text('x = length - indices;\ncompile(x, "ab", 4);\n')
     it, lines = session()
     main = tmp_path / "main.rasp"
     main.write_text('load "m";\n')
     it.run(main.read_text(), str(main))
-    assert lines == []
-    assert Model.load(f"{saved}.npz").forward("abab") == [4, 3, 2, 1]
+    assert lines == []  # a loaded file's statements print nothing
+    (tmp_path / "m.rasp").write_text('x = length - indices;\ncompile(x, "ab", 4, "model");\n')
+    with pytest.raises(RaspError, match="compile saves no model from a loaded file"):
+        Interpreter(out=lambda line: None).run(main.read_text(), str(main))
+    assert list(tmp_path.glob("model*")) == []
+
+
+def test_a_refusal_past_a_limit_says_where_the_limits_are_set():
+    """The statement has no --max-values: its refusal keeps the flag's name (the one rule's
+    text) and a note says the statement uses the defaults, set by `rasp compile` or Limits."""
+    it, _ = session()
+    with pytest.raises(RaspError) as caught:
+        it.run('compile(indices, "ab", 30000);', "s.rasp")
+    text = format_error(caught.value)
+    assert "has 30,000 values (limit --max-values 20,000)" in text
+    assert ("s.rasp:1:1: note: the statement compiles with the default limits: they are "
+            "options of `rasp compile` (--max-values, --max-table, --max-units) and of "
+            "Interpreter.compile(..., limits=Limits(...))") in text
