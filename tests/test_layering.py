@@ -49,8 +49,11 @@ FRONT_ENDS = {"runner", "repl", "commands", "__main__"}
 LAZY = {"__init__": {"notebook"}}
 # what a subpackage may not import, beyond the front ends
 SUBPACKAGE_LIMITS = {"compiler": {"evaluator", "interpreter", "display", "draw"}}
-# third-party packages and the only modules (or subpackages) that may import them
-THIRD_PARTY = {"lark": {"parser"}, "prompt_toolkit": {"repl"}, "torch": {"train"},
+# third-party packages and the only modules (or subpackages) that may import them (the
+# safetensors format is read and written with numpy, in compiler/folder.py: its library is the
+# tests' check only)
+THIRD_PARTY = {"lark": {"parser"}, "prompt_toolkit": {"repl"}, "torch": {"train", "interop"},
+               "transformer_lens": {"interop"}, "safetensors": set(),
                "matplotlib": {"train"}, "IPython": {"notebook"}, "nbclient": {"notebook"},
                "dask": {"dataset"}, "pyarrow": {"dataset"}, "tracr": {"compat"},
                "jax": {"compat"}}

@@ -11,6 +11,8 @@ No module of the library imports this package.
     rasp train FILE NAME [...]                             train.py (rasp.train, PyTorch)
     rasp dataset FILE NAME --out DIR [...]                 dataset.py (rasp.train, rasp.dataset)
     rasp generate FILE NAME --prompt P [...]               generate.py (rasp.generation)
+    rasp verify DIR [--dtype float32]                      verify.py (rasp.interop)
+    rasp export M.npz --to FORMAT DIR [...]                export.py (rasp.interop)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TextIO
 
 from ..interpreter import PYTHON_RECURSION_LIMIT, default_memory_limit
 from ..runner import OutputFailed
-from . import analyze, compile, dataset, generate, run, train
+from . import analyze, compile, dataset, export, generate, run, train, verify
 from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, Main
 
 __all__ = ["SUBCOMMANDS", "entry", "main", "prepare_process"]
@@ -34,6 +36,10 @@ SUBCOMMANDS: dict[str, tuple[Main, str, str]] = {
                 "the layers and attention heads that an s-op needs"),
     "compile": (compile.main, "FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]",
                 "the s-op compiled into transformer weights (docs/compiling.md)"),
+    "verify": (verify.main, "DIR [--dtype float32]",
+               "a shared model folder checked again against its program (docs/interop.md)"),
+    "export": (export.main, "M.npz --to safetensors|transformer-lens DIR [--program FILE]",
+               "a model file as a shared folder or TransformerLens weights (docs/interop.md)"),
     "train": (train.main, "FILE NAME [--ablations] [...]",
               "train a transformer to follow the s-op (docs/training.md)"),
     "dataset": (dataset.main, "FILE NAME --out DIR [...]",

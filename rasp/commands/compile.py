@@ -1,10 +1,13 @@
-"""`rasp compile FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]`: the s-op NAME
-compiled into the weights of a transformer (rasp.compiler), checked against the interpreter,
-and saved unless it disagrees. The compiler never sees the session: it gets the s-op."""
+"""`rasp compile FILE NAME --vocab V --max-len N [--out M.npz | --out DIR --format safetensors]
+[--verify K]`: the s-op NAME compiled into the weights of a transformer (rasp.compiler),
+checked against the interpreter, and saved unless it disagrees: an `.npz` file, or a shared
+folder that carries the program (rasp.interop). The compiler never sees the session: it gets
+the s-op."""
 
 from __future__ import annotations
 
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import RaspTypeError
 from ..graph import SOp
@@ -20,6 +23,9 @@ from .common import (
     positive,
     vocab_arguments,
 )
+
+if TYPE_CHECKING:
+    from ..compiler import Compiled
 
 __all__ = ["main"]
 
@@ -40,7 +46,13 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--causal", action="store_true", help="a decoder (masked attention), "
                         "checked against the causal interpreter; a program that reads later "
                         "positions is refused")
-    parser.add_argument("--out", metavar="M.npz", help="save the model here")
+    parser.add_argument("--out", metavar="M.npz|DIR", help="save the model here")
+    parser.add_argument("--format", choices=("npz", "safetensors"), default="npz",
+                        help="npz: one .npz file (default); safetensors: a shared folder "
+                        "(model.safetensors, config.json, program.rasp, README.md; "
+                        "docs/interop.md)")
+    parser.add_argument("--force", action="store_true", help="replace the model a folder "
+                        "holds already")
     parser.add_argument("--verify", type=natural, metavar="K", help="check K random inputs "
                         "per length besides the structured ones (default: every input where "
                         "there are few; 0: no check)")
@@ -73,7 +85,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
                          f"may have (--max-values {args.max_values:,}), and the compiler's "
                          f"tables for {LARGEST_LEN_TRIED:,} lengths or more would take "
                          "gigabytes before it said so")
-    unfit = args.out and modelfile.unfit_target(args.out)
+    unfit = args.out and args.format == "npz" and modelfile.unfit_target(args.out)
     if unfit:  # before compiling: the model could not be saved
         raise UsageError(f"--out: {unfit}")
     loaded = load(args.file, err, causal=args.causal)
@@ -89,8 +101,23 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise refusal
     if args.out:
         try:
-            saved = compiled.model.save(args.out)
+            saved = _save(compiled, loaded.source, args, out)
         except OSError as e:
             raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from None
         out.write(f"saved {saved}\n")
     return EXIT_OK
+
+
+def _save(compiled: Compiled, source: str, args: Any, out: TextIO) -> Path:
+    """Save as --format says; a shared folder also records the check in float32."""
+    if args.format == "npz":
+        return compiled.model.save(args.out)
+    from ..compiler.folder import Source
+    from ..interop import save_folder
+
+    program = Source(source, args.name.strip().rstrip(";"))
+    float32 = None if compiled.verification is None else compiled.verify(args.verify, "float32")
+    if float32 is not None:
+        out.write(f"float32 {float32.report()}\n")
+    return save_folder(compiled.model, args.out, program, compiled.verification, float32,
+                       args.force)

@@ -57,6 +57,9 @@ class Block:
     encoding: Encoding
     start: int
     values: list = field(default_factory=list)  # categorical: the value of each dimension
+    # where the block holds classes of values (a feature only heads read), each dimension's
+    # class: its value stands for all of them
+    members: list | None = None
     _index: dict = field(default_factory=dict, repr=False)
 
     _seen: dict = field(default_factory=dict, repr=False)
@@ -86,10 +89,18 @@ class Block:
 
     def describe(self) -> dict:
         """The block's entry in the saved `layout`."""
-        values = [[representative(x) for x in v] if isinstance(v, tuple) else representative(v)
-                  for v in self.values]
-        return {"name": self.name, "encoding": self.encoding.value, "first": self.start,
-                "last": self.stop - 1, "values": values}
+        found = {"name": self.name, "encoding": self.encoding.value, "first": self.start,
+                 "last": self.stop - 1, "values": [_saved(v) for v in self.values]}
+        if self.members is not None:
+            found["members"] = [[_saved(v) for v in m] for m in self.members]
+        return found
+
+
+def _saved(value: Any) -> Any:
+    """A value as the saved layout holds it: a joint one as a list, a class by its number."""
+    if isinstance(value, tuple):
+        return [representative(x) for x in value]
+    return representative(value)
 
 
 class Layout:

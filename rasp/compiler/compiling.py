@@ -43,10 +43,11 @@ class Compiled:
     def summary(self) -> str:
         return f"{self.model.summary()}\n  compiled in {self.seconds:.2f} s"
 
-    def verify(self, sample: int | None = None) -> Verification:
+    def verify(self, sample: int | None = None, dtype: str = "float64") -> Verification:
         """The model against the interpreter on every length (`sample`: random inputs per
-        length besides the structured ones, where there are too many to check all)."""
-        return verify(self.model, self.target, sample=sample)
+        length besides the structured ones, where there are too many to check all; `dtype`
+        "float32": the forward pass in float32)."""
+        return verify(self.model, self.target, sample=sample, dtype=dtype)
 
     def checked(self, sample: int | None = None) -> Compiled:
         """This result with its verification (`sample` 0: none)."""

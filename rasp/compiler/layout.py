@@ -44,7 +44,9 @@ def lay_out(plan: Plan) -> Residual:
             raise refusal(spec.nodes[0], f"the value set of '{spec.title}' has "
                                          f"{len(product.values):,} values (limit "
                                          f"--max-values {limit:,})")
-        layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, product.values)
+        block = layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, product.values)
+        if product.members:  # the values a trace of the model can tell apart: the classes
+            block.members = [product.members.get(value_key(v), [v]) for v in product.values]
         tables[spec.feature] = product
     return Residual(layout, tables)
 
@@ -125,4 +127,6 @@ def _classes(plan: Plan, spec: Spec, product: Product) -> None:
     for k, c in zip(values, classes):
         first.setdefault(c, typed[k])
     chosen = {k: first[c] for k, c in zip(values, classes)}
+    for k, c in zip(values, classes):
+        product.members.setdefault(value_key(first[c]), []).append(typed[k])
     product.results = [r if r is ERROR else chosen[value_key(r)] for r in product.results]

@@ -53,6 +53,8 @@ class Product:
     results: list  # the value at each combination, or ERROR
     values: list = field(default_factory=list)  # the block's values, set by `collapse`
     table: dict = field(default_factory=dict)  # set by `collapse`
+    # a feature kept as classes (layout._classes): each representative's key -> its class
+    members: dict = field(default_factory=dict)
 
     def collapse(self, blocks: list[Block | None]) -> dict[tuple, tuple[tuple, Any]]:
         """The table as the model sees its inputs: a categorical leaf by the dimension that is

@@ -1,8 +1,9 @@
 """A compiled transformer: its weights in the `rasp-transformer/1` format, the reference forward
 pass, decoding, and saving and loading the `.npz` file (docs/compiling.md).
 
-The forward pass needs numpy alone: `reference_forward(arrays, config, token_ids)` is what any
-numpy user would write from the format's description.
+The forward pass needs numpy alone: `reference_forward(arrays, config, token_ids)`
+(activations.py, which also keeps every activation) is what any numpy user would write from
+the format's description.
 """
 
 from __future__ import annotations
@@ -16,57 +17,10 @@ import numpy as np
 
 from ..errors import RaspValueError
 from ..generation import generate
-from . import modelfile, names
+from . import activations, folder, modelfile, names
+from .activations import Activations, embed, reference_forward, scores, softmax
 from .graph import heads_per_layer_text
 from .valuesets import key
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    """Row softmax, in the stable form (the row's largest logit subtracted first)."""
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _scores(q: np.ndarray, k: np.ndarray, config: dict) -> np.ndarray:
-    """Attention logits [B, n, n]; in a causal model (config "causal": true) a query sees
-    only the keys at or before it: BOS, position 0, is visible to every query."""
-    logits = q @ k.transpose(0, 2, 1)
-    if config.get("causal", False):
-        n = logits.shape[-1]
-        logits = np.where(np.tri(n, dtype=bool), logits, -np.inf)
-    return logits
-
-
-def reference_forward(arrays: dict[str, np.ndarray], config: dict,
-                      token_ids: np.ndarray) -> np.ndarray:
-    """The format's forward pass on a batch of inputs of one length: `token_ids` [B, n] holds
-    rows of embed.token (vocab[i] is row i + 1); returns y [B, n, n_out]."""
-    x = _embed(arrays, token_ids)
-    for number, layer in enumerate(config["layers"]):
-        if layer["heads"]:
-            update = np.zeros_like(x)
-            for h in range(layer["heads"]):
-                head = names.head(number, h)
-                q = x @ arrays[head.query]
-                k = x @ arrays[head.key]
-                v = x @ arrays[head.value]
-                update += _softmax(_scores(q, k, config)) @ v @ arrays[head.output]
-            x = x + update
-        if layer["mlp"]:
-            hidden = x
-            for j in range(layer["mlp"]):
-                if j:
-                    hidden = np.maximum(hidden, 0.0)
-                linear = names.mlp(number, j)
-                hidden = hidden @ arrays[linear.weight] + arrays[linear.bias]
-            x = x + hidden
-    return x[:, 1:] @ arrays[names.UNEMBEDDING]
-
-
-def _embed(arrays: dict[str, np.ndarray], token_ids: np.ndarray) -> np.ndarray:
-    """The residual after the embeddings, BOS (token row 0) prepended to every input."""
-    ids = np.concatenate([np.zeros((len(token_ids), 1), dtype=np.int64), token_ids], axis=1)
-    return arrays[names.TOKEN_EMBEDDING][ids] + arrays[names.POSITION_EMBEDDING][: ids.shape[1]]
 
 
 def _used(matrix: np.ndarray, axis: int) -> np.ndarray:
@@ -79,7 +33,7 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
     """`reference_forward` restricted to the rows and columns of each matrix that are not
     all zero: the same sums without their zero terms, many times faster on compiled models,
     whose blocks read and write few dimensions each."""
-    x = _embed(arrays, token_ids)
+    x = embed(arrays, token_ids)
     for number, layer in enumerate(config["layers"]):
         if layer["heads"]:
             update = np.zeros_like(x)
@@ -93,7 +47,7 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
                 q, k, v = parts
                 out = arrays[head.output]
                 cols = _used(out, 0)
-                update[..., cols] += _softmax(_scores(q, k, config)) @ v @ out[:, cols]
+                update[..., cols] += softmax(scores(q, k, config)) @ v @ out[:, cols]
             x = x + update
         if layer["mlp"]:
             last = layer["mlp"] - 1
@@ -120,11 +74,14 @@ def compact_forward(arrays: dict[str, np.ndarray], config: dict,
 class Model:
     """A compiled RASP program: `forward(tokens)` gives the program's values."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], config: dict):
+    def __init__(self, arrays: dict[str, np.ndarray], config: dict,
+                 source: folder.Source | None = None):
         self.arrays = arrays
         self.config = config
+        self.source = source  # the program, when the model came with it (a shared folder)
         self.vocab = list(config["vocab"])
         self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
+        self._weights: dict[str, dict[str, np.ndarray]] = {"float64": arrays}
         # a numerical output's int values (a file that lists none decodes floats)
         numerical = config["output"]["kind"] == "numerical"
         self._ints = {v for v in config["output"]["values"]
@@ -168,11 +125,34 @@ class Model:
             ids.append(i)
         return ids
 
-    def raw(self, batch: Sequence[Sequence[Any]], compact: bool = False) -> np.ndarray:
-        """y [B, n, n_out] for inputs of one length (`compact`: see compact_forward)."""
+    def raw(self, batch: Sequence[Sequence[Any]], compact: bool = False,
+            dtype: str = "float64") -> np.ndarray:
+        """y [B, n, n_out] for inputs of one length (`compact`: see compact_forward; `dtype`
+        "float32": the weights and every sum in float32, as many users load models)."""
         ids = np.array([self.token_ids(t) for t in batch], dtype=np.int64)
         forward = compact_forward if compact else reference_forward
-        return forward(self.arrays, self.config, ids)
+        return forward(self.weights(dtype), self.config, ids)
+
+    def weights(self, dtype: str = "float64") -> dict[str, np.ndarray]:
+        """The arrays in `dtype` ("float64", as saved, or "float32"), converted once."""
+        if dtype not in ("float64", "float32"):
+            raise RaspValueError(f"dtype must be \"float64\" or \"float32\", not {dtype!r}")
+        if dtype not in self._weights:
+            self._weights[dtype] = {n: a.astype(dtype) for n, a in self.arrays.items()}
+        return self._weights[dtype]
+
+    def run(self, tokens: Sequence[Any]) -> Activations:
+        """The forward pass on one input with every activation kept (activations.Activations:
+        the residual after every stage, each head's attention pattern, each hidden layer),
+        batch axis 1, BOS at position 0."""
+        ids = np.array([self.token_ids(list(tokens))], dtype=np.int64)
+        return activations.run(self.arrays, self.config, ids)
+
+    def trace(self, tokens: Sequence[Any]) -> dict[str, list]:
+        """Every s-op of the layout (by its block's name) decoded from the residual where the
+        model writes it, at each position of one input (activations.trace)."""
+        ids = np.array(self.token_ids(list(tokens)), dtype=np.int64)
+        return activations.trace(self.arrays, self.config, ids)
 
     def decode(self, y: np.ndarray) -> list:
         output = self.config["output"]
@@ -200,9 +180,10 @@ class Model:
         items = list(tokens)
         return self.decode(self.raw([items])[0])
 
-    def forward_batch(self, batch: Sequence[Sequence[Any]], compact: bool = False) -> list[list]:
-        """The values on inputs of one length, computed together."""
-        y = self.raw([list(t) for t in batch], compact)
+    def forward_batch(self, batch: Sequence[Sequence[Any]], compact: bool = False,
+                      dtype: str = "float64") -> list[list]:
+        """The values on inputs of one length, computed together (`dtype`: see raw)."""
+        y = self.raw([list(t) for t in batch], compact, dtype)
         return [self.decode(row) for row in y]
 
     def generate(self, prompt: Sequence[Any], steps: int, until: Any = None) -> list:
@@ -219,7 +200,11 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        """The model saved at `path`, checked before use (modelfile.load)."""
+        """The model saved at `path`, an `.npz` file (modelfile.load) or a shared folder
+        (folder.load_folder: with its program), checked before use."""
+        if Path(path).is_dir():
+            config, arrays, source = folder.load_folder(path)
+            return cls(arrays, config, source)
         config, arrays = modelfile.load(path)
         return cls(arrays, config)
 

@@ -40,7 +40,7 @@ def load(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with zipfile.ZipFile(path) as archive:
             return _read_model(archive)
-    except _Damaged as e:
+    except Damaged as e:
         raise RaspValueError(f"{path}: {e}") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
         raise RaspValueError(f"{path}: not a {FORMAT} model file (a damaged or "
@@ -65,7 +65,7 @@ def unfit_target(path: str | Path) -> str | None:
     return None
 
 
-class _Damaged(Exception):
+class Damaged(Exception):
     """What is wrong with a model file's contents (Model.load adds the file's name)."""
 
 
@@ -77,28 +77,28 @@ def _read_model(archive: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray]]:
     """The config and arrays of an open .npz, checked: headers first, then the data."""
     members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
     if len(members) != len(archive.infolist()):
-        raise _Damaged("it holds an array twice")
+        raise Damaged("it holds an array twice")
     if names.CONFIG not in members:
-        raise _Damaged(f"not a {FORMAT} model file (it has no 'config' array)")
+        raise Damaged(f"not a {FORMAT} model file (it has no 'config' array)")
     shapes = {name: _header(archive, info)[0] for name, info in members.items()}
     config = _read_config(archive, members.pop(names.CONFIG))
-    expected = _expected_shapes(config, {name: shapes[name] for name in members})
+    expected = expected_shapes(config, {name: shapes[name] for name in members})
     arrays = {}
     for name in expected:
         with archive.open(members[name]) as f:
             array = np.lib.format.read_array(f, allow_pickle=False)
         if not np.all(np.isfinite(array)):
-            raise _Damaged(f"array '{name}' holds NaN or infinite weights")
+            raise Damaged(f"array '{name}' holds NaN or infinite weights")
         arrays[name] = array
     return config, arrays
 
 
 def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
-    """An array's shape and dtype from its .npy header, its data unread; _Damaged when the
+    """An array's shape and dtype from its .npy header, its data unread; Damaged when the
     header is not one, or declares more or fewer bytes than the member holds."""
     name = info.filename.removesuffix(".npy")
     if not info.filename.endswith(".npy"):
-        raise _Damaged(f"'{info.filename}' is not a numpy array")
+        raise Damaged(f"'{info.filename}' is not a numpy array")
     with archive.open(info) as f:
         try:
             version = np.lib.format.read_magic(f)
@@ -108,15 +108,15 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int,
                 raise ValueError(f"npy format version {version[0]}.{version[1]}")
             shape, _, dtype = read(f)
         except ValueError as e:
-            raise _Damaged(f"array '{name}' has a damaged header ({e})") from None
+            raise Damaged(f"array '{name}' has a damaged header ({e})") from None
         if dtype.hasobject:
-            raise _Damaged(f"array '{name}' holds Python objects, which rasp never unpickles")
+            raise Damaged(f"array '{name}' holds Python objects, which rasp never unpickles")
         if dtype.kind != ("U" if name == names.CONFIG else "f"):
-            raise _Damaged(f"array '{name}' holds {dtype} values, not "
+            raise Damaged(f"array '{name}' holds {dtype} values, not "
                            + ("text" if name == names.CONFIG else "floating-point weights"))
         declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if declared != info.file_size - f.tell():
-            raise _Damaged(f"array '{name}' declares shape {tuple(shape)} ({declared:,} bytes) "
+            raise Damaged(f"array '{name}' declares shape {tuple(shape)} ({declared:,} bytes) "
                            f"but holds {info.file_size - f.tell():,} bytes")
     return tuple(shape), dtype
 
@@ -124,20 +124,20 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int,
 def _read_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict:
     shape, _ = _header(archive, info)
     if shape != () or info.file_size > MAX_CONFIG_BYTES:
-        raise _Damaged("its 'config' is not a string of JSON")
+        raise Damaged("its 'config' is not a string of JSON")
     with archive.open(info) as f:
         text = str(np.lib.format.read_array(f, allow_pickle=False))
     try:
         config = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as e:
-        raise _Damaged(f"its config is not JSON ({e})") from None
-    problem = _config_problem(config)
+        raise Damaged(f"its config is not JSON ({e})") from None
+    problem = config_problem(config)
     if problem:
-        raise _Damaged(f"not a {FORMAT} model: its config {problem}")
+        raise Damaged(f"not a {FORMAT} model: its config {problem}")
     return config
 
 
-def _config_problem(config: Any) -> str | None:
+def config_problem(config: Any) -> str | None:
     """What is wrong with a model's config, or None."""
     def count(value: Any, least: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= least
@@ -163,9 +163,9 @@ def _config_problem(config: Any) -> str | None:
     return None
 
 
-def _expected_shapes(config: dict, shapes: dict[str, tuple[int, ...]]) -> list[str]:
+def expected_shapes(config: dict, shapes: dict[str, tuple[int, ...]]) -> list[str]:
     """The arrays the config asks for, in order, each checked against its declared shape
-    (`shapes`, from the headers); _Damaged for one missing, extra or of the wrong shape."""
+    (`shapes`, from the headers); Damaged for one missing, extra or of the wrong shape."""
     d = config["d_model"]
     output = config["output"]
     n_out = 1 if output["kind"] == "numerical" else len(output["values"])
@@ -187,13 +187,13 @@ def _expected_shapes(config: dict, shapes: dict[str, tuple[int, ...]]) -> list[s
             width = out
     for name, shape in wanted.items():
         if name not in shapes:
-            raise _Damaged(f"the array '{name}' that its config needs is missing")
+            raise Damaged(f"the array '{name}' that its config needs is missing")
         if shapes[name] != shape:
-            raise _Damaged(f"array '{name}' has shape {shapes[name]}, its config needs "
+            raise Damaged(f"array '{name}' has shape {shapes[name]}, its config needs "
                            f"{shape}")
     extra = sorted(set(shapes) - set(wanted))
     if extra:
-        raise _Damaged(f"array '{extra[0]}' is not part of a model its config describes")
+        raise Damaged(f"array '{extra[0]}' is not part of a model its config describes")
     return list(wanted)
 
 
@@ -201,7 +201,7 @@ def _dimension(shapes: dict[str, tuple[int, ...]], name: str, axis: int) -> int:
     """A free dimension (a head's width, a hidden layer's units), as the array declares it."""
     shape = shapes.get(name)
     if shape is None:
-        raise _Damaged(f"the array '{name}' that its config needs is missing")
+        raise Damaged(f"the array '{name}' that its config needs is missing")
     if len(shape) != 2:
-        raise _Damaged(f"array '{name}' has shape {shape}, not a matrix")
+        raise Damaged(f"array '{name}' has shape {shape}, not a matrix")
     return shape[axis]

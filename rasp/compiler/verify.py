@@ -106,10 +106,11 @@ def _order(t: Any) -> tuple:
 
 def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int = 256,
            seed: int = 0, lengths: Sequence[int] | None = None,
-           compact: bool = True) -> Verification:
+           compact: bool = True, dtype: str = "float64") -> Verification:
     """Check the model against the interpreter (the graph's own evaluation) on every length
     (or `lengths`). `compact` runs the forward pass without its all-zero rows and columns
-    (model.compact_forward: the same sums, faster); False runs the reference one."""
+    (model.compact_forward: the same sums, faster); False runs the reference one. `dtype`
+    "float32" runs it in float32: whether the model stays exact where users load it so."""
     rng = random.Random(seed)
     numerical = model.config["output"]["kind"] == "numerical"
     result = Verification()
@@ -118,7 +119,7 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
         wanted = _interpreter(target, batch, model.causal)
         kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
         result.raised += len(batch) - len(kept)
-        got = _model(model, [t for t, _ in kept], compact)
+        got = _model(model, [t for t, _ in kept], compact, dtype)
         agreed = 0
         for (tokens, want), have in zip(kept, got):
             if all(same(a, b, numerical) for a, b in zip(have, want)):
@@ -130,20 +131,21 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
         result.agreed += agreed
         if model.causal and n == max(result.lengths):
             result.prefixes = prefix_check(model, [t for t, _ in kept][:PREFIX_INPUTS],
-                                           compact)
+                                           compact, dtype)
     return result
 
 
 PREFIX_INPUTS = 64  # inputs of the longest length checked whose every prefix is run alone
 
 
-def prefix_check(model: Model, batch: list[list], compact: bool = True) -> list[int]:
+def prefix_check(model: Model, batch: list[list], compact: bool = True,
+                 dtype: str = "float64") -> list[int]:
     """[checked, agreed]: inputs `x` (of one length) on which model(x)[:i+1] equals
     model(x[:i+1]) at every i, as the causal mask promises."""
-    whole = _model(model, batch, compact)
+    whole = _model(model, batch, compact, dtype)
     agreed = [True] * len(batch)
     for i in range(1, len(batch[0]) if batch else 0):
-        for j, row in enumerate(_model(model, [t[:i] for t in batch], compact)):
+        for j, row in enumerate(_model(model, [t[:i] for t in batch], compact, dtype)):
             agreed[j] = agreed[j] and row == whole[j][:i]
     return [len(batch), sum(agreed)]
 
@@ -165,7 +167,7 @@ def _interpreter(target: SOp, batch: list[list], causal: bool = False) -> list[l
     return values
 
 
-def _model(model: Model, batch: list[list], compact: bool) -> list[list]:
+def _model(model: Model, batch: list[list], compact: bool, dtype: str) -> list[list]:
     if not batch:
         return []
     n = len(batch[0])
@@ -173,6 +175,6 @@ def _model(model: Model, batch: list[list], compact: bool) -> list[list]:
     step = max(1, CELLS // ((n + 1) * max(widest, n + 1)))
     out: list[list] = []
     for start in range(0, len(batch), step):
-        out.extend(model.forward_batch(batch[start:start + step], compact))
+        out.extend(model.forward_batch(batch[start:start + step], compact, dtype))
     return out
 
