@@ -1,7 +1,7 @@
 """The evaluation engine: the value of a graph node on an input, or on a batch of inputs.
 
 `evaluate(node, tokens)` walks the graph once, bottom-up, without recursion, computing each
-node from the values of what it needs and caching each array by node id (see ops.py for the
+node from the values of what it needs and caching each array by node id (see ops.py and attention.py for the
 array forms). Aggregates read their selection a block of rows at a time (`Rows`), so that no
 n x n matrix need exist at once; a selector's whole matrix is made only when it is asked for
 itself, within the memory limit.
@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import ops, planner
+from . import attention, ops, planner
 from .errors import RaspError, RaspLimitError, RaspValueError, python_message
 from .graph import (
     Aggregate,
@@ -86,7 +86,8 @@ class Rows:
     def _comparable(self, keys: np.ndarray, queries: np.ndarray) -> tuple:
         key = ("comparable", id(keys), id(queries))
         if key not in self.shared:
-            self.shared[key] = (ops.comparable(keys, queries), keys, queries)  # keep ids alive
+            # the arrays are kept too, so that their ids stay theirs
+            self.shared[key] = (attention.comparable(keys, queries), keys, queries)
         return self.shared[key][0]
 
     @property
@@ -106,7 +107,7 @@ class Rows:
             return self.shared[key]
         if isinstance(sel, Select):
             keys, queries = self.pairs[sel.id]
-            block = ops.compare_rows(keys, queries[..., start:stop], sel.op)
+            block = attention.compare_rows(keys, queries[..., start:stop], sel.op)
         else:
             first = self._block(sel.inputs[0], start, stop)  # type: ignore[arg-type]
             if sel.op == "not":  # type: ignore[attr-defined]
@@ -163,7 +164,7 @@ def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict,
             if planned is not None:
                 return planned
         rows = Rows(node.selector, by_id, shared, causal)
-        return ops.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
+        return attention.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
     if isinstance(node, Selector):  # the whole matrix (to show the selector): all rows at once
         rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared, causal)
         block = rows.block(0, tokens.shape[-1])

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import ops
+from . import attention, ops
 from .graph import Aggregate, Combine, Select, Selector, selects_of
 
 __all__ = ["aggregate"]
@@ -131,10 +131,10 @@ class Codes:
 
     def __init__(self, keys: np.ndarray, queries: np.ndarray, shape: tuple):
         if keys is queries:  # a self-join: the codes of one side are those of the other
-            k, _ = _numbers(*ops.comparable(keys, keys[..., :1]))  # (one query: no empty min)
+            k, _ = _numbers(*attention.comparable(keys, keys[..., :1]))  # (one query: no empty min)
             q = k
         else:
-            k, q = _numbers(*ops.comparable(keys, queries))
+            k, q = _numbers(*attention.comparable(keys, queries))
         both = np.concatenate([k.ravel(), q.ravel()])
         if both.dtype.kind in "iu" and int(both.max()) - int(both.min()) < 4 * both.size:
             codes = both - both.min()
@@ -321,7 +321,7 @@ def _dense(keys: np.ndarray, queries: np.ndarray) -> tuple[tuple[np.ndarray, np.
 
 def aggregate(node: Aggregate, values: np.ndarray, compared: dict[int, np.ndarray],
               shape: tuple, shared: dict) -> np.ndarray | None:
-    """The aggregate's value, as ops.aggregate gives it, or None where the planner has no
+    """The aggregate's value, as attention.aggregate gives it, or None where the planner has no
     way to evaluate it (then the block path does)."""
     if not shape[-1] or not int(np.prod(shape)):
         return None
@@ -334,7 +334,7 @@ def aggregate(node: Aggregate, values: np.ndarray, compared: dict[int, np.ndarra
             width, chosen, sums = _by_terms(node.selector, values, compared, shape, shared)
     except Unplannable:
         return None
-    return ops.aggregate_result(width.reshape(shape), chosen.reshape(shape),
+    return attention.aggregate_result(width.reshape(shape), chosen.reshape(shape),
                                 sums.reshape(shape), values, node.default, shape)
 
 

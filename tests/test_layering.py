@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rasp"
 RANK = {
     "errors": 0,
     "ops": 1, "ast": 1, "highlight": 1,
+    "attention": 1.5,  # the kernels of select and aggregate, over ops' sequences
     "files": 1,  # atomic writes and output folders, for every command that writes files
     "graph": 2, "parser": 2,
     "planner": 2.5,  # evaluates aggregates by pattern, for the engine

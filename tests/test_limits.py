@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rasp import Interpreter, engine, evaluator, interpreter, ops, values
+from rasp import Interpreter, attention, engine, evaluator, interpreter, values
 from rasp.errors import RaspLimitError, RaspNameError, RaspValueError
 from rasp.interpreter import PYTHON_RECURSION_LIMIT
 from rasp.runner import run_piped
@@ -101,7 +101,7 @@ def test_running_out_of_memory_is_one_positioned_error(monkeypatch):
     # what numpy raises when it cannot allocate an array, until the budget above refuses first
     def no_memory(*args):
         raise MemoryError
-    monkeypatch.setattr(ops, "compare_rows", no_memory)
+    monkeypatch.setattr(attention, "compare_rows", no_memory)
     it = session()
     with pytest.raises(RaspLimitError) as info:
         it.run("y = 1;\n(select(indices, indices, ==))(\"abc\");", "big.rasp")
@@ -270,12 +270,12 @@ def test_an_interrupt_anywhere_leaves_the_session_consistent(tmp_path):
 
 def test_an_interrupt_in_piped_mode_keeps_the_definitions_before_it(monkeypatch):
     it = Interpreter(interactive=True, out=lambda line: None)
-    original = ops.aggregate
+    original = attention.aggregate
 
     def interrupted(*args):
-        monkeypatch.setattr(ops, "aggregate", original)
+        monkeypatch.setattr(attention, "aggregate", original)
         raise KeyboardInterrupt
-    monkeypatch.setattr(ops, "aggregate", interrupted)
+    monkeypatch.setattr(attention, "aggregate", interrupted)
     err = io.StringIO()
     with pytest.raises(KeyboardInterrupt):
         run_piped(it, io.StringIO("a = indices + 1;\nb = average(a);\nc = 3;\n"), io.StringIO(),

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from rasp import Interpreter, ops
+from rasp import Interpreter, attention, ops
 
 PROGRAMS = [
     "aggregate(select(indices, indices, <=), indicator(tokens == \"1\"))",
@@ -29,14 +29,14 @@ def test_many_small_blocks_equal_one_block(monkeypatch, expression):
                 for _ in range(20)]
     it = Interpreter()
     whole = [it.evaluate(expression, x) for x in examples]
-    monkeypatch.setattr(ops, "BLOCK_BYTES", 16)  # a few rows per block
+    monkeypatch.setattr(attention, "BLOCK_BYTES", 16)  # a few rows per block
     it = Interpreter()
     assert [it.evaluate(expression, x) for x in examples] == whole
 
 
 def test_copies_keep_their_type_and_means_are_floats():
     selection = np.array([[True, False, False], [True, True, False], [False, False, False]])
-    out = ops.aggregate(lambda a, b: selection[a:b], (3,), np.array([4, 7, 9]), 0)
+    out = attention.aggregate(lambda a, b: selection[a:b], (3,), np.array([4, 7, 9]), 0)
     assert out.tolist() == [4, 5.5, 0] and [type(v) for v in out.tolist()] == [int, float, int]
     assert ops.seq_type(out) == "floats"
 
@@ -47,32 +47,32 @@ def test_uniform_rows_look_at_one_row():
     def rows(start, stop):
         asked.append((start, stop))
         return np.ones((stop - start, 4), dtype=bool)
-    out = ops.aggregate(rows, (4,), np.array([1, 0, 0, 0]), 0, uniform=True)
+    out = attention.aggregate(rows, (4,), np.array([1, 0, 0, 0]), 0, uniform=True)
     assert out.tolist() == [0.25] * 4 and asked == [(0, 1)]
 
 
 def test_sums_of_few_valued_ints_are_counted_exactly():
     values = np.array([0, 3, 0, -2, 3])
     selection = np.array([[True] * 5, [False, True, False, False, False]])
-    summer = ops.Summer(values)
+    summer = attention.Summer(values)
     assert summer.exact
-    assert summer(selection, ops.row_counts(selection)).tolist() == [4.0, 3.0]
+    assert summer(selection, attention.row_counts(selection)).tolist() == [4.0, 3.0]
 
 
 def test_row_counts():
     block = np.random.default_rng(1).random((3, 70000)) < 0.5
-    assert ops.row_counts(block).tolist() == np.count_nonzero(block, axis=1).tolist()
+    assert attention.row_counts(block).tolist() == np.count_nonzero(block, axis=1).tolist()
 
 
 def test_comparable_strings_keep_python_order():
     keys = np.array(["b", "a", "é", "B", "a\x00"], dtype=object)
-    k, q = ops.comparable(keys, keys)
+    k, q = attention.comparable(keys, keys)
     expected = np.array([[x < y for y in keys] for x in keys])
     assert ((k[:, None] < q[None, :]) == expected).all()
 
 
 def test_comparable_narrows_integers():
-    k, q = ops.comparable(np.array([1, 300]), np.array([2, 5]))
+    k, q = attention.comparable(np.array([1, 300]), np.array([2, 5]))
     assert k.dtype == np.int16 and q.dtype == np.int16
 
 

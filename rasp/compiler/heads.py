@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import ops
+from .. import attention, ops
 from ..errors import RaspError
 from .blocks import BOS, ONE, Encoding, Feature, Layout
 from .graph import Aggregate, Combine, Constant, Head, Select, Selector, SOp
@@ -87,7 +87,7 @@ def predicate(selector: Selector, queries: Side, keys: Side) -> np.ndarray:
     q = _column(selector.queries, queries)
     try:
         keys_c, queries_c = _comparable(k, q)
-        return np.asarray(ops.compare_rows(keys_c, queries_c, selector.op), dtype=bool)
+        return np.asarray(attention.compare_rows(keys_c, queries_c, selector.op), dtype=bool)
     except (RaspError, TypeError, ValueError, ArithmeticError):  # the kernels' own errors
         return np.array([[_compare(kv, qv, selector.op) for kv in k.tolist()]
                          for qv in q.tolist()], dtype=bool)
@@ -105,7 +105,7 @@ def _column(node: SOp, side: Side) -> np.ndarray:
 
 
 def _comparable(keys: np.ndarray, queries: np.ndarray) -> tuple:
-    return ops.comparable(ops.sequence(keys), ops.sequence(queries))
+    return attention.comparable(ops.sequence(keys), ops.sequence(queries))
 
 
 def _compare(k: Any, q: Any, op: str) -> bool:

@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 COMPILER = Path(__file__).resolve().parents[2] / "rasp" / "compiler"
-ALLOWED = {"analysis", "graph", "engine", "ops", "errors", "files", "generation"}
+ALLOWED = {"analysis", "graph", "engine", "ops", "attention", "errors", "files", "generation"}
 GRAPH_HOMES = {"analysis", "graph", "engine"}
 
 
