@@ -1,10 +1,10 @@
 """The evaluation engine: the value of a graph node on an input, or on a batch of inputs.
 
 `evaluate(node, tokens)` walks the graph once, bottom-up, without recursion, computing each
-node from the values of what it needs and caching each array by node id (see ops.py and attention.py for the
-array forms). Aggregates read their selection a block of rows at a time (`Rows`), so that no
-n x n matrix need exist at once; a selector's whole matrix is made only when it is asked for
-itself, within the memory limit.
+node from the values of what it needs and caching each array by node id (see ops.py and
+attention.py for the array forms). Aggregates read their selection a block of rows at a time
+(`Rows`), so that no n x n matrix need exist at once; a selector's whole matrix is made only
+when it is asked for itself, within the memory limit.
 """
 
 from __future__ import annotations
