@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from rasp import Interpreter, RaspError
+from rasp import RaspError
 from rasp.compiler import Model
 from rasp.compiler.activations import (
     EMBED,
@@ -32,7 +32,7 @@ from rasp.compiler.verify import inputs_of_length, same
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "compiler"))
 from test_compile_examples import REFUSED, programs, session, vocab_for  # noqa: E402
-from test_compile_random import vocabulary  # noqa: E402
+from test_compile_random import compiled_sops  # noqa: E402
 
 from program_strategies import cases  # noqa: E402
 
@@ -193,23 +193,13 @@ def test_transformer_lens_equals_numpy_on_examples(stem, expr):
 @settings(max_examples=10, deadline=None)
 @given(cases())
 def test_random_programs_in_torch_and_traces(case):
-    it = Interpreter(warn=lambda text: None)
-    try:
-        it.run(case.source, "<generated>")
-    except RaspError:
-        return
-    vocab = vocabulary(case)
-    if vocab is None:
-        return
-    for name in case.names:
-        if not isinstance(it.value(name), SOp):
-            continue
-        try:
-            c = it.compile(name, vocab, 4)
-        except RaspError:
-            continue
+    for vocab, c in compiled_sops(case, max_len=4):
         check_torch(c.model)
-        check_lens(c.model)
+        if c.model.config["output"] == {"kind": "categorical", "values": []}:
+            with pytest.raises(RaspError, match="TransformerLens needs an output"):
+                interop.transformer_lens_config(c.model)
+        else:
+            check_lens(c.model)
         inputs = inputs_of_length(vocab, 3, 2, 0, random.Random(0))[:4]
         check_trace(c.model, c.target, inputs)
 

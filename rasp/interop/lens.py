@@ -30,6 +30,7 @@ import numpy as np
 
 from ..compiler import names
 from ..compiler.model import Model
+from ..errors import RaspValueError
 
 ATTN_SCALE = 0.5  # TransformerLens divides the logits by it: W_Q carries the same factor
 
@@ -126,6 +127,10 @@ def lens_config(model: Model) -> dict[str, Any]:
     d_mlp = max([1] + [p.mlp[0].shape[1] for p in blocks if p.mlp is not None])
     config = model.config
     n_out = 1 if config["output"]["kind"] == "numerical" else len(config["output"]["values"])
+    if not n_out:  # TransformerLens reads d_vocab_out 0 as "as many as d_vocab"
+        raise RaspValueError("the program has no value on any input within the model's "
+                             "vocabulary and max_len (the interpreter raises on all): "
+                             "TransformerLens needs an output of at least one class")
     return {"n_layers": len(blocks), "d_model": width, "d_head": d_head, "n_heads": n_heads,
             "d_mlp": d_mlp, "d_vocab": len(config["vocab"]) + 1, "d_vocab_out": n_out,
             "n_ctx": config["max_len"] + 1, "act_fn": "relu", "normalization_type": None,

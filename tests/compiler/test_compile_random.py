@@ -5,6 +5,7 @@ interpreter on every input. Any other exception is a compiler bug."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from hypothesis import event, given, settings
 
@@ -29,10 +30,10 @@ def vocabulary(case: Case) -> list | None:
     return list(found.values())[:3] or None
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
-@given(cases())
-def test_random_programs_compile_exactly_or_are_refused(case):
-    it = Interpreter(warn=lambda text: None)
+def compiled_sops(case: Case, max_len: int = MAX_LEN, causal: bool = False) -> Iterator:
+    """(the vocabulary, the Compiled) of every s-op the case's program defines that compiles
+    (refusals are counted as events); nothing when the program fails or has no vocabulary."""
+    it = Interpreter(warn=lambda text: None, causal=causal)
     try:
         it.run(case.source, "<generated>")
     except RaspError:
@@ -44,13 +45,18 @@ def test_random_programs_compile_exactly_or_are_refused(case):
         if not isinstance(it.value(name), SOp):
             continue
         try:
-            c = it.compile(name, vocab, MAX_LEN)
+            yield vocab, it.compile(name, vocab, max_len)
         except RaspError:
             event("refused")
-            continue
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(cases())
+def test_random_programs_compile_exactly_or_are_refused(case):
+    for vocab, c in compiled_sops(case):
         result = verify(c.model, c.target, exhaustive=400)
         event("compiled" if result.checked else "the interpreter raises on every input")
-        assert result.checked == 0 or result.ok, (case.source, name, vocab, result.report())
+        assert result.checked == 0 or result.ok, (case.source, vocab, result.report())
 
 
 @settings(max_examples=EXAMPLES // 4, deadline=None)
@@ -58,24 +64,9 @@ def test_random_programs_compile_exactly_or_are_refused(case):
 def test_random_programs_compile_causal_exactly_or_are_refused(case):
     """Causal compiling: refused (most random programs read the future), or equal to the
     causal interpreter on every input, with the prefix check passed."""
-    it = Interpreter(warn=lambda text: None, causal=True)
-    try:
-        it.run(case.source, "<generated>")
-    except RaspError:
-        return
-    vocab = vocabulary(case)
-    if vocab is None:
-        return
-    for name in case.names:
-        if not isinstance(it.value(name), SOp):
-            continue
-        try:
-            c = it.compile(name, vocab, MAX_LEN)
-        except RaspError:
-            event("refused")
-            continue
+    for vocab, c in compiled_sops(case, causal=True):
         assert c.model.causal
         result = verify(c.model, c.target, exhaustive=400)
         event("compiled causal" if result.checked else "the interpreter raises on every input")
         assert result.checked == 0 or (result.ok and result.prefixes_ok), (
-            case.source, name, vocab, result.report())
+            case.source, vocab, result.report())
