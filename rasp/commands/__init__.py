@@ -34,8 +34,8 @@ __all__ = ["SUBCOMMANDS", "entry", "main", "prepare_process"]
 SUBCOMMANDS: dict[str, tuple[Main, str, str]] = {
     "analyze": (analyze.main, "FILE NAME [--json] [--example INPUT]",
                 "the layers and attention heads that an s-op needs"),
-    "compile": (compile.main, "FILE NAME --vocab V --max-len N [--out M.npz] [--verify K]",
-                "the s-op compiled into transformer weights (docs/compiling.md)"),
+    "compile": (compile.main, "FILE NAME --vocab V --max-len N [--out M.npz|DIR] [--format F] "
+                "[--causal]", "the s-op compiled into transformer weights (docs/compiling.md)"),
     "verify": (verify.main, "DIR [--dtype float32]",
                "a shared model folder checked again against its program (docs/interop.md)"),
     "export": (export.main, "M.npz --to safetensors|transformer-lens DIR [--program FILE]",
