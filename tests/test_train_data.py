@@ -227,6 +227,9 @@ def test_trivial_heads_attend_by_position_only():
     prefix = np.tril(np.ones((4, 4), dtype=bool))  # select(indices, indices, <=)
     assert scored(normalised(prefix), prefix, causal=True)["best_trivial"] == "uniform"
     assert scored(normalised(prefix), prefix, causal=True)["tv_gain"] == 0.0
+    # a selector that is a trivial head: no head can gain there, and the report says so
+    assert scored(normalised(prefix), prefix, causal=True)["trivial_selector"]
+    assert not scored(normalised(SAME_TOKEN_AND_BOS), SAME_TOKEN_AND_BOS)["trivial_selector"]
 
 
 def test_heads_are_matched_one_to_one_at_the_least_total_cost():

@@ -16,7 +16,7 @@ __all__ = ["variants", "run_ablations", "table", "run_folder", "ATTENTION_KEYS"]
 
 # what a sweep's summary keeps of each head's scores (metrics.json has the trivial heads' too)
 ATTENTION_KEYS = ("layer", "head", "selector", "model_head", "supervised", "mass", "argmax",
-                  "tv", "best_trivial", "tv_gain")
+                  "tv", "best_trivial", "tv_gain", "trivial_selector")
 
 
 def variants(base: TrainConfig) -> list[TrainConfig]:

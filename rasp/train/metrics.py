@@ -119,11 +119,14 @@ class Agreement:
 
 def corrected(head: dict, trivial: dict[str, dict]) -> dict:
     """A head's scores (Agreement.result) with the trivial heads' on the same rows: the
-    best trivial head (the lowest tv) and `tv_gain`, its tv minus the head's."""
+    best trivial head (the lowest tv), `tv_gain`, its tv minus the head's, and
+    `trivial_selector`, whether the selector is itself a trivial head on these rows (its
+    tv 0: then no head can gain, and matching the selector shows nothing of the input)."""
     best = min(trivial, key=lambda kind: trivial[kind]["tv"])
     scores = ("mass", "argmax", "tv")
     return head | {"trivial": {kind: {s: r[s] for s in scores} for kind, r in trivial.items()},
-                   "best_trivial": best, "tv_gain": trivial[best]["tv"] - head["tv"]}
+                   "best_trivial": best, "tv_gain": trivial[best]["tv"] - head["tv"],
+                   "trivial_selector": trivial[best]["tv"] < 1e-9}
 
 
 def assign(cost: np.ndarray) -> list[int | None]:
