@@ -438,3 +438,29 @@ def test_unsupervised_heads_are_matched_one_to_one_on_the_validation_split(monke
     for a in run.metrics["attention"]:
         assert set(a["trivial"]) == {"first", "uniform", "previous", "diagonal"}
         assert a["tv_gain"] == pytest.approx(a["trivial"][a["best_trivial"]]["tv"] - a["tv"])
+
+
+def test_a_picture_with_an_unused_head_and_another_run_beside(tmp_path):
+    """hist2_bos at 2 x 2 heads: layer 2's second model head serves no program head and is
+    drawn alone; the unsupervised run's matched heads go beside the supervised ones."""
+    from rasp.train.plots import _caption, panels, plot_attention
+
+    data = make_dataset(PAPER, "hist2_bos", bos="§", lengths=(1, 4), n_train=60, n_val=10,
+                        n_test=10)
+    supervised = train(data, epochs=1, quiet=True, supervise=True)
+    plain = train(data, epochs=1, quiet=True)
+    path = plot_attention(supervised, list("§aab"), tmp_path / "a.png", beside=plain)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    rows = panels(supervised, list("§aab"), beside=plain)
+    twins = {(a["layer"], a["head"]): a["model_head"] for a in plain.metrics["attention"]}
+    assert [[title.split(":")[0] for _, title in row] for row in rows] == [
+        ["L1H1 program, line 26", "L1H1 supervised", f"L1H{twins[1, 1]} unsupervised",
+         "L1H2 program, line 49", "L1H2 supervised", f"L1H{twins[1, 2]} unsupervised"],
+        ["L2H1 program, line 55", "L2H1 supervised", f"L2H{twins[2, 1]} unsupervised",
+         "L2H2 model (no program head)"]]
+    assert all(matrix.shape == (4, 4) for row in rows for matrix, _ in row)
+    source = data.program.source
+    assert _caption("L2H1", data.heads[2].selector, source) == (
+        "L2H1 program, line 55: return _bos_width(select(hist_bos, hist_bos, ==) and "
+        "first_of_kind);")
+    assert _caption("L1H1", "full_s", source) == "L1H1 program: full_s"

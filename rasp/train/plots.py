@@ -15,7 +15,7 @@ from ..files import atomic
 if TYPE_CHECKING:
     from .loop import Run
 
-__all__ = ["plot_attention", "plot_curves"]
+__all__ = ["panels", "plot_attention", "plot_curves"]
 
 
 def _pyplot() -> Any:
@@ -64,6 +64,37 @@ def _matched(run: Run) -> dict[tuple[int, int], int]:
             for a in run.metrics.get("attention", [])}
 
 
+def panels(run: Run, tokens: list, beside: Run | None = None,
+           beside_name: str = "unsupervised") -> list[list[tuple[np.ndarray, str]]]:
+    """What plot_attention draws, per layer: (matrix, title) panels."""
+    from .metrics import normalised
+
+    attentions = run.predict(tokens)[1]
+    other = beside.predict(tokens)[1] if beside is not None else None
+    selections = run.dataset.program.selections([tokens], run.dataset.causal)[:, 0]
+    matched, matched_beside = _matched(run), _matched(beside) if beside else {}
+    supervised = {(layer + 1, slot) for _, layer, slot in run.supervised}
+    rows: list[list[tuple[np.ndarray, str]]] = []
+    for layer, attention in enumerate(attentions, 1):
+        row, used = [], set()
+        for k, spec in enumerate(run.dataset.heads):
+            slot = matched.get((spec.layer, spec.head))
+            if spec.layer != layer or slot is None:
+                continue
+            used.add(slot)
+            mark = "supervised" if (layer, slot) in supervised else "model"
+            row += [(normalised(selections[k]),
+                     _caption(spec.key, spec.selector, run.dataset.program.source)),
+                    (attention[slot], f"L{layer}H{slot + 1} {mark}")]
+            twin = matched_beside.get((spec.layer, spec.head))
+            if other is not None and twin is not None:
+                row.append((other[layer - 1][twin], f"L{layer}H{twin + 1} {beside_name}"))
+        row += [(attention[slot], f"L{layer}H{slot + 1} model (no program head)")
+                for slot in range(attention.shape[0]) if slot not in used]
+        rows.append(row)
+    return rows
+
+
 def plot_attention(run: Run, tokens: list, path: Path, beside: Run | None = None,
                    beside_name: str = "unsupervised") -> Path:
     """One row per layer: for each program head, its selector (row-normalised, as a mean
@@ -71,43 +102,20 @@ def plot_attention(run: Run, tokens: list, path: Path, beside: Run | None = None
     supervised), and with `beside` that run's head for the same program head; a model head
     no program head uses shows alone. Under the title, the program's output and the
     model's, the positions where they differ marked."""
-    from .metrics import normalised
-
     plt = _pyplot()
-    output, attentions = run.predict(tokens)
-    other = beside.predict(tokens)[1] if beside is not None else None
+    output = run.predict(tokens)[0]
     expected = run.dataset.program.outputs([tokens], run.dataset.causal)[0]
     first = run.dataset.first_scored
-    selections = run.dataset.program.selections([tokens], run.dataset.causal)[:, 0]
-    matched, matched_beside = _matched(run), _matched(beside) if beside else {}
-    supervised = {(layer + 1, slot) for _, layer, slot in run.supervised}
-    rows: list[list[tuple[np.ndarray, str]]] = []
-    for layer, attention in enumerate(attentions, 1):
-        panels, used = [], set()
-        for k, spec in enumerate(run.dataset.heads):
-            slot = matched.get((spec.layer, spec.head))
-            if spec.layer != layer or slot is None:
-                continue
-            used.add(slot)
-            mark = "supervised" if (layer, slot) in supervised else "model"
-            panels += [(normalised(selections[k]),
-                        _caption(spec.key, spec.selector, run.dataset.program.source)),
-                       (attention[slot], f"L{layer}H{slot + 1} {mark}")]
-            twin = matched_beside.get((spec.layer, spec.head))
-            if other is not None and twin is not None:
-                panels.append((other[layer - 1][twin], f"L{layer}H{twin + 1} {beside_name}"))
-        panels += [(attention[slot], f"L{layer}H{slot + 1} model (no program head)")
-                   for slot in range(attention.shape[0]) if slot not in used]
-        rows.append(panels)
-    columns = max(len(panels) for panels in rows)
+    rows = panels(run, tokens, beside, beside_name)
+    columns = max(len(row) for row in rows)
     size = 1.3 + 0.28 * len(tokens)
     figure, axes = plt.subplots(len(rows), columns, figsize=(columns * size, len(rows) * size
                                                              + 0.8), squeeze=False)
     image = None
-    for r, panels in enumerate(rows):
+    for r, row in enumerate(rows):
         for c in range(columns):
-            if c < len(panels):
-                image = _matrix(axes[r][c], panels[c][0], tokens, panels[c][1])
+            if c < len(row):
+                image = _matrix(axes[r][c], row[c][0], tokens, row[c][1])
             else:
                 axes[r][c].set_visible(False)
     wrong = [i for i in range(first, len(tokens)) if output[i] != expected[i]]
