@@ -93,9 +93,11 @@ def table(rows: list[dict]) -> str:
     for (layers, heads, d, supervised), members in groups.items():
         token = [r["test"]["token_accuracy"] for r in members]
         seq = [r["test"]["sequence_accuracy"] for r in members]
-        # mean over heads and seeds of the gain in tv over the best trivial head
+        # mean over heads and seeds of the gain in tv over the best trivial head; only at
+        # the analysed size (the first row's): a smaller model's heads do other work
         gains = [a["tv_gain"] for r in members for a in r["attention"]]
-        gain = f"{sum(gains) / len(gains):.2f}" if gains else "-"
+        analysed = (layers, heads) == (rows[0]["layers"], rows[0]["heads"])
+        gain = f"{sum(gains) / len(gains):.2f}" if gains and analysed else "-"
         lines.append(f"{layers:>6} {heads:>5} {d:>7} {'yes' if supervised else 'no':>10} "
                      f"{len(members):>5}  {sum(token) / len(token):.3f} / {max(token):.3f}"
                      f"          {sum(seq) / len(seq):.3f} / {max(seq):.3f}        {gain}")
