@@ -390,8 +390,7 @@ def test_threads_are_honoured_during_the_run_and_recorded(tmp_path, monkeypatch)
     assert seen == [2] and torch.get_num_threads() == 1  # as before the run, after it
     environment = json.loads((tmp_path / "config.json").read_text())["environment"]
     assert environment["threads"] == 2 and environment["cpu"]
-    assert environment["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?",
-                                                         environment["commit"])
+    assert environment["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", environment["commit"])
 
 
 def test_the_checkpoint_follows_the_validation_task_loss_and_patience_stops(monkeypatch):

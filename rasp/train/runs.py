@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,18 +92,28 @@ def environment(threads: int, device: str) -> dict:
 
 
 def _commit() -> str | None:
-    """The git commit of this rasp (with `-dirty` for uncommitted changes), or None where
-    rasp is not a git checkout (an installed wheel) or git is missing."""
+    """The git commit of this rasp's checkout, read from its .git files (rasp runs no
+    program for it), or None where rasp is not a git checkout (an installed wheel) or the
+    files are not as expected. Uncommitted changes are not seen: the commit is where the
+    code came from, not a proof that it is unchanged."""
     try:
-        def git(*args: str) -> str:
-            return subprocess.run(["git", "-C", str(PACKAGE), *args], capture_output=True,
-                                  text=True, timeout=10, check=True).stdout.strip()
-        # an installed rasp may sit inside some other repository: only this one counts
-        if Path(git("rev-parse", "--show-toplevel")).resolve() != PACKAGE.parent:
-            return None
-        return git("describe", "--always", "--dirty", "--abbrev=40")
-    except (OSError, subprocess.SubprocessError):
-        return None
+        dot = PACKAGE.parent / ".git"
+        git = dot if dot.is_dir() else Path(dot.read_text().removeprefix("gitdir:").strip())
+        common = git / (git / "commondir").read_text().strip() \
+            if (git / "commondir").is_file() else git  # a worktree's refs are in the main one
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head if re.fullmatch(r"[0-9a-f]{40}", head) else None  # detached
+        ref = head.removeprefix("ref:").strip()
+        for folder in (git, common):
+            if (folder / ref).is_file():
+                return (folder / ref).read_text().strip()
+        for line in (common / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _cpu() -> str:
