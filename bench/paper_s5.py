@@ -1,14 +1,17 @@
 """The reproduction of §5 of "Thinking Like Transformers" at CPU scale: the paper's seven tasks,
 trained at the size the analysis gives, one head fewer, one layer fewer, one layer fewer with
-twice the heads and width, and at the analysed size with attention supervision.
+twice the heads and width, and at the analysed size with attention supervision; each to a
+validation plateau (--patience), over five seeds; the attention scored against the trivial
+heads (docs/training.md).
 
     python bench/paper_s5.py                      # the table of docs/training.md
-    python bench/paper_s5.py --tasks reverse --seeds 1 --epochs 5     # a quick look
-    python bench/paper_s5.py --supervised-only --attention-loss ce     # the other loss
+    python bench/paper_s5.py --lengths-beyond     # train at 1:16, test at 17:32
+    python bench/paper_s5.py --tasks reverse --seeds 1 --epochs 5 --patience 2   # a look
 
 Every run's files go under --out (default runs/paper_s5/TASK/...), each task's summary.json
-beside them; the measured table is printed as markdown and written to --out/table.md, and
-the attention pictures of the supervised runs (seed 0) to --pictures.
+beside them; the tables (the means, and every seed's run) are printed as markdown and
+written to --out/table.md, with the machine they ran on; the attention pictures of the
+supervised runs (seed 0, the unsupervised run's heads beside) to --pictures.
 """
 
 from __future__ import annotations
@@ -28,25 +31,33 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from rasp.train import make_dataset  # noqa: E402
-from rasp.train.ablations import run_folder, summary_row, variants  # noqa: E402
+from rasp.train.ablations import ATTENTION_KEYS, run_folder, summary_row, variants  # noqa: E402
 from rasp.train.loop import TrainConfig, load_run, train  # noqa: E402
 from rasp.train.plots import plot_attention  # noqa: E402
+from rasp.train.runs import environment  # noqa: E402
 
 PAPER = ROOT / "examples" / "paper_examples.rasp"
 LETTERS = string.ascii_lowercase + string.ascii_uppercase
 SYMBOLS = LETTERS + string.digits + string.punctuation + "αβγδεζ"  # 100, as the paper's
 
-# task: (s-op, alphabet, BOS, sampler, epochs, the input drawn). Sort and most-frequent use 52
-# symbols: with 8, one layer sorts by reading the histogram (docs/training.md).
+# task: (s-op, alphabet, BOS, sampler, epochs at most, the input drawn). Sort and most-frequent
+# use 52 symbols: with 8, one layer sorts by reading the histogram (docs/training.md).
+# dyck2_ptf labels a neutral symbol inside a pair as a failure, unlike Dyck-2: `dyck2` is
+# measured on the program's labels, with the neutral `a`; `dyck2_pure` on `(){}` alone,
+# where the program is Dyck-2.
 TASKS = {
-    "reverse": ("reverse", "abcdefgh", None, "uniform", 20, "abcdefgh"),
-    "hist": ("hist_bos", "abcdefgh", "§", "uniform", 20, "§abacbcd"),
-    "double_hist": ("hist2_bos", "abcdefgh", "§", "uniform", 20, "§aabbbcdd"),
-    "sort": ("sort_bos", LETTERS, "§", "uniform", 40, "§dbKadcE"),
-    "most_freq": ("sort_by_most_freq", LETTERS, "§", "uniform", 40, "§abbcbcd"),
-    "dyck1": ("dyck1_ptf", "()a", None, "brackets", 20, "(()a)(()"),
-    "dyck2": ("dyck2_ptf", "(){}a", None, "brackets", 20, "({}a)({)"),
+    "reverse": ("reverse", "abcdefgh", None, "uniform", 100, "abcdefgh"),
+    "hist": ("hist_bos", "abcdefgh", "§", "uniform", 100, "§abacbcd"),
+    "double_hist": ("hist2_bos", "abcdefgh", "§", "uniform", 100, "§aabbbcdd"),
+    "sort": ("sort_bos", LETTERS, "§", "uniform", 100, "§dbKadcE"),
+    "most_freq": ("sort_by_most_freq", LETTERS, "§", "uniform", 100, "§abbcbcd"),
+    "dyck1": ("dyck1_ptf", "()a", None, "brackets", 100, "(()a)(()"),
+    "dyck2": ("dyck2_ptf", "(){}a", None, "brackets", 100, "({}a)({)"),
+    "dyck2_pure": ("dyck2_ptf", "(){}", None, "brackets", 100, "({})({)"),
 }
+VARIANTS = ("analysed", "supervised", "fewer-heads", "fewer-layers", "fewer-layers-wide")
+ROLES = ["analysed", "analysed, supervised (mse)", "analysed, supervised (ce)",
+         "one head fewer", "one layer fewer", "one layer fewer, 2x heads and d"]
 
 
 def role(row: dict, analysed: tuple[int, int]) -> str:
@@ -58,9 +69,6 @@ def role(row: dict, analysed: tuple[int, int]) -> str:
     if row["layers"] == layers:
         return "one head fewer"
     return "one layer fewer" if row["heads"] == heads else "one layer fewer, 2x heads and d"
-
-
-VARIANTS = ("analysed", "supervised", "fewer-heads", "fewer-layers", "fewer-layers-wide")
 
 
 def variant_name(config: TrainConfig, analysed: tuple[int, int]) -> str:
@@ -83,15 +91,14 @@ def row_of_folder(folder: Path) -> dict:
     """A summary row from a run's files, as summary_row makes it from the run."""
     config = json.loads((folder / "config.json").read_text())["train"]
     metrics = json.loads((folder / "metrics.json").read_text())
-    epochs = len((folder / "history.jsonl").read_text().splitlines())
     return {"layers": config["layers"], "heads": config["heads"],
             "d_model": config["d_model"], "supervised": config["supervise"],
             "seed": config["seed"],
             "attention_loss": config["attention_loss"] if config["supervise"] else None,
             "test": {k: v for k, v in metrics["test"].items() if k != "by_length"},
-            "attention": [{k: a[k] for k in ("layer", "head", "selector", "mass", "argmax",
-                                             "tv")} for a in metrics["attention"]],
-            "epochs": epochs}
+            "attention": [{k: a[k] for k in ATTENTION_KEYS} for a in metrics["attention"]],
+            "epochs": len((folder / "history.jsonl").read_text().splitlines()),
+            "checkpoint": metrics["checkpoint"]}
 
 
 def collect(out: Path) -> dict[str, tuple[tuple[int, int], list[dict]]]:
@@ -107,43 +114,103 @@ def collect(out: Path) -> dict[str, tuple[tuple[int, int], list[dict]]]:
     return results
 
 
+def heads_text(members: list[dict]) -> str:
+    """Per program head, over the seeds: the head's tv, the best trivial head's, and the
+    gain (the corrected score: 0 is no better than a head that ignores the input)."""
+    per_head = []
+    for i, head in enumerate(members[0]["attention"]):
+        values = [m["attention"][i] for m in members if len(m["attention"]) > i]
+        tv = statistics.mean(v["tv"] for v in values)
+        gain = statistics.mean(v["tv_gain"] for v in values)
+        trivial = sorted({v["best_trivial"] for v in values})
+        per_head.append(f"L{head['layer']}H{head['head']} {tv:.2f} / {tv + gain:.2f} "
+                        f"({', '.join(trivial)}) / "
+                        + ("selector trivial" if head.get("trivial_selector") else f"{gain:+.2f}"))
+    return "; ".join(per_head) or "-"
+
+
+def grouped(analysed: tuple[int, int], rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"],
+                           row.get("attention_loss")), []).append(row)
+    return sorted(((role(g[0], analysed), g) for g in groups.values()),
+                  key=lambda g: ROLES.index(g[0]))
+
+
 def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
-    lines = ["| task | model (L, H, d) | run | seeds | token accuracy | sequence accuracy | "
-             "attention: mass / argmax / tv per head |",
-             "| --- | --- | --- | ---: | --- | --- | --- |"]
+    """The means over seeds (and their range), one line per task and run."""
+    lines = ["| task | model (L, H, d) | run | seeds | epochs | token accuracy | sequence "
+             "accuracy | attention: tv / best trivial tv (head) / gain |",
+             "| --- | --- | --- | ---: | --- | --- | --- | --- |"]
     for task, (analysed, rows) in results.items():
-        groups: dict[tuple, list[dict]] = {}
-        for row in rows:
-            groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"],
-                               row.get("attention_loss")), []).append(row)
-        order = ["analysed", "analysed, supervised (mse)", "analysed, supervised (ce)",
-                 "one head fewer", "one layer fewer", "one layer fewer, 2x heads and d"]
-        ranked = sorted(groups.items(), key=lambda g: order.index(role(g[1][0], analysed)))
-        for (layers, heads, d, *_), members in ranked:
-            kind = role(members[0], analysed)
-            agreement = "-"
-            if kind.startswith("analysed"):
-                per_head = []
-                for i, head in enumerate(members[0]["attention"]):
-                    values = [m["attention"][i] for m in members]
-                    per_head.append(f"L{head['layer']}H{head['head']} "
-                                    + " / ".join(f"{statistics.mean(v[k] for v in values):.2f}"
-                                                 for k in ("mass", "argmax", "tv")))
-                agreement = "; ".join(per_head)
+        for kind, members in grouped(analysed, rows):
+            m = members[0]
+            epochs = [r["epochs"] for r in members]
             lines.append(
-                f"| {task} | {layers}, {heads}, {d} | {kind} | {len(members)} | "
-                f"{spread([m['test']['token_accuracy'] for m in members])} | "
-                f"{spread([m['test']['sequence_accuracy'] for m in members])} | {agreement} |")
+                f"| {task} | {m['layers']}, {m['heads']}, {m['d_model']} | {kind} | "
+                f"{len(members)} | {min(epochs)}-{max(epochs)} | "
+                f"{spread([r['test']['token_accuracy'] for r in members])} | "
+                f"{spread([r['test']['sequence_accuracy'] for r in members])} | "
+                f"{heads_text(members) if kind.startswith('analysed') else '-'} |")
     return "\n".join(lines)
 
 
-def main() -> int:
+def seed_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
+    """Every run: its seed, when it stopped, its accuracy and its heads' gains."""
+    lines = ["| task | run | seed | epochs (stopped; kept) | token accuracy | sequence "
+             "accuracy | tv gain per head |", "| --- | --- | ---: | --- | --- | --- | --- |"]
+    for task, (analysed, rows) in results.items():
+        for kind, members in grouped(analysed, rows):
+            for r in sorted(members, key=lambda r: r["seed"]):
+                kept = r.get("checkpoint", {})
+                gains = ", ".join(f"L{a['layer']}H{a['head']} {a['tv_gain']:+.2f}"
+                                  for a in r["attention"]) or "-"
+                lines.append(f"| {task} | {kind} | {r['seed']} | {r['epochs']} "
+                             f"({kept.get('stopped', '?')}; {kept.get('epoch', '?')}) | "
+                             f"{r['test']['token_accuracy']:.3f} | "
+                             f"{r['test']['sequence_accuracy']:.3f} | {gains} |")
+    return "\n".join(lines)
+
+
+def beyond_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
+    """Length generalisation: the accuracy on the test inputs longer than training."""
+    lines = ["| task | run | seeds | token accuracy, longer | sequence accuracy, longer | "
+             "inputs |", "| --- | --- | ---: | --- | --- | ---: |"]
+    for task, (analysed, rows) in results.items():
+        for kind, members in grouped(analysed, rows):
+            longer = [r["test"]["longer"] for r in members]
+            lines.append(f"| {task} | {kind} | {len(members)} | "
+                         f"{spread([x['token_accuracy'] for x in longer])} | "
+                         f"{spread([x['sequence_accuracy'] for x in longer])} | "
+                         f"{longer[0]['inputs']} |")
+    return "\n".join(lines)
+
+
+def report(out: Path, threads: int, device: str, beyond: bool) -> str:
+    results = collect(out)
+    machine = environment(threads, device) | {"torch": torch.__version__}
+    text = (f"Measured on {machine}\n\n" + (
+        "Every test figure here is at the test lengths, beyond training.\n\n"
+        + beyond_table(results) + "\n\n" if beyond else "")
+            + table(results) + "\n\nEvery run:\n\n" + seed_table(results) + "\n")
+    (out / "table.md").write_text(text)
+    return text
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, help="instead of each task's own")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, help="the most epochs, instead of each task's")
+    parser.add_argument("--patience", type=int, default=10,
+                        help="stop after this many epochs without a better validation loss")
+    parser.add_argument("--threads", type=int, default=1, help="torch's CPU threads a run")
     parser.add_argument("--train", type=int, default=10_000)
     parser.add_argument("--lengths", default="1:16")
+    parser.add_argument("--lengths-beyond", action="store_true",
+                        help="test at 17:32 (the lengths after --lengths, as many again): "
+                        "the analysed size, supervised and not, and the length table")
     parser.add_argument("--alphabet-size", type=int, metavar="K",
                         help="the first K of SYMBOLS (up to 100, the paper's largest) instead "
                         "of each task's own alphabet")
@@ -159,64 +226,88 @@ def main() -> int:
     parser.add_argument("--summarise", action="store_true",
                         help="only write each task's summary.json from the finished run "
                         "folders of --out (for a sweep cut short)")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "paper_s5")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--pictures", type=Path, default=ROOT / "docs" / "images" / "training")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # the machines are shared; one thread was fastest there
-    low, high = map(int, args.lengths.split(":"))
-    if args.summarise:
-        for task in args.tasks:
-            folders = sorted(f for f in (args.out / task).glob("L*")
-                             if (f / "metrics.json").is_file())
-            plain = [row_of_folder(f) for f in folders if not f.name.endswith("-ce")]
-            # the analysed size first, as the sweep writes it
-            plain.sort(key=lambda r: (-r["layers"], r["d_model"], -r["heads"],
-                                      r["supervised"], r["seed"]))
-            if plain:
-                (args.out / task / "summary.json").write_text(json.dumps(plain, indent=1)
-                                                              + "\n")
-        (args.out / "table.md").write_text(table(collect(args.out)) + "\n")
-        print(table(collect(args.out)))
-        return 0
-    if args.replot:
-        for task in args.tasks:
-            for folder in sorted((args.out / task).glob("*-sup-s0*")):
-                suffix = "-ce" if folder.name.endswith("-ce") else ""
-                plot_attention(load_run(folder), list(TASKS[task][5]),
-                               args.pictures / f"{task}{suffix}.png")
-        return 0
+    if args.out is None:
+        args.out = ROOT / "runs" / ("paper_s5_beyond" if args.lengths_beyond else "paper_s5")
+    if args.lengths_beyond:
+        args.variants = [v for v in args.variants if v in ("analysed", "supervised")]
+    return args
+
+
+def summarise(args: argparse.Namespace) -> None:
     for task in args.tasks:
-        name, alphabet, bos, sampler, epochs, shown = TASKS[task]
-        if args.alphabet_size:
-            alphabet = SYMBOLS[:args.alphabet_size]
-        data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
-                            sampler=sampler, n_train=args.train, n_val=500, n_test=1000)
-        base = TrainConfig(epochs=args.epochs or epochs, supervise=True, device=args.device,
-                           d_model=args.d_model,
-                           attention_loss=args.attention_loss).checked(data)
-        rows = []
-        analysed = (base.layers or 0, base.heads or 0)
-        chosen = [c for c in variants(base) if variant_name(c, analysed) in args.variants]
-        for config in [base] if args.supervised_only else chosen:
-            for seed in range(args.seeds):
-                each = dataclasses.replace(config, seed=seed)
-                started = time.time()
-                folder = args.out / task / (run_folder(each) + (
-                    "-ce" if each.supervise and each.attention_loss == "ce" else ""))
-                run = train(data, each, out=folder, quiet=True, force=True)  # a rerun replaces
-                if each.supervise and seed == 0:
-                    suffix = "" if each.attention_loss == "mse" else f"-{each.attention_loss}"
-                    plot_attention(run, list(shown), args.pictures / f"{task}{suffix}.png")
-                rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1)})
-                print(f"{task} {run_folder(each)}: token "
-                      f"{rows[-1]['test']['token_accuracy']:.3f} sequence "
-                      f"{rows[-1]['test']['sequence_accuracy']:.3f} "
-                      f"({rows[-1]['seconds']} s, {rows[-1]['epochs']} epochs)", flush=True)
-        summary = (f"summary-supervised-{args.attention_loss}.json" if args.supervised_only
-                   else "summary.json")
-        (args.out / task / summary).write_text(json.dumps(rows, indent=1) + "\n")
-        (args.out / "table.md").write_text(table(collect(args.out)) + "\n")
-    print(table(collect(args.out)))
+        folders = sorted(f for f in (args.out / task).glob("L*")
+                         if (f / "config.json").is_file())
+        plain = [row_of_folder(f) for f in folders if not f.name.endswith("-ce")]
+        # the analysed size first, as the sweep writes it
+        plain.sort(key=lambda r: (-r["layers"], r["d_model"], -r["heads"], r["supervised"],
+                                  r["seed"]))
+        if plain:
+            (args.out / task / "summary.json").write_text(json.dumps(plain, indent=1) + "\n")
+
+
+def replot(args: argparse.Namespace) -> None:
+    for task in args.tasks:
+        for folder in sorted((args.out / task).glob("*-sup-s0*")):
+            suffix = "-ce" if folder.name.endswith("-ce") else ""
+            plain = folder.parent / folder.name.replace("-sup", "").removesuffix("-ce")
+            beside = load_run(plain) if (plain / "config.json").is_file() else None
+            plot_attention(load_run(folder), list(TASKS[task][5]),
+                           args.pictures / f"{task}{suffix}.png", beside=beside)
+
+
+def sweep(args: argparse.Namespace, task: str) -> None:
+    name, alphabet, bos, sampler, epochs, shown = TASKS[task]
+    low, high = map(int, args.lengths.split(":"))
+    if args.alphabet_size:
+        alphabet = SYMBOLS[:args.alphabet_size]
+    data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
+                        sampler=sampler, n_train=args.train, n_val=500, n_test=1000,
+                        test_lengths=(high + 1, 2 * high) if args.lengths_beyond else None)
+    base = TrainConfig(epochs=args.epochs or epochs, patience=args.patience, supervise=True,
+                       device=args.device, d_model=args.d_model, threads=args.threads,
+                       attention_loss=args.attention_loss).checked(data)
+    analysed = (base.layers or 0, base.heads or 0)
+    chosen = [c for c in variants(base) if variant_name(c, analysed) in args.variants]
+    rows, plain = [], None
+    for config in [base] if args.supervised_only else chosen:
+        for seed in range(args.seeds):
+            each = dataclasses.replace(config, seed=seed)
+            started = time.time()
+            folder = args.out / task / (run_folder(each) + (
+                "-ce" if each.supervise and each.attention_loss == "ce" else ""))
+            run = train(data, each, out=folder, quiet=True, force=True)  # a rerun replaces
+            if seed == 0 and variant_name(each, analysed) == "analysed":
+                plain = run
+            if each.supervise and seed == 0 and not args.lengths_beyond:
+                suffix = "" if each.attention_loss == "mse" else f"-{each.attention_loss}"
+                plot_attention(run, list(shown), args.pictures / f"{task}{suffix}.png",
+                               beside=plain)
+            rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1)})
+            print(f"{task} {run_folder(each)}: token "
+                  f"{rows[-1]['test']['token_accuracy']:.3f} sequence "
+                  f"{rows[-1]['test']['sequence_accuracy']:.3f} ({rows[-1]['seconds']} s, "
+                  f"{rows[-1]['epochs']} epochs, {run.metrics['checkpoint']['stopped']})",
+                  flush=True)
+    summary = (f"summary-supervised-{args.attention_loss}.json" if args.supervised_only
+               else "summary.json")
+    (args.out / task / summary).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def main() -> int:
+    args = arguments()
+    if args.summarise:
+        summarise(args)
+    elif args.replot:
+        replot(args)
+        return 0
+    else:
+        for task in args.tasks:
+            sweep(args, task)
+            report(args.out, args.threads, args.device, args.lengths_beyond)
+    print(report(args.out, args.threads, args.device, args.lengths_beyond))
     return 0
 
 

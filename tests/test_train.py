@@ -311,3 +311,155 @@ def test_a_decoder_run_reports_accuracy_beyond_its_training_lengths(tmp_path):
         t for t, _, _ in make_dataset(SHIFT, 'shift(tokens, 1, "_")', alphabet="abcdef",
                                       lengths=(1, 4), test_lengths=(3, 6), n_train=100,
                                       n_val=10, n_test=60, causal=True).test.records()]
+
+
+def test_a_plot_input_beyond_learned_positions_is_refused_before_training(tmp_path):
+    code, _, err = run_cli("train", PAPER, "reverse", *SMALL, "--positions", "learned",
+                           "--plot", "abcd", "--out", str(tmp_path / "run"))
+    assert code == 64 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.strip() == ("rasp train: --plot 'abcd': 4 tokens, but learned positions cover "
+                           "only the data's lengths, up to 3 (with the BOS); give a shorter "
+                           "input, --test-lengths up to its length, or sin positions")
+    assert not (tmp_path / "run").exists()
+    # test lengths beyond training: the learned positions cover them
+    run = train(make_dataset(PAPER, "reverse", lengths=(1, 3), test_lengths=(4, 5),
+                             n_train=40, n_val=5, n_test=5), epochs=1, quiet=True,
+                positions="learned")
+    assert run.model.config.max_length == 5
+    assert set(run.metrics["test"]["by_length"]) == {"4", "5"}
+    assert len(run.predict(list("abcde"))[0]) == 5
+    with pytest.raises(RaspValueError) as refused:
+        run.predict(list("abcdef"))
+    assert refused.value.message == ("the model's learned positions cover inputs of up to 5 "
+                                     "tokens; this one has 6")
+
+
+def test_load_run_works_from_another_folder_and_refuses_an_edited_program(tmp_path,
+                                                                          monkeypatch):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    program = tmp_path / "work" / "rev.rasp"
+    program.write_text((ROOT / "examples" / "paper_examples.rasp").read_text())
+    monkeypatch.chdir(tmp_path / "work")
+    data = make_dataset("rev.rasp", "reverse", lengths=(1, 3), n_train=40, n_val=5, n_test=5)
+    run = train(data, out="run", epochs=1, quiet=True)
+    monkeypatch.chdir(tmp_path / "elsewhere")  # "rev.rasp" means nothing here
+    again = load_run(tmp_path / "work" / "run")
+    assert again.metrics == run.metrics and again.dataset.classes == run.dataset.classes
+    assert again.predict(list("abc"))[0] == run.predict(list("abc"))[0]
+    program.write_text(program.read_text().replace("_mirror, tokens_str", "_mirror, tokens"))
+    with pytest.raises(RaspValueError) as refused:
+        load_run(tmp_path / "work" / "run")
+    assert refused.value.message == (
+        f"{program}: the program changed since the run in {tmp_path / 'work' / 'run'} (its "
+        "SHA-256 is not the one config.json records): its data and output labels would not "
+        "be the run's")
+
+
+def test_load_model_reads_model_pt_alone_and_predicts_as_the_run(tmp_path):
+    from rasp.train import load_model
+
+    data = make_dataset(PAPER, "hist_bos", bos="§", lengths=(1, 3), n_train=40, n_val=5,
+                        n_test=5)
+    run = train(data, out=tmp_path, epochs=1, quiet=True)
+    model = load_model(tmp_path / "model.pt")
+    assert model.bos == "§" and model.vocab == data.vocab and model.classes == data.classes
+    out, attentions = model.predict(list("§aba"))
+    assert (out, [a.tolist() for a in attentions]) == (
+        run.predict(list("§aba"))[0], [a.tolist() for a in run.predict(list("§aba"))[1]])
+    with pytest.raises(RaspValueError, match="'z' is not in the model's vocabulary"):
+        model.predict(list("§z"))
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    with pytest.raises(RaspValueError, match="not a model rasp can load as weights"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_threads_are_honoured_during_the_run_and_recorded(tmp_path, monkeypatch):
+    from rasp.train import loop
+
+    real, seen = loop._fit, []
+
+    def fit(*args: Any) -> str:
+        seen.append(torch.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(loop, "_fit", fit)
+    status, _, err = run_cli("train", PAPER, "reverse", *SMALL, "--epochs", "1", "--threads",
+                             "2", "--out", str(tmp_path))
+    assert status == 0, err
+    assert seen == [2] and torch.get_num_threads() == 1  # as before the run, after it
+    environment = json.loads((tmp_path / "config.json").read_text())["environment"]
+    assert environment["threads"] == 2 and environment["cpu"]
+    assert environment["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", environment["commit"])
+
+
+def test_the_checkpoint_follows_the_validation_task_loss_and_patience_stops(monkeypatch):
+    """Validation losses 1.0, 0.5, 0.7, 0.6, 0.9 (the attention loss falling all along):
+    epoch 2 is kept, and patience 3 stops after epoch 5."""
+    from rasp.train import loop
+
+    real, losses = loop.evaluate, iter([1.0, 0.5, 0.7, 0.6, 0.9, 0.1])
+    epoch = {"n": 0}
+
+    def evaluate(run: Run, split: Any, assignment: Any = None) -> dict:
+        result = real(run, split, assignment)
+        if assignment is None:  # a validation during training
+            epoch["n"] += 1
+            result |= {"loss": next(losses), "attention_loss": 1.0 / epoch["n"],
+                       "token_accuracy": 0.5}
+        return result
+
+    monkeypatch.setattr(loop, "evaluate", evaluate)
+    run = train(tiny(), epochs=10, patience=3, supervise=True, quiet=True)
+    assert [r["epoch"] for r in run.history if r.get("best")] == [1, 2]
+    assert run.metrics["checkpoint"] == {"epochs": 5, "stopped": "patience", "epoch": 2,
+                                         "val_loss": 0.5, "val_attention_loss": 0.5}
+
+
+def test_unsupervised_heads_are_matched_one_to_one_on_the_validation_split(monkeypatch):
+    from rasp.train import loop
+
+    data = make_dataset(PAPER, "hist2_bos", bos="§", lengths=(1, 4), n_train=60, n_val=10,
+                        n_test=10)
+    real, splits = loop._scan, []
+
+    def scan(run: Run, split: Any, pairs: Any, trivial: bool = False) -> Any:
+        splits.append((split is data.val, split is data.test, len(pairs), trivial))
+        return real(run, split, pairs, trivial)
+
+    monkeypatch.setattr(loop, "_scan", scan)
+    run = train(data, epochs=1, quiet=True)
+    # after the epoch's validation: the match on validation (2 + 1 program heads x 2 model
+    # heads each), then the test with the 3 matched pairs and the trivial heads
+    assert splits[-2:] == [(True, False, 6, False), (False, True, 3, True)]
+    layer1 = [a["model_head"] for a in run.metrics["attention"] if a["layer"] == 1]
+    assert sorted(layer1) == [1, 2]
+    for a in run.metrics["attention"]:
+        assert set(a["trivial"]) == {"first", "uniform", "previous", "diagonal"}
+        assert a["tv_gain"] == pytest.approx(a["trivial"][a["best_trivial"]]["tv"] - a["tv"])
+
+
+def test_a_picture_with_an_unused_head_and_another_run_beside(tmp_path):
+    """hist2_bos at 2 x 2 heads: layer 2's second model head serves no program head and is
+    drawn alone; the unsupervised run's matched heads go beside the supervised ones."""
+    from rasp.train.plots import _caption, panels, plot_attention
+
+    data = make_dataset(PAPER, "hist2_bos", bos="§", lengths=(1, 4), n_train=60, n_val=10,
+                        n_test=10)
+    supervised = train(data, epochs=1, quiet=True, supervise=True)
+    plain = train(data, epochs=1, quiet=True)
+    path = plot_attention(supervised, list("§aab"), tmp_path / "a.png", beside=plain)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    rows = panels(supervised, list("§aab"), beside=plain)
+    twins = {(a["layer"], a["head"]): a["model_head"] for a in plain.metrics["attention"]}
+    assert [[title.split(":")[0] for _, title in row] for row in rows] == [
+        ["L1H1 program, line 26", "L1H1 supervised", f"L1H{twins[1, 1]} unsupervised",
+         "L1H2 program, line 49", "L1H2 supervised", f"L1H{twins[1, 2]} unsupervised"],
+        ["L2H1 program, line 55", "L2H1 supervised", f"L2H{twins[2, 1]} unsupervised",
+         "L2H2 model (no program head)"]]
+    assert all(matrix.shape == (4, 4) for row in rows for matrix, _ in row)
+    source = data.program.source
+    assert _caption("L2H1", data.heads[2].selector, source) == (
+        "L2H1 program, line 55: return _bos_width(select(hist_bos, hist_bos, ==) and "
+        "first_of_kind);")
+    assert _caption("L1H1", "full_s", source) == "L1H1 program: full_s"

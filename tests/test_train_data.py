@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -14,9 +15,9 @@ import pytest
 from rasp import Interpreter
 from rasp.commands import main
 from rasp.files import FolderTakenError
-from rasp.train import make_dataset
+from rasp.train import make_dataset, metrics
 from rasp.train.data import write_jsonl
-from rasp.train.metrics import Accuracy, Agreement, normalised
+from rasp.train.metrics import Accuracy, Agreement, assign, corrected, normalised
 from rasp.train.program import load_program
 from rasp.train.sampling import BracketSampler, sample_inputs
 
@@ -168,6 +169,91 @@ def test_metrics_on_hand_made_attention():
     uniform.add(np.full((1, 4), 0.25), np.array([[True, False, False, False]]))
     assert uniform.result()["tv"] == pytest.approx(0.75)
     assert normalised(selection)[1].tolist() == [0.5, 0.5, 0.0]
+
+
+def scored(attention: np.ndarray, selection: np.ndarray, causal: bool = False) -> dict:
+    """A head's scores with the trivial heads' on the same rows (metrics.corrected)."""
+    n = selection.shape[-1]
+    head, trivial = Agreement(), {kind: Agreement() for kind in metrics.TRIVIAL_HEADS}
+    head.add(attention, selection)
+    for kind, agree in trivial.items():
+        agree.add(np.broadcast_to(metrics.trivial_attention(kind, n, causal), selection.shape),
+                  selection)
+    return corrected(head.result(), {k: a.result() for k, a in trivial.items()})
+
+
+# hist_bos's selector on "§abab": the BOS (key 0) and the same token; the BOS row only itself
+SAME_TOKEN_AND_BOS = np.array([[1, 0, 0, 0, 0],
+                               [1, 1, 0, 1, 0],
+                               [1, 0, 1, 0, 1],
+                               [1, 1, 0, 1, 0],
+                               [1, 0, 1, 0, 1]], dtype=bool)
+
+
+def test_trivial_heads_pass_mass_and_argmax_but_gain_nothing():
+    """On a selector that includes key 0, the position-0 head has mass and argmax 1 (what
+    the issue's table credited to learned heads); neither it nor a uniform head improves
+    on the best trivial head, and a uniform head's argmax is not given to key 0's tie."""
+    first = scored(metrics.trivial_attention("first", 5), SAME_TOKEN_AND_BOS)
+    uniform = scored(np.full((5, 5), 0.2), SAME_TOKEN_AND_BOS)
+    assert first["mass"] == first["argmax"] == 1.0
+    # tv: position 0 is 2/3 from the four rows of three keys; uniform 0.4 there, 0.8 on
+    # the BOS row: uniform is the best trivial head, and neither improves on it
+    assert first["tv"] == pytest.approx(4 * (2 / 3) / 5)
+    assert uniform["tv"] == pytest.approx((0.8 + 4 * 0.4) / 5)
+    assert uniform["best_trivial"] == first["best_trivial"] == "uniform"
+    assert uniform["tv_gain"] == 0.0 and first["tv_gain"] < 0
+    assert uniform["argmax"] == pytest.approx((1 / 5 + 4 * 3 / 5) / 5)  # ties: a share each
+    perfect = scored(normalised(SAME_TOKEN_AND_BOS), SAME_TOKEN_AND_BOS)
+    assert perfect["tv"] == 0.0 and perfect["argmax"] == 1.0
+    # the most a head can gain: all of the best trivial head's total variation
+    assert perfect["tv_gain"] == pytest.approx(uniform["tv"])
+
+
+def test_an_argmax_tie_counts_the_share_of_its_keys_that_are_selected():
+    agree = Agreement()
+    agree.add(np.array([[0.4, 0.4, 0.2], [0.5, 0.25, 0.25]]),
+              np.array([[True, False, False], [False, True, True]]))
+    assert agree.result()["argmax"] == pytest.approx((0.5 + 0.0) / 2)
+
+
+def test_trivial_heads_attend_by_position_only():
+    assert metrics.trivial_attention("previous", 3).tolist() == [[1, 0, 0], [1, 0, 0], [0, 1, 0]]
+    assert metrics.trivial_attention("diagonal", 2).tolist() == [[1, 0], [0, 1]]
+    assert metrics.trivial_attention("first", 2).tolist() == [[1, 0], [1, 0]]
+    assert metrics.trivial_attention("uniform", 2).tolist() == [[0.5, 0.5], [0.5, 0.5]]
+    # a decoder's uniform head spreads over the keys it can see
+    assert metrics.trivial_attention("uniform", 2, causal=True).tolist() == [[1, 0], [0.5, 0.5]]
+    prefix = np.tril(np.ones((4, 4), dtype=bool))  # select(indices, indices, <=)
+    assert scored(normalised(prefix), prefix, causal=True)["best_trivial"] == "uniform"
+    assert scored(normalised(prefix), prefix, causal=True)["tv_gain"] == 0.0
+    # a selector that is a trivial head: no head can gain there, and the report says so
+    assert scored(normalised(prefix), prefix, causal=True)["trivial_selector"]
+    assert not scored(normalised(SAME_TOKEN_AND_BOS), SAME_TOKEN_AND_BOS)["trivial_selector"]
+
+
+def test_heads_are_matched_one_to_one_at_the_least_total_cost():
+    # Greedy matching takes column 0 for row 0 (cost 1) and leaves row 1 the 10; the
+    # assignment gives row 0 column 1 instead: 2 + 1 against 1 + 10.
+    assert assign(np.array([[1.0, 2.0], [1.0, 10.0]])) == [1, 0]
+    # two program heads both closest to model head 0 still get a head each
+    assert assign(np.array([[0.1, 0.5, 0.9], [0.2, 0.9, 0.3]])) == [0, 2]
+    # more program heads than model heads: the cheapest ones are matched, the rest None
+    assert assign(np.array([[0.5], [0.1], [0.7]])) == [None, 0, None]
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # against every injective choice
+        rows, columns = (int(v) for v in rng.integers(1, 5, 2))
+        cost = rng.random((rows, columns))
+        got = assign(cost)
+        total = sum(cost[r, c] for r, c in enumerate(got) if c is not None)
+        assert len({c for c in got if c is not None}) == min(rows, columns)
+        if rows <= columns:
+            best = min(sum(cost[r, c] for r, c in enumerate(p))
+                       for p in itertools.permutations(range(columns), rows))
+        else:
+            best = min(sum(cost[r, c] for c, r in enumerate(p))
+                       for p in itertools.permutations(range(rows), columns))
+        assert total == pytest.approx(best)
 
 
 def test_accuracy_skips_the_bos_and_counts_unseen_classes_wrong():

@@ -35,7 +35,10 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     model.add_argument("--ff", type=int, metavar="F", help="feed-forward width (default: 2D)")
     model.add_argument("--positions", choices=("sin", "learned"), default="sin")
     fit = parser.add_argument_group("training")
-    fit.add_argument("--epochs", type=int, default=20, metavar="E", help="(default: 20)")
+    fit.add_argument("--epochs", type=int, default=20, metavar="E",
+                     help="(default: 20; with --patience, at most E)")
+    fit.add_argument("--patience", type=positive, metavar="P", help="stop after P epochs "
+                     "without a better validation loss (default: run every epoch)")
     fit.add_argument("--batch", type=int, default=50, metavar="B", help="(default: 50)")
     fit.add_argument("--lr", type=_rate, default=1e-3, help="Adam's learning rate (1e-3)")
     fit.add_argument("--gamma", type=_decay, default=0.95,
@@ -50,6 +53,9 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
                      help="queries that select nothing: left out of the attention loss, "
                      "aimed at every key, or aimed at the BOS")
     fit.add_argument("--device", type=_device, default="cpu", help="cpu or cuda (default: cpu)")
+    fit.add_argument("--threads", type=positive, default=1, metavar="N",
+                     help="torch's CPU threads (default: 1, which reproduces and was "
+                     "fastest on shared cores); recorded in config.json")
     runs = parser.add_argument_group("runs and output")
     runs.add_argument("--ablations", action="store_true", help="also train one head fewer, "
                       "one layer fewer, and one layer fewer with 2x heads and width")
@@ -118,14 +124,15 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     dataset = sampled(args, err)
     config = loop.TrainConfig(
         layers=args.layers, heads=args.heads, d_model=args.d_model, ff=args.ff,
-        positions=args.positions, epochs=args.epochs, batch=args.batch, lr=args.lr,
-        gamma=args.gamma, seed=args.seed, supervise=args.supervise_attention,
-        attention_loss=args.attention_loss, attention_weight=args.attention_weight,
-        empty_rows=args.empty_rows, device=args.device)
+        positions=args.positions, epochs=args.epochs, patience=args.patience,
+        batch=args.batch, lr=args.lr, gamma=args.gamma, seed=args.seed,
+        supervise=args.supervise_attention, attention_loss=args.attention_loss,
+        attention_weight=args.attention_weight, empty_rows=args.empty_rows,
+        device=args.device, threads=args.threads)
     folder = Path(args.out or Path("runs") / args.name)
     try:
         config = config.checked(dataset)
-        plot_input = _plot_input(args.plot, dataset)
+        plot_input = _plot_input(args.plot, dataset, config.positions)
     except RaspError as e:  # about the options: the sizes of the model, --plot
         raise UsageError(e.message) from None
     after = _after(args.plot and plot_input, err,
@@ -167,8 +174,11 @@ def _summarised(summary: dict, folder: Path, as_json: bool, out: TextIO, err: Te
     return EXIT_INTERRUPTED
 
 
-def _plot_input(text: str | None, dataset: Dataset) -> list | None:
-    """The --plot input as tokens, the BOS put in front if the data has one."""
+def _plot_input(text: str | None, dataset: Dataset, positions: str) -> list | None:
+    """The --plot input as tokens, the BOS put in front if the data has one; refused before
+    training if the model could not read it (learned positions stop at the data's lengths)."""
+    from ..train.loop import positions_needed
+
     if text is None:
         return None
     tokens = list(text)
@@ -178,6 +188,12 @@ def _plot_input(text: str | None, dataset: Dataset) -> list | None:
     if unknown or not tokens:
         raise RaspValueError(f"--plot {text!r}: {unknown[0]!r} is not in the alphabet"
                              if unknown else "--plot needs a non-empty input")
+    covered = positions_needed(dataset)
+    if positions == "learned" and len(tokens) > covered:
+        raise RaspValueError(f"--plot {text!r}: {len(tokens)} tokens, but learned positions "
+                             f"cover only the data's lengths, up to {covered} (with the BOS); "
+                             "give a shorter input, --test-lengths up to its length, or sin "
+                             "positions")
     return tokens
 
 
@@ -206,16 +222,21 @@ def _after(plot_input: list | None, err: TextIO, out: TextIO | None = None) -> A
 
 def _report(run: Any) -> str:
     c, test = run.config, run.metrics["test"]
+    kept = run.metrics["checkpoint"]
     lines = [f"model L{c.layers} H{c.heads} d{c.d_model}"
              f"{' (attention supervised)' if c.supervise else ''}: {len(run.history)} epochs"
-             f"{', interrupted' if run.interrupted else ''}; test token accuracy "
+             f" (stopped: {kept['stopped']}), checkpoint of epoch {kept.get('epoch', '-')}; "
+             "test token accuracy "
              f"{test['token_accuracy']:.3f}, sequence accuracy {test['sequence_accuracy']:.3f}"]
     if run.dataset.test_lengths is not None:
         lines += _by_length(run.dataset.lengths, test)
     for a in run.metrics["attention"]:
+        best = a["trivial"][a["best_trivial"]]
         lines.append(f"  L{a['layer']}H{a['head']} {a['selector']} (model head "
-                     f"{a['model_head']}): mass {a['mass']:.2f}, argmax {a['argmax']:.2f}, "
-                     f"tv {a['tv']:.2f}")
+                     f"{a['model_head']}{', supervised' if a['supervised'] else ''}): mass "
+                     f"{a['mass']:.2f}, argmax {a['argmax']:.2f}, tv {a['tv']:.2f}; best "
+                     f"trivial head ({a['best_trivial']}) {best['mass']:.2f} / "
+                     f"{best['argmax']:.2f} / {best['tv']:.2f}; tv gain {a['tv_gain']:.2f}")
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@
     data = make_dataset(program, alphabet="abcdefgh", lengths=(1, 16))
     run = train(data, epochs=20, supervise=True, out="runs/reverse")
     run.metrics["test"]["token_accuracy"]
+    model = load_model("runs/reverse/model.pt")  # the file alone
+    output, attention = model.predict(list("abc"))
 
 Datasets need only numpy; `train` needs PyTorch and matplotlib (TORCH_MISSING says how to
 install them).
@@ -17,8 +19,8 @@ from typing import Any
 from .data import Dataset, make_dataset
 from .program import Program, load_program
 
-__all__ = ["Dataset", "Program", "load_program", "make_dataset", "missing_extra", "train",
-           "TORCH_MISSING"]
+__all__ = ["Dataset", "Program", "load_model", "load_program", "make_dataset", "missing_extra",
+           "train", "TORCH_MISSING"]
 
 # what works wherever rasp came from (a wheel, a checkout), and the checkout's extra: no
 # package index serves rasp-lang, so the extra by that name would fail
@@ -40,3 +42,10 @@ def train(*args: Any, **kwargs: Any) -> Any:
     from .loop import train as train_loop
 
     return train_loop(*args, **kwargs)
+
+
+def load_model(path: Any) -> Any:
+    """rasp.train.model.load_model: a run's model.pt alone, with `predict(tokens)`."""
+    from .model import load_model as load
+
+    return load(path)

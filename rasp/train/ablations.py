@@ -12,7 +12,11 @@ from typing import Any
 from .data import Dataset
 from .loop import Run, TrainConfig, train
 
-__all__ = ["variants", "run_ablations", "table", "run_folder"]
+__all__ = ["variants", "run_ablations", "table", "run_folder", "ATTENTION_KEYS"]
+
+# what a sweep's summary keeps of each head's scores (metrics.json has the trivial heads' too)
+ATTENTION_KEYS = ("layer", "head", "selector", "model_head", "supervised", "mass", "argmax",
+                  "tv", "best_trivial", "tv_gain", "trivial_selector")
 
 
 def variants(base: TrainConfig) -> list[TrainConfig]:
@@ -45,9 +49,8 @@ def summary_row(run: Run) -> dict:
             "supervised": c.supervise, "seed": c.seed,
             "attention_loss": c.attention_loss if c.supervise else None,
             "test": {k: v for k, v in run.metrics["test"].items() if k != "by_length"},
-            "attention": [{k: a[k] for k in ("layer", "head", "selector", "mass", "argmax", "tv")}
-                          for a in run.metrics["attention"]],
-            "epochs": len(run.history)}
+            "attention": [{k: a[k] for k in ATTENTION_KEYS} for a in run.metrics["attention"]],
+            "epochs": len(run.history), "checkpoint": run.metrics["checkpoint"]}
 
 
 def run_ablations(dataset: Dataset, base: TrainConfig, seeds: list[int], out: Path | None,
@@ -86,13 +89,16 @@ def table(rows: list[dict]) -> str:
         groups.setdefault((row["layers"], row["heads"], row["d_model"], row["supervised"]),
                           []).append(row)
     lines = ["layers heads d_model supervised seeds  token acc (mean/best)  "
-             "seq acc (mean/best)  attention mass"]
+             "seq acc (mean/best)  tv gain"]
     for (layers, heads, d, supervised), members in groups.items():
         token = [r["test"]["token_accuracy"] for r in members]
         seq = [r["test"]["sequence_accuracy"] for r in members]
-        masses = [a["mass"] for r in members for a in r["attention"]]
-        mass = f"{sum(masses) / len(masses):.2f}" if masses and supervised else "-"
+        # mean over heads and seeds of the gain in tv over the best trivial head; only at
+        # the analysed size (the first row's): a smaller model's heads do other work
+        gains = [a["tv_gain"] for r in members for a in r["attention"]]
+        analysed = (layers, heads) == (rows[0]["layers"], rows[0]["heads"])
+        gain = f"{sum(gains) / len(gains):.2f}" if gains and analysed else "-"
         lines.append(f"{layers:>6} {heads:>5} {d:>7} {'yes' if supervised else 'no':>10} "
                      f"{len(members):>5}  {sum(token) / len(token):.3f} / {max(token):.3f}"
-                     f"          {sum(seq) / len(seq):.3f} / {max(seq):.3f}        {mass}")
+                     f"          {sum(seq) / len(seq):.3f} / {max(seq):.3f}        {gain}")
     return "\n".join(lines)

@@ -96,8 +96,11 @@ class Dataset:
         return 1 if self.bos is not None else 0
 
     def describe(self) -> dict:
-        """The dataset's provenance, for config.json and the data folder's meta.json."""
-        return {"file": self.program.file, "name": self.program.name,
+        """The dataset's provenance, for config.json and the data folder's meta.json: the
+        program's file as given and as an absolute path (to find it again from elsewhere)."""
+        file = self.program.file
+        return {"file": file, "path": None if file is None else str(Path(file).resolve()),
+                "name": self.program.name,
                 "program_sha256": hashlib.sha256(self.program.source.encode()).hexdigest(),
                 "analysis": self.program.analysis.to_json(),
                 "heads": [h.to_json() for h in self.heads],

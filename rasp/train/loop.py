@@ -2,14 +2,17 @@
 attention pulled toward its selector; evaluation; the run's files.
 
 The protocol is the paper's runner at CPU scale: Adam, an exponential learning-rate decay per
-epoch, the checkpoint with the best validation loss kept, and an early stop after three epochs
-at full validation accuracy.
+epoch, and an early stop after three epochs at full validation accuracy, or (with `patience`)
+after that many epochs without a better validation loss. The checkpoint kept is the one with
+the lowest validation cross-entropy, the task's loss alone: the attention loss of a
+supervised run is recorded beside it, never traded against it. In an unsupervised model the
+program's heads are matched one to one with the model's heads of their layer on the
+validation set, then scored on the test set.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import platform
 import sys
@@ -27,19 +30,17 @@ from .. import __version__
 from ..errors import RaspValueError
 from ..files import atomic, claim_folder, json_text, write_atomic
 from .data import Dataset, Group, Split, make_dataset
-from .metrics import Accuracy, Agreement
-from .model import POSITIONS, ModelConfig, Transformer
+from .metrics import TRIVIAL_HEADS, Accuracy, Agreement, assign, corrected, trivial_attention
+from .model import POSITIONS, ModelConfig, TrainedModel, Transformer, load_model
+from .runs import MANIFEST, PLOTS, RUN_FILES, environment, manifest, program_file, sha256
 
 __all__ = ["TrainConfig", "Run", "train", "load_run", "ATTENTION_LOSSES", "EMPTY_ROWS",
-           "RUN_FILES", "PLOTS"]
+           "RUN_FILES", "PLOTS", "evaluate", "match_heads", "positions_needed"]
 
 ATTENTION_LOSSES = ("mse", "ce")
 EMPTY_ROWS = ("skip", "uniform", "bos")
 DEFAULT_ATTENTION_WEIGHT = {"mse": 100.0, "ce": 1.0}
 STOP_AFTER_PERFECT = 3  # epochs in a row at validation accuracy 1 before stopping
-MANIFEST = "config.json"  # written last: a folder with it holds one complete run
-RUN_FILES = ("model.pt", "history.jsonl", "metrics.json", MANIFEST)
-PLOTS = "plots"  # written after a run by the command line; a rerun removes them
 
 
 @dataclass
@@ -50,7 +51,8 @@ class TrainConfig:
     ff: int | None = None  # None: 2 * d_model
     positions: str = "sin"
     dropout: float = 0.0
-    epochs: int = 20
+    epochs: int = 20  # at most, with patience
+    patience: int | None = None  # stop after this many epochs without a better val loss
     batch: int = 50
     lr: float = 1e-3
     gamma: float = 0.95
@@ -60,6 +62,7 @@ class TrainConfig:
     attention_weight: float | None = None  # None: 100 for mse, 1 for ce
     empty_rows: str = "skip"
     device: str = "cpu"
+    threads: int = 1  # torch's CPU threads while training: one reproduces, and was fastest
 
     @property
     def size(self) -> tuple[int, int, int]:
@@ -88,6 +91,8 @@ class TrainConfig:
              f"--d-model ({c.d_model}) must be a positive multiple of --heads ({c.heads})"),
             (c.ff < 1, "--ff must be at least 1"),
             (c.epochs < 1, "--epochs must be at least 1"),
+            (c.patience is not None and c.patience < 1, "--patience must be at least 1"),
+            (c.threads < 1, "--threads must be at least 1"),
             (c.batch < 1, "--batch must be at least 1"),
             (not c.lr > 0, "--lr must be positive"),
             (c.positions not in POSITIONS, f"--positions must be one of {', '.join(POSITIONS)}"),
@@ -120,18 +125,13 @@ class Run:
 
     def predict(self, tokens: list) -> tuple[list, list[np.ndarray]]:
         """The model's output on one input (with the BOS if the data has one) and each
-        layer's attention, (heads, n, n)."""
-        code = {t: i for i, t in enumerate(self.dataset.vocab)}
-        unknown = [t for t in tokens if t not in code]
-        if unknown:
-            raise RaspValueError(f"{unknown[0]!r} is not in the model's vocabulary")
-        x = torch.tensor([[code[t] for t in tokens]], device=self.config.device)
-        self.model.eval()
-        with torch.no_grad():
-            logits, attentions = self.model(x)
-        classes = self.dataset.classes
-        out = [classes[i] for i in logits[0].argmax(-1).tolist()]
-        return out, [a[0].cpu().numpy() for a in attentions]
+        layer's attention, (heads, n, n): TrainedModel.predict."""
+        return self.trained.predict(tokens)
+
+    @property
+    def trained(self) -> TrainedModel:
+        return TrainedModel(self.model, self.dataset.vocab, self.dataset.classes,
+                            self.dataset.bos)
 
     def save(self, out: Path) -> None:
         """Write the run's files into `out`, each atomically: config.json, the manifest, is
@@ -143,10 +143,11 @@ class Run:
             torch.save({"model": self.model.config.to_json(),
                         "state_dict": self.model.state_dict(),
                         "vocab": [_plain(t) for t in self.dataset.vocab],
-                        "classes": [_plain(c) for c in self.dataset.classes]}, f)
+                        "classes": [_plain(c) for c in self.dataset.classes],
+                        "bos": _plain(self.dataset.bos)}, f)
         write_atomic(out / "history.jsonl", "".join(json_text(r) + "\n" for r in self.history))
         write_atomic(out / "metrics.json", json_text(self.metrics, indent=1) + "\n")
-        sums = {name: _sha256(out / name) for name in RUN_FILES if name != MANIFEST}
+        sums = {name: sha256(out / name) for name in RUN_FILES if name != MANIFEST}
         write_atomic(out / MANIFEST, json_text(self.describe() | {"files": sums}, indent=1,
                                                 ensure_ascii=False, default=str) + "\n")
 
@@ -155,27 +156,25 @@ class Run:
                 "data": self.dataset.describe(),
                 "supervised_heads": [self.dataset.heads[k].key for k, _, _ in self.supervised],
                 "versions": {"rasp": __version__, "torch": torch.__version__,
-                             "python": platform.python_version()}}
+                             "python": platform.python_version()},
+                "environment": environment(self.config.threads, self.config.device)}
 
 
 def load_run(folder: Path | str) -> Run:
-    """A run written by `train(..., out=folder)`: its model, metrics and history, with its
-    dataset made again from config.json (the same seed gives the same data). RaspValueError
-    for a folder that does not hold one complete run: no config.json (the run did not end),
-    or files that are not those config.json lists (a mix of runs). The model is loaded as
-    weights only: a model.pt that asks to run code is refused."""
+    """A run written by `train(..., out=folder)`, from wherever it is loaded: its model,
+    metrics and history, with its dataset made again from config.json (the same seed gives
+    the same data) and the program it was trained on (runs.program_file: found again, and
+    refused if it changed since). RaspValueError for a folder that does not hold one
+    complete run: no config.json (the run did not end), or files that are not those
+    config.json lists (a mix of runs). The model is loaded as weights only: a model.pt that
+    asks to run code is refused."""
     folder = Path(folder)
-    described = _manifest(folder)
-    try:
-        saved = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        model = Transformer(ModelConfig(**saved["model"]))
-        model.load_state_dict(saved["state_dict"])
-    except Exception as e:  # noqa: BLE001 (a file from anywhere: whatever fails, it is refused)
-        raise RaspValueError(f"{folder / 'model.pt'}: not a model rasp can load as weights "
-                             f"({type(e).__name__})") from None
+    described = manifest(folder)
+    trained = load_model(folder / "model.pt")
     try:
         d = described["data"]
-        dataset = make_dataset(d["file"], d["name"], alphabet=d["alphabet"],
+        file = program_file(d, folder)
+        dataset = make_dataset(file, d["name"], alphabet=d["alphabet"],
                                lengths=tuple(d["lengths"]), bos=d["bos"], sampler=d["sampler"],
                                seed=d["seed"], n_train=d["sizes"]["train"],
                                n_val=d["sizes"]["val"], n_test=d["sizes"]["test"],
@@ -187,7 +186,8 @@ def load_run(folder: Path | str) -> Run:
                              f"({type(e).__name__}: {e})") from None
     history = [json.loads(line) for line in
                (folder / "history.jsonl").read_text().split("\n") if line]
-    run = Run(model, dataset, config, history, json.loads((folder / "metrics.json").read_text()))
+    run = Run(trained.model, dataset, config, history,
+              json.loads((folder / "metrics.json").read_text()))
     run.supervised = [(k, h.layer - 1, h.head) for k, h in enumerate(dataset.heads)
                       if h.key in keys]
     return run
@@ -198,39 +198,6 @@ def _test_lengths(described: dict) -> tuple[int, int] | None:
     training inputs (and in runs written before --test-lengths)."""
     test = described.get("test_lengths")
     return None if test is None else (test[0], test[1])
-
-
-def _manifest(folder: Path) -> dict:
-    """config.json, once every file it lists is there with the SHA-256 it records."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise RaspValueError(f"{folder} holds no complete training run (no {MANIFEST}: the "
-                             "run did not finish, or this is not a run's folder)")
-    try:
-        described = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise RaspValueError(f"{path}: not JSON ({e})") from None
-    sums = described.get("files") if isinstance(described, dict) else None
-    if not isinstance(sums, dict):
-        raise RaspValueError(f"{path} lists no files with their SHA-256: not a training run's "
-                             "config.json, or one written before rasp checked runs whole")
-    for name in RUN_FILES:
-        if name == MANIFEST:
-            continue
-        if not (folder / name).is_file():
-            raise RaspValueError(f"{folder} is not one complete run: {name} is missing")
-        if _sha256(folder / name) != sums.get(name):
-            raise RaspValueError(f"{folder} is not one complete run: {name} is not the file "
-                                 f"{MANIFEST} lists (the folder mixes runs)")
-    return described
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:
@@ -321,15 +288,32 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
     another run's files (plots/ included) is refused (FolderTakenError) unless `force`,
     which removes them first. On a terminal a bar per epoch shows the loss and accuracy
     (none with `quiet`). Ctrl-C stops the training; the best checkpoint so far is evaluated
-    and kept."""
+    and kept. Torch uses `config.threads` CPU threads during the run, as many as before
+    after it."""
     config = (config or TrainConfig(**options)).checked(dataset)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(dataset, config, out, quiet, stream, force)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def positions_needed(dataset: Dataset) -> int:
+    """The positions a model of the dataset sees, the BOS included: its training and test
+    lengths, which learned positions cover (sinusoids have no bound)."""
+    return max(dataset.lengths[1], (dataset.test_lengths or dataset.lengths)[1]) \
+        + dataset.first_scored
+
+
+def _train(dataset: Dataset, config: TrainConfig, out: Path | str | None, quiet: bool,
+           stream: Any, force: bool) -> Run:
     layers, heads, ff = config.size
     torch.manual_seed(config.seed)
     model = Transformer(ModelConfig(
         vocab=len(dataset.vocab), classes=max(len(dataset.classes), 1), layers=layers,
         heads=heads, d_model=config.d_model, ff=ff, positions=config.positions,
-        max_length=max(dataset.lengths[1], (dataset.test_lengths or dataset.lengths)[1])
-        + dataset.first_scored, dropout=config.dropout, causal=dataset.causal))
+        max_length=positions_needed(dataset), dropout=config.dropout, causal=dataset.causal))
     model.to(config.device)
     run = Run(model, dataset, config)
     if config.supervise:
@@ -347,23 +331,28 @@ def train(dataset: Dataset, config: TrainConfig | None = None, out: Path | str |
 
 
 def _train_run(run: Run, folder: Path | None, quiet: bool, stream: Any) -> None:
-    """Fit, then evaluate the best checkpoint on the test split."""
+    """Fit, then match the heads on the validation split and evaluate the best checkpoint on
+    the test split."""
     stream = stream or sys.stderr
     bar = hasattr(stream, "isatty") and stream.isatty()
     try:
-        _fit(run, folder, None if quiet else stream, bar)
+        stopped = _fit(run, folder, None if quiet else stream, bar)
     except KeyboardInterrupt:
-        run.interrupted = True
+        run.interrupted, stopped = True, "interrupted"
         if not quiet:
             stream.write("\ninterrupted: keeping the best checkpoint so far\n")
-    run.metrics = evaluate(run, run.dataset.test)
+    run.metrics = evaluate(run, run.dataset.test, match_heads(run))
+    kept = [r for r in run.history if r.get("best")][-1:]
+    run.metrics["checkpoint"] = {"epochs": len(run.history), "stopped": stopped} | (
+        {k: kept[0][k] for k in ("epoch", "val_loss", "val_attention_loss")} if kept else {})
     run.metrics["interrupted"] = run.interrupted
 
 
-def _fit(run: Run, folder: Path | None, stream: Any, bar: bool) -> None:
+def _fit(run: Run, folder: Path | None, stream: Any, bar: bool) -> str:
     """Epochs of training and validation; the model ends with the best checkpoint's weights,
     however the loop ends (Ctrl-C too). On `stream`, a terminal (`bar`) sees a bar filling
-    during each epoch, and a log (a file, a pipe) one line after each."""
+    during each epoch, and a log (a file, a pipe) one line after each. Returns why it
+    stopped: "epochs" (all done), "perfect" (validation accuracy 1) or "patience"."""
     c, model = run.config, run.model
     objective = _Objective(run)
     optimiser = torch.optim.Adam(model.parameters(), lr=c.lr)
@@ -371,20 +360,21 @@ def _fit(run: Run, folder: Path | None, stream: Any, bar: bool) -> None:
     rng = np.random.default_rng(c.seed)
     groups = [_tensors(g, c.device) for g in run.dataset.train.groups]
     best, best_loss, perfect, started = None, float("inf"), 0, time.time()
+    since_best, stopped = 0, "epochs"
     try:
         for epoch in range(1, c.epochs + 1):
             show = _progress_bar(stream, epoch, c.epochs) if stream and bar else None
             record = {"epoch": epoch, "lr": schedule.get_last_lr()[0]}
             record |= _train_epoch(run, objective, optimiser, groups, rng, show)
             schedule.step()
-            val = evaluate(run, run.dataset.val, losses=True)
+            val = evaluate(run, run.dataset.val)
             record |= {"val_loss": val["loss"], "val_attention_loss": val["attention_loss"],
                        "val_token_accuracy": val["token_accuracy"],
                        "val_sequence_accuracy": val["sequence_accuracy"],
                        "seconds": time.time() - started}
-            total = val["loss"] + c.weight * val["attention_loss"]
-            if total < best_loss:
-                best, best_loss = copy.deepcopy(model.state_dict()), total
+            since_best += 1
+            if val["loss"] < best_loss:  # the task's loss only: see the module's text
+                best, best_loss, since_best = copy.deepcopy(model.state_dict()), val["loss"], 0
                 record["best"] = True
             run.history.append(record)
             if folder is not None:  # to follow the run; Run.save writes it again, whole
@@ -396,10 +386,15 @@ def _fit(run: Run, folder: Path | None, stream: Any, bar: bool) -> None:
                 stream.flush()
             perfect = perfect + 1 if val["token_accuracy"] == 1.0 else 0
             if perfect >= STOP_AFTER_PERFECT:
+                stopped = "perfect"
+                break
+            if c.patience is not None and since_best >= c.patience:
+                stopped = "patience"
                 break
     finally:
         if best is not None:
             model.load_state_dict(best)
+    return stopped
 
 
 def _train_epoch(run: Run, objective: _Objective, optimiser: torch.optim.Optimizer,
@@ -431,21 +426,67 @@ def _train_epoch(run: Run, objective: _Objective, optimiser: torch.optim.Optimiz
             "train_token_accuracy": hits / max(scored, 1)}
 
 
-def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
-    """Accuracy on a split and, per program head, the agreement of the model's attention: the
-    supervised slot's, or for an unsupervised model the head of that layer closest to the
-    selector in total variation (head order is arbitrary there)."""
+def evaluate(run: Run, split: Split, assignment: dict[int, int | None] | None = None
+             ) -> dict:
+    """Accuracy and losses on a split; with `assignment` ({program head: model slot}, as
+    match_heads gives it), {"test": those, "attention": a report per assigned head}: its
+    agreement with its selector, beside the trivial heads' on the same rows
+    (metrics.corrected)."""
+    if assignment is None:
+        return _scan(run, split, [])[0]
+    pairs = sorted((k, slot) for k, slot in assignment.items() if slot is not None)
+    result, agreement, baseline = _scan(run, split, pairs, trivial=True)
+    supervised = {k for k, _, _ in run.supervised}
+    report = []
+    for k, slot in pairs:
+        trivial = {kind: baseline[(k, kind)].result() for kind in TRIVIAL_HEADS}
+        report.append(run.dataset.heads[k].to_json()
+                      | {"model_head": slot + 1, "supervised": k in supervised}
+                      | corrected(agreement[(k, slot)].result(), trivial))
+    return {"test": result, "attention": report}
+
+
+def match_heads(run: Run) -> dict[int, int | None]:
+    """Which model head answers for each program head (by index; None: none left): a
+    supervised head its own slot; the others matched one to one with the other heads of
+    their layer, least total variation to the selectors on the validation split (head
+    order is arbitrary in an unsupervised model, and the test split must not choose)."""
+    layers, slots, _ = run.config.size
+    heads = run.dataset.heads
+    out: dict[int, int | None] = {k: slot for k, _, slot in run.supervised}
+    free = [k for k, h in enumerate(heads) if h.layer <= layers and k not in out]
+    if not free:
+        return out
+    agreement = _scan(run, run.dataset.val, [(k, s) for k in free for s in range(slots)])[1]
+    for layer in sorted({heads[k].layer for k in free}):
+        rows = [k for k in free if heads[k].layer == layer]
+        taken = {out[k] for k in out if heads[k].layer == layer}
+        open_slots = [s for s in range(slots) if s not in taken]
+        cost = np.array([[agreement[(k, s)].result()["tv"] for s in open_slots]
+                         for k in rows]).reshape(len(rows), len(open_slots))
+        for k, j in zip(rows, assign(cost)):
+            out[k] = None if j is None else open_slots[j]
+    return out
+
+
+def _scan(run: Run, split: Split, pairs: list[tuple[int, int]], trivial: bool = False
+          ) -> tuple[dict, dict[tuple[int, int], Agreement], dict[tuple[int, str], Agreement]]:
+    """One pass of the model over a split: accuracy and losses; the agreement of each
+    (program head, model slot) pair; with `trivial`, each trivial head's for those program
+    heads."""
     c, model, dataset = run.config, run.model, run.dataset
-    layers, slots, _ = c.size
     objective = _Objective(run)
     accuracy = Accuracy(dataset.first_scored)
-    heads = dataset.heads
-    agreement = {(k, slot): Agreement() for k, h in enumerate(heads) if h.layer <= layers
-                 for slot in range(slots)}
+    agreement = {pair: Agreement() for pair in pairs}
+    baseline = {(k, kind): Agreement() for k in sorted({k for k, _ in pairs})
+                for kind in (TRIVIAL_HEADS if trivial else ())}
     loss_sum = attention_sum = 0.0
     model.eval()
     with torch.no_grad():
         for group in split.groups:
+            for (k, kind), agree in baseline.items():
+                head = trivial_attention(kind, group.length, dataset.causal)
+                agree.add(np.broadcast_to(head, group.selections[k].shape), group.selections[k])
             x, y, sel = _tensors(group, c.device)
             for start in range(0, len(group.inputs), 500):
                 part = slice(start, start + 500)
@@ -455,26 +496,13 @@ def evaluate(run: Run, split: Split, losses: bool = False) -> dict:
                 loss_sum += loss.item() * n
                 attention_sum += attention_loss.item() * n
                 accuracy.add(logits.argmax(-1).cpu().numpy(), group.y[part])
-                if losses:
-                    continue
                 for (k, slot), agree in agreement.items():
-                    agree.add(attentions[heads[k].layer - 1][:, slot].cpu().numpy(),
+                    agree.add(attentions[dataset.heads[k].layer - 1][:, slot].cpu().numpy(),
                               group.selections[k, part])
     result: dict[str, Any] = accuracy.result()
     if dataset.test_lengths is not None:  # length generalisation: trained at, and beyond
         low, high = dataset.lengths
         result["trained_lengths"] = accuracy.within(low, high)
         result["longer"] = accuracy.within(high + 1, dataset.test_lengths[1])
-    if losses:
-        return result | {"loss": loss_sum / split.size, "attention_loss": attention_sum /
-                         split.size}
-    supervised = {k: slot for k, _, slot in run.supervised}
-    report = []
-    for k, h in enumerate(heads):
-        if h.layer > layers:
-            continue
-        scores = {slot: agreement[(k, slot)].result() for slot in range(slots)}
-        slot = supervised.get(k, min(scores, key=lambda s: scores[s]["tv"]))
-        report.append(h.to_json() | {"model_head": slot + 1, "supervised": k in supervised}
-                      | scores[slot])
-    return {"test": result | {"loss": loss_sum / split.size}, "attention": report}
+    result |= {"loss": loss_sum / split.size, "attention_loss": attention_sum / split.size}
+    return result, agreement, baseline

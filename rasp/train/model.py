@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ModelConfig", "Transformer"]
+from ..errors import RaspValueError
+
+__all__ = ["ModelConfig", "TrainedModel", "Transformer", "load_model"]
 
 POSITIONS = ("sin", "learned")
 
@@ -108,3 +113,51 @@ class Transformer(nn.Module):
             x, attention = layer(x)
             attentions.append(attention)
         return self.classify(x), attentions
+
+
+@dataclass
+class TrainedModel:
+    """A model with the codes of its tokens and outputs: what model.pt holds."""
+
+    model: Transformer
+    vocab: list  # token codes: the BOS first, if the model was trained with one
+    classes: list  # output codes
+    bos: Any = None
+
+    def predict(self, tokens: list) -> tuple[list, list[np.ndarray]]:
+        """The model's output on one input, given as it was trained (the BOS first, if it
+        had one), a class at every position; and each layer's attention, (heads, n, n).
+        RaspValueError for a token outside the vocabulary, or an input longer than learned
+        positions cover."""
+        code = {t: i for i, t in enumerate(self.vocab)}
+        unknown = [t for t in tokens if t not in code]
+        if unknown or not tokens:
+            raise RaspValueError(f"{unknown[0]!r} is not in the model's vocabulary" if unknown
+                                 else "the model needs an input of at least one token")
+        config = self.model.config
+        if config.positions == "learned" and len(tokens) > config.max_length:
+            raise RaspValueError(f"the model's learned positions cover inputs of up to "
+                                 f"{config.max_length} tokens; this one has {len(tokens)}")
+        device = next(self.model.parameters()).device
+        x = torch.tensor([[code[t] for t in tokens]], device=device)
+        self.model.eval()
+        with torch.no_grad():
+            logits, attentions = self.model(x)
+        out = [self.classes[i] for i in logits[0].argmax(-1).tolist()]
+        return out, [a[0].cpu().numpy() for a in attentions]
+
+
+def load_model(path: Path | str) -> TrainedModel:
+    """The model of a run's model.pt, alone (its size, vocabulary and classes are in the
+    file): `load_model("runs/reverse/model.pt").predict(list("abc"))`. Loaded as weights
+    only: a file that asks to run code is refused, as is anything else that is not a model
+    (RaspValueError)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model = Transformer(ModelConfig(**saved["model"]))
+        model.load_state_dict(saved["state_dict"])
+        return TrainedModel(model, list(saved["vocab"]), list(saved["classes"]),
+                            saved.get("bos"))
+    except Exception as e:  # noqa: BLE001 (a file from anywhere: whatever fails, it is refused)
+        raise RaspValueError(f"{path}: not a model rasp can load as weights "
+                             f"({type(e).__name__})") from None

@@ -3,6 +3,7 @@ on one input (the figure of the paper's §5), and the loss and accuracy curves."
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from ..files import atomic
 if TYPE_CHECKING:
     from .loop import Run
 
-__all__ = ["plot_attention", "plot_curves"]
+__all__ = ["panels", "plot_attention", "plot_curves"]
 
 
 def _pyplot() -> Any:
@@ -27,53 +28,105 @@ def _pyplot() -> Any:
 
 
 def _matrix(ax: Any, values: np.ndarray, tokens: list, title: str) -> Any:
-    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0)
+    # a square-root scale: a uniform row over 16 keys (1/16) shows a quarter of the colour
+    # range, where a linear scale leaves it near the colour of 0
+    from matplotlib.colors import PowerNorm
+
+    image = ax.imshow(values, cmap="viridis", norm=PowerNorm(0.5, vmin=0.0, vmax=1.0))
     labels = [str(t) for t in tokens]
     ax.set_xticks(range(len(tokens)), labels, fontsize=7)
     ax.set_yticks(range(len(tokens)), labels, fontsize=7)
     ax.set_xlabel("key", fontsize=8)
     ax.set_ylabel("query", fontsize=8)
-    ax.set_title(textwrap.fill(title, 30), fontsize=8)
+    lines = textwrap.wrap(title, 34, break_long_words=False, break_on_hyphens=False)
+    ax.set_title("\n".join(lines[:3]) + (" ..." if len(lines) > 3 else ""), fontsize=8)
     return image
 
 
-def plot_attention(run: Run, tokens: list, path: Path) -> Path:
-    """One row per layer; per head, the program's selector (row-normalised, as a mean
-    aggregate reads it) and the model's attention on `tokens`."""
+def _caption(key: str, selector: str, source: str) -> str:
+    """A program head's title: its selector's name, or for a selector a helper made (the
+    name is then the helpers' path, `_hist2_bos/_bos_width/with_bos (line 55)`) the line
+    of the program that made it, as written there."""
+    line = re.search(r" \(line (\d+)\)$", selector)
+    lines = source.splitlines()
+    if line is None or not 0 < int(line[1]) <= len(lines):
+        return f"{key} program: {selector}"
+    return f"{key} program, line {line[1]}: {lines[int(line[1]) - 1].strip()}"
+
+
+def _spaced(values: list) -> str:
+    return " ".join(str(v) for v in values)
+
+
+def _matched(run: Run) -> dict[tuple[int, int], int]:
+    """(layer, program head slot) -> the model head (0-based) that answers for it."""
+    return {(a["layer"], a["head"] - 1): a["model_head"] - 1
+            for a in run.metrics.get("attention", [])}
+
+
+def panels(run: Run, tokens: list, beside: Run | None = None,
+           beside_name: str = "unsupervised") -> list[list[tuple[np.ndarray, str]]]:
+    """What plot_attention draws, per layer: (matrix, title) panels."""
     from .metrics import normalised
 
+    attentions = run.predict(tokens)[1]
+    other = beside.predict(tokens)[1] if beside is not None else None
+    selections = run.dataset.program.selections([tokens], run.dataset.causal)[:, 0]
+    matched, matched_beside = _matched(run), _matched(beside) if beside else {}
+    supervised = {(layer + 1, slot) for _, layer, slot in run.supervised}
+    rows: list[list[tuple[np.ndarray, str]]] = []
+    for layer, attention in enumerate(attentions, 1):
+        row, used = [], set()
+        for k, spec in enumerate(run.dataset.heads):
+            slot = matched.get((spec.layer, spec.head))
+            if spec.layer != layer or slot is None:
+                continue
+            used.add(slot)
+            mark = "supervised" if (layer, slot) in supervised else "model"
+            row += [(normalised(selections[k]),
+                     _caption(spec.key, spec.selector, run.dataset.program.source)),
+                    (attention[slot], f"L{layer}H{slot + 1} {mark}")]
+            twin = matched_beside.get((spec.layer, spec.head))
+            if other is not None and twin is not None:
+                row.append((other[layer - 1][twin], f"L{layer}H{twin + 1} {beside_name}"))
+        row += [(attention[slot], f"L{layer}H{slot + 1} model (no program head)")
+                for slot in range(attention.shape[0]) if slot not in used]
+        rows.append(row)
+    return rows
+
+
+def plot_attention(run: Run, tokens: list, path: Path, beside: Run | None = None,
+                   beside_name: str = "unsupervised") -> Path:
+    """One row per layer: for each program head, its selector (row-normalised, as a mean
+    aggregate reads it) and the model head matched with it on `tokens` (marked when
+    supervised), and with `beside` that run's head for the same program head; a model head
+    no program head uses shows alone. Under the title, the program's output and the
+    model's, the positions where they differ marked."""
     plt = _pyplot()
-    output, attentions = run.predict(tokens)
-    if run.dataset.bos is not None:  # the model's guess at the BOS is not an output
-        output[0] = run.dataset.bos
-    selections = run.dataset.program.selections([tokens])[:, 0]
-    assigned: dict[tuple[int, int], int] = {}  # (layer, model head) -> program head
-    keys = {(h.layer, h.head): k for k, h in enumerate(run.dataset.heads)}
-    for entry in run.metrics.get("attention", []):
-        where = (entry["layer"], entry["model_head"] - 1)
-        assigned.setdefault(where, keys[(entry["layer"], entry["head"] - 1)])
-    layers, heads = len(attentions), attentions[0].shape[0]
-    size = 1.2 + 0.28 * len(tokens)
-    figure, axes = plt.subplots(layers, 2 * heads, figsize=(2 * heads * size, layers * size),
-                                squeeze=False)
+    output = run.predict(tokens)[0]
+    expected = run.dataset.program.outputs([tokens], run.dataset.causal)[0]
+    first = run.dataset.first_scored
+    rows = panels(run, tokens, beside, beside_name)
+    columns = max(len(row) for row in rows)
+    size = 1.3 + 0.28 * len(tokens)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(columns * size, len(rows) * size
+                                                             + 0.8), squeeze=False)
     image = None
-    for layer in range(layers):
-        for slot in range(heads):
-            left, right = axes[layer][2 * slot], axes[layer][2 * slot + 1]
-            k = assigned.get((layer + 1, slot))
-            if k is None:
-                left.axis("off")
-                left.set_title(f"L{layer + 1}H{slot + 1}: no selector", fontsize=9)
+    for r, row in enumerate(rows):
+        for c in range(columns):
+            if c < len(row):
+                image = _matrix(axes[r][c], row[c][0], tokens, row[c][1])
             else:
-                spec = run.dataset.heads[k]
-                _matrix(left, normalised(selections[k]), tokens,
-                        f"{spec.key} selector: {spec.selector}")
-            image = _matrix(right, attentions[layer][slot], tokens,
-                            f"L{layer + 1}H{slot + 1} learned")
-    figure.suptitle(f"{run.dataset.program.name} on {''.join(map(str, tokens))!r}: "
-                    f"output {''.join(map(str, output))!r}", fontsize=10)
+                axes[r][c].set_visible(False)
+    wrong = [i for i in range(first, len(tokens)) if output[i] != expected[i]]
+    figure.suptitle(f"{run.dataset.program.name} on {' '.join(map(str, tokens))}\n"
+                    f"program: {_spaced(expected[first:])}\nmodel:   {_spaced(output[first:])}"
+                    + (f"   (wrong at position{'s' if len(wrong) > 1 else ''} "
+                       f"{', '.join(map(str, wrong))})" if wrong else "   (all right)"),
+                    fontsize=9, family="monospace")
     if image is not None:
-        figure.colorbar(image, ax=axes, shrink=0.6)
+        bar = figure.colorbar(image, ax=axes, shrink=0.6)
+        bar.set_label("attention (square-root scale)", fontsize=8)
     return _save(plt, figure, path)
 
 
