@@ -112,7 +112,7 @@ def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None
     numerical = model.config["output"]["kind"] == "numerical"
     rng = random.Random(0)
     for n in (1, max_len):
-        for tokens in inputs_of_length(vocab, n, 1, 0, rng)[:10]:  # repeated, alternating...
+        for tokens in inputs_of_length(vocab, n, 5, 0, rng)[:10]:  # repeated, alternating...
             try:
                 want = it.evaluate(expr, tokens)
             except RaspError:

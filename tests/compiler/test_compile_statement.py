@@ -84,7 +84,7 @@ def test_a_model_that_disagrees_is_reported_and_not_saved(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     wrong = Verification(checked=2, agreed=1, lengths={1: [2, 1]},
                          mismatches=[(["a"], [0], [1])])
-    monkeypatch.setattr(Compiled, "verify", lambda self, sample=None: wrong)
+    monkeypatch.setattr(Compiled, "verify", lambda self, sample=None, announce=None: wrong)
     it, lines = session()
     with pytest.raises(RaspError) as info:
         it.run('a = 1;\ncompile(indices, "ab", 3, "m");', "s.rasp")
