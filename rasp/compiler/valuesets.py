@@ -53,12 +53,17 @@ class _Error:
 ERROR: Any = _Error()  # a table entry where the interpreter raises
 
 
+# what a refusal of a table or a block too large suggests
+REMEDY = ("a smaller vocabulary or max_len, a larger limit, or a program that computes the "
+          "parts in separate layers (or from fewer s-ops) would compile it")
+
+
 @dataclass(frozen=True)
 class Limits:
     """How large the compiler lets things grow; each is a flag of `rasp compile`."""
 
     max_values: int = 20_000  # values of one s-op
-    max_table: int = 2_000_000  # combinations of one feed-forward table
+    max_table: int = 500_000  # combinations of one feed-forward table
     max_units: int = 200_000  # hidden units of one feed-forward sublayer
 
 
@@ -330,18 +335,31 @@ class Facts:
                 for p in range(n):
                     groups[tuple(None if row is None else row[p] for row in rows)] = None
         found: dict[tuple, tuple] = {}
+        limit = self.limits.max_table
         for group in groups:
             sets = [self.values_at(leaf, k) for leaf, k in zip(leaves, group)]
             size = int(np.prod([len(s) for s in sets], dtype=np.float64))
-            if len(found) + size > self.limits.max_table:
-                names = " x ".join(f"{len(s):,}" for s in sets)
-                raise refusal(where, f"'{where.title}' is a table over "
-                                     f"{', '.join(leaf.title for leaf in leaves)}: "
-                                     f"{names} combinations and more (limit --max-table "
-                                     f"{self.limits.max_table:,})")
+            if size > limit:  # this group alone: each combination of its sets differs
+                raise self.too_large(where, leaves, f"{' x '.join(f'{len(s):,}' for s in sets)}"
+                                     f" = {size:,} combinations at one position")
             for combo in itertools.product(*sets):
                 found.setdefault(tuple(key(v) for v in combo), combo)
+            if len(found) > limit:
+                raise self.too_large(where, leaves, f"more than {limit:,} combinations over "
+                                                    f"the positions")
         return list(found.values())
+
+    def too_large(self, where: Node, leaves: list[SOp], count: str) -> RaspError:
+        """The refusal of a table past --max-table: the s-ops whose values multiply, with
+        their sizes, and what would make it compile."""
+        return refusal(where, f"'{where.title}' is a table over {self.sizes(leaves)}: "
+                              f"{count} (limit --max-table {self.limits.max_table:,}); "
+                              f"{REMEDY}")
+
+    def sizes(self, leaves: list[SOp]) -> str:
+        """The s-ops a table is computed from, with the sizes of their value sets."""
+        return ", ".join(f"'{leaf.title}' ({len(self.domain(leaf)):,} values)"
+                         for leaf in leaves)
 
     # ------------------------------------------------------------ tables
 

@@ -77,6 +77,14 @@ def test_combinations_are_those_reachable_at_one_position(node):
     assert len(facts().combos([tokens, indices], indices)) == len(VOCAB) * MAX_LEN
 
 
+def test_a_table_past_the_limit_is_refused_before_it_is_enumerated(node):
+    tokens, is_a = node("tokens"), node("is_a", DEFINITIONS)
+    with pytest.raises(RaspError, match=r"'is_a' is a table over 'tokens' \(3 values\), 'is_a' "
+                                        r"\(2 values\): 3 x 2 = 6 combinations at one "
+                                        r"position \(limit --max-table 5\); a smaller"):
+        facts(max_table=5).combos([tokens, is_a], is_a)
+
+
 def test_a_value_set_past_the_limit_is_refused_at_its_node(node):
     with pytest.raises(RaspError, match=r"'indices' has 4 values \(limit --max-values 3\)"):
         facts(max_values=3).domain(node("indices"))
