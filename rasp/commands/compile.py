@@ -66,6 +66,9 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--max-units", type=positive, default=defaults.max_units,
                         help="most hidden units of one feed-forward block (default "
                         "%(default)s)")
+    parser.add_argument("--max-weights", type=positive, default=defaults.max_weights,
+                        help="most weights of one feed-forward block (default %(default)s: "
+                        "400 MB in float64)")
     return parser
 
 
@@ -93,7 +96,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     target = loaded.interpreter.value(expression(loaded, args.name))
     if not isinstance(target, SOp):
         raise RaspTypeError(f"compile expects an s-op, got {describe(target)}")
-    limits = Limits(args.max_values, args.max_table, args.max_units)
+    limits = Limits(args.max_values, args.max_table, args.max_units, args.max_weights)
     compiled = compile_sop(target, args.vocab, args.max_len, args.name.strip().rstrip(";"),
                            limits, args.causal)
     out.write(compiled.summary() + "\n")

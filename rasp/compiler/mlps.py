@@ -163,6 +163,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
             _two_layers(product, numeric, table, out, layout, first, second)
             budget.spent(product)
     width = layout.width
+    budget.weights(width)
     w1 = _dense(first.inputs, width, len(first)).T
     b1 = np.array(first.bias)
     # switch every first-layer unit off at BOS: its input there is exactly -1
@@ -183,7 +184,8 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
 
 class _Budget:
     """The hidden units of one block, checked against --max-units after each table's units
-    are added (before its weights are built): a refusal names the table that takes most."""
+    are added, and its weights against --max-weights, before any matrix is built: a refusal
+    names the table that takes most units."""
 
     def __init__(self, limits: Limits, layer: int, first: Units, second: Units):
         self.limits, self.layer, self.first, self.second = limits, layer, first, second
@@ -194,16 +196,27 @@ class _Budget:
         units = len(self.first) + len(self.second)
         self.by.append((units - self.used, product))
         self.used = units
-        if units <= self.limits.max_units:
-            return
+        if units > self.limits.max_units:
+            self.refuse(f"needs at least {units:,} hidden units (limit --max-units "
+                        f"{self.limits.max_units:,})")
+
+    def weights(self, width: int) -> None:
+        """The weights its matrices will hold: [d_model, first], [first, second] and
+        [first or second, d_model]."""
+        first, second = len(self.first), len(self.second)
+        count = first * width + second * (first + width) + (0 if second else first * width)
+        if count > self.limits.max_weights:
+            self.refuse(f"would hold {count:,} weights ({first + second:,} hidden units, "
+                        f"d_model {width:,}; {count * 8 / 1e9:.1f} GB in float64) (limit "
+                        f"--max-weights {self.limits.max_weights:,})")
+
+    def refuse(self, what: str) -> None:
         most, worst = max(self.by, key=lambda pair: pair[0])
         leaves = ", ".join(f"'{leaf.title}' ({len({value_key(c[j]) for c in worst.combos}):,}"
                            f" values)" for j, leaf in enumerate(worst.leaves))
-        raise refusal(worst.node, f"the feed-forward block of layer {self.layer} needs at "
-                                  f"least {units:,} hidden units (limit --max-units "
-                                  f"{self.limits.max_units:,}), {most:,} of them for "
-                                  f"'{worst.name}', a table over {leaves or 'nothing'}; "
-                                  f"{REMEDY}")
+        raise refusal(worst.node, f"the feed-forward block of layer {self.layer} {what}, "
+                                  f"{most:,} of its units for '{worst.name}', a table over "
+                                  f"{leaves or 'nothing'}; {REMEDY}")
 
 
 def _dense(rows: list[dict[int, float]], width: int, count: int) -> np.ndarray:

@@ -65,6 +65,7 @@ class Limits:
     max_values: int = 20_000  # values of one s-op
     max_table: int = 500_000  # combinations of one feed-forward table
     max_units: int = 200_000  # hidden units of one feed-forward sublayer
+    max_weights: int = 50_000_000  # weights of one feed-forward sublayer (400 MB)
 
 
 @dataclass(frozen=True)

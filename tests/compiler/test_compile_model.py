@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -210,7 +211,16 @@ def test_a_block_past_the_unit_limit_is_refused_at_its_largest_table():
     assert (error.line, error.column) == (4, 7)
     assert "the feed-forward block of layer 1 needs at least" in error.message
     assert "(limit --max-units 100)" in error.message
-    assert "of them for 'big', a table over 'a' (35 values), 'b' (35 values)" in error.message
+    assert "of its units for 'big', a table over 'a' (35 values), 'b' (35 values)" in \
+        error.message
+
+
+def test_a_block_past_the_weight_limit_is_refused_before_its_matrices():
+    error = refused(BALANCES, "last", list("ab"), 10, max_weights=1000)
+    assert (error.line, error.column) == (4, 7)
+    assert re.search(r"the feed-forward block of layer 1 would hold [\d,]+ weights \([\d,]+ "
+                     r"hidden units, d_model \d+; 0\.0 GB in float64\) \(limit --max-weights "
+                     r"1,000\), [\d,]+ of its units for 'big'", error.message)
 
 
 def test_hidden_units_past_the_limit():

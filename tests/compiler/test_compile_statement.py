@@ -123,5 +123,6 @@ def test_a_refusal_past_a_limit_says_where_the_limits_are_set():
     text = format_error(caught.value)
     assert "has 30,000 values (limit --max-values 20,000)" in text
     assert ("s.rasp:1:1: note: the statement compiles with the default limits: they are "
-            "options of `rasp compile` (--max-values, --max-table, --max-units) and of "
+            "options of `rasp compile` (--max-values, --max-table, --max-units, "
+            "--max-weights) and of "
             "Interpreter.compile(..., limits=Limits(...))") in text
