@@ -343,8 +343,9 @@ class Facts:
             if size > limit:  # this group alone: each combination of its sets differs
                 raise self.too_large(where, leaves, f"{' x '.join(f'{len(s):,}' for s in sets)}"
                                      f" = {size:,} combinations at one position")
-            for combo in itertools.product(*sets):
-                found.setdefault(tuple(key(v) for v in combo), combo)
+            keys = [[key(v) for v in values] for values in sets]  # once a value, not a combo
+            for keyed, combo in zip(itertools.product(*keys), itertools.product(*sets)):
+                found.setdefault(keyed, combo)
             if len(found) > limit:
                 raise self.too_large(where, leaves, f"more than {limit:,} combinations over "
                                                     f"the positions")
