@@ -508,7 +508,7 @@ class Sums:
 
 
 CHUNK = 1 << 22  # sums formed at once by one step of Sums (32 MB)
-DENSE = 1 << 21  # the widest range of sums convolved as indicators (about 100 MB)
+DENSE = 1 << 20  # the widest range of sums convolved as indicators (150 MB at most)
 
 
 def _grow(sums: np.ndarray, items: np.ndarray, limit: int) -> np.ndarray | None:

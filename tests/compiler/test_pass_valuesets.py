@@ -108,6 +108,13 @@ def test_means_of_a_wide_range_are_enumerated_as_sets(node, vocab):
     assert {key(v) for v in domain} == all_means(vocab, 8)
 
 
+def test_means_of_many_close_values_are_enumerated_by_convolution(node):
+    # sums dense in their range: each step a convolution of indicators, not a set of pairs
+    mean = node("m", MEAN)
+    domain = Facts(list(range(-5, 35)), 4, Limits()).domain(mean)
+    assert {key(v) for v in domain} == all_means(list(range(-5, 35)), 4)
+
+
 def test_means_past_the_limit_are_refused_before_they_are_all_built(node):
     mean = node("m", MEAN)
     f = Facts(list(range(0, 20 * 997, 997)), 8, Limits(max_values=100))
