@@ -4,8 +4,8 @@
 
 For each program and max_len N: the compile time (best of --repeat), the parameters (every
 float of the .npz, and how many are nonzero), the layers and heads, and the agreement with the
-interpreter: every input of lengths 1..N where there are few, else the structured inputs (each
-token repeated, sorted, reversed, alternating) and K random ones, on lengths 1..8, every 10th
+interpreter: every input of lengths 1..N where there are few, else at most K structured inputs
+(each token repeated, sorted, reversed, alternating) and K random ones, on lengths 1..8, every 10th
 and the last two (all lengths when N <= 16). tracr's figures are those measured on this kind of
 machine (issue 11, ../shared/design/compiler-notes.md): tracr needs jax, which bench/run.sh
 does not install, so it is not run here.

@@ -52,7 +52,8 @@ CACHE_BYTES = 32 * 2 ** 20  # the most those values may hold
 BUILT_EXPRESSIONS = 64  # expressions whose graphs `evaluate` keeps
 # the compile statement keeps the default size limits; the refusal names rasp compile's flag
 LIMITS_NOTE = ("the statement compiles with the default limits: they are options of `rasp "
-               "compile` (--max-values, --max-table, --max-units) and of "
+               "compile` (--max-values, --max-table, --max-units, --max-weights) and "
+               "of "
                "Interpreter.compile(..., limits=Limits(...))")
 PYTHON_RECURSION_LIMIT = 20000  # what the command line sets (cli.entry), for deep programs
 

@@ -51,12 +51,12 @@ def compiled(stem: str, expr: str):
 
 
 def batches(model: Model, lengths: tuple[int, ...] = (1, 3, 6, 8)) -> list[np.ndarray]:
-    """Token ids of the verification's inputs (the structured ones and 2 random, at most 24)
+    """Token ids of the verification's inputs (12 structured ones and 12 random, at most 24)
     of each length (at most max_len), one batch per length."""
     rng = random.Random(0)
     found = []
     for n in sorted({min(n, model.max_len) for n in lengths}):
-        inputs = inputs_of_length(model.vocab, n, 2, 64, rng)[:24]
+        inputs = inputs_of_length(model.vocab, n, 12, 64, rng)[:24]
         found.append(np.array([model.token_ids(t) for t in inputs], dtype=np.int64))
     return found
 

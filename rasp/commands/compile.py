@@ -53,9 +53,10 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
                         "docs/interop.md)")
     parser.add_argument("--force", action="store_true", help="replace the model a folder "
                         "holds already")
-    parser.add_argument("--verify", type=natural, metavar="K", help="check K random inputs "
-                        "per length besides the structured ones (default: every input where "
-                        "there are few; 0: no check)")
+    parser.add_argument("--verify", type=natural, metavar="K", help="check at most K "
+                        "structured and K random inputs per length (default: every input of "
+                        "a length with at most 256, else up to 64 structured and 16 random; "
+                        "0: no check)")
     defaults = Limits()
     parser.add_argument("--max-values", type=positive, default=defaults.max_values,
                         help="most values of one s-op (default %(default)s)")
@@ -65,6 +66,9 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--max-units", type=positive, default=defaults.max_units,
                         help="most hidden units of one feed-forward block (default "
                         "%(default)s)")
+    parser.add_argument("--max-weights", type=positive, default=defaults.max_weights,
+                        help="most weights of one feed-forward block (default %(default)s: "
+                        "400 MB in float64)")
     return parser
 
 
@@ -77,7 +81,7 @@ LARGEST_LEN_TRIED = 100_000
 @command("rasp compile")
 def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     # numpy weights: loaded only for this command
-    from ..compiler import Limits, build, modelfile
+    from ..compiler import Limits, compile_sop, modelfile
 
     args = _parser(out, err).parse_args(argv)
     if args.max_len > max(args.max_values, LARGEST_LEN_TRIED):
@@ -92,10 +96,18 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
     target = loaded.interpreter.value(expression(loaded, args.name))
     if not isinstance(target, SOp):
         raise RaspTypeError(f"compile expects an s-op, got {describe(target)}")
-    limits = Limits(args.max_values, args.max_table, args.max_units)
-    compiled = build(target, args.vocab, args.max_len, args.name.strip().rstrip(";"), limits,
-                     args.verify, args.causal)
-    out.write("\n".join(compiled.lines()) + "\n")
+    limits = Limits(args.max_values, args.max_table, args.max_units, args.max_weights)
+    compiled = compile_sop(target, args.vocab, args.max_len, args.name.strip().rstrip(";"),
+                           limits, args.causal)
+    out.write(compiled.summary() + "\n")
+
+    def say(line: str) -> None:  # the check's plan, before it runs (it may take a while)
+        out.write(line + "\n")
+        out.flush()
+
+    compiled = compiled.checked(args.verify, say)
+    if compiled.verification is not None:
+        out.write(compiled.verification.report() + "\n")
     refusal = compiled.refusal()
     if refusal is not None:
         raise refusal

@@ -18,8 +18,8 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("folder", metavar="DIR", help="the model's folder")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                         help="run the model in float64 (as saved) or float32")
-    parser.add_argument("--verify", type=natural, metavar="K", help="random inputs per "
-                        "length besides the structured ones (default as rasp compile)")
+    parser.add_argument("--verify", type=natural, metavar="K", help="at most K "
+                        "structured and K random inputs per length (default as rasp compile)")
     return parser
 
 

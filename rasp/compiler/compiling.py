@@ -13,7 +13,7 @@ message `refusal()` gives.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,21 +43,24 @@ class Compiled:
     def summary(self) -> str:
         return f"{self.model.summary()}\n  compiled in {self.seconds:.2f} s"
 
-    def verify(self, sample: int | None = None, dtype: str = "float64") -> Verification:
-        """The model against the interpreter on every length (`sample`: random inputs per
-        length besides the structured ones, where there are too many to check all; `dtype`
-        "float32": the forward pass in float32)."""
-        return verify(self.model, self.target, sample=sample, dtype=dtype)
+    def verify(self, sample: int | None = None, dtype: str = "float64",
+               announce: Callable[[str], None] | None = None) -> Verification:
+        """The model against the interpreter on every length (`sample` K: at most K
+        structured and K random inputs per length, instead of every input of a length with
+        few and up to verify.STRUCTURED and verify.RANDOM of the others; `dtype` "float32":
+        the forward pass in float32; `announce`: given the plan before the check runs)."""
+        return verify(self.model, self.target, sample=sample, dtype=dtype, announce=announce)
 
-    def checked(self, sample: int | None = None) -> Compiled:
+    def checked(self, sample: int | None = None,
+                announce: Callable[[str], None] | None = None) -> Compiled:
         """This result with its verification (`sample` 0: none)."""
-        return self if sample == 0 else replace(self, verification=self.verify(sample))
+        return self if sample == 0 else \
+            replace(self, verification=self.verify(sample, announce=announce))
 
     def lines(self) -> list[str]:
-        """What the front ends print: the summary, then the check."""
-        report = [] if self.verification is None else \
-            split_lines(self.verification.report())
-        return [*split_lines(self.summary()), *report]
+        """What the front ends print: the summary, then the check's plan and report."""
+        check = [] if self.verification is None else self.verification.lines()
+        return [*split_lines(self.summary()), *check]
 
     @property
     def agrees(self) -> bool:

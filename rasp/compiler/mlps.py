@@ -33,6 +33,7 @@ from .blocks import BOS, ONE, Block, Encoding, Feature, Layout, value_key
 from .graph import SOp
 from .valuesets import (
     ERROR,
+    REMEDY,
     Either,
     Limits,
     is_number,
@@ -137,6 +138,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     if not products:
         return None
     first, second = Units(), Units()
+    budget = _Budget(limits, layer, first, second)
     two_deep = []
     for product in products:
         numeric = [layout.node(leaf).encoding is Encoding.NUMERICAL for leaf in product.leaves]
@@ -146,6 +148,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
             two_deep.append((product, numeric, table, out))
         else:
             _one_layer(product, numeric, table, out, layout, first)
+            budget.spent(product)
     if two_deep:
         # one-layer products pass through the second layer one output dimension at a time:
         # each dimension is a 0/1 sum of first-layer units, which a ReLU leaves as it is
@@ -158,13 +161,9 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
             second.unit(inputs, 0.0, {d: 1.0})
         for product, numeric, table, out in two_deep:
             _two_layers(product, numeric, table, out, layout, first, second)
-    units = len(first) + len(second)
-    if units > limits.max_units:
-        names = ", ".join(p.name for p in products)
-        raise refusal(products[0].node, f"the feed-forward block of layer {layer} ({names}) "
-                                        f"needs {units:,} hidden units (limit --max-units "
-                                        f"{limits.max_units:,})")
+            budget.spent(product)
     width = layout.width
+    budget.weights(width)
     w1 = _dense(first.inputs, width, len(first)).T
     b1 = np.array(first.bias)
     # switch every first-layer unit off at BOS: its input there is exactly -1
@@ -181,6 +180,43 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     w2 = _dense(second.inputs, len(first), len(second)).T
     return FeedForward([w1, w2, _dense(second.outputs, width, len(second))],
                        [b1, np.array(second.bias), np.zeros(width)])
+
+
+class _Budget:
+    """The hidden units of one block, checked against --max-units after each table's units
+    are added, and its weights against --max-weights, before any matrix is built: a refusal
+    names the table that takes most units."""
+
+    def __init__(self, limits: Limits, layer: int, first: Units, second: Units):
+        self.limits, self.layer, self.first, self.second = limits, layer, first, second
+        self.used = 0
+        self.by: list[tuple[int, Product]] = []
+
+    def spent(self, product: Product) -> None:
+        units = len(self.first) + len(self.second)
+        self.by.append((units - self.used, product))
+        self.used = units
+        if units > self.limits.max_units:
+            self.refuse(f"needs at least {units:,} hidden units (limit --max-units "
+                        f"{self.limits.max_units:,})")
+
+    def weights(self, width: int) -> None:
+        """The weights its matrices will hold: [d_model, first], [first, second] and
+        [first or second, d_model]."""
+        first, second = len(self.first), len(self.second)
+        count = first * width + second * (first + width) + (0 if second else first * width)
+        if count > self.limits.max_weights:
+            self.refuse(f"would hold {count:,} weights ({first + second:,} hidden units, "
+                        f"d_model {width:,}; {count * 8 / 1e9:.1f} GB in float64) (limit "
+                        f"--max-weights {self.limits.max_weights:,})")
+
+    def refuse(self, what: str) -> None:
+        most, worst = max(self.by, key=lambda pair: pair[0])
+        leaves = ", ".join(f"'{leaf.title}' ({len({value_key(c[j]) for c in worst.combos}):,}"
+                           f" values)" for j, leaf in enumerate(worst.leaves))
+        raise refusal(worst.node, f"the feed-forward block of layer {self.layer} {what}, "
+                                  f"{most:,} of its units for '{worst.name}', a table over "
+                                  f"{leaves or 'nothing'}; {REMEDY}")
 
 
 def _dense(rows: list[dict[int, float]], width: int, count: int) -> np.ndarray:

@@ -18,6 +18,7 @@ Three facts make the sets small, and the tables built from them:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,13 +53,19 @@ class _Error:
 ERROR: Any = _Error()  # a table entry where the interpreter raises
 
 
+# what a refusal of a table or a block too large suggests
+REMEDY = ("a smaller vocabulary or max_len, a larger limit, or a program that computes the "
+          "parts in separate layers (or from fewer s-ops) would compile it")
+
+
 @dataclass(frozen=True)
 class Limits:
     """How large the compiler lets things grow; each is a flag of `rasp compile`."""
 
     max_values: int = 20_000  # values of one s-op
-    max_table: int = 2_000_000  # combinations of one feed-forward table
+    max_table: int = 500_000  # combinations of one feed-forward table
     max_units: int = 200_000  # hidden units of one feed-forward sublayer
+    max_weights: int = 50_000_000  # weights of one feed-forward sublayer (400 MB)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class Facts:
         self._independent: dict[int, bool] = {}
         self._numeric: dict[int, bool] = {}
         self._dummy_caches: list[dict] = [{} for _ in range(max_len + 1)]
+        self._sums: dict[int, Sums] = {}  # per averaging aggregate
 
     # ------------------------------------------------------------ exact facts
 
@@ -280,12 +288,15 @@ class Facts:
             raise refusal(agg, f"'{agg.title}' averages numbers whose means cannot be "
                                f"enumerated exactly (non-integers or integers beyond "
                                f"2^53 / max_len), and a feed-forward block or a head reads it")
-        sums = _sums(sorted(set(ints)), w, self.limits.max_values * 4)
-        if sums is None:
-            raise refusal(agg, f"the means of '{agg.title}' have more than "
-                               f"{self.limits.max_values:,} values "
-                               f"(limit --max-values {self.limits.max_values:,})")
-        return [s / w for s in sums]
+        sums = self._sums.setdefault(agg.id, Sums(sorted(set(ints))))
+        found = sums.of(w, self.limits.max_values)
+        if found is None:
+            raise refusal(agg, f"the means of '{agg.title}' over {len(sums.values):,} values "
+                               f"({_span(sums.values)}) have more than "
+                               f"{self.limits.max_values:,} values at width {sums.refused_at} "
+                               f"(limit --max-values {self.limits.max_values:,}): a smaller "
+                               f"vocabulary or max_len, or the flag, would compile it")
+        return [s / w for s in found.tolist()]
 
     # ------------------------------------------------------------ reachable combinations
 
@@ -325,18 +336,32 @@ class Facts:
                 for p in range(n):
                     groups[tuple(None if row is None else row[p] for row in rows)] = None
         found: dict[tuple, tuple] = {}
+        limit = self.limits.max_table
         for group in groups:
             sets = [self.values_at(leaf, k) for leaf, k in zip(leaves, group)]
             size = int(np.prod([len(s) for s in sets], dtype=np.float64))
-            if len(found) + size > self.limits.max_table:
-                names = " x ".join(f"{len(s):,}" for s in sets)
-                raise refusal(where, f"'{where.title}' is a table over "
-                                     f"{', '.join(leaf.title for leaf in leaves)}: "
-                                     f"{names} combinations and more (limit --max-table "
-                                     f"{self.limits.max_table:,})")
-            for combo in itertools.product(*sets):
-                found.setdefault(tuple(key(v) for v in combo), combo)
+            if size > limit:  # this group alone: each combination of its sets differs
+                raise self.too_large(where, leaves, f"{' x '.join(f'{len(s):,}' for s in sets)}"
+                                     f" = {size:,} combinations at one position")
+            keys = [[key(v) for v in values] for values in sets]  # once a value, not a combo
+            for keyed, combo in zip(itertools.product(*keys), itertools.product(*sets)):
+                found.setdefault(keyed, combo)
+            if len(found) > limit:
+                raise self.too_large(where, leaves, f"more than {limit:,} combinations over "
+                                                    f"the positions")
         return list(found.values())
+
+    def too_large(self, where: Node, leaves: list[SOp], count: str) -> RaspError:
+        """The refusal of a table past --max-table: the s-ops whose values multiply, with
+        their sizes, and what would make it compile."""
+        return refusal(where, f"'{where.title}' is a table over {self.sizes(leaves)}: "
+                              f"{count} (limit --max-table {self.limits.max_table:,}); "
+                              f"{REMEDY}")
+
+    def sizes(self, leaves: list[SOp]) -> str:
+        """The s-ops a table is computed from, with the sizes of their value sets."""
+        return ", ".join(f"'{leaf.title}' ({len(self.domain(leaf)):,} values)"
+                         for leaf in leaves)
 
     # ------------------------------------------------------------ tables
 
@@ -450,23 +475,67 @@ def _dummy(n: int) -> np.ndarray:
     return input_array([[0] * n])
 
 
-def _sums(values: list[int], w: int, limit: int) -> list[int] | None:
-    """Every sum of w items of `values` (repetition allowed), or None past `limit`."""
-    low, high = values[0], values[-1]
-    if (high - low) * w <= 10 ** 7:
-        ind = np.zeros(high - low + 1, dtype=np.int64)
-        ind[[v - low for v in values]] = 1
-        reach = ind.copy()
-        for _ in range(w - 1):
-            reach = (np.convolve(reach, ind) > 0).astype(np.int64)
-        found = np.flatnonzero(reach) + w * low
-        return None if len(found) > limit else [int(s) for s in found]
-    sums = set(values)
-    for _ in range(w - 1):
-        sums = {s + v for s in sums for v in values}
-        if len(sums) > limit:
+class Sums:
+    """The sums of w items of a set of integers (repetition allowed), for w = 1, 2, ... in
+    turn, each from the last, every set checked against the limit before and as it grows.
+
+    Sets of sums never shrink as w grows (|A + B| >= |A| + |B| - 1 for sets of integers), so
+    once one width is past the limit every wider one is too: the means of a width the
+    selector can have would be more values than one s-op may hold. The integers are taken
+    as low + g * a with a >= 0 (g their common divisor), and each step is computed the
+    cheaper way: as a set (each sum plus each item, in chunks) or, where the sums are dense
+    in their range, as one convolution (FFT) of 0/1 indicators."""
+
+    def __init__(self, values: list[int]):
+        self.values = values
+        self.low = values[0]
+        self.step = math.gcd(*(v - self.low for v in values)) or 1
+        self.items = np.array([(v - self.low) // self.step for v in values], dtype=np.int64)
+        self.found: list[np.ndarray] = [np.zeros(1, dtype=np.int64), self.items]
+        self.refused_at: int | None = None
+
+    def of(self, w: int, limit: int) -> np.ndarray | None:
+        """The sums of w items, or None past `limit` values (at some width up to w)."""
+        while len(self.found) <= w:
+            if self.refused_at is not None:
+                return None
+            grown = _grow(self.found[-1], self.items, limit)
+            if grown is None:
+                self.refused_at = len(self.found)
+                return None
+            self.found.append(grown)
+        return self.found[w] * self.step + w * self.low
+
+
+CHUNK = 1 << 22  # sums formed at once by one step of Sums (32 MB)
+DENSE = 1 << 20  # the widest range of sums convolved as indicators (150 MB at most)
+
+
+def _grow(sums: np.ndarray, items: np.ndarray, limit: int) -> np.ndarray | None:
+    """The set sums + items (both sorted, from 0), or None once it has more than `limit`."""
+    if len(sums) + len(items) - 1 > limit:
+        return None
+    span = int(sums[-1] + items[-1]) + 1
+    if span <= DENSE and span * span.bit_length() < len(sums) * len(items):
+        size = 1 << (span - 1).bit_length()
+        a, b = np.zeros(span), np.zeros(span)
+        a[sums] = 1.0
+        b[items] = 1.0
+        counts = np.fft.irfft(np.fft.rfft(a, 2 * size) * np.fft.rfft(b, 2 * size))[:span]
+        found = np.flatnonzero(counts > 0.5)  # counts are integers, the FFT's error tiny
+        return None if len(found) > limit else found
+    found = sums  # items hold 0: the sums are among the new ones
+    per = max(1, CHUNK // len(sums))
+    for start in range(0, len(items), per):
+        chunk = (sums[:, None] + items[None, start:start + per]).ravel()
+        found = np.union1d(found, chunk)
+        if len(found) > limit:
             return None
-    return sorted(sums)
+    return found
+
+
+def _span(values: list[int]) -> str:
+    return f"{values[0]:,} to {values[-1]:,}" if len(values) > 1 else f"{values[0]:,}"
 
 
 def selector_nodes(selector: Selector) -> tuple[list[SOp], list[SOp]]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import RaspError
+from ..errors import RaspError, split_lines
 from .graph import SOp, evaluate, input_array
 from .model import Model
 from .valuesets import is_number, key
@@ -27,6 +27,8 @@ from .valuesets import is_number, key
 RELATIVE = 1e-6  # numerical outputs: |model - interpreter| <= RELATIVE * max(|interpreter|, 1e-6)
 CELLS = 1 << 23  # floats of one forward batch, at most
 RANDOM = 16  # random inputs per length, besides the structured ones, unless told
+STRUCTURED = 64  # structured inputs per length at most, unless told
+EXHAUSTIVE = 256  # every input of a length with at most this many, unless told
 
 
 @dataclass
@@ -38,6 +40,11 @@ class Verification:
     mismatches: list[tuple[list, list, list]] = field(default_factory=list)  # a few
     # a causal model: inputs whose every prefix was run alone, and those that agreed
     prefixes: list[int] | None = None  # [checked, agreed]
+    plan: str = ""  # which inputs, how many: said before the check runs
+
+    def lines(self) -> list[str]:
+        """The plan, then the report."""
+        return [*([self.plan] if self.plan else []), *split_lines(self.report())]
 
     @property
     def prefixes_ok(self) -> bool:
@@ -76,46 +83,74 @@ def same(a: Any, b: Any, numerical: bool) -> bool:
 
 def inputs_of_length(vocab: Sequence[Any], n: int, sample: int | None, exhaustive: int,
                      rng: random.Random) -> list[list]:
+    """The inputs of length n to check: every one where there are at most `exhaustive` and
+    no `sample` is asked; otherwise the structured ones, at most `sample` (or STRUCTURED)
+    of them, and `sample` (or RANDOM) random ones."""
     vocab = list(vocab)
     if sample is None and len(vocab) ** n <= exhaustive:
         return [list(t) for t in itertools.product(vocab, repeat=n)]
+    structured = sample if sample is not None else STRUCTURED
     found: dict[tuple, list] = {}
-
-    def add(items: list) -> None:
+    for items in _structured(vocab, n, rng):
+        if len(found) >= structured:
+            break
         found.setdefault(tuple(key(t) for t in items), items)
+    for _ in range(sample if sample is not None else RANDOM):
+        items = [rng.choice(vocab) for _ in range(n)]
+        found.setdefault(tuple(key(t) for t in items), items)
+    return list(found.values())
 
+
+def _structured(vocab: list, n: int, rng: random.Random) -> Iterator[list]:
+    """The inputs that reach the extremes, a few of each kind in turn (so that a cap keeps
+    some of every kind): each token repeated, sorted and reversed draws, each token once
+    then the last, and alternating pairs, neighbours in order first."""
     order = sorted(vocab, key=_order)
-    for t in vocab:
-        add([t] * n)
-    for a, b in itertools.combinations(vocab, 2):
-        add([a if i % 2 == 0 else b for i in range(n)])
-        add([b if i % 2 == 0 else a for i in range(n)])
+    repeated = ([t] * n for t in order)
+    drawn = []
     for _ in range(4):
         chosen = sorted((rng.choice(vocab) for _ in range(n)), key=_order)
-        add(chosen)
-        add(chosen[::-1])
-    add([order[min(i, len(order) - 1)] for i in range(n)])  # each token once, then the last
-    for _ in range(sample if sample is not None else RANDOM):
-        add([rng.choice(vocab) for _ in range(n)])
-    return list(found.values())
+        drawn += [chosen, chosen[::-1]]
+    staircase = [[order[min(i, len(order) - 1)] for i in range(n)]]
+    count = len(order)
+    pairs = itertools.chain(((i, i + 1) for i in range(count - 1)),
+                            ((i, j) for i, j in itertools.combinations(range(count), 2)
+                             if j > i + 1))
+    alternating = ([order[a] if i % 2 == phase else order[b] for i in range(n)]
+                   for a, b in pairs for phase in (0, 1))
+    kinds: list[Iterator[list]] = [repeated, iter(drawn), iter(staircase), alternating]
+    while kinds:
+        for kind in list(kinds):
+            item = next(kind, None)
+            if item is None:
+                kinds.remove(kind)
+            else:
+                yield item
 
 
 def _order(t: Any) -> tuple:
     return (isinstance(t, str), t if not isinstance(t, str) else 0, str(t))
 
 
-def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int = 256,
-           seed: int = 0, lengths: Sequence[int] | None = None,
-           compact: bool = True, dtype: str = "float64") -> Verification:
+def verify(model: Model, target: SOp, sample: int | None = None,
+           exhaustive: int = EXHAUSTIVE, seed: int = 0, lengths: Sequence[int] | None = None,
+           compact: bool = True, dtype: str = "float64",
+           announce: Callable[[str], None] | None = None) -> Verification:
     """Check the model against the interpreter (the graph's own evaluation) on every length
-    (or `lengths`). `compact` runs the forward pass without its all-zero rows and columns
-    (model.compact_forward: the same sums, faster); False runs the reference one. `dtype`
-    "float32" runs it in float32: whether the model stays exact where users load it so."""
+    (or `lengths`): the inputs of `inputs_of_length`, at most `exhaustive` (or STRUCTURED +
+    RANDOM, or 2 `sample`) per length. `announce` is given the plan (how many inputs, which)
+    before the check runs. `compact` runs the forward pass without its all-zero rows and
+    columns (model.compact_forward: the same sums, faster); False runs the reference one.
+    `dtype` "float32" runs it in float32: whether the model stays exact where users load
+    it so."""
     rng = random.Random(seed)
     numerical = model.config["output"]["kind"] == "numerical"
-    result = Verification()
-    for n in lengths or range(1, model.max_len + 1):
-        batch = inputs_of_length(model.vocab, n, sample, exhaustive, rng)
+    batches = {n: inputs_of_length(model.vocab, n, sample, exhaustive, rng)
+               for n in lengths or range(1, model.max_len + 1)}
+    result = Verification(plan=_plan(batches, len(model.vocab), sample, exhaustive))
+    if announce is not None:
+        announce(result.plan)
+    for n, batch in batches.items():
         wanted = _interpreter(target, batch, model.causal)
         kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
         result.raised += len(batch) - len(kept)
@@ -129,10 +164,33 @@ def verify(model: Model, target: SOp, sample: int | None = None, exhaustive: int
         result.lengths[n] = [len(kept), agreed]
         result.checked += len(kept)
         result.agreed += agreed
-        if model.causal and n == max(result.lengths):
+        if model.causal and n == max(batches):
             result.prefixes = prefix_check(model, [t for t, _ in kept][:PREFIX_INPUTS],
                                            compact, dtype)
     return result
+
+
+def _plan(batches: dict[int, list], vocab: int, sample: int | None, exhaustive: int) -> str:
+    """How many inputs the check runs, and which."""
+    every = [n for n in batches if sample is None and vocab ** n <= exhaustive]
+    rest = [n for n in batches if n not in every]
+    parts = [f"every input of {_lengths(every)}"] if every else []
+    if rest:
+        structured, random_ = (sample, sample) if sample is not None else (STRUCTURED, RANDOM)
+        parts.append(f"{'then ' if every else ''}up to {structured:,} structured and "
+                     f"{random_:,} random ones per length" +
+                     ("" if every or len(rest) == max(batches) else
+                      f" of {_lengths(rest)}"))
+    total = sum(map(len, batches.values()))
+    return f"checking {total:,} inputs: " + ", ".join(parts)
+
+
+def _lengths(ns: list[int]) -> str:
+    if len(ns) == 1:
+        return f"length {ns[0]}"
+    if ns == list(range(ns[0], ns[-1] + 1)):
+        return f"lengths {ns[0]}..{ns[-1]}"
+    return "lengths " + ", ".join(map(str, ns))
 
 
 PREFIX_INPUTS = 64  # inputs of the longest length checked whose every prefix is run alone

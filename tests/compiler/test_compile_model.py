@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,40 @@ def test_table_past_the_limit():
     error = refused("x = aggregate(full_s, indicator(tokens == \"a\")) * indices;", "x",
                     list("ab"), 12, max_table=50)
     assert "--max-table 50" in error.message and error.line == 1
+
+
+# two averages whose values multiply in the table of `big`, beside a harmless map `q` of the
+# same feed-forward block (layer 1), both read by layer 2's head
+BALANCES = """a = aggregate(select(indices, indices, <=), indicator(tokens == "a"));
+b = aggregate(select(indices, indices, <=), indicator(tokens == "b"));
+q = length - 1;
+big = a < b;
+last = aggregate(select(indices, q, ==), big);"""
+
+
+def test_a_table_past_the_limit_is_refused_at_its_map_naming_what_multiplies():
+    error = refused(BALANCES, "last", list("ab"), 10, max_table=100)
+    assert (error.line, error.column) == (4, 7)  # a < b
+    assert "'big' is a table over 'a' (35 values), 'b' (35 values): more than 100 " \
+           "combinations over the positions (limit --max-table 100); a smaller vocabulary " \
+           "or max_len, a larger limit" in error.message
+
+
+def test_a_block_past_the_unit_limit_is_refused_at_its_largest_table():
+    error = refused(BALANCES, "last", list("ab"), 10, max_units=100)
+    assert (error.line, error.column) == (4, 7)
+    assert "the feed-forward block of layer 1 needs at least" in error.message
+    assert "(limit --max-units 100)" in error.message
+    assert "of its units for 'big', a table over 'a' (35 values), 'b' (35 values)" in \
+        error.message
+
+
+def test_a_block_past_the_weight_limit_is_refused_before_its_matrices():
+    error = refused(BALANCES, "last", list("ab"), 10, max_weights=1000)
+    assert (error.line, error.column) == (4, 7)
+    assert re.search(r"the feed-forward block of layer 1 would hold [\d,]+ weights \([\d,]+ "
+                     r"hidden units, d_model \d+; 0\.0 GB in float64\) \(limit --max-weights "
+                     r"1,000\), [\d,]+ of its units for 'big'", error.message)
 
 
 def test_hidden_units_past_the_limit():

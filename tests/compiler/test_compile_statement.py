@@ -84,7 +84,7 @@ def test_a_model_that_disagrees_is_reported_and_not_saved(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     wrong = Verification(checked=2, agreed=1, lengths={1: [2, 1]},
                          mismatches=[(["a"], [0], [1])])
-    monkeypatch.setattr(Compiled, "verify", lambda self, sample=None: wrong)
+    monkeypatch.setattr(Compiled, "verify", lambda self, sample=None, announce=None: wrong)
     it, lines = session()
     with pytest.raises(RaspError) as info:
         it.run('a = 1;\ncompile(indices, "ab", 3, "m");', "s.rasp")
@@ -123,5 +123,6 @@ def test_a_refusal_past_a_limit_says_where_the_limits_are_set():
     text = format_error(caught.value)
     assert "has 30,000 values (limit --max-values 20,000)" in text
     assert ("s.rasp:1:1: note: the statement compiles with the default limits: they are "
-            "options of `rasp compile` (--max-values, --max-table, --max-units) and of "
+            "options of `rasp compile` (--max-values, --max-table, --max-units, "
+            "--max-weights) and of "
             "Interpreter.compile(..., limits=Limits(...))") in text

@@ -86,8 +86,9 @@ def test_a_block_writes_nothing_at_bos(node, name):
 
 def test_a_block_past_the_unit_limit_is_refused(node):
     layout, product, _ = block_for(node, *TABLES["one-hot leaves"])
-    with pytest.raises(RaspError, match=r"layer 1 \(result\) needs 9 hidden units "
-                                        r"\(limit --max-units 8\)"):
+    with pytest.raises(RaspError, match=r"layer 1 needs at least 9 hidden units \(limit "
+                                        r"--max-units 8\), 9 of its units for 'result', a table "
+                                        r"over 'tokens' \(3 values\), 'indices' \(3 values\)"):
         build_feedforward([product], layout, np.eye(layout.width)[BOS], Limits(max_units=8), 1)
 
 
