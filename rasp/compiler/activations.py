@@ -48,8 +48,10 @@ class Activations:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row softmax, in the stable form (the row's largest logit subtracted first)."""
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)  # in place: the same arithmetic, one array fewer
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def visible(n: int, lengths: np.ndarray | None = None,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import names
-from .activations import softmax, visible
+from .activations import visible
 
 SPARSE = 8  # a product gathers when at most 1/SPARSE of the entries it reads are nonzero
 CELLS = 1 << 22  # floats of the largest temporary array of one step, at most
@@ -181,23 +181,43 @@ def _attend(head: Head, table: np.ndarray, where: np.ndarray,
     queries = _product(table[first][:, head.query.rows], head.query)
     first, k = _groups(table[:, head.key.rows])
     keys = _product(table[first][:, head.key.rows], head.key)
-    logits = _logits(queries, keys)[q[where][:, :, None], k[where][:, None, :]]
+    q, k = q[where], k[where]
+    logits = _logits(queries, keys, q, k)
     if seen is not None:
-        logits = np.where(seen, logits, -np.inf)
+        np.copyto(logits, -np.inf, where=~seen)
     v = _product(table[:, head.value.rows], head.value)[where]
-    mixed = np.einsum("bij,bjc->bic", softmax(logits), v)
+    mixed = np.einsum("bij,bjc->bic", _softmax(logits), v)
     return _product(mixed.reshape(batch * n, -1), head.output)
 
 
-def _logits(q: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """q kᵀ [Q, K]: where each key has few nonzero entries, the sum of the query entries
-    they pick, each times the key's entry."""
-    index, value = _entries(k)
-    if index.shape[1] * SPARSE > k.shape[1]:
-        return np.einsum("ic,jc->ij", q, k)
-    logits = np.zeros((len(q), len(k)), dtype=np.result_type(q, k))
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """activations.softmax, to the bit: exp is taken only of the logits within 750 of their
+    row's largest, every other one's exp being exactly 0 in float64 (below exp(-745.2), half
+    the smallest float). A compiled head's unselected keys are 1024 or more below."""
+    e = logits - logits.max(axis=-1, keepdims=True)
+    live = e > -750.0
+    out = np.zeros_like(e)
+    out[live] = np.exp(e[live])
+    out /= out.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _logits(queries: np.ndarray, keys: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The logits [B, n, n] of position i's query (row q[b, i] of `queries`) and position j's
+    key (row k[b, j] of `keys`): where each key has few nonzero entries, the sum of the
+    query entries they pick, each times the key's entry; computed for every pair of distinct
+    queries and keys, then looked up, or for every pair of positions where they are fewer."""
+    index, value = _entries(keys)
+    if index.shape[1] * SPARSE > keys.shape[1]:
+        return np.einsum("ic,jc->ij", queries, keys)[q[:, :, None], k[:, None, :]]
+    if len(queries) * len(keys) <= q.size * k.shape[1]:
+        table = np.zeros((len(queries), len(keys)), dtype=np.result_type(queries, keys))
+        for slot in range(index.shape[1]):
+            table += queries[:, index[:, slot]] * value[:, slot]
+        return table[q[:, :, None], k[:, None, :]]
+    logits = np.zeros((*q.shape, k.shape[1]), dtype=np.result_type(queries, keys))
     for slot in range(index.shape[1]):
-        logits += q[:, index[:, slot]] * value[:, slot]
+        logits += queries[q[:, :, None], index[k, slot][:, None, :]] * value[k, slot][:, None, :]
     return logits
 
 

@@ -185,3 +185,17 @@ def test_tokens_map_to_rows_by_type_and_value():
         with pytest.raises(RaspError, match=f"token {wrong!r} at position 1 is not in the "
                                             r"model's vocabulary \[1, 2\]"):
             ints.forward([2, wrong])
+
+
+@pytest.mark.parametrize("batch", [1, 40])
+def test_logits_by_table_or_by_position_are_the_same_sums(batch):
+    """Keys of one nonzero each: a logit is one query entry times it, whichever way it is
+    gathered (a table of distinct queries and keys for many positions, else position by
+    position)."""
+    rng = np.random.default_rng(batch)
+    queries = rng.normal(size=(5, 4))
+    keys = np.zeros((6, 4))
+    keys[np.arange(6), rng.integers(0, 4, 6)] = rng.normal(size=6)
+    q, k = rng.integers(0, 5, (batch, 3)), rng.integers(0, 6, (batch, 3))
+    want = np.einsum("bic,bjc->bij", queries[q], keys[k])
+    assert np.array_equal(sparse._logits(queries, keys, q, k), want)
