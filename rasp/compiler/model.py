@@ -36,6 +36,10 @@ class Model:
         self.source = source  # the program, when the model came with it (a shared folder)
         self.vocab = list(config["vocab"])
         self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
+        # the same by (type, value), but for float zeros, which it cannot tell apart (0.0 and
+        # -0.0 are equal): they go through key
+        self._rows = {(type(t), t): i + 1 for i, t in enumerate(self.vocab)
+                      if not (isinstance(t, float) and t == 0)}
         self._weights: dict[str, dict[str, np.ndarray]] = {"float64": arrays}
         self._prepared: dict[str, sparse.Weights] = {}
         # a numerical output's int values (a file that lists none decodes floats)
@@ -72,9 +76,16 @@ class Model:
         if len(items) > self.max_len:
             raise RaspValueError(f"the input has {len(items)} tokens, more than the "
                                  f"model's max_len {self.max_len}")
+        try:  # the common case at dict speed: every item found by its type and value
+            return [self._rows[type(t), t] for t in items]
+        except (KeyError, TypeError):
+            pass
         ids = []
         for position, t in enumerate(items):
-            i = self._ids.get(key(t))
+            try:
+                i = self._ids.get(key(t))
+            except TypeError:  # unhashable: a list is no token
+                i = None
             if i is None:
                 raise RaspValueError(f"token {t!r} at position {position} is not in the "
                                      f"model's vocabulary {self.vocab!r}")

@@ -191,15 +191,19 @@ def _attend(head: Head, table: np.ndarray, where: np.ndarray,
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    """activations.softmax, to the bit: exp is taken only of the logits within 750 of their
-    row's largest, every other one's exp being exactly 0 in float64 (below exp(-745.2), half
-    the smallest float). A compiled head's unselected keys are 1024 or more below."""
+    """activations.softmax, to the bit: where few keys are selected, exp is taken only of the
+    logits within 750 of their row's largest, every other one's exp being exactly 0 in
+    float64 (below exp(-745.2), half the smallest float). A compiled head's unselected keys
+    are 1024 or more below."""
     e = logits - logits.max(axis=-1, keepdims=True)
     live = e > -750.0
-    out = np.zeros_like(e)
-    out[live] = np.exp(e[live])
-    out /= out.sum(axis=-1, keepdims=True)
-    return out
+    if np.count_nonzero(live) * 4 > live.size:  # most keys selected: exp of all is cheaper
+        np.exp(e, out=e)
+    else:
+        e[live] = np.exp(e[live])
+        e[~live] = 0.0
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def _logits(queries: np.ndarray, keys: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:

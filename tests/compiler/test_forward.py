@@ -180,7 +180,11 @@ def test_tokens_map_to_rows_by_type_and_value():
     assert model.token_ids([True, 1.0, 1]) == [3, 2, 1]
     assert model.forward([True, 1.0, 1]) == ["True", "1.0", "1"]
     assert it.evaluate("tokens", [True, 1.0, 1]) == ["True", "1.0", "1"]
-    ints = compiled("", "tokens_int + 1", [1, 2], 3)
+    ints = it.compile("tokens_int + 1", [1, 2], 3).model
+    zeros = it.compile("tokens_float", [0.0, 1.5], 3).model
+    assert zeros.token_ids([0.0, 1.5]) == [1, 2]
+    with pytest.raises(RaspError, match="token -0.0 at position 0 is not"):
+        zeros.forward([-0.0])  # a zero of the other sign: another atom to the interpreter
     for wrong in (1.0, True, "1"):
         with pytest.raises(RaspError, match=f"token {wrong!r} at position 1 is not in the "
                                             r"model's vocabulary \[1, 2\]"):
@@ -199,3 +203,10 @@ def test_logits_by_table_or_by_position_are_the_same_sums(batch):
     q, k = rng.integers(0, 5, (batch, 3)), rng.integers(0, 6, (batch, 3))
     want = np.einsum("bic,bjc->bij", queries[q], keys[k])
     assert np.array_equal(sparse._logits(queries, keys, q, k), want)
+
+
+def test_an_unhashable_token_is_refused_clearly():
+    model = compiled("", "tokens", list("ab"), 3)
+    with pytest.raises(RaspError, match=r"token \['a'\] at position 1 is not in the model's"):
+        model.forward(["a", ["a"]])
+    assert model.token_ids(["b", "a"]) == [2, 1]
