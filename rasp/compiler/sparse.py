@@ -317,7 +317,11 @@ def _hidden(ffn: FeedForward, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
                                    r[entry] * len(bias) + first.targets[reached]]))
     keys = keys[np.diff(keys, prepend=-1) != 0]  # once each
     rows, units = np.divmod(keys, len(bias))
-    pre = (x[rows[:, None], ffn.reads[units]] * ffn.by[units]).sum(axis=1) + bias[units]
+    flat, at = x.reshape(-1), rows * x.shape[1]
+    pre = np.zeros(len(rows), dtype=x.dtype)
+    for slot in range(ffn.reads.shape[1]):  # the unit's weights in the order of their rows
+        pre += flat[at + ffn.reads[units, slot]] * ffn.by[units, slot]
+    pre += bias[units]
     on = pre > 0
     return rows[on], units[on], pre[on]
 
