@@ -3,7 +3,11 @@ mixed lengths against inputs run alone, and the strict mapping of tokens to rows
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +33,7 @@ PROGRAMS = [
 
 
 CUMULATIVE = 'load "cumulative";'
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def compiled(source: str, expr: str, vocab: list, max_len: int, causal: bool = False) -> Model:
@@ -210,3 +215,42 @@ def test_an_unhashable_token_is_refused_clearly():
     with pytest.raises(RaspError, match=r"token \['a'\] at position 1 is not in the model's"):
         model.forward(["a", ["a"]])
     assert model.token_ids(["b", "a"]) == [2, 1]
+
+
+THREADS = """
+import glob, random, sys
+from rasp import Interpreter
+
+def ticks():  # CPU time of each of this process's threads so far (Linux)
+    found = {}
+    for path in glob.glob("/proc/self/task/*/stat"):
+        fields = open(path).read().rsplit(")", 1)[1].split()
+        found[path.split("/")[4]] = int(fields[11]) + int(fields[12])
+    return found
+
+it = Interpreter(warn=lambda text: None)
+it.run('load "sort";')
+model = it.compile("sorted_tokens", list("abc"), 32).model
+rng = random.Random(0)
+inputs = [[rng.choice("abc") for _ in range(rng.randint(1, 32))] for _ in range(200)]
+for compact in (False, True):
+    before = ticks()
+    model.forward_batch(inputs, compact)
+    after = ticks()
+    print(sum(after[t] > before.get(t, 0) for t in after))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_the_sparse_pass_runs_on_one_thread_whatever_blas_is_given():
+    """With two BLAS threads, the reference pass keeps both busy; the sparse pass calls no
+    BLAS routine, so only the main thread runs (each thread's CPU time, from /proc)."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2",
+           "MKL_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", THREADS], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    reference, sparse_pass = map(int, done.stdout.split())
+    if reference < 2:
+        pytest.skip("this BLAS ran the reference pass on one thread: nothing to compare")
+    assert sparse_pass == 1
