@@ -329,13 +329,14 @@ def _hidden(ffn: FeedForward, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 def _open(parts: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """The units whose bias plus the terms of `parts` (rows [P, C] of the dense columns) may
     be above 0 for some part: each column's term is largest at one end of its range. A
-    margin far above float64's rounding of these sums keeps a unit open on a tie."""
+    margin of twice the rounding error these sums can make keeps a unit open on a tie."""
     if not len(parts):
         return np.zeros(0, dtype=np.int64)
     low, high = parts.min(axis=0)[:, None], parts.max(axis=0)[:, None]
     most = bias + np.maximum(w * low, w * high).sum(axis=0)
     scale = np.abs(bias) + (np.abs(w) * np.maximum(abs(low), abs(high))).sum(axis=0)
-    return np.flatnonzero(most > -1e-9 * scale)
+    margin = 2 * (len(w) + 2) * np.finfo(w.dtype).eps * scale
+    return np.flatnonzero(most > -margin)
 
 
 def _expand(begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
