@@ -72,8 +72,8 @@ class Head:
 class FeedForward:
     weights: list[Matrix]  # the first reads the residual, the last writes it
     biases: list[np.ndarray]  # each on its weight's columns
-    # the first weight's nonzeros unit by unit: its rows and weights [units, k], padded with
-    # weight 0 to the most any unit reads
+    # the first weight's nonzeros unit by unit: the k-th row each unit reads and its weight
+    # [k, units], padded with weight 0 to the most any unit reads
     reads: np.ndarray
     by: np.ndarray
 
@@ -136,7 +136,8 @@ def _feedforward(arrays: dict[str, np.ndarray], layer: int, count: int) -> FeedF
         cols = np.union1d(_used(w, 0), np.flatnonzero(b)) if last else np.arange(w.shape[1])
         weights.append(Matrix.of(w, rows, cols))
         biases.append(b[cols])
-    return FeedForward(weights, biases, *_entries(weights[0].values.T))
+    reads, by = _entries(weights[0].values.T)
+    return FeedForward(weights, biases, np.ascontiguousarray(reads.T), np.ascontiguousarray(by.T))
 
 
 def forward(weights: Weights, token_ids: np.ndarray,
@@ -313,14 +314,16 @@ def _hidden(ffn: FeedForward, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     rows_a, at = _expand(bounds[part], bounds[part + 1])
     r, c = np.nonzero(nonzero & ~dense)
     entry, reached = _expand(first.starts[c], first.starts[c + 1])
-    keys = np.sort(np.concatenate([rows_a * len(bias) + on_unit[at],
-                                   r[entry] * len(bias) + first.targets[reached]]))
-    keys = keys[np.diff(keys, prepend=-1) != 0]  # once each
-    rows, units = np.divmod(keys, len(bias))
+    if len(rows_a) or np.any(r[1:] == r[:-1]):  # a unit may be reached twice in a row
+        keys = np.sort(np.concatenate([rows_a * len(bias) + on_unit[at],
+                                       r[entry] * len(bias) + first.targets[reached]]))
+        rows, units = np.divmod(keys[np.diff(keys, prepend=-1) != 0], len(bias))
+    else:  # each row's units, from its one sparse column: sorted, none twice
+        rows, units = r[entry], first.targets[reached]
     flat, at = x.reshape(-1), rows * x.shape[1]
     pre = np.zeros(len(rows), dtype=x.dtype)
-    for slot in range(ffn.reads.shape[1]):  # the unit's weights in the order of their rows
-        pre += flat[at + ffn.reads[units, slot]] * ffn.by[units, slot]
+    for reads, by in zip(ffn.reads, ffn.by):  # the unit's weights in the order of their rows
+        pre += flat[at + reads[units]] * by[units]
     pre += bias[units]
     on = pre > 0
     return rows[on], units[on], pre[on]
