@@ -1,13 +1,15 @@
 """The forward pass at the cost of the nonzero weights: the format's forward pass (the reference,
-activations.run) computing the same sums without their zero terms. Model.forward_batch and
-the verification run it.
+activations.run) computing the same sums without their zero terms. Model.forward and
+forward_batch, and so the verification, run it (docs/compiling.md, the sparse forward pass).
 
-A compiled model's matrices read and write few residual dimensions each, and its residual and
-hidden layers are mostly exact zeros at every position (one-hot blocks, ReLUs that are off).
-So here every matrix keeps only its nonzero rows and columns; a product sums, for each row of
-activations, only the rows of the weights its nonzero entries pick; attention logits gather
-the query entries that each key's few nonzero entries pick; and a feed-forward block runs once
-per distinct input it reads (positions repeat: the same token at the same index).
+A compiled model's matrices read and write few residual dimensions each, and its activations
+are mostly exact zeros (one-hot blocks, ReLUs that are off) that repeat from position to
+position (the same token at the same place). So the residual is held as a table of its
+distinct vectors and each position's row in it; each matrix keeps its nonzero rows and
+columns; a product sums, for each row of activations, the nonzero weights of the rows its
+nonzero entries pick; a head's logits are computed once per pair of a distinct query and key
+(or per pair of positions, where those are fewer); a feed-forward block runs once per distinct
+input, its first layer only on the units that may be on there.
 
 A sum of one nonzero term is the reference's to the bit (the others add exact zeros); a sum of
 several may add them in another order than the reference's BLAS does, a rounding apart, which
