@@ -254,3 +254,13 @@ def test_the_sparse_pass_runs_on_one_thread_whatever_blas_is_given():
     if reference < 2:
         pytest.skip("this BLAS ran the reference pass on one thread: nothing to compare")
     assert sparse_pass == 1
+
+
+def test_layout_names_are_unique_where_one_function_is_called_twice():
+    """shuffle_dyck calls _prefix_state once per pair: its blocks share display texts, and
+    the saved layout tells them apart (#2), so that a trace keeps every block."""
+    model = compiled('load "balance";', 'shuffle_dyck(["()", "{}"])', list("(){}"), 4)
+    names = [block["name"] for block in model.config["layout"]]
+    assert len(set(names)) == len(names)
+    assert "shuffle_dyck/_prefix_state/balance #2" in names
+    assert len(model.trace("({})")) == len(names) - 2  # every block but the flags
