@@ -1,6 +1,7 @@
 """Compile time, parameters and agreement of the compiler on the benchmark programs.
 
     python bench/compile.py [--lengths 16 50 100] [--sample K] [--json FILE]
+    python bench/compile.py --forward 1000 [--reference] [--lengths 16 50 100]
 
 For each program and max_len N: the compile time (best of --repeat), the parameters (every
 float of the .npz, and how many are nonzero), the layers and heads, and the agreement with the
@@ -9,6 +10,14 @@ interpreter: every input of lengths 1..N where there are few, else at most K str
 and the last two (all lengths when N <= 16). tracr's figures are those measured on this kind of
 machine (issue 11, ../shared/design/compiler-notes.md): tracr needs jax, which bench/run.sh
 does not install, so it is not run here.
+
+With --forward B: instead, for each program and max_len, B random inputs (lengths 1..N, the
+same for both) run through the interpreter's evaluate_batch and the compiled model's
+forward_batch (the sparse pass), each timed (best of --repeat) and their values checked equal
+(numbers within the verification's 1e-6): the ratio of their wall times and of their CPU
+times (on a shared machine the fairer one: both run on one thread), and the forward pass's
+CPU time over its wall time (at most about 1 where it runs on one thread). --reference also
+times the reference forward pass on the same inputs (slow: it multiplies every zero).
 """
 
 from __future__ import annotations
@@ -16,9 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # many small matrix products: one BLAS thread is the fastest on a shared machine
@@ -26,7 +39,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 from rasp import Interpreter  # noqa: E402
-from rasp.compiler.verify import verify  # noqa: E402
+from rasp.compiler.verify import same, verify  # noqa: E402
 
 PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
             ("histogram", "histogram", "histogram", "abc"),
@@ -55,7 +68,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", help="one program, by its name in the table")
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--forward", type=int, metavar="B",
+                        help="time forward_batch against evaluate_batch on B inputs instead")
+    parser.add_argument("--reference", action="store_true",
+                        help="with --forward: also time the reference forward pass")
     args = parser.parse_args()
+    if args.forward:
+        forward(args)
+        return
     rows = []
     print("| program | max_len | compile s | parameters | nonzero | layers | heads | d_model "
           "| agreement | tracr |")
@@ -86,6 +106,59 @@ def main() -> None:
                   f"{row['layers']} | {heads} | {row['d_model']} | {agreement} "
                   f"({100 * result.agreed / max(1, result.checked):.0f} %) | {row['tracr']} |",
                   flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def timed(run: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """The shortest wall time of `repeat` runs, its CPU time, and the last result."""
+    best = (float("inf"), 0.0)
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+    return best[0], best[1], result
+
+
+def forward(args: argparse.Namespace) -> None:
+    """forward_batch against evaluate_batch on the same random inputs (see the docstring)."""
+    rows = []
+    print("| program | max_len | inputs | evaluate_batch s | forward_batch s | ratio | "
+          "CPU ratio | forward CPU/wall | values equal |"
+          + (" reference s |" if args.reference else ""))
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+          + (" ---: |" if args.reference else ""))
+    for label, stem, expr, vocab in PROGRAMS:
+        if args.only and args.only != label:
+            continue
+        it = Interpreter(warn=lambda text: None)
+        it.run(f'load "{stem}";')
+        for n in args.lengths:
+            model = it.compile(expr, list(vocab), n).model
+            rng = random.Random(n)
+            inputs = [[rng.choice(vocab) for _ in range(rng.randint(1, n))]
+                      for _ in range(args.forward)]
+            numerical = model.config["output"]["kind"] == "numerical"
+            model.forward_batch(inputs[:1])  # the sparse weights, prepared once per model
+            interpreter_s, interpreter_cpu, want = timed(partial(it.evaluate_batch, expr, inputs),
+                                           args.repeat)
+            model_s, cpu_s, got = timed(partial(model.forward_batch, inputs), args.repeat)
+            equal = all(len(g) == len(w) and all(same(a, b, numerical) for a, b in zip(g, w))
+                        for g, w in zip(got, want))
+            row = {"program": label, "max_len": n, "inputs": len(inputs),
+                   "evaluate_batch": round(interpreter_s, 4),
+                   "forward_batch": round(model_s, 4), "ratio": round(model_s / interpreter_s, 2),
+                   "cpu_ratio": round(cpu_s / interpreter_cpu, 2),
+                   "cpu_per_wall": round(cpu_s / model_s, 2), "equal": equal}
+            line = (f"| {label} | {n} | {len(inputs):,} | {interpreter_s:.3f} | {model_s:.3f} | "
+                    f"{model_s / interpreter_s:.1f} | {cpu_s / interpreter_cpu:.1f} | "
+                    f"{cpu_s / model_s:.2f} | "
+                    f"{'yes' if equal else 'NO'} |")
+            if args.reference:
+                row["reference"], _, _ = timed(partial(model.forward_batch, inputs, False), 1)
+                line += f" {row['reference']:.2f} |"
+            rows.append(row)
+            print(line, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 

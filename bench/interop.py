@@ -1,6 +1,6 @@
 """Batch forward of 1,000 inputs: the numpy reference forward pass against the PyTorch
-module (rasp.interop.to_torch, CPU, float64) on reverse, sort and Dyck-2, and numpy's
-compact forward pass (the same sums without the all-zero rows and columns) beside them.
+module (rasp.interop.to_torch, CPU, float64) on reverse, sort and Dyck-2, and the sparse
+forward pass (rasp.compiler.sparse: the same sums without their zero terms) beside them.
 
     python bench/interop.py [--lengths 16 64] [--batch 1000] [--repeat 1]
 
@@ -26,8 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rasp import Interpreter  # noqa: E402
-from rasp.compiler import reference_forward  # noqa: E402
-from rasp.compiler.model import compact_forward  # noqa: E402
+from rasp.compiler import reference_forward, sparse  # noqa: E402
 from rasp.interop import to_torch  # noqa: E402
 
 PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
@@ -53,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = random.Random(0)
-    print("| program | max_len | d_model | numpy (s) | torch CPU (s) | numpy compact (s) |")
+    print("| program | max_len | d_model | numpy (s) | torch CPU (s) | numpy sparse (s) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for title, library, expr, vocab in PROGRAMS:
         it = Interpreter()
@@ -69,8 +68,9 @@ def main() -> None:
                 numpy_s = best(reference_forward, (model.arrays, model.config, ids),
                                args.repeat)
                 torch_s = best(module, (tensor,), args.repeat)
-                compact_s = best(compact_forward, (model.arrays, model.config, ids),
-                                 args.repeat)
+                weights = sparse.Weights.of(model.arrays, model.config)
+                assert (sparse.forward(weights, ids).argmax(-1) == want.argmax(-1)).all()
+                compact_s = best(sparse.forward, (weights, ids), args.repeat)
             print(f"| {title} | {n} | {model.config['d_model']} | {numpy_s:.2f} | "
                   f"{torch_s:.2f} | {compact_s:.2f} |", flush=True)
 

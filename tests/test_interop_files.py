@@ -71,7 +71,7 @@ def test_a_loaded_folder_verifies_again_in_a_fresh_process(folder):
 def test_float32_verification(folder):
     assert verify(folder, dtype="float32").ok
     with pytest.raises(RaspError, match="dtype must be"):
-        Model.load(folder).raw([["a"]], dtype="float16")
+        Model.load(folder).forward_batch([["a"]], dtype="float16")
 
 
 def test_an_edited_program_is_refused(folder):

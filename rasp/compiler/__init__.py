@@ -7,7 +7,8 @@ valuesets (what each s-op can hold), plan (which features the residual holds and
 is computed), layout (their tables and blocks), assemble (the weights: heads for attention,
 mlps for the feed-forward blocks). Beside them: graph (the compiler's only window on the
 core), blocks (the residual's named types), names (the format's array names), model (the
-file format and the forward pass), verify (the model against the interpreter), and cli
+file format and the forward pass), sparse (the forward pass at the cost of the nonzero
+weights, which the model runs), verify (the model against the interpreter), and cli
 (`rasp compile`, a front end).
 """
 

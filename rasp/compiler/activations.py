@@ -48,18 +48,33 @@ class Activations:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row softmax, in the stable form (the row's largest logit subtracted first)."""
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)  # in place: the same arithmetic, one array fewer
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
-def scores(q: np.ndarray, k: np.ndarray, config: dict) -> np.ndarray:
-    """Attention logits [B, n, n]; in a causal model (config "causal": true) a query sees
-    only the keys at or before it: BOS, position 0, is visible to every query."""
+def visible(n: int, lengths: np.ndarray | None = None,
+            causal: bool = False) -> np.ndarray | None:
+    """Which keys each query sees [B or 1, n, n] (n positions, BOS at 0), None where all are
+    seen: with `lengths` [B] (a padded batch), input b's keys after its lengths[b] tokens are
+    hidden; in a causal model a query sees only the keys at or before it. BOS stays visible
+    to every query."""
+    if lengths is None and not causal:
+        return None
+    seen = np.tri(n, dtype=bool)[None] if causal else np.ones((1, n, n), dtype=bool)
+    if lengths is not None:
+        seen = seen & (np.arange(n) <= np.asarray(lengths)[:, None])[:, None, :]
+    return seen
+
+
+def scores(q: np.ndarray, k: np.ndarray, config: dict,
+           lengths: np.ndarray | None = None) -> np.ndarray:
+    """Attention logits [B, n, n], -inf where a query does not see a key (`visible`: the
+    padding after each input's `lengths`, later keys in a causal model: config "causal")."""
     logits = q @ k.transpose(0, 2, 1)
-    if config.get("causal", False):
-        n = logits.shape[-1]
-        logits = np.where(np.tri(n, dtype=bool), logits, -np.inf)
-    return logits
+    seen = visible(logits.shape[-1], lengths, config.get("causal", False))
+    return logits if seen is None else np.where(seen, logits, -np.inf)
 
 
 def embed(arrays: dict[str, np.ndarray], token_ids: np.ndarray) -> np.ndarray:
@@ -69,9 +84,11 @@ def embed(arrays: dict[str, np.ndarray], token_ids: np.ndarray) -> np.ndarray:
 
 
 def run(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray,
-        keep: bool = True) -> Activations:
-    """The format's forward pass on a batch of inputs of one length: `token_ids` [B, n] holds
-    rows of embed.token (vocab[i] is row i + 1). `keep` False keeps only the output."""
+        keep: bool = True, lengths: np.ndarray | None = None) -> Activations:
+    """The format's forward pass on a batch of inputs: `token_ids` [B, n] holds rows of
+    embed.token (vocab[i] is row i + 1); inputs shorter than n are padded (with any row) and
+    their `lengths` [B] given: each input's keys after its own tokens are hidden, so that
+    its outputs are those of the input alone. `keep` False keeps only the output."""
     seen = Activations()
     x = embed(arrays, token_ids)
     if keep:
@@ -84,7 +101,7 @@ def run(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray,
                 q = x @ arrays[head.query]
                 k = x @ arrays[head.key]
                 v = x @ arrays[head.value]
-                pattern = softmax(scores(q, k, config))
+                pattern = softmax(scores(q, k, config, lengths))
                 update += pattern @ v @ arrays[head.output]
                 if keep:
                     seen.patterns[number, h] = pattern
@@ -107,10 +124,11 @@ def run(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray,
     return seen
 
 
-def reference_forward(arrays: dict[str, np.ndarray], config: dict,
-                      token_ids: np.ndarray) -> np.ndarray:
-    """The format's forward pass (see `run`): y [B, n, n_out]."""
-    y = run(arrays, config, token_ids, keep=False).y
+def reference_forward(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray,
+                      lengths: np.ndarray | None = None) -> np.ndarray:
+    """The format's forward pass (see `run`): y [B, n, n_out] (for a padded input, only its
+    first lengths[b] positions mean anything)."""
+    y = run(arrays, config, token_ids, keep=False, lengths=lengths).y
     assert y is not None
     return y
 

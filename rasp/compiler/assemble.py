@@ -104,7 +104,7 @@ def _config(plan: Plan, layout: Layout, program: str, layers: list[dict]) -> dic
             "max_len": facts.max_len, "d_model": layout.width, "layers": layers,
             "output": {"kind": "numerical" if numerical else "categorical",
                        "values": [representative(v) for v in values]},
-            "layout": layout.describe()}
+            "layout": names.unique_blocks(layout.describe())}
 
 
 def _numbers(plan: Plan) -> list:

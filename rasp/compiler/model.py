@@ -3,7 +3,8 @@ pass, decoding, and saving and loading the `.npz` file (docs/compiling.md).
 
 The forward pass needs numpy alone: `reference_forward(arrays, config, token_ids)`
 (activations.py, which also keeps every activation) is what any numpy user would write from
-the format's description.
+the format's description; `forward_batch` runs the same sums without their zero terms
+(sparse.py), on inputs of any lengths.
 """
 
 from __future__ import annotations
@@ -17,58 +18,12 @@ import numpy as np
 
 from ..errors import RaspValueError
 from ..generation import generate
-from . import activations, folder, modelfile, names
-from .activations import Activations, embed, reference_forward, scores, softmax
+from . import activations, folder, modelfile, names, sparse
+from .activations import Activations, reference_forward
 from .graph import heads_per_layer_text
 from .valuesets import key
 
-
-def _used(matrix: np.ndarray, axis: int) -> np.ndarray:
-    """Indices of the rows (axis 1) or columns (axis 0) of `matrix` that are not all zero."""
-    return np.flatnonzero(np.any(matrix != 0, axis=axis))
-
-
-def compact_forward(arrays: dict[str, np.ndarray], config: dict,
-                    token_ids: np.ndarray) -> np.ndarray:
-    """`reference_forward` restricted to the rows and columns of each matrix that are not
-    all zero: the same sums without their zero terms, many times faster on compiled models,
-    whose blocks read and write few dimensions each."""
-    x = embed(arrays, token_ids)
-    for number, layer in enumerate(config["layers"]):
-        if layer["heads"]:
-            update = np.zeros_like(x)
-            for h in range(layer["heads"]):
-                head = names.head(number, h)
-                parts = []
-                for name in (head.query, head.key, head.value):
-                    m = arrays[name]
-                    rows = _used(m, 1)
-                    parts.append(x[..., rows] @ m[rows])
-                q, k, v = parts
-                out = arrays[head.output]
-                cols = _used(out, 0)
-                update[..., cols] += softmax(scores(q, k, config)) @ v @ out[:, cols]
-            x = x + update
-        if layer["mlp"]:
-            last = layer["mlp"] - 1
-            first = names.mlp(number, 0)
-            w = arrays[first.weight]
-            rows = _used(w, 1)
-            hidden = x[..., rows] @ w[rows] + arrays[first.bias]
-            for j in range(1, layer["mlp"]):
-                linear = names.mlp(number, j)
-                w, b = arrays[linear.weight], arrays[linear.bias]
-                if j == last:
-                    cols = np.union1d(_used(w, 0), np.flatnonzero(b))
-                    x = x.copy()
-                    x[..., cols] += np.maximum(hidden, 0.0) @ w[:, cols] + b[cols]
-                else:
-                    hidden = np.maximum(hidden, 0.0) @ w + b
-            if last == 0:
-                x = x + hidden
-    unembed = arrays[names.UNEMBEDDING]
-    rows = _used(unembed, 1)
-    return x[:, 1:][..., rows] @ unembed[rows]
+CELLS = 1 << 23  # floats of one forward batch's residual (and the reference's hidden), at most
 
 
 class Model:
@@ -81,7 +36,12 @@ class Model:
         self.source = source  # the program, when the model came with it (a shared folder)
         self.vocab = list(config["vocab"])
         self._ids = {key(t): i + 1 for i, t in enumerate(self.vocab)}
+        # the same by (type, value), but for float zeros, which it cannot tell apart (0.0 and
+        # -0.0 are equal): they go through key
+        self._rows = {(type(t), t): i + 1 for i, t in enumerate(self.vocab)
+                      if not (isinstance(t, float) and t == 0)}
         self._weights: dict[str, dict[str, np.ndarray]] = {"float64": arrays}
+        self._prepared: dict[str, sparse.Weights] = {}
         # a numerical output's int values (a file that lists none decodes floats)
         numerical = config["output"]["kind"] == "numerical"
         self._ints = {v for v in config["output"]["values"]
@@ -116,22 +76,21 @@ class Model:
         if len(items) > self.max_len:
             raise RaspValueError(f"the input has {len(items)} tokens, more than the "
                                  f"model's max_len {self.max_len}")
+        try:  # the common case at dict speed: every item found by its type and value
+            return [self._rows[type(t), t] for t in items]
+        except (KeyError, TypeError):
+            pass
         ids = []
         for position, t in enumerate(items):
-            i = self._ids.get(key(t))
+            try:
+                i = self._ids.get(key(t))
+            except TypeError:  # unhashable: a list is no token
+                i = None
             if i is None:
                 raise RaspValueError(f"token {t!r} at position {position} is not in the "
                                      f"model's vocabulary {self.vocab!r}")
             ids.append(i)
         return ids
-
-    def raw(self, batch: Sequence[Sequence[Any]], compact: bool = False,
-            dtype: str = "float64") -> np.ndarray:
-        """y [B, n, n_out] for inputs of one length (`compact`: see compact_forward; `dtype`
-        "float32": the weights and every sum in float32, as many users load models)."""
-        ids = np.array([self.token_ids(t) for t in batch], dtype=np.int64)
-        forward = compact_forward if compact else reference_forward
-        return forward(self.weights(dtype), self.config, ids)
 
     def weights(self, dtype: str = "float64") -> dict[str, np.ndarray]:
         """The arrays in `dtype` ("float64", as saved, or "float32"), converted once."""
@@ -140,6 +99,50 @@ class Model:
         if dtype not in self._weights:
             self._weights[dtype] = {n: a.astype(dtype) for n, a in self.arrays.items()}
         return self._weights[dtype]
+
+    def outputs(self, batch: Sequence[Sequence[Any]], compact: bool = True,
+                dtype: str = "float64") -> list[np.ndarray]:
+        """y [n, n_out] of each input, inputs of any lengths 1..max_len computed together:
+        sorted by length, in chunks of at most CELLS floats of residual, each chunk padded to
+        its longest input with the padding's keys hidden (docs/compiling.md, batches).
+        `compact` runs the sparse pass (sparse.py), False the reference one; `dtype`
+        "float32": the weights and every sum in float32, as many users load models."""
+        ids = [self.token_ids(list(t)) for t in batch]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        found: list[np.ndarray] = [np.empty(0)] * len(ids)
+        start = 0
+        while start < len(order):
+            step = len(order) - start
+            while step > 1 and step * self._cells(len(ids[order[start + step - 1]]),
+                                                  compact) > CELLS:
+                step = (step + 1) // 2
+            chunk = order[start: start + step]
+            start += step
+            lengths = np.array([len(ids[i]) for i in chunk])
+            tokens = np.ones((len(chunk), lengths[-1]), dtype=np.int64)  # padding: vocab[0]
+            for row, i in enumerate(chunk):
+                tokens[row, : lengths[row]] = ids[i]
+            padded = None if lengths[0] == lengths[-1] else lengths
+            if compact:
+                y = sparse.forward(self._sparse(dtype), tokens, padded)
+            else:
+                y = reference_forward(self.weights(dtype), self.config, tokens, padded)
+            for row, i in enumerate(chunk):
+                found[i] = y[row, : lengths[row]]
+        return found
+
+    def _cells(self, n: int, compact: bool) -> int:
+        """Floats one input of n tokens takes in a forward pass, about: its residual and
+        attention pattern, and in the reference pass its widest hidden layer."""
+        widest = max(self.config["d_model"], n + 1)
+        if not compact:
+            widest = max([widest] + [a.shape[-1] for a in self.arrays.values()])
+        return (n + 1) * widest
+
+    def _sparse(self, dtype: str) -> sparse.Weights:
+        if dtype not in self._prepared:
+            self._prepared[dtype] = sparse.Weights.of(self.weights(dtype), self.config)
+        return self._prepared[dtype]
 
     def run(self, tokens: Sequence[Any]) -> Activations:
         """The forward pass on one input with every activation kept (activations.Activations:
@@ -177,14 +180,13 @@ class Model:
 
     def forward(self, tokens: Sequence[Any]) -> list:
         """The program's value on one input (a string is a sequence of characters)."""
-        items = list(tokens)
-        return self.decode(self.raw([items])[0])
+        return self.decode(self.outputs([tokens])[0])
 
-    def forward_batch(self, batch: Sequence[Sequence[Any]], compact: bool = False,
+    def forward_batch(self, batch: Sequence[Sequence[Any]], compact: bool = True,
                       dtype: str = "float64") -> list[list]:
-        """The values on inputs of one length, computed together (`dtype`: see raw)."""
-        y = self.raw([list(t) for t in batch], compact, dtype)
-        return [self.decode(row) for row in y]
+        """The values on each input, inputs of any lengths computed together (`compact`,
+        `dtype`: see outputs)."""
+        return [self.decode(y) for y in self.outputs(batch, compact, dtype)]
 
     def generate(self, prompt: Sequence[Any], steps: int, until: Any = None) -> list:
         """The prompt and `steps` tokens after it, each the model's value at the last

@@ -49,3 +49,16 @@ def expected(layers: list[dict]) -> list[str]:
         found += [n for h in range(layer["heads"]) for n in head(number, h)]
         found += [n for j in range(layer["mlp"]) for n in mlp(number, j)]
     return [*found, UNEMBEDDING]
+
+
+def unique_blocks(layout: list[dict]) -> list[dict]:
+    """The saved layout's blocks with unique names: a block's name is its s-op's display text
+    (docs/compiling.md), which two calls of one function share, so a name met before gets
+    " #2", " #3"... in the order the blocks come."""
+    seen: dict[str, int] = {}
+    found = []
+    for block in layout:
+        name = block["name"]
+        seen[name] = seen.get(name, 0) + 1
+        found.append(block if seen[name] == 1 else {**block, "name": f"{name} #{seen[name]}"})
+    return found

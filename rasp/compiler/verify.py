@@ -25,7 +25,6 @@ from .model import Model
 from .valuesets import is_number, key
 
 RELATIVE = 1e-6  # numerical outputs: |model - interpreter| <= RELATIVE * max(|interpreter|, 1e-6)
-CELLS = 1 << 23  # floats of one forward batch, at most
 RANDOM = 16  # random inputs per length, besides the structured ones, unless told
 STRUCTURED = 64  # structured inputs per length at most, unless told
 EXHAUSTIVE = 256  # every input of a length with at most this many, unless told
@@ -139,10 +138,9 @@ def verify(model: Model, target: SOp, sample: int | None = None,
     """Check the model against the interpreter (the graph's own evaluation) on every length
     (or `lengths`): the inputs of `inputs_of_length`, at most `exhaustive` (or STRUCTURED +
     RANDOM, or 2 `sample`) per length. `announce` is given the plan (how many inputs, which)
-    before the check runs. `compact` runs the forward pass without its all-zero rows and
-    columns (model.compact_forward: the same sums, faster); False runs the reference one.
-    `dtype` "float32" runs it in float32: whether the model stays exact where users load
-    it so."""
+    before the check runs. `compact` runs the sparse forward pass (sparse.py: the same sums
+    without their zero terms, faster); False runs the reference one. `dtype` "float32" runs
+    it in float32: whether the model stays exact where users load it so."""
     rng = random.Random(seed)
     numerical = model.config["output"]["kind"] == "numerical"
     batches = {n: inputs_of_length(model.vocab, n, sample, exhaustive, rng)
@@ -226,13 +224,4 @@ def _interpreter(target: SOp, batch: list[list], causal: bool = False) -> list[l
 
 
 def _model(model: Model, batch: list[list], compact: bool, dtype: str) -> list[list]:
-    if not batch:
-        return []
-    n = len(batch[0])
-    widest = max([model.config["d_model"]] + [a.shape[-1] for a in model.arrays.values()])
-    step = max(1, CELLS // ((n + 1) * max(widest, n + 1)))
-    out: list[list] = []
-    for start in range(0, len(batch), step):
-        out.extend(model.forward_batch(batch[start:start + step], compact, dtype))
-    return out
-
+    return model.forward_batch(batch, compact, dtype)

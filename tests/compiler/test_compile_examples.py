@@ -66,7 +66,8 @@ def read(path: Path) -> tuple[dict, dict]:
 
 def independent_forward(config: dict, data: dict, tokens: list) -> list:
     """The forward pass written from the format's description alone (docs/compiling.md)."""
-    rows = [0] + [config["vocab"].index(t) + 1 for t in tokens]
+    row = {json.dumps(t): i + 1 for i, t in enumerate(config["vocab"])}  # by type and value
+    rows = [0] + [row[json.dumps(t)] for t in tokens]
     x = data["embed.token"][rows] + data["embed.position"][: len(rows)]
     for number, layer in enumerate(config["layers"]):
         if layer["heads"]:
