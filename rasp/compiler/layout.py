@@ -3,7 +3,8 @@
 Features are laid out in the order the model computes them (by depth, then stage), so that what
 a table reads has its block already: a feed-forward table is collapsed to what the model sees
 of its leaves (their blocks), and a head's block holds the classes its source block copies.
-A feature only heads read keeps one value per class of values they tell apart.
+A feature only heads read keeps one value per class of values they tell apart. An affine map
+(plan.py, linear.py) has no table: one number, the form its block computes.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import RaspLimitError
 from .blocks import Encoding, Feature, Layout, value_key
-from .graph import Aggregate
+from .graph import Aggregate, SOp
 from .heads import head_classes
-from .mlps import Product
+from .mlps import Form, Linear, Product
 from .plan import Plan, Spec, Stage
-from .valuesets import ERROR, Either, is_number, refusal, unique
+from .valuesets import ERROR, Either, is_number, refusal, representative, unique
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Residual:
 
     layout: Layout
     tables: dict[Feature, Product]
+    linears: dict[Feature, Linear]
 
 
 def lay_out(plan: Plan) -> Residual:
@@ -33,10 +36,14 @@ def lay_out(plan: Plan) -> Residual:
     them."""
     layout = Layout()
     tables: dict[Feature, Product] = {}
+    linears: dict[Feature, Linear] = {}
     for spec in sorted(plan.specs.values(),
                        key=lambda s: (s.depth, s.stage, s.nodes[0].id)):
         if spec.stage is Stage.HEAD:
             _head_block(plan, spec, layout)
+            continue
+        if spec.linear is not None:
+            linears[spec.feature] = _linear(plan, spec, layout)
             continue
         product = _table(plan, spec, layout)
         limit = plan.facts.limits.max_values
@@ -48,7 +55,50 @@ def lay_out(plan: Plan) -> Residual:
         if product.members:  # the values a trace of the model can tell apart: the classes
             block.members = [product.members.get(value_key(v), [v]) for v in product.values]
         tables[spec.feature] = product
-    return Residual(layout, tables)
+    return Residual(layout, tables, linears)
+
+
+def _linear(plan: Plan, spec: Spec, layout: Layout) -> Linear:
+    """An affine map's block (one number) and the form that computes it."""
+    node = spec.nodes[0]
+    form = _form(plan, node, layout)
+    try:
+        values = [float(v) for v in plan.facts.domain(node)]
+        sign = 1 if min(values) >= 0 else -1 if max(values) <= 0 else 0
+    except (RaspLimitError, ValueError):  # too many values to list, or none
+        sign = 0
+    layout.add(spec.feature, spec.title, Encoding.NUMERICAL)
+    return Linear(spec.feature, spec.title, node, form, sign)
+
+
+def _form(plan: Plan, node: SOp, layout: Layout) -> Form:
+    """An affine map's number from the blocks of what it is computed from: a number's block
+    times its coefficient, a one-hot block's dimensions times their values'."""
+    affine = plan.linear[node.id]
+    weights: dict[int, float] = {}
+    scale = abs(affine.const)
+    for leaf in affine.sources:
+        c = affine.terms[leaf.id]
+        block = layout.node(leaf)
+        if block.encoding is Encoding.NUMERICAL:
+            dims = {block.start: 1.0}
+        else:
+            dims = {block.start + i: float(representative(v)) for i, v in enumerate(block.values)}
+        for d, v in dims.items():
+            weights[d] = weights.get(d, 0.0) + c * v
+        scale += abs(c) * max((abs(float(v)) for v in plan.facts.domain(leaf)), default=0.0)
+    return Form(weights, affine.const, scale, plan.errors[node.id])
+
+
+def _leaf_form(plan: Plan, spec: Spec, leaf: SOp, layout: Layout) -> Form | None:
+    """How a table's block reads a leaf: None for a one-hot block; a number's block; or an
+    affine map of the table's own layer, computed in the block itself."""
+    if not plan.numeric(leaf):
+        return None
+    if leaf.id in plan.linear and plan.analysis.depth_of[leaf.id] == spec.depth:
+        return _form(plan, leaf, layout)
+    largest = max((abs(float(v)) for v in plan.facts.domain(leaf)), default=0.0)
+    return Form({layout.node(leaf).start: 1.0}, 0.0, largest, plan.errors.get(leaf.id, 0.0))
 
 
 def _head_block(plan: Plan, spec: Spec, layout: Layout) -> None:
@@ -86,6 +136,7 @@ def _table(plan: Plan, spec: Spec, layout: Layout) -> Product:
     if spec.stage is Stage.FFN:
         product.collapse([None if plan.numeric(leaf) else layout.node(leaf)
                           for leaf in spec.leaves])
+        product.forms = [_leaf_form(plan, spec, leaf, layout) for leaf in spec.leaves]
     else:  # the embedding: one row per token or position, no collapsing
         product.values = unique(product.results) if not spec.feature.joint else \
             list({value_key(r): r for r in product.results if r is not ERROR}.values())
