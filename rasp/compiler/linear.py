@@ -1,7 +1,9 @@
 """Affine maps of numbers: found in a map's expression, computed by a linear block.
 
 A chain of maps built from `a + b`, `a - b`, `-a`, `c * a`, `a * c`, `a / c` and `a + c`
-(c a constant number) is `const + sum of coef * leaf` over the s-ops below the chain. Where
+(c a constant number) is `const + sum of coef * leaf` over the s-ops below the chain; so is a
+map of a Python function annotated `linear` with its factors (tracr's LinearSequenceMap, as
+rasp.compat.tracr imports it), once checked on every reachable combination of its inputs. Where
 every leaf holds numbers (an average, held as one number, or a one-hot block of numbers, whose
 number is the sum of its dimensions times their values), the chain's value is a linear
 function of the residual: one pre-activation computes it, and ReLU(s) - ReLU(-s) (one unit
@@ -24,6 +26,9 @@ from dataclasses import dataclass
 from .graph import Constant, Map, SOp
 from .valuesets import is_number
 
+# The annotation of a map of a Python function that is `sum(factor_i * input_i)`: its factors
+# (the tracr importer's LinearSequenceMap); the plan checks it on the reachable values.
+LINEAR = "linear"
 UNIT = 2.0 ** -53  # float64's unit roundoff
 OUTPUT_ERROR = 1e-12  # the most an output may differ from the interpreter (verify: 1e-6 rel.)
 
@@ -69,6 +74,15 @@ def affine_of(node: SOp, depth_of: Mapping[int, int], depth: int) -> Affine | No
         args.append(_number(op.constant))
     if any(a is None for a in args):
         return None
+    if op.kind == "function":  # a Python function: affine where it says so (and is checked)
+        factors = [_number(c) for c in node.annotations.get(LINEAR, ())]
+        if len(factors) != len(args) or any(f is None for f in factors):
+            return None
+        total = Affine({}, {})
+        for f, a in zip(factors, args):
+            assert f is not None and a is not None
+            total = total.plus(a.times(f.const))
+        return total
     if op.kind == "unary" and op.symbol in ("-", "+") and len(args) == 1:
         (a,) = args
         assert a is not None
@@ -86,6 +100,14 @@ def affine_of(node: SOp, depth_of: Mapping[int, int], depth: int) -> Affine | No
     if op.symbol == "/" and not b.terms and b.const != 0.0:
         return a.times(1.0 / b.const)
     return None
+
+
+def functions(node: SOp, depth_of: Mapping[int, int], depth: int) -> bool:
+    """Whether the chain of maps of `depth` at `node` holds a map of a Python function."""
+    if not isinstance(node, Map) or depth_of[node.id] != depth:
+        return False
+    return node.operation.kind == "function" or \
+        any(isinstance(n, SOp) and functions(n, depth_of, depth) for n in node.inputs)
 
 
 def _number(value: object) -> Affine | None:

@@ -22,8 +22,9 @@ from enum import IntEnum
 from .blocks import Feature
 from .graph import Aggregate, Analysis, Constant, Indices, Map, Node, Select, SOp, Tokens
 from .heads import Reading, conjuncts, side_feature
-from .linear import OUTPUT_ERROR, Affine, affine_of, error_bound
-from .valuesets import Facts, is_number, selector_nodes
+from ..errors import RaspLimitError
+from .linear import OUTPUT_ERROR, Affine, affine_of, error_bound, functions
+from .valuesets import ERROR, Facts, is_number, selector_nodes
 
 
 class Stage(IntEnum):
@@ -176,11 +177,30 @@ class _Planner:
             largest[s.id] = max((abs(float(v)) for v in values), default=0.0)
             integral = integral and all(float(v).is_integer() for v in values)
         bound = error_bound(affine, largest, self.errors, integral)
-        if bound > OUTPUT_ERROR:
+        if bound > OUTPUT_ERROR or (functions(node, self.depth_of, depth) and
+                                    not self._agrees(node, affine, bound)):
             return None
         self.errors[node.id] = bound
         self.facts.by_position.add(node.id)  # its values at each position, as tables need
         return affine
+
+    def _agrees(self, node: SOp, affine: Affine, bound: float) -> bool:
+        """Whether the interpreter's value of `node` is its affine form's, within `bound`,
+        on every reachable combination of the form's sources (a Python function says it is
+        affine: checked, where the combinations are few enough to list)."""
+        sources = affine.sources
+        try:
+            combos = self.facts.combos(sources, node)
+        except RaspLimitError:
+            return False
+        (results,) = self.facts.tabulate([node], sources, combos)
+        for combo, result in zip(combos, results):
+            value = affine.const + sum(affine.terms[s.id] * float(v)
+                                       for s, v in zip(sources, combo))
+            if result is not ERROR and not (is_number(result) and
+                                            abs(float(result) - value) <= bound):
+                return False
+        return True
 
     def computed(self, feature: Feature, nodes: list[SOp], depth: int) -> None:
         """Plan a table: the value of `nodes` from the s-ops below their maps of `depth`."""
