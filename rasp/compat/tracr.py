@@ -8,8 +8,8 @@ stand-ins convert too. What differs between tracr's semantics and ours, and what
 * `length` is a primitive in tracr; here it is the library's `length` (one head).
 * `Map` and `SequenceMap` hold Python functions: they become opaque maps of those functions,
   positioned where the function is defined; a `LinearSequenceMap`'s is annotated `linear`
-  with its two factors, which our compiler checks and computes with a linear block. tracr merges a Map of a Map into one lambda, so
-  inner names are lost before we see them.
+  with its two factors, which our compiler checks and computes with a linear block. tracr
+  merges a Map of a Map into one lambda, so inner names are lost before we see them.
 * `Aggregate`'s default `None` ("nothing selected") becomes 0: our sequences hold atoms of
   one type, and tracr's own compiler reads "nothing" as 0 for numerical s-ops. Where tracr
   gives None, our value may differ (compare only where tracr's is not None); an aggregate of

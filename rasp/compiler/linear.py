@@ -69,7 +69,8 @@ def affine_of(node: SOp, depth_of: Mapping[int, int], depth: int) -> Affine | No
     if not isinstance(node, Map) or depth_of[node.id] != depth:
         return Affine({node.id: 1.0}, {node.id: node})
     op = node.operation
-    args: list[Affine | None] = [affine_of(n, depth_of, depth) for n in node.inputs]
+    args: list[Affine | None] = [affine_of(n, depth_of, depth) if isinstance(n, SOp)
+                                 else None for n in node.inputs]
     if op.kind == "binary" and len(args) == 1:
         args.append(_number(op.constant))
     if any(a is None for a in args):

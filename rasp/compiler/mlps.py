@@ -204,7 +204,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     units = len(first) + len(second)
     node = (linears[0] if linears else products[0]).node  # where a refusal points
     if units > limits.max_units:
-        names = ", ".join(p.name for p in [*linears, *products])
+        names = ", ".join([*(p.name for p in linears), *(p.name for p in products)])
         raise refusal(node, f"the feed-forward block of layer {layer} ({names}) needs "
                             f"{units:,} hidden units (limit --max-units {limits.max_units:,})")
     width = layout.width

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from ..errors import RaspLimitError
 from .blocks import Feature
 from .graph import Aggregate, Analysis, Constant, Indices, Map, Node, Select, SOp, Tokens
 from .heads import Reading, conjuncts, side_feature
-from ..errors import RaspLimitError
 from .linear import OUTPUT_ERROR, Affine, affine_of, error_bound, functions
 from .valuesets import ERROR, Facts, is_number, selector_nodes
 
