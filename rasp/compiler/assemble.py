@@ -41,7 +41,10 @@ def assemble(plan: Plan, residual: Residual, program: str, causal: bool = False)
         linears = [residual.linears[s.feature] for s in specs if s.linear is not None]
         ffn = build_feedforward(products, residual.layout, bos, plan.facts.limits, depth,
                                 linears)
-        layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights)})
+        layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights),
+                       # what each head and the feed-forward block compute, for readers
+                       "selectors": [h.selector.title for h in layer.heads],
+                       "maps": [s.title for s in specs] if ffn is not None else []})
         if ffn is not None:
             arrays.update(_mlp_arrays(depth, ffn))
     arrays[names.UNEMBEDDING] = unembedding(plan, residual.layout)

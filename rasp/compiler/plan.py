@@ -67,6 +67,7 @@ class Plan:
     readers: dict[Feature, list[Reading | None]]
     linear: dict[int, Affine]  # by node id: the maps computed as affine functions
     errors: dict[int, float]  # by node id: how far the model's number may be from the value
+    why: dict[int, str]  # by node id: why an affine map is held as it is
 
     def numeric(self, node: SOp) -> bool:
         """Whether `node` is held as one number (an aggregate that averages numbers, or an
@@ -90,7 +91,8 @@ def plan_features(analysis: Analysis, facts: Facts) -> Plan:
                     planner.side(nodes, Reading(part, side))
     planner.require(analysis.target)
     linear = {i: a for i, a in planner.affine.items() if a is not None}
-    return Plan(analysis, facts, planner.specs, planner.readers, linear, planner.errors)
+    return Plan(analysis, facts, planner.specs, planner.readers, linear, planner.errors,
+                planner.why)
 
 
 class _Planner:
@@ -101,6 +103,7 @@ class _Planner:
         self.readers: dict[Feature, list[Reading | None]] = {}
         self.affine: dict[int, Affine | None] = {}
         self.errors: dict[int, float] = {}
+        self.why: dict[int, str] = {}  # an affine map's encoding, and why
         # what heads read of each s-op: the selects comparing it, the aggregates of it
         self.compared = {i for n in analysis.nodes if isinstance(n, Select)
                          for i in (n.keys.id, n.queries.id)}
@@ -154,9 +157,8 @@ class _Planner:
         return self.affine[node.id]
 
     def _linear(self, node: SOp) -> Affine | None:
-        if not isinstance(node, Map) or node.id in self.compared or \
-                not all(self.facts.numeric(a) for a in self.aggregated.get(node.id, [])):
-            return None  # a head compares or copies it: one-hot
+        if not isinstance(node, Map):
+            return None
         depth = self.depth_of[node.id]
         affine = affine_of(node, self.depth_of, depth)
         if affine is None or not affine.terms:
@@ -168,21 +170,42 @@ class _Planner:
         held = [self.linear(s) is not None or
                 (isinstance(s, Aggregate) and self.facts.numeric(s)) for s in sources]
         if len(sources) < 2 and not any(held):
-            return None  # a table of one categorical s-op is small
-        largest, integral = {}, True
-        for s, number in zip(sources, held):
-            values = self.facts.domain(s)
-            if not number and not all(is_number(v) for v in values):
-                return None
-            largest[s.id] = max((abs(float(v)) for v in values), default=0.0)
-            integral = integral and all(float(v).is_integer() for v in values)
-        bound = error_bound(affine, largest, self.errors, integral)
-        if bound > OUTPUT_ERROR or (functions(node, self.depth_of, depth) and
-                                    not self._agrees(node, affine, bound)):
+            return None  # a table of one one-hot s-op is as small
+        try:
+            values = [self.facts.domain(s) for s in sources]
+        except RaspLimitError:  # too many to list: a table, which lists them by position
+            return None
+        if not all(h or all(is_number(v) for v in vs) for h, vs in zip(held, values)):
+            return None  # not numbers: a table
+        why = self._one_hot(node)
+        bound = 0.0
+        if why is None:
+            largest = {s.id: max((abs(float(v)) for v in vs), default=0.0)
+                       for s, vs in zip(sources, values)}
+            integral = all(float(v).is_integer() for vs in values for v in vs)
+            bound = error_bound(affine, largest, self.errors, integral)
+            if bound > OUTPUT_ERROR:
+                why = "affine, but float64 could round it by more than 1e-12: a table"
+            elif functions(node, self.depth_of, depth) and \
+                    not self._agrees(node, affine, bound):
+                why = "a function said to be affine that is not, or not checkably: a table"
+        if why is not None:
+            self.why[node.id] = why
             return None
         self.errors[node.id] = bound
+        self.why[node.id] = "affine in " + ("averages" if any(
+            isinstance(s, Aggregate) and h for s, h in zip(sources, held)) else "numbers") + \
+            ": a linear block"
         self.facts.by_position.add(node.id)  # its values at each position, as tables need
         return affine
+
+    def _one_hot(self, node: Map) -> str | None:
+        """Why an affine map of numbers is still held one-hot, by a table (None: it is not)."""
+        if node.id in self.compared:
+            return "affine, but a head compares it: a table"
+        if not all(self.facts.numeric(a) for a in self.aggregated.get(node.id, [])):
+            return "affine, but a head copies it: a table"
+        return None
 
     def _agrees(self, node: SOp, affine: Affine, bound: float) -> bool:
         """Whether the interpreter's value of `node` is its affine form's, within `bound`,
