@@ -16,7 +16,7 @@ combinations of what it is computed from.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from ..errors import RaspLimitError
@@ -65,9 +65,11 @@ class Plan:
     facts: Facts
     specs: dict[Feature, Spec]  # in the order they were planned
     readers: dict[Feature, list[Reading | None]]
-    linear: dict[int, Affine]  # by node id: the maps computed as affine functions
-    errors: dict[int, float]  # by node id: how far the model's number may be from the value
-    why: dict[int, str]  # by node id: why an affine map is held as it is
+    # by node id: the maps computed as affine functions, how far the model's number may be
+    # from the interpreter's, and why an affine map is held as it is
+    linear: dict[int, Affine] = field(default_factory=dict)
+    errors: dict[int, float] = field(default_factory=dict)
+    why: dict[int, str] = field(default_factory=dict)
 
     def numeric(self, node: SOp) -> bool:
         """Whether `node` is held as one number (an aggregate that averages numbers, or an

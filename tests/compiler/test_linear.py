@@ -151,6 +151,13 @@ def test_a_number_is_a_numerical_output_of_one_dimension(it):
     assert model.hidden == [0, 2]  # a linear block, where a table took hundreds of units
     assert model.parameters < 56_020  # tracr's, at max_len 50
     assert model.forward("(()") == it.evaluate("pair_balance", "(()")
+    # the summary and the config say what computes what, and why each encoding
+    summary = model.summary().splitlines()
+    assert "  layer 1: heads prevs, feed-forward pair_balance" in summary
+    assert "  numerical: opens, closes (an average of numbers); pair_balance (affine in " \
+           "averages: a linear block)" in summary
+    assert {b["name"]: b.get("why") for b in model.config["layout"]}["pair_balance"] == \
+        "affine in averages: a linear block"
 
 
 def test_sums_of_many_copies_compile_at_the_default_limits(it):
