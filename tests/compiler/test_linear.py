@@ -14,7 +14,7 @@ from rasp import Interpreter, dsl
 from rasp.compiler.blocks import BOS, ONE, Encoding, Feature, Layout
 from rasp.compiler.graph import analyze
 from rasp.compiler.linear import affine_of
-from rasp.compiler.mlps import Form, Linear, build_feedforward
+from rasp.compiler.mlps import Form, Linear, Product, build_feedforward
 from rasp.compiler.plan import plan_features
 from rasp.compiler.valuesets import Facts, Limits
 from rasp.compiler.verify import verify
@@ -176,3 +176,32 @@ def test_a_function_said_to_be_affine_is_checked(it):
         assert (plan.specs[Feature.of(node)].linear is not None) is linear
         compiled = it.compile(node, list("()"), 5)
         assert verify(compiled.model, compiled.target).ok
+
+
+def test_a_linear_block_beside_a_two_layer_table_passes_its_number_through(node):
+    """A layer whose table needs two hidden layers: the linear units' ReLU(s) and ReLU(-s)
+    pass the second layer one by one, so their difference is still s."""
+    layout = Layout()
+    x, y = node("tokens"), node("indices")
+    for sop in (x, y):
+        layout.add(Feature.of(sop), sop.title, Encoding.NUMERICAL)
+    halves = [0.0, 0.5, 1.0, 1.5]
+    combos = list(itertools.product(halves, halves))
+    target = node("tokens == indices")
+    product = Product(Feature.of(target), "less", target, [x, y], combos,
+                      [a < b for a, b in combos])
+    product.collapse([None, None])
+    out = layout.add(Feature.of(target), "less", Encoding.CATEGORICAL, product.values)
+    number = layout.add(Feature((999,)), "difference", Encoding.NUMERICAL)
+    xs, ys = layout.node(x).start, layout.node(y).start
+    linear = Linear(Feature((999,)), "difference", target, Form({xs: 1.0, ys: -1.0}, 0.0, 3.0), 0)
+    bos = np.eye(layout.width)[BOS]
+    ffn = build_feedforward([product], layout, bos, Limits(), 1, [linear])
+    assert ffn is not None and len(ffn.weights) == 3
+    for a, b in combos:
+        r = np.zeros(layout.width)
+        r[ONE], r[xs], r[ys] = 1.0, a, b
+        written = run(ffn, r)
+        assert written[number.start] == a - b
+        assert written[out.dim(a < b)] == 1.0 and written[out.start:out.stop].sum() == 1.0
+    assert not run(ffn, bos).any()
