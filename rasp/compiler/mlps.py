@@ -389,14 +389,20 @@ def _two_layers(product: Product, forms: list[Form | None], table: dict, out: Bl
     one = passed(ONE)
     # second layer: one unit per combination of intervals and categorical values
     looked: dict[tuple, Any] = {}
+    cells: set[tuple] = set()
     for seen, r in entries:
+        # the interval of each number: between cuts k-1 and k
+        cell = tuple(bisect.bisect_left(cuts[i], v) if forms[i] is not None else v
+                     for i, v in enumerate(seen))
+        if cell in cells:
+            continue  # another entry of the same intervals: the same result, by the cuts
+        cells.add(cell)
         dims = _leaf_dims(forms, seen)
         inputs: dict[int, float] = {}
         for d in dims:
             inputs[passed(d)] = inputs.get(passed(d), 0.0) + 1.0
         for i in positions:
-            k = bisect.bisect_left(cuts[i], seen[i])  # the interval: between cuts k-1 and k
-            for unit, w in _interval(steps[i], k, one):
+            for unit, w in _interval(steps[i], cell[i], one):
                 inputs[unit] = inputs.get(unit, 0.0) + w
         signature = tuple(sorted(inputs.items()))
         if signature in looked:
