@@ -21,7 +21,7 @@ that bound stays far below 1 (mlps.py checks it); an output is compared within 1
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .graph import Constant, Map, SOp
 from .valuesets import is_number
@@ -36,24 +36,34 @@ OUTPUT_ERROR = 1e-12  # the most an output may differ from the interpreter (veri
 @dataclass(frozen=True)
 class Affine:
     """`const + sum(terms[leaf.id] * leaf)`; `operations`: the float operations of the
-    expression it came from (each may round once)."""
+    expression it came from (each may round once); `spread` and `spread_const`: the sums of
+    the absolute coefficients and constants of every step of it, cancelled ones included
+    (`(a + b) - b` rounds at the size of b), which bound the size of what it rounds."""
 
     terms: dict[int, float]
     leaves: dict[int, SOp]
     const: float = 0.0
     operations: int = 0
+    spread: dict[int, float] = field(default_factory=dict)
+    spread_const: float = 0.0
+    whole: bool = True  # every constant and factor of every step an integer
 
     def plus(self, other: Affine, sign: float = 1.0) -> Affine:
-        terms = dict(self.terms)
+        terms, spread = dict(self.terms), dict(self.spread)
         for i, c in other.terms.items():
             terms[i] = terms.get(i, 0.0) + sign * c
+        for i, c in other.spread.items():
+            spread[i] = spread.get(i, 0.0) + c
         return Affine({i: c for i, c in terms.items() if c != 0.0},
                       {**self.leaves, **other.leaves}, self.const + sign * other.const,
-                      self.operations + other.operations + 1)
+                      self.operations + other.operations + 1, spread,
+                      self.spread_const + other.spread_const, self.whole and other.whole)
 
     def times(self, factor: float) -> Affine:
         return Affine({i: c * factor for i, c in self.terms.items()}, self.leaves,
-                      self.const * factor, self.operations + 1)
+                      self.const * factor, self.operations + 1,
+                      {i: c * abs(factor) for i, c in self.spread.items()},
+                      self.spread_const * abs(factor), self.whole and factor.is_integer())
 
     @property
     def sources(self) -> list[SOp]:
@@ -67,7 +77,7 @@ def affine_of(node: SOp, depth_of: Mapping[int, int], depth: int) -> Affine | No
     if isinstance(node, Constant):
         return _number(node.value)
     if not isinstance(node, Map) or depth_of[node.id] != depth:
-        return Affine({node.id: 1.0}, {node.id: node})
+        return Affine({node.id: 1.0}, {node.id: node}, spread={node.id: 1.0})
     op = node.operation
     args: list[Affine | None] = [affine_of(n, depth_of, depth) if isinstance(n, SOp)
                                  else None for n in node.inputs]
@@ -80,7 +90,7 @@ def affine_of(node: SOp, depth_of: Mapping[int, int], depth: int) -> Affine | No
         if len(factors) != len(args) or any(f is None for f in factors):
             return None
         total = Affine({}, {})
-        for f, a in zip(factors, args):
+        for f, a in zip(factors, args):  # f * a, summed: as a Python function computes it
             assert f is not None and a is not None
             total = total.plus(a.times(f.const))
         return total
@@ -117,20 +127,19 @@ def _number(value: object) -> Affine | None:
     number = float(value)  # type: ignore[arg-type]
     if number != value or abs(number) == float("inf"):
         return None  # an int beyond float64's integers, or an infinity: not this block's
-    return Affine({}, {}, number)
+    return Affine({}, {}, number, spread_const=abs(number), whole=number.is_integer())
 
 
 def error_bound(affine: Affine, largest: Mapping[int, float], errors: Mapping[int, float],
                 integral: bool) -> float:
     """How far the model's value may be from the interpreter's: each computes the same real
-    number with a rounding per operation, on leaves `largest` in magnitude that the model
-    holds within `errors` of the interpreter's. None of it when every term and partial sum is
-    an integer below 2^53 (`integral`: the leaves' values and the coefficients are)."""
-    scale = abs(affine.const) + sum(abs(c) * largest[i] for i, c in affine.terms.items())
+    number with a rounding per operation, on leaves (every one the expression reads, also
+    those it cancels) `largest` in magnitude that the model holds within `errors` of the
+    interpreter's. None of it when every term and partial sum is an integer below 2^53
+    (`integral`: the leaves' values and every constant and coefficient are)."""
+    scale = affine.spread_const + sum(c * largest[i] for i, c in affine.spread.items())
     inherited = sum(abs(c) * errors.get(i, 0.0) for i, c in affine.terms.items())
-    whole = integral and float(affine.const).is_integer() and \
-        all(float(c).is_integer() for c in affine.terms.values())
-    if whole and scale < 2.0 ** 53 and inherited == 0.0:
+    if integral and affine.whole and scale < 2.0 ** 53 and inherited == 0.0:
         return 0.0
     steps = affine.operations + 2 * len(affine.terms) + 2
     return inherited + 2 * steps * UNIT * scale

@@ -173,17 +173,20 @@ class _Planner:
                 (isinstance(s, Aggregate) and self.facts.numeric(s)) for s in sources]
         if len(sources) < 2 and not any(held):
             return None  # a table of one one-hot s-op is as small
+        read = [affine.leaves[i] for i in sorted(affine.spread)]  # cancelled ones too
+        number = [self.linear(s) is not None or
+                  (isinstance(s, Aggregate) and self.facts.numeric(s)) for s in read]
         try:
-            values = [self.facts.domain(s) for s in sources]
+            values = [self.facts.domain(s) for s in read]
         except RaspLimitError:  # too many to list: a table, which lists them by position
             return None
-        if not all(h or all(is_number(v) for v in vs) for h, vs in zip(held, values)):
+        if not all(h or all(is_number(v) for v in vs) for h, vs in zip(number, values)):
             return None  # not numbers: a table
         why = self._one_hot(node)
         bound = 0.0
         if why is None:
             largest = {s.id: max((abs(float(v)) for v in vs), default=0.0)
-                       for s, vs in zip(sources, values)}
+                       for s, vs in zip(read, values)}
             integral = all(float(v).is_integer() for vs in values for v in vs)
             bound = error_bound(affine, largest, self.errors, integral)
             if bound > OUTPUT_ERROR:
