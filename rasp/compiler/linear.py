@@ -13,7 +13,8 @@ the same chain needs a unit per reachable combination of the leaves' values.
 Exact: the model and the interpreter compute the same real number, each with a float64
 rounding per operation (the model sums in the order of its matrix product, the interpreter in
 its expression's): they differ by at most `error_bound`, a few units of the last place of the
-largest term, and not at all when every term is an integer below 2^53. A feed-forward block
+largest term of any step (cancelled ones included), and not at all when every term and
+factor is an integer below 2^53. A feed-forward block
 reading such a number cuts it at midpoints between its values with steps whose slope times
 that bound stays far below 1 (mlps.py checks it); an output is compared within 1e-6 relative.
 """
