@@ -303,3 +303,26 @@ def test_compiled_causal_rules_export_exactly(expr):
     assert model.causal
     check_torch(model)
     check_lens(model)
+
+
+LINEAR_PROGRAMS = """
+prevs = select(indices, indices, <=);
+def frac(t) { return aggregate(prevs, indicator(tokens == t)); }
+pair_balance = frac("(") - frac(")");
+negative = aggregate(full_s, indicator(frac("(") - frac(")") < 0));
+"""
+
+
+@pytest.mark.parametrize("expr", ["pair_balance", "negative"])
+def test_linear_blocks_and_numerical_outputs_export_exactly(expr):
+    """An affine map held as one number (a numerical output), and one a table computes in its
+    own layer: torch, TransformerLens and the trace equal ours and the interpreter."""
+    from rasp import Interpreter
+
+    it = Interpreter(warn=lambda text: None)
+    it.run(LINEAR_PROGRAMS, "<interop test>")
+    c = it.compile(expr, list("()a"), 6)
+    check_torch(c.model)
+    check_lens(c.model)
+    inputs = inputs_of_length(c.model.vocab, 6, 4, 0, random.Random(1))[:8]
+    assert check_trace(c.model, c.target, inputs) > 0

@@ -85,6 +85,7 @@ class SequenceMap(SOp):
 class LinearSequenceMap(SequenceMap):
     def __init__(self, fst, snd, a, b):
         super().__init__(lambda x, y: a * x + b * y, fst, snd)
+        self.fst_fac, self.snd_fac = a, b
 
 
 class Full(SOp):
@@ -197,6 +198,7 @@ def test_constants_linear_maps_and_shared_subexpressions():
     it = Interpreter()
     plus = LinearSequenceMap(indices, Full(10), 2, 1)
     assert it.evaluate(from_tracr(plus), "abc") == [10, 12, 14]
+    assert from_tracr(plus).annotations["linear"] == (2, 1)  # for the compiler
     assert it.evaluate(from_tracr(ConstantSOp([7, 8, 9])), "abc") == [7, 8, 9]
     shared = Map(lambda x: x + 1, indices)
     both = from_tracr(SequenceMap(lambda a, b: a * b, shared, shared))

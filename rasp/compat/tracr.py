@@ -7,8 +7,9 @@ stand-ins convert too. What differs between tracr's semantics and ours, and what
 * tokens pass through unchanged in tracr (ints stay ints): they become `tokens_asis`.
 * `length` is a primitive in tracr; here it is the library's `length` (one head).
 * `Map` and `SequenceMap` hold Python functions: they become opaque maps of those functions,
-  positioned where the function is defined. tracr merges a Map of a Map into one lambda, so
-  inner names are lost before we see them.
+  positioned where the function is defined; a `LinearSequenceMap`'s is annotated `linear`
+  with its two factors, which our compiler checks and computes with a linear block. tracr
+  merges a Map of a Map into one lambda, so inner names are lost before we see them.
 * `Aggregate`'s default `None` ("nothing selected") becomes 0: our sequences hold atoms of
   one type, and tracr's own compiler reads "nothing" as 0 for numerical s-ops. Where tracr
   gives None, our value may differ (compare only where tracr's is not None); an aggregate of
@@ -99,7 +100,11 @@ class _Converter:
 
     def sequence_map(self, expr: Any) -> graph.Node:
         node = dsl.SequenceMap(expr.f, self.get(expr.fst), self.get(expr.snd))
-        return _with_function_site(node, expr.f)
+        node = _with_function_site(node, expr.f)
+        factors = (getattr(expr, "fst_fac", None), getattr(expr, "snd_fac", None))
+        if "LinearSequenceMap" in _kinds(expr) and None not in factors:
+            node = node.annotated(linear=factors)  # f is fst_fac * x + snd_fac * y
+        return node
 
     def select(self, expr: Any) -> graph.Node:
         predicate = expr.predicate

@@ -36,9 +36,15 @@ def assemble(plan: Plan, residual: Residual, program: str, causal: bool = False)
         for h, weights in enumerate(heads):
             arrays.update(zip(names.head(depth, h), _matrices(weights)))
         bos = bos + _bos_update(heads, bos)
-        products = [residual.tables[s.feature] for s in plan.at(Stage.FFN, depth)]
-        ffn = build_feedforward(products, residual.layout, bos, plan.facts.limits, depth)
-        layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights)})
+        specs = plan.at(Stage.FFN, depth)
+        products = [residual.tables[s.feature] for s in specs if s.linear is None]
+        linears = [residual.linears[s.feature] for s in specs if s.linear is not None]
+        ffn = build_feedforward(products, residual.layout, bos, plan.facts.limits, depth,
+                                linears)
+        layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights),
+                       # what each head and the feed-forward block compute, for readers
+                       "selectors": [h.selector.title for h in layer.heads],
+                       "maps": [s.title for s in specs] if ffn is not None else []})
         if ffn is not None:
             arrays.update(_mlp_arrays(depth, ffn))
     arrays[names.UNEMBEDDING] = unembedding(plan, residual.layout)

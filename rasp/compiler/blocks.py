@@ -60,6 +60,7 @@ class Block:
     # where the block holds classes of values (a feature only heads read), each dimension's
     # class: its value stands for all of them
     members: list | None = None
+    why: str = ""  # why the feature has this encoding (the summary says it)
     _index: dict = field(default_factory=dict, repr=False)
 
     _seen: dict = field(default_factory=dict, repr=False)
@@ -93,6 +94,8 @@ class Block:
                  "last": self.stop - 1, "values": [_saved(v) for v in self.values]}
         if self.members is not None:
             found["members"] = [[_saved(v) for v in m] for m in self.members]
+        if self.why:
+            found["why"] = self.why
         return found
 
 
@@ -117,8 +120,8 @@ class Layout:
         return self.blocks[-1].stop
 
     def add(self, feature: Feature, name: str, encoding: Encoding,
-            values: list | None = None) -> Block:
-        block = Block(name, encoding, self.width, list(values or []))
+            values: list | None = None, why: str = "") -> Block:
+        block = Block(name, encoding, self.width, list(values or []), why=why)
         self.blocks.append(block)
         self.of[feature] = block
         return block

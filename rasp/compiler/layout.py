@@ -3,7 +3,8 @@
 Features are laid out in the order the model computes them (by depth, then stage), so that what
 a table reads has its block already: a feed-forward table is collapsed to what the model sees
 of its leaves (their blocks), and a head's block holds the classes its source block copies.
-A feature only heads read keeps one value per class of values they tell apart.
+A feature only heads read keeps one value per class of values they tell apart. An affine map
+(plan.py, linear.py) has no table: one number, the form its block computes.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import RaspLimitError
 from .blocks import Encoding, Feature, Layout, value_key
-from .graph import Aggregate
+from .graph import Aggregate, SOp
 from .heads import head_classes
-from .mlps import Product
+from .mlps import Form, Linear, Product
 from .plan import Plan, Spec, Stage
-from .valuesets import ERROR, Either, is_number, refusal, unique
+from .valuesets import ERROR, Either, is_number, refusal, representative, unique
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Residual:
 
     layout: Layout
     tables: dict[Feature, Product]
+    linears: dict[Feature, Linear]
 
 
 def lay_out(plan: Plan) -> Residual:
@@ -33,10 +36,14 @@ def lay_out(plan: Plan) -> Residual:
     them."""
     layout = Layout()
     tables: dict[Feature, Product] = {}
+    linears: dict[Feature, Linear] = {}
     for spec in sorted(plan.specs.values(),
                        key=lambda s: (s.depth, s.stage, s.nodes[0].id)):
         if spec.stage is Stage.HEAD:
             _head_block(plan, spec, layout)
+            continue
+        if spec.linear is not None:
+            linears[spec.feature] = _linear(plan, spec, layout)
             continue
         product = _table(plan, spec, layout)
         limit = plan.facts.limits.max_values
@@ -44,11 +51,55 @@ def lay_out(plan: Plan) -> Residual:
             raise refusal(spec.nodes[0], f"the value set of '{spec.title}' has "
                                          f"{len(product.values):,} values (limit "
                                          f"--max-values {limit:,})")
-        block = layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, product.values)
+        block = layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, product.values,
+                           _why(plan, spec))
         if product.members:  # the values a trace of the model can tell apart: the classes
             block.members = [product.members.get(value_key(v), [v]) for v in product.values]
         tables[spec.feature] = product
-    return Residual(layout, tables)
+    return Residual(layout, tables, linears)
+
+
+def _linear(plan: Plan, spec: Spec, layout: Layout) -> Linear:
+    """An affine map's block (one number) and the form that computes it."""
+    node = spec.nodes[0]
+    form = _form(plan, node, layout)
+    try:
+        values = [float(v) for v in plan.facts.domain(node)]
+        sign = 1 if min(values) >= 0 else -1 if max(values) <= 0 else 0
+    except (RaspLimitError, ValueError):  # too many values to list, or none
+        sign = 0
+    layout.add(spec.feature, spec.title, Encoding.NUMERICAL, why=plan.why[node.id])
+    return Linear(spec.feature, spec.title, node, form, sign)
+
+
+def _form(plan: Plan, node: SOp, layout: Layout) -> Form:
+    """An affine map's number from the blocks of what it is computed from: a number's block
+    times its coefficient, a one-hot block's dimensions times their values'."""
+    affine = plan.linear[node.id]
+    weights: dict[int, float] = {}
+    scale = abs(affine.const)
+    for leaf in affine.sources:
+        c = affine.terms[leaf.id]
+        block = layout.node(leaf)
+        if block.encoding is Encoding.NUMERICAL:
+            dims = {block.start: 1.0}
+        else:
+            dims = {block.start + i: float(representative(v)) for i, v in enumerate(block.values)}
+        for d, v in dims.items():
+            weights[d] = weights.get(d, 0.0) + c * v
+        scale += abs(c) * max((abs(float(v)) for v in plan.facts.domain(leaf)), default=0.0)
+    return Form(weights, affine.const, scale, plan.errors[node.id])
+
+
+def _leaf_form(plan: Plan, spec: Spec, leaf: SOp, layout: Layout) -> Form | None:
+    """How a table's block reads a leaf: None for a one-hot block; a number's block; or an
+    affine map of the table's own layer, computed in the block itself."""
+    if not plan.numeric(leaf):
+        return None
+    if leaf.id in plan.linear and plan.analysis.depth_of[leaf.id] == spec.depth:
+        return _form(plan, leaf, layout)
+    largest = max((abs(float(v)) for v in plan.facts.domain(leaf)), default=0.0)
+    return Form({layout.node(leaf).start: 1.0}, 0.0, largest, plan.errors.get(leaf.id, 0.0))
 
 
 def _head_block(plan: Plan, spec: Spec, layout: Layout) -> None:
@@ -56,13 +107,30 @@ def _head_block(plan: Plan, spec: Spec, layout: Layout) -> None:
     agg = spec.nodes[0]
     assert isinstance(agg, Aggregate)
     if plan.numeric(agg):
-        layout.add(spec.feature, spec.title, Encoding.NUMERICAL)
+        layout.add(spec.feature, spec.title, Encoding.NUMERICAL, why="an average of numbers")
         return
     values = list(plan.facts.domain(agg))
     source = layout.of.get(Feature.of(agg.values))
     if source is not None:  # copies of classes the model cannot split
         values += [v for v in source.values if isinstance(v, Either)]
-    layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, values)
+    layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, values,
+               "a copy: its head never averages it")
+
+
+def _why(plan: Plan, spec: Spec) -> str:
+    """Why a table's feature is one-hot."""
+    if spec.feature.joint:
+        return "the values a head compares together"
+    node = spec.nodes[0]
+    if spec.stage is Stage.TOKEN:
+        return "the input" if spec.leaves == spec.nodes else "a table of the tokens"
+    if spec.stage is Stage.POSITION:
+        return "the positions" if spec.leaves == spec.nodes else "a table of the positions"
+    affine = [leaf.title for leaf in spec.leaves if leaf.id in plan.linear and
+              plan.analysis.depth_of[leaf.id] == spec.depth]
+    if affine:  # numbers the block computes from the residual, each in its step units
+        return f"a table of {', '.join(affine)}: affine numbers its block computes"
+    return plan.why.get(node.id, "a table")
 
 
 def _table(plan: Plan, spec: Spec, layout: Layout) -> Product:
@@ -86,6 +154,7 @@ def _table(plan: Plan, spec: Spec, layout: Layout) -> Product:
     if spec.stage is Stage.FFN:
         product.collapse([None if plan.numeric(leaf) else layout.node(leaf)
                           for leaf in spec.leaves])
+        product.forms = [_leaf_form(plan, spec, leaf, layout) for leaf in spec.leaves]
     else:  # the embedding: one row per token or position, no collapsing
         product.values = unique(product.results) if not spec.feature.joint else \
             list({value_key(r): r for r in product.results if r is not ERROR}.values())

@@ -16,6 +16,11 @@ reachable combinations of the s-ops it is computed from (its leaves, in the resi
   the intervals the table distinguishes (steps as above), the second looks up the
   combination of intervals and categorical values.
 
+A numerical leaf is a `Form`: a number held in the residual, or an affine function of several
+(linear.py), which the step units compute in their own pre-activation. A `Linear` feature is
+such a form written as one number: ReLU(s) - ReLU(-s), one unit of the two where the sign of
+s is known.
+
 Every unit is switched off at the BOS position (its BOS weight makes its input -1 there), so
 the block writes nothing at BOS.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +50,29 @@ from .valuesets import (
 )
 
 
+@dataclass(frozen=True)
+class Form:
+    """A number a block computes from the residual: `const + sum(weights[d] * x[d])`, whose
+    terms are at most `scale` in magnitude together, within `error` of the interpreter's
+    value of the s-op it stands for (linear.error_bound)."""
+
+    weights: dict[int, float]
+    const: float
+    scale: float
+    error: float = 0.0
+
+
+@dataclass
+class Linear:
+    """An affine map held as one number: the form, written to the feature's block."""
+
+    feature: Feature
+    name: str
+    node: SOp
+    form: Form
+    sign: int  # 1: never negative, -1: never positive, 0: either
+
+
 @dataclass
 class Product:
     feature: Feature  # the block it writes
@@ -56,6 +85,9 @@ class Product:
     table: dict = field(default_factory=dict)  # set by `collapse`
     # a feature kept as classes (layout._classes): each representative's key -> its class
     members: dict = field(default_factory=dict)
+    # per leaf: how the block computes a numerical one (None: a one-hot block); by default
+    # its block's number
+    forms: list[Form | None] = field(default_factory=list)
 
     def collapse(self, blocks: list[Block | None]) -> dict[tuple, tuple[tuple, Any]]:
         """The table as the model sees its inputs: a categorical leaf by the dimension that is
@@ -110,12 +142,15 @@ class Units:
         self.inputs: list[dict[int, float]] = []
         self.bias: list[float] = []
         self.outputs: list[dict[int, float]] = []
+        self.signed: set[int] = set()  # units writing a number: passed on one by one
 
     def unit(self, inputs: dict[int, float], bias: float,
-             outputs: dict[int, float] | None = None) -> int:
+             outputs: dict[int, float] | None = None, signed: bool = False) -> int:
         self.inputs.append(inputs)
         self.bias.append(bias)
         self.outputs.append(outputs or {})
+        if signed:
+            self.signed.add(len(self.bias) - 1)
         return len(self.bias) - 1
 
     def __len__(self) -> int:
@@ -133,35 +168,45 @@ class FeedForward:
 
 
 def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
-                      limits: Limits, layer: int) -> FeedForward | None:
-    """The block computing `products` from the residual; None if there is nothing to do."""
-    if not products:
+                      limits: Limits, layer: int,
+                      linears: Sequence[Linear] = ()) -> FeedForward | None:
+    """The block computing `products` and `linears` from the residual; None if there is
+    nothing to do."""
+    if not products and not linears:
         return None
     first, second = Units(), Units()
-    budget = _Budget(limits, layer, first, second)
+    budget = _Budget(limits, layer, first, second,
+                     (linears[0] if linears else products[0]).node)
+    for linear in linears:
+        _linear(linear, layout.of[linear.feature], first)
     two_deep = []
     for product in products:
-        numeric = [layout.node(leaf).encoding is Encoding.NUMERICAL for leaf in product.leaves]
+        forms = product.forms or [_held(product, i, layout) for i in range(len(product.leaves))]
         table = product.table
         out = layout.of[product.feature]
-        if sum(numeric) >= 2:
-            two_deep.append((product, numeric, table, out))
+        if sum(f is not None for f in forms) >= 2:
+            two_deep.append((product, forms, table, out))
         else:
-            _one_layer(product, numeric, table, out, layout, first)
+            _one_layer(product, forms, table, out, first)
             budget.spent(product)
     if two_deep:
         # one-layer products pass through the second layer one output dimension at a time:
-        # each dimension is a 0/1 sum of first-layer units, which a ReLU leaves as it is
-        through: dict[int, dict[int, float]] = {}
+        # each dimension is a 0/1 sum of first-layer units, which a ReLU leaves as it is; a
+        # unit writing a number (>= 0 after its ReLU) passes alone
+        through: dict[tuple, dict[int, float]] = {}
         for i in range(len(first)):
             for d, w in first.outputs[i].items():
-                through.setdefault(d, {})[i] = w
+                through.setdefault((d, i) if i in first.signed else (d, -1), {})[i] = w
             first.outputs[i] = {}
-        for d, inputs in sorted(through.items()):
-            second.unit(inputs, 0.0, {d: 1.0})
-        for product, numeric, table, out in two_deep:
-            _two_layers(product, numeric, table, out, layout, first, second)
+        for (d, i), inputs in sorted(through.items()):
+            if i < 0:
+                second.unit(inputs, 0.0, {d: 1.0})
+            else:
+                second.unit({i: 1.0}, 0.0, {d: inputs[i]})
+        for product, forms, table, out in two_deep:
+            _two_layers(product, forms, table, out, first, second)
             budget.spent(product)
+    budget.check()
     width = layout.width
     budget.weights(width)
     w1 = _dense(first.inputs, width, len(first)).T
@@ -170,10 +215,9 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     w1[BOS] = 0.0
     w1[BOS] = -1.0 - (bos @ w1 + b1)
     if np.any(bos @ w1 + b1 > -0.5):  # the -1 lost beside what BOS holds
-        raise refusal(products[0].node, f"the feed-forward block of layer {layer} cannot "
-                                        f"switch its units off at the BOS position exactly: "
-                                        f"it holds numbers as large as {np.abs(bos).max():g}, "
-                                        f"past float64's precision")
+        raise refusal(budget.where, f"the feed-forward block of layer {layer} cannot switch its units "
+                            f"off at the BOS position exactly: it holds numbers as large as "
+                            f"{np.abs(bos).max():g}, past float64's precision")
     if not two_deep:
         return FeedForward([w1, _dense(first.outputs, width, len(first))],
                            [b1, np.zeros(width)])
@@ -187,8 +231,9 @@ class _Budget:
     are added, and its weights against --max-weights, before any matrix is built: a refusal
     names the table that takes most units."""
 
-    def __init__(self, limits: Limits, layer: int, first: Units, second: Units):
+    def __init__(self, limits: Limits, layer: int, first: Units, second: Units, where: SOp):
         self.limits, self.layer, self.first, self.second = limits, layer, first, second
+        self.where = where  # the refusal's node where no table takes units (linear blocks)
         self.used = 0
         self.by: list[tuple[int, Product]] = []
 
@@ -196,6 +241,10 @@ class _Budget:
         units = len(self.first) + len(self.second)
         self.by.append((units - self.used, product))
         self.used = units
+        self.check()
+
+    def check(self) -> None:
+        units = len(self.first) + len(self.second)
         if units > self.limits.max_units:
             self.refuse(f"needs at least {units:,} hidden units (limit --max-units "
                         f"{self.limits.max_units:,})")
@@ -211,6 +260,9 @@ class _Budget:
                         f"--max-weights {self.limits.max_weights:,})")
 
     def refuse(self, what: str) -> None:
+        if not self.by:
+            raise refusal(self.where, f"the feed-forward block of layer {self.layer} {what}; "
+                                      f"{REMEDY}")
         most, worst = max(self.by, key=lambda pair: pair[0])
         leaves = ", ".join(f"'{leaf.title}' ({len({value_key(c[j]) for c in worst.combos}):,}"
                            f" values)" for j, leaf in enumerate(worst.leaves))
@@ -246,19 +298,45 @@ def _difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
 PRECISION = 2.0 ** 30
 
 
-def _check_precision(product: Product, leaf: SOp, xs: list[float], gap: float,
-                     reach: float) -> None:
-    if reach > PRECISION:
+def _step(product: Product, leaf: SOp, form: Form, t: float, gap: float, xs: list[float],
+          shift: float = 0.0, gates: float = 0.0) -> tuple[dict[int, float], float]:
+    """Input weights and bias of steep * (x - t), x the leaf's form, with steep = 4 / gap;
+    refused where float64 cannot compute it well within a quarter of the gap: its terms
+    (with the unit's +1, a gate's `shift` and weights `gates`) past PRECISION, or the form's
+    own error."""
+    steep = 4.0 / gap
+    bias = steep * (form.const - t)
+    reach = steep * form.scale + abs(bias + 1.0 + shift) + gates
+    if reach > PRECISION or steep * form.error > 0.25:
         raise refusal(product.node, f"the feed-forward block computing '{product.name}' "
                                     f"cannot tell the values of '{leaf.title}' apart exactly "
                                     f"in float64: they reach {max(map(abs, xs)):g} with gaps "
                                     f"as small as {gap:g} (a step unit would add terms of "
                                     f"{reach:.3g}, past 2^30)")
+    return {d: steep * c for d, c in form.weights.items()}, bias
 
 
-def _leaf_dims(numeric: list[bool], seen: tuple) -> list[int]:
+def _held(product: Product, i: int, layout: Layout) -> Form | None:
+    """A leaf's number as its block holds it (None: a one-hot block)."""
+    block = layout.node(product.leaves[i])
+    if block.encoding is not Encoding.NUMERICAL:
+        return None
+    scale = max((abs(c[i]) for c in product.combos if is_number(c[i])), default=0.0)
+    return Form({block.start: 1.0}, 0.0, scale)
+
+
+def _linear(linear: Linear, out: Block, units: Units) -> None:
+    """ReLU(s) - ReLU(-s) = s, s the form: the unit of a sign it never takes left out."""
+    form = linear.form
+    for sign in (1.0, -1.0):
+        if linear.sign != -sign:
+            units.unit({d: sign * c for d, c in form.weights.items()}, sign * form.const,
+                       {out.start: sign}, signed=True)
+
+
+def _leaf_dims(forms: list[Form | None], seen: tuple) -> list[int]:
     """The one-hot dimensions an entry of the table reads."""
-    return [d for d, num in zip(seen, numeric) if not num]
+    return [d for d, form in zip(seen, forms) if form is None]
 
 
 def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]:
@@ -271,16 +349,16 @@ def _gate(dims: list[int], scale: float = 1.0) -> tuple[dict[int, float], float]
     return inputs, -scale * (len(dims) - 1)
 
 
-def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
-               layout: Layout, units: Units) -> None:
+def _one_layer(product: Product, forms: list[Form | None], table: dict, out: Block,
+               units: Units) -> None:
     by_rest: dict[tuple, tuple[list[int], list[tuple[Any, Any]]]] = {}
     xs: list[float] = []
     for seen, result in table.values():
         if result is ERROR:
             continue
-        dims = _leaf_dims(numeric, seen)
+        dims = _leaf_dims(forms, seen)
         rest = tuple(dims)
-        x = next((v for v, num in zip(seen, numeric) if num), None)
+        x = next((v for v, form in zip(seen, forms) if form is not None), None)
         by_rest.setdefault(rest, (dims, []))[1].append((x, result))
         if x is not None:
             xs.append(x)
@@ -289,8 +367,7 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
             inputs, bias = _gate(dims)
             units.unit(inputs, bias, _encode(out, result))
         return
-    (leaf,) = [leaf for leaf, num in zip(product.leaves, numeric) if num]
-    x_dim = layout.node(leaf).start
+    ((leaf, form),) = [(leaf, f) for leaf, f in zip(product.leaves, forms) if f is not None]
     low, high = min(xs), max(xs)
     for dims, points in by_rest.values():
         points.sort(key=lambda p: p[0])
@@ -304,21 +381,22 @@ def _one_layer(product: Product, numeric: list[bool], table: dict, out: Block,
             big = steep * max(high - t, t - low) + 2.0
             gate, gate_bias = _gate(dims, big) if dims else ({}, 0.0)
             shift = gate_bias - big if dims else 0.0
-            _check_precision(product, leaf, xs, xb - xa, steep * max(-low, high) +
-                             abs(-steep * t + 1.0 + shift) + sum(gate.values()))
+            x_weights, x_bias = _step(product, leaf, form, t, xb - xa, xs, shift,
+                                      sum(gate.values()))
             step = _difference(_encode(out, rb), _encode(out, ra))
             for offset, sign in ((1.0, 1.0), (0.0, -1.0)):
                 weights = dict(gate)
-                weights[x_dim] = weights.get(x_dim, 0.0) + steep
-                units.unit(weights, -steep * t + offset + shift,
+                for d, w in x_weights.items():
+                    weights[d] = weights.get(d, 0.0) + w
+                units.unit(weights, x_bias + offset + shift,
                            {j: sign * w for j, w in step.items()})
 
 
-def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
-                layout: Layout, first: Units, second: Units) -> None:
+def _two_layers(product: Product, forms: list[Form | None], table: dict, out: Block,
+                first: Units, second: Units) -> None:
     entries = [(seen, r) for seen, r in table.values() if r is not ERROR]
     result_keys = [value_key(r) for _, r in entries]
-    positions = [i for i, num in enumerate(numeric) if num]
+    positions = [i for i, form in enumerate(forms) if form is not None]
     # each numerical leaf is cut where, for some values of the others, the result changes
     cuts: dict[int, list[float]] = {}
     for i in positions:
@@ -344,28 +422,33 @@ def _two_layers(product: Product, numeric: list[bool], table: dict, out: Block,
 
     steps: dict[int, list[tuple[int, int]]] = {}
     for i in positions:
-        x_dim = layout.node(product.leaves[i]).start
+        form = forms[i]
+        assert form is not None
         grid = sorted({seen[i] for seen, _ in entries})
         pairs = []
         for t in cuts[i]:
             j = bisect.bisect_left(grid, t)
-            steep = 4.0 / (grid[j] - grid[j - 1])
-            _check_precision(product, product.leaves[i], grid, grid[j] - grid[j - 1],
-                             steep * max(-grid[0], grid[-1]) + abs(steep * t) + 1.0)
-            pairs.append((first.unit({x_dim: steep}, -steep * t + 1.0),
-                          first.unit({x_dim: steep}, -steep * t)))
+            weights, bias = _step(product, product.leaves[i], form, t, grid[j] - grid[j - 1],
+                                  grid)
+            pairs.append((first.unit(weights, bias + 1.0), first.unit(weights, bias)))
         steps[i] = pairs
     one = passed(ONE)
     # second layer: one unit per combination of intervals and categorical values
     looked: dict[tuple, Any] = {}
+    cells: set[tuple] = set()
     for seen, r in entries:
-        dims = _leaf_dims(numeric, seen)
+        # the interval of each number: between cuts k-1 and k
+        cell = tuple(bisect.bisect_left(cuts[i], v) if forms[i] is not None else v
+                     for i, v in enumerate(seen))
+        if cell in cells:
+            continue  # another entry of the same intervals: the same result, by the cuts
+        cells.add(cell)
+        dims = _leaf_dims(forms, seen)
         inputs: dict[int, float] = {}
         for d in dims:
             inputs[passed(d)] = inputs.get(passed(d), 0.0) + 1.0
         for i in positions:
-            k = bisect.bisect_left(cuts[i], seen[i])  # the interval: between cuts k-1 and k
-            for unit, w in _interval(steps[i], k, one):
+            for unit, w in _interval(steps[i], cell[i], one):
                 inputs[unit] = inputs.get(unit, 0.0) + w
         signature = tuple(sorted(inputs.items()))
         if signature in looked:

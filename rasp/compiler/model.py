@@ -233,7 +233,27 @@ class Model:
                  + (", causal (masked attention)" if self.causal else "")]
         if mlps:
             lines.append(f"  feed-forward hidden units by layer: {mlps}")
-        return "\n".join(lines)
+        return "\n".join(lines + _labels(c))
+
+
+def _labels(config: dict) -> list[str]:
+    """What each layer's heads and feed-forward block compute, and each s-op's encoding with
+    why (a saved model without them has none)."""
+    lines = []
+    for number, layer in enumerate(config["layers"]):
+        parts = [f"{what} {'; '.join(layer[key])}" for what, key in
+                 (("heads", "selectors"), ("feed-forward", "maps")) if layer.get(key)]
+        if parts:
+            lines.append(f"  layer {number}: {', '.join(parts)}")
+    encodings: dict[str, dict[str, list[str]]] = {}
+    for block in config["layout"]:
+        if block.get("why"):
+            encodings.setdefault(block["encoding"], {}).setdefault(block["why"], []).append(
+                block["name"])
+    lines += [f"  {encoding}: " + "; ".join(f"{', '.join(names)} ({why})"
+                                            for why, names in groups.items())
+              for encoding, groups in sorted(encodings.items(), reverse=True)]
+    return lines
 
 
 def _short(items: list) -> str:

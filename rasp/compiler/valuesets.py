@@ -140,6 +140,10 @@ class Facts:
         self._numeric: dict[int, bool] = {}
         self._dummy_caches: list[dict] = [{} for _ in range(max_len + 1)]
         self._sums: dict[int, Sums] = {}  # per averaging aggregate
+        # maps whose values are known per position from their inputs' (the plan's affine
+        # maps: a table of several of them stays the size of what each position can hold)
+        self.by_position: set[int] = set()
+        self._images: dict[tuple, list] = {}
 
     # ------------------------------------------------------------ exact facts
 
@@ -218,9 +222,7 @@ class Facts:
         assert isinstance(node, Map), node
         # its function over what its inputs can hold: sound, and small where a table over
         # the s-ops below a whole chain of maps would not be
-        leaves: list[SOp] = sorted({n.id: n for n in node.inputs
-                                    if isinstance(n, SOp) and not isinstance(n, Constant)}
-                                   .values(), key=lambda n: n.id)
+        leaves = _live(node)
         combos = self.combos(leaves, node)
         (results,) = self.tabulate([node], leaves, combos)
         return unique(results)
@@ -310,6 +312,13 @@ class Facts:
             rows = self.widths(node.selector)
             if rows is not None:
                 return [[] if row is None else [("w", int(w)) for w in row] for row in rows]
+        if isinstance(node, Map) and node.id in self.by_position:
+            inputs = [self.local(n) for n in _live(node)]
+            if all(row is None for row in inputs):
+                return None
+            return [[] if any(row is not None and not row[n] for row in inputs) else
+                    [("m", tuple(None if row is None else row[n][p] for row in inputs))
+                     for p in range(n)] for n in range(self.max_len + 1)]
         return None
 
     def values_at(self, node: SOp, local_key: tuple | None) -> list:
@@ -317,6 +326,16 @@ class Facts:
             return self.domain(node)
         if local_key[0] == "v":
             return [local_key[1][1]]
+        if local_key[0] == "m":  # a map: its function over its inputs' values there
+            assert isinstance(node, Map)
+            memo = (node.id, local_key)
+            if memo not in self._images:
+                inputs = _live(node)
+                sets = [self.values_at(n, k) for n, k in zip(inputs, local_key[1])]
+                combos = list(itertools.product(*sets))
+                (results,) = self.tabulate([node], inputs, combos)
+                self._images[memo] = unique(results)
+            return self._images[memo]
         assert isinstance(node, Aggregate)
         return self.at_width(node, local_key[1])
 
@@ -412,6 +431,13 @@ class Facts:
                  for j, leaf in enumerate(leaves)}
         result = evaluate(out, _dummy(hi - lo), cache)
         return np.broadcast_to(result, (hi - lo,)).tolist()
+
+
+def _live(node: Map) -> list[SOp]:
+    """A map's inputs that are not constants, by id."""
+    return sorted({n.id: n for n in node.inputs
+                   if isinstance(n, SOp) and not isinstance(n, Constant)}.values(),
+                  key=lambda n: n.id)
 
 
 def _again(node: SOp, n: int) -> np.ndarray | None:

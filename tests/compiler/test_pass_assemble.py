@@ -34,7 +34,9 @@ def test_arrays_are_named_as_the_format_says(passes):
         "layer1.head0.query", "layer1.head0.key", "layer1.head0.value", "layer1.head0.output",
         "layer1.mlp.0.weight", "layer1.mlp.0.bias", "layer1.mlp.1.weight", "layer1.mlp.1.bias",
         "unembed"])
-    assert model.config["layers"] == [{"heads": 0, "mlp": 0}, {"heads": 1, "mlp": 2}]
+    assert model.config["layers"] == [
+        {"heads": 0, "mlp": 0, "selectors": [], "maps": []},
+        {"heads": 1, "mlp": 2, "selectors": ["select(indices, 0, ==)"], "maps": ["same"]}]
 
 
 def test_shapes_follow_the_layout(passes):
