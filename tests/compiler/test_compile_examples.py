@@ -34,7 +34,7 @@ FLOAT_VOCAB = [0.5, 1.0, 2.25]
 # The programs the compiler refuses, and a piece of the reason.
 REFUSED = {"cumulative_sum_float(tokens_float)": "means cannot be enumerated exactly",
            "add_next": "is a table over 'indices' (16 values), '_equals' (1,217 values), "
-                       "'_plus' (1,217 values)"}
+                       "'_plus + 1' (1,217 values)"}
 
 def programs() -> list[tuple[str, str]]:
     found = []
