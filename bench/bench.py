@@ -259,14 +259,40 @@ def load_tracr():
 
 
 def tracr_programs(tracr, n):
+    """tracr's library programs for our tasks. make_sort makes keys unique as
+    `key + min_key * i / max_seq_len`: with min_key 0 repeated keys stay equal and select
+    nothing (tracr gives None there), so min_key is 1, less than the gap of distinct ints."""
     rasp, lib = tracr
     return {
-        "sort": lib.make_sort(rasp.tokens, rasp.tokens, max_seq_len=n + 1, min_key=0),
+        "sort": lib.make_sort(rasp.tokens, rasp.tokens, max_seq_len=n, min_key=1),
         "histogram": lib.make_hist(),
         "reverse": lib.make_reverse(rasp.tokens),
         "dyck1": lib.make_shuffle_dyck(pairs=["()"]),
         "dyck2": lib.make_shuffle_dyck(pairs=["()", "{}"]),
     }
+
+
+def tracr_expected(task: str, example, ours: list) -> list:
+    """What tracr's program must give: our output for the same task; for Dyck, shuffle-Dyck
+    (each kind of bracket balanced on its own), computed directly, at every position."""
+    if task not in ("dyck1", "dyck2"):
+        return ours
+    pairs = ["()"] if task == "dyck1" else ["()", "{}"]
+    balanced = True
+    for opener, closer in pairs:
+        depth = 0
+        for c in example:
+            depth += (c == opener) - (c == closer)
+            balanced = balanced and depth >= 0
+        balanced = balanced and depth == 0
+    return [balanced] * len(example)
+
+
+def same_values(a: list, b: list) -> bool:
+    """Equal position by position, numbers by value (tracr gives 3.0 where we give 3)."""
+    def norm(v):
+        return float(v) if isinstance(v, (bool, int, float)) else v
+    return len(a) == len(b) and all(norm(x) == norm(y) for x, y in zip(a, b))
 
 
 # ---------------------------------------------------------------- timing
@@ -300,8 +326,8 @@ def single_inputs(sizes, repeats, tracr, tracr_max):
         for n in sizes:
             example = make_input(kind, n, rng)
             inputs = input_array([prepare_input(example)])
-            same = [str(v) for v in evaluate(node, inputs, {}).tolist()] == \
-                [str(v) for v in FLOORS[task](example).tolist()]
+            output = evaluate(node, inputs, {}).tolist()
+            same = [str(v) for v in output] == [str(v) for v in FLOORS[task](example).tolist()]
             assert same, f"the numpy floor of {task} disagrees with rasp at n={n}"
             ours = median_time(lambda: evaluate(node, inputs, {}), repeats, 20)  # noqa: B023
             floor = median_time(lambda: FLOORS[task](example), repeats, 20)  # noqa: B023
@@ -309,6 +335,9 @@ def single_inputs(sizes, repeats, tracr, tracr_max):
             if tracr is not None and n <= tracr_max:
                 program = tracr_programs(tracr, n)[task]
                 tokens = list(example) if kind != "ints" else example
+                assert same_values(tracr[0].evaluate(program, tokens),
+                                   tracr_expected(task, example, output)), \
+                    f"tracr's {task} gives a wrong output at n={n}"
                 theirs = median_time(lambda: tracr[0].evaluate(program, tokens), 3, 60)  # noqa: B023
             ratio = "-" if not theirs else (f"{theirs / ours:.0f}x" if theirs >= 10 * ours
                                              else f"{theirs / ours:.1f}x")
@@ -324,6 +353,10 @@ def batches(count: int, n: int, repeats: int):
         it = Interpreter()
         it.run(setup)
         inputs = [make_input(kind, n, rng) for _ in range(count)]
+        outputs = it.evaluate_batch("x", inputs)
+        for example, output in zip(inputs, outputs):
+            assert [str(v) for v in output] == [str(v) for v in FLOORS[task](example).tolist()], \
+                f"the numpy floor of {task} disagrees with rasp's batch on {example!r}"
         took = median_time(lambda: it.evaluate_batch("x", inputs), repeats, 60)  # noqa: B023
         print(f"| {task} | {fmt(took)} | {took / count * 1e6:.1f} us |", flush=True)
 
@@ -398,6 +431,7 @@ def main() -> None:
     tracr = load_tracr()
     if tracr is None:
         print("(tracr is not installed here: run bench/run.sh for its columns)\n")
+    print("(the original interpreter, tech-srl/RASP, is not timed: it is not installed here)\n")
     if args.quick:
         single_inputs([10, 100, 500], 5, tracr, 500)
         batches(1000, 32, 3)
