@@ -17,9 +17,10 @@ from .errors import RaspValueError
 from .ops import Array, all_strings, binary, constant, describe_values, seq_type, sequence
 
 
-def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
+def comparable(keys: Array, queries: Array, narrow: bool = True) -> tuple[Array, Array]:
     """Keys and queries ready to compare. Strings become codes of their sorted order: the
-    same answers, at integer speed."""
+    same answers, at integer speed; ints take their smallest type (`narrow`), for the n x n
+    comparisons of blocks."""
     forms = typed.strings_of(keys), typed.strings_of(queries)
     if forms[0] is not None and forms[1] is not None:
         (k, q), _ = typed.merged(forms[0], forms[1])
@@ -34,7 +35,7 @@ def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
             _, codes = np.unique(fixed, return_inverse=True)
             return (codes[: keys.size].reshape(keys.shape),
                     codes[keys.size:].reshape(queries.shape))
-    return _narrow(keys, queries)
+    return _narrow(keys, queries) if narrow else (keys, queries)
 
 
 def _narrow(keys: Array, queries: Array) -> tuple[Array, Array]:

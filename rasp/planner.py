@@ -133,10 +133,10 @@ class Codes:
         if keys is queries:  # a self-join: the codes of one side are those of the other
             # (of one query, with no empty min, unless the strings have codes already)
             some = keys if typed.strings_of(keys) is not None else keys[..., :1]
-            k, _ = _numbers(*attention.comparable(keys, some))  # (one query: no empty min)
+            k, _ = _numbers(*attention.comparable(keys, some, narrow=False))
             q = k
         else:
-            k, q = _numbers(*attention.comparable(keys, queries))
+            k, q = _numbers(*attention.comparable(keys, queries, narrow=False))
         sides = [k] if q is k else [k, q]
         codes, self.bound = _side_codes(sides, k.size + q.size)
         self.constant_keys, self.constant_queries = (bool(c.min() == c.max())
@@ -245,7 +245,12 @@ class Ranges:
     def _sort(self, keys: np.ndarray, chosen: np.ndarray | None) -> None:
         self.keys = keys
         if keys.size > 1 and not np.all(keys[1:] >= keys[:-1]):
-            order = np.argsort(keys)  # how ties are ordered does not matter: ranges hold all
+            # how ties are ordered does not matter (ranges hold all); numpy's stable sort
+            # of 16-bit ints is a radix sort, three times as fast as sorting int64s
+            low = int(keys.min())
+            narrow = int(keys.max()) - low < 2**16
+            order = np.argsort((keys - low).astype(np.uint16), kind="stable") if narrow \
+                else np.argsort(keys)
             self.sorted = keys[order]
         else:
             order = np.arange(keys.size)
@@ -265,6 +270,11 @@ class Ranges:
             first, size = self.sorted[0], self.sorted.size
             return [np.clip(codes - (first - (side == "right")), 0, size)
                     for codes, side in needles]
+        below = self._below()
+        if below is not None:  # a count of the keys below each value: no search at all
+            first, top = self.sorted[0], below.size - 1
+            return [below[np.clip(codes - (first - (side == "right")), 0, top)]
+                    for codes, side in needles]
         if by.size < 2 or np.all(by[1:] >= by[:-1]):
             return [np.searchsorted(self.sorted, codes, side) for codes, side in needles]
         # queries compared with themselves (a self-join) are already sorted, as the keys
@@ -277,6 +287,20 @@ class Ranges:
             found.append(out)
         return found
 
+    def _below(self) -> np.ndarray | None:
+        """For integer keys of a range within 4 x their number: below[v - first] is how
+        many keys are less than v (for v from the first key to one past the last)."""
+        size = self.sorted.size
+        if not size or self.sorted.dtype.kind not in "iu":
+            return None
+        span = int(self.sorted[-1]) - int(self.sorted[0])
+        if span > 4 * size:
+            return None
+        below = np.zeros(span + 2, dtype=np.int64)
+        np.cumsum(np.bincount(self.sorted - self.sorted[0], minlength=span + 1),
+                  out=below[1:])
+        return below
+
     @property
     def width(self) -> np.ndarray:
         return self.hi - self.lo
@@ -284,8 +308,15 @@ class Ranges:
     def sums(self, numbers: np.ndarray) -> np.ndarray:
         """Each query's sum of `numbers` (int64, by flat position) over its range; int64
         arithmetic wraps, but the sums of one input's range are exact."""
-        prefix = np.zeros(self.order.size + 1, dtype=np.int64)
-        np.cumsum(numbers[self.order], out=prefix[1:])
+        return self._sums(numbers[self.order])
+
+    def position_sums(self) -> np.ndarray:
+        """sums(flat positions): the keys' positions in their order are `order` itself."""
+        return self._sums(self.order)
+
+    def _sums(self, ordered: np.ndarray) -> np.ndarray:
+        prefix = np.zeros(ordered.size + 1, dtype=np.int64)
+        np.cumsum(ordered, out=prefix[1:])
         return prefix[self.hi] - prefix[self.lo]
 
 
@@ -356,11 +387,10 @@ def _by_terms(selector: Selector, values: np.ndarray, compared: dict[int, np.nda
     size = int(np.prod(shape))
     width = _total([c * r.width for c, r in ranges], size)
     flat = typed.reshaped(values, (-1,))
-    positions = np.arange(flat.size, dtype=np.int64)
     one = width == 1
     chosen = np.empty(flat.size, dtype=values.dtype)
     if one.any():
-        at = _total([c * r.sums(positions) for c, r in ranges], size)
+        at = _total([c * r.position_sums() for c, r in ranges], size)
         chosen = typed.take(flat, np.where(one, at, 0))
     sums = np.zeros(flat.size)
     if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
