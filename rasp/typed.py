@@ -24,6 +24,10 @@ import numpy as np
 
 Array = np.ndarray
 EXACT = 2**53  # ints of at most this magnitude are exact as float64
+# Arrays of fewer values carry no form: for an input of 8 tokens, making one costs more
+# than the kernels save (tens of microseconds, the whole fixed cost of a node). The tests
+# set it to 0, to compare the kernels with and without forms on short inputs.
+MIN_SIZE = 1024
 
 
 class Typed(np.ndarray):
@@ -59,6 +63,8 @@ def numbers_of(values: Array) -> tuple[Array, Array] | None:
 
 def from_codes(codes: Array, vocab: Array) -> Typed:
     """The object array of strings `vocab[codes]`, with its form."""
+    if codes.size < MIN_SIZE:
+        return vocab[codes]
     out = vocab[codes].view(Typed)
     out.codes, out.vocab = codes, vocab
     return out
@@ -75,25 +81,33 @@ def from_numbers(floats: Array, is_float: Array) -> Array:
     out = floats.astype(object)
     ints = ~is_float
     out[ints] = floats[ints].astype(np.int64).astype(object)
+    if out.size < MIN_SIZE:
+        return out
     typed = out.view(Typed)
     typed.floats, typed.is_float = floats, is_float
     return typed
 
 
+SMALL = 1024  # vocabularies up to this many strings are sorted by Python: fewer calls
+
+
 def encode(values: Array) -> Typed | None:
     """`values` (an object array) with its strings' form, or None if they are not all
     strings."""
+    if values.size < MIN_SIZE:
+        return None
     items = values.ravel().tolist()
     try:
         joined = "".join(items)
     except TypeError:
         return None
-    if len(joined) == len(items):  # characters: their code points, in C
+    if len(items) <= SMALL or "\x00" in joined:  # (numpy's unicode arrays drop NULs)
+        vocab, index = _vocabulary(items)
+        codes = np.array(index, dtype=np.int32)
+    elif len(joined) == len(items):  # characters: their code points, in C
         points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         uniques, codes = np.unique(points, return_inverse=True)
-        vocab = np.array([chr(p) for p in uniques.tolist()] + [""], dtype=object)[:-1]
-    elif "\x00" in joined:  # numpy's unicode arrays drop trailing NULs: no form
-        return None
+        vocab = _objects([chr(p) for p in uniques.tolist()])
     else:
         uniques, codes = np.unique(values.ravel().astype(str), return_inverse=True)
         vocab = uniques.astype(object)
@@ -105,25 +119,31 @@ def merged(*forms: tuple[Array, Array]) -> tuple[list[Array], Array]:
     if all(vocab is forms[0][1] for _, vocab in forms):
         return [codes for codes, _ in forms], forms[0][1]
     both = np.concatenate([vocab for _, vocab in forms])
-    if "\x00" in "".join(both.tolist()):
-        uniques, inverse = _unique_objects(both)
+    items = both.tolist()
+    if len(items) <= SMALL or "\x00" in "".join(items):
+        vocab, index = _vocabulary(items)
+        inverse = np.array(index, dtype=np.int32)
     else:
         uniques, inverse = np.unique(both.astype(str), return_inverse=True)
-        uniques = uniques.astype(object)
+        vocab = uniques.astype(object)
     out, start = [], 0
-    for codes, vocab in forms:
-        out.append(inverse[start:start + len(vocab)].astype(np.int32)[codes])
-        start += len(vocab)
-    return out, uniques
+    for codes, part in forms:
+        out.append(inverse[start:start + len(part)].astype(np.int32)[codes])
+        start += len(part)
+    return out, vocab
 
 
-def _unique_objects(items: Array) -> tuple[Array, Array]:
-    """np.unique of Python strings by Python's own order (few: the vocabularies)."""
-    ordered = sorted(set(items.tolist()))
-    index = {s: i for i, s in enumerate(ordered)}
-    vocab = np.empty(len(ordered), dtype=object)
-    vocab[:] = ordered
-    return vocab, np.array([index[s] for s in items.tolist()], dtype=np.int64)
+def _vocabulary(items: list[str]) -> tuple[Array, list[int]]:
+    """The distinct strings in Python's order, and each item's place among them."""
+    ordered = sorted(set(items))
+    place = {s: i for i, s in enumerate(ordered)}
+    return _objects(ordered), [place[s] for s in items]
+
+
+def _objects(items: list) -> Array:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def take(values: Array, index: Array) -> Array:
