@@ -253,7 +253,7 @@ def _coded_strings(op: str, left: Array, right: Array) -> Array | None:
     pairs = a.astype(np.int64) * len(vocab_b) + b
     used, inverse = np.unique(pairs, return_inverse=True)
     texts = [vocab_a[i // len(vocab_b)] + vocab_b[i % len(vocab_b)] for i in used.tolist()]
-    if max(map(len, texts)) > MAX_ITEMS:
+    if max(map(len, texts), default=0) > MAX_ITEMS:
         return None  # Python's own error, at the first position that has it
     vocab = sorted(set(texts))
     code = {text: i for i, text in enumerate(vocab)}
