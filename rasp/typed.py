@@ -31,6 +31,8 @@ MIN_SIZE = 1024
 
 
 class Typed(np.ndarray):
+    """An object array with the typed form of its values (None where it has none)."""
+
     codes: Array | None = None
     vocab: Array | None = None
     floats: Array | None = None
@@ -61,8 +63,8 @@ def numbers_of(values: Array) -> tuple[Array, Array] | None:
     return None
 
 
-def from_codes(codes: Array, vocab: Array) -> Typed:
-    """The object array of strings `vocab[codes]`, with its form."""
+def from_codes(codes: Array, vocab: Array) -> Array:
+    """The object array of strings `vocab[codes]`, with its form from MIN_SIZE values on."""
     if codes.size < MIN_SIZE:
         return vocab[codes]
     out = vocab[codes].view(Typed)
@@ -91,7 +93,7 @@ def from_numbers(floats: Array, is_float: Array) -> Array:
 SMALL = 1024  # vocabularies up to this many strings are sorted by Python: fewer calls
 
 
-def encode(values: Array) -> Typed | None:
+def encode(values: Array) -> Array | None:
     """`values` (an object array) with its strings' form, or None if they are not all
     strings."""
     if values.size < MIN_SIZE:
@@ -101,6 +103,7 @@ def encode(values: Array) -> Typed | None:
         joined = "".join(items)
     except TypeError:
         return None
+    codes: Array
     if len(items) <= SMALL or "\x00" in joined:  # (numpy's unicode arrays drop NULs)
         vocab, index = _vocabulary(items)
         codes = np.array(index, dtype=np.int32)
@@ -120,6 +123,7 @@ def merged(*forms: tuple[Array, Array]) -> tuple[list[Array], Array]:
         return [codes for codes, _ in forms], forms[0][1]
     both = np.concatenate([vocab for _, vocab in forms])
     items = both.tolist()
+    inverse: Array
     if len(items) <= SMALL or "\x00" in "".join(items):
         vocab, index = _vocabulary(items)
         inverse = np.array(index, dtype=np.int32)
