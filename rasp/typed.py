@@ -96,8 +96,8 @@ SMALL = 1024  # vocabularies up to this many strings are sorted by Python: fewer
 def encode(values: Array) -> Array | None:
     """`values` (an object array) with its strings' form, or None if they are not all
     strings."""
-    if values.size < MIN_SIZE:
-        return None
+    if values.size < max(MIN_SIZE, 1) or not isinstance(values.flat[0], str):
+        return None  # (numbers, say: no list of a million of them to make)
     items = values.ravel().tolist()
     try:
         joined = "".join(items)
