@@ -5,9 +5,10 @@
     python bench/bench.py --long     # 10^4 to 10^6 tokens, against numpy solutions
     python bench/bench.py --fixed    # the fixed cost of one evaluation at n = 8
 
-Everything is timed in this one run, and the ratios compare times from the same run (these
-machines are shared and noisy). tracr is optional: `bench/run.sh` installs it into a
-separate environment (bench/.venv), and tracr's columns are blank where it is missing.
+Everything is timed in this one run, in CPU time of this process (start-up excepted), and the
+ratios compare times from the same run (these machines are shared and noisy). tracr is
+optional: `bench/run.sh` installs it into a separate environment (bench/.venv), and tracr's
+columns are blank where it is missing. The original interpreter (tech-srl/RASP) is not run.
 
 The numpy floor computes each task with the same selection matrices as the RASP program,
 but written directly: the comparison broadcasts, a count or a product, and the gather.
@@ -259,9 +260,12 @@ def load_tracr():
 
 
 def tracr_programs(tracr, n):
+    """tracr's library programs for our tasks. make_sort makes keys unique as
+    `key + min_key * i / max_seq_len`: with min_key 0 repeated keys stay equal and select
+    nothing (tracr gives None there), so min_key is 1, less than the gap of distinct ints."""
     rasp, lib = tracr
     return {
-        "sort": lib.make_sort(rasp.tokens, rasp.tokens, max_seq_len=n + 1, min_key=0),
+        "sort": lib.make_sort(rasp.tokens, rasp.tokens, max_seq_len=n, min_key=1),
         "histogram": lib.make_hist(),
         "reverse": lib.make_reverse(rasp.tokens),
         "dyck1": lib.make_shuffle_dyck(pairs=["()"]),
@@ -269,15 +273,40 @@ def tracr_programs(tracr, n):
     }
 
 
+def tracr_expected(task: str, example, ours: list) -> list:
+    """What tracr's program must give: our output for the same task; for Dyck, shuffle-Dyck
+    (each kind of bracket balanced on its own), computed directly, at every position."""
+    if task not in ("dyck1", "dyck2"):
+        return ours
+    pairs = ["()"] if task == "dyck1" else ["()", "{}"]
+    balanced = True
+    for opener, closer in pairs:
+        depth = 0
+        for c in example:
+            depth += (c == opener) - (c == closer)
+            balanced = balanced and depth >= 0
+        balanced = balanced and depth == 0
+    return [balanced] * len(example)
+
+
+def same_values(a: list, b: list) -> bool:
+    """Equal position by position, numbers by value (tracr gives 3.0 where we give 3)."""
+    def norm(v):
+        return float(v) if isinstance(v, (bool, int, float)) else v
+    return len(a) == len(b) and all(norm(x) == norm(y) for x, y in zip(a, b))
+
+
 # ---------------------------------------------------------------- timing
 
-def median_time(fn, repeats: int, budget: float) -> float:
+def median_time(fn, repeats: int, budget: float, clock=time.process_time) -> float:
+    """The median of `repeats` calls, in CPU time of this process unless `clock` says
+    otherwise: on these shared cores wall time measures the queue as much as the work."""
     times = []
     start = time.perf_counter()
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
         if time.perf_counter() - start > budget:
             break
     return statistics.median(times)
@@ -300,8 +329,8 @@ def single_inputs(sizes, repeats, tracr, tracr_max):
         for n in sizes:
             example = make_input(kind, n, rng)
             inputs = input_array([prepare_input(example)])
-            same = [str(v) for v in evaluate(node, inputs, {}).tolist()] == \
-                [str(v) for v in FLOORS[task](example).tolist()]
+            output = evaluate(node, inputs, {}).tolist()
+            same = [str(v) for v in output] == [str(v) for v in FLOORS[task](example).tolist()]
             assert same, f"the numpy floor of {task} disagrees with rasp at n={n}"
             ours = median_time(lambda: evaluate(node, inputs, {}), repeats, 20)  # noqa: B023
             floor = median_time(lambda: FLOORS[task](example), repeats, 20)  # noqa: B023
@@ -309,6 +338,9 @@ def single_inputs(sizes, repeats, tracr, tracr_max):
             if tracr is not None and n <= tracr_max:
                 program = tracr_programs(tracr, n)[task]
                 tokens = list(example) if kind != "ints" else example
+                assert same_values(tracr[0].evaluate(program, tokens),
+                                   tracr_expected(task, example, output)), \
+                    f"tracr's {task} gives a wrong output at n={n}"
                 theirs = median_time(lambda: tracr[0].evaluate(program, tokens), 3, 60)  # noqa: B023
             ratio = "-" if not theirs else (f"{theirs / ours:.0f}x" if theirs >= 10 * ours
                                              else f"{theirs / ours:.1f}x")
@@ -324,6 +356,10 @@ def batches(count: int, n: int, repeats: int):
         it = Interpreter()
         it.run(setup)
         inputs = [make_input(kind, n, rng) for _ in range(count)]
+        outputs = it.evaluate_batch("x", inputs)
+        for example, output in zip(inputs, outputs):
+            assert [str(v) for v in output] == [str(v) for v in FLOORS[task](example).tolist()], \
+                f"the numpy floor of {task} disagrees with rasp's batch on {example!r}"
         took = median_time(lambda: it.evaluate_batch("x", inputs), repeats, 60)  # noqa: B023
         print(f"| {task} | {fmt(took)} | {took / count * 1e6:.1f} us |", flush=True)
 
@@ -334,7 +370,8 @@ def start_up(repeats: int):
                        capture_output=True, cwd=ROOT)
     print("\n| start-up | median |")
     print("| --- | ---: |")
-    print(f"| `rasp -c '1;'` | {fmt(median_time(lambda: command('1;'), repeats, 30))} |")
+    took = median_time(lambda: command('1;'), repeats, 30, time.perf_counter)  # a child
+    print(f"| `rasp -c '1;'` (wall time) | {fmt(took)} |")
     print(f"| `Interpreter()` (parses and runs the library) | "
           f"{fmt(median_time(Interpreter, repeats * 4, 10))} |")
     load = 'load "paper_examples";'
@@ -358,10 +395,10 @@ def fixed_cost(rounds: int = 3, calls: int = 400) -> None:
         for r in range(rounds):
             for kind, inputs in (("same", [fresh[0]] * calls),
                                  ("new", fresh[r * calls:(r + 1) * calls])):
-                start = time.perf_counter()
+                start = time.process_time()
                 for x in inputs:
                     it.evaluate(expr, x)
-                best[kind] = min(best[kind], (time.perf_counter() - start) / calls)
+                best[kind] = min(best[kind], (time.process_time() - start) / calls)
         print(f"| `{expr}` | {nodes} | {fmt(best['same'])} | {fmt(best['new'])} |")
 
 
@@ -398,6 +435,7 @@ def main() -> None:
     tracr = load_tracr()
     if tracr is None:
         print("(tracr is not installed here: run bench/run.sh for its columns)\n")
+    print("(the original interpreter, tech-srl/RASP, is not timed: it is not installed here)\n")
     if args.quick:
         single_inputs([10, 100, 500], 5, tracr, 500)
         batches(1000, 32, 3)

@@ -12,13 +12,19 @@ from typing import Any
 
 import numpy as np
 
+from . import typed
 from .errors import RaspValueError
 from .ops import Array, all_strings, binary, constant, describe_values, seq_type, sequence
 
 
-def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
+def comparable(keys: Array, queries: Array, narrow: bool = True) -> tuple[Array, Array]:
     """Keys and queries ready to compare. Strings become codes of their sorted order: the
-    same answers, at integer speed."""
+    same answers, at integer speed; ints take their smallest type (`narrow`), for the n x n
+    comparisons of blocks."""
+    forms = typed.strings_of(keys), typed.strings_of(queries)
+    if forms[0] is not None and forms[1] is not None:
+        (k, q), _ = typed.merged(forms[0], forms[1])
+        return k, q
     if keys.dtype.kind == "O" and queries.dtype.kind == "O":
         both = np.concatenate([keys.ravel(), queries.ravel()])
         items = both.tolist()
@@ -29,7 +35,7 @@ def comparable(keys: Array, queries: Array) -> tuple[Array, Array]:
             _, codes = np.unique(fixed, return_inverse=True)
             return (codes[: keys.size].reshape(keys.shape),
                     codes[keys.size:].reshape(queries.shape))
-    return _narrow(keys, queries)
+    return _narrow(keys, queries) if narrow else (keys, queries)
 
 
 def _narrow(keys: Array, queries: Array) -> tuple[Array, Array]:
@@ -188,6 +194,9 @@ class Summer:
 
 def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:
     """One array from (mask, values) pieces; the masks are disjoint and cover all positions."""
+    coded = _combine_typed(parts, shape)
+    if coded is not None:
+        return coded
     if len({v.dtype for _, v in parts}) == 1:
         out = np.empty(shape, dtype=parts[0][1].dtype)
         for mask, vals in parts:
@@ -199,3 +208,25 @@ def _combine(parts: list[tuple[Array, Array]], shape: tuple) -> Array:
     if all(v.dtype.kind in "bif" for _, v in parts):
         return out  # bools, ints and floats, each of its own type: a mix sequence() keeps
     return sequence(out)
+
+
+def _combine_typed(parts: list[tuple[Array, Array]], shape: tuple) -> Array | None:
+    """_combine on the typed forms of strings, or of ints mixed with floats (typed.py), where
+    every piece has one and they are not all of one numeric dtype; else None."""
+    values = [shaped(v, shape) for _, v in parts]
+    if len({v.dtype for v in values}) == 1 and values[0].dtype.kind != "O":
+        return None
+    strings = [typed.strings_of(v) for v in values]
+    if all(form is not None for form in strings):
+        codes, vocab = typed.merged(*strings)  # type: ignore[arg-type]
+        out = np.empty(shape, dtype=np.int32)
+        for (mask, _), c in zip(parts, codes):
+            out[mask] = c[mask]
+        return typed.from_codes(out, vocab)
+    numbers = [typed.numbers_of(v) for v in values]
+    if any(form is None for form in numbers):
+        return None
+    floats, is_float = np.empty(shape), np.empty(shape, dtype=bool)
+    for (mask, _), (f, b) in zip(parts, numbers):  # type: ignore[misc]
+        floats[mask], is_float[mask] = f[mask], b[mask]
+    return typed.from_numbers(floats, is_float)

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import attention, ops, planner
+from . import attention, ops, planner, typed
 from .errors import RaspError, RaspLimitError, RaspValueError, python_message
 from .graph import (
     Aggregate,
@@ -63,10 +63,13 @@ class ValueCache(dict):
 
 
 def input_array(inputs: list[list], batch: bool = False) -> np.ndarray:
-    """Inputs of one length as one object array: (n,) for one input, (B, n) for a batch."""
+    """Inputs of one length as one object array: (n,) for one input, (B, n) for a batch;
+    strings with their codes (typed.py)."""
     out = np.empty((len(inputs), len(inputs[0])), dtype=object)
     out[:] = inputs
-    return out if batch else out[0]
+    out = out if batch else out[0]
+    coded = typed.encode(out)
+    return out if coded is None else coded
 
 
 class Rows:

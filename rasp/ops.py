@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import typed
 from .errors import RaspLimitError, RaspValueError
 
 
@@ -131,6 +132,10 @@ def seq_type(values: Array) -> str:
         return "ints"
     if kind == "f":
         return "floats"
+    if typed.strings_of(values) is not None:
+        return "strings"
+    if getattr(values, "floats", None) is not None:
+        return "floats" if values.is_float.any() else "ints"  # type: ignore[attr-defined]
     types = _python_type_set(values)
     if types <= {str}:
         return "strings"
@@ -185,7 +190,7 @@ def _object_array(items: list) -> Array:
 def constant(value: Any, n: int) -> Array:
     """The sequence holding `value` at each of n positions."""
     if isinstance(value, str):
-        return _object_array([value] * n)
+        return typed.from_codes(np.zeros(n, dtype=np.int32), _object_array([value]))
     return sequence(np.full(n, value))
 
 
@@ -211,6 +216,9 @@ def _python_map(fn: Callable, *args: Array) -> Array:
 
 def binary(op: str, left: Array, right: Array) -> Array:
     """`left op right` elementwise, with Python's semantics. Shapes broadcast."""
+    coded = _coded_strings(op, left, right)
+    if coded is not None:
+        return coded
     left, right = _as_floats_where_exact(op, left, right)
     if _is_numeric(left) and _is_numeric(right):
         with np.errstate(all="ignore"):
@@ -230,6 +238,34 @@ def binary(op: str, left: Array, right: Array) -> Array:
     return sequence(result)
 
 
+def _coded_strings(op: str, left: Array, right: Array) -> Array | None:
+    """Comparisons and concatenations of strings on their codes (typed.py), where both
+    sides have them; else None."""
+    forms = typed.strings_of(left), typed.strings_of(right)
+    if forms[0] is None or forms[1] is None or left.shape != right.shape:
+        return None
+    if op in COMPARISONS:
+        (a, b), _ = typed.merged(forms[0], forms[1])
+        return _NUMPY_OPS[op](a, b)
+    if op != "+":
+        return None
+    (a, vocab_a), (b, vocab_b) = forms[0], forms[1]
+    pairs = a.astype(np.int64) * len(vocab_b) + b
+    used, inverse = np.unique(pairs, return_inverse=True)
+    texts = [vocab_a[i // len(vocab_b)] + vocab_b[i % len(vocab_b)] for i in used.tolist()]
+    if max(map(len, texts), default=0) > MAX_ITEMS:
+        return None  # Python's own error, at the first position that has it
+    vocab = sorted(set(texts))
+    code = {text: i for i, text in enumerate(vocab)}
+    table = np.array([code[text] for text in texts], dtype=np.int32)
+    return typed.from_codes(table[inverse.reshape(a.shape)], _object_array(vocab))
+
+
+def _as_floats(values: Array) -> Array:
+    numbers = typed.numbers_of(values)
+    return numbers[0] if numbers is not None else values.astype(np.float64)
+
+
 def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, Array]:
     """Mixed int/float sequences are object arrays (each value keeps its Python type, for
     printing). Where the result cannot depend on those types (comparisons, `/`, anything
@@ -243,8 +279,8 @@ def _as_floats_where_exact(op: str, left: Array, right: Array) -> tuple[Array, A
     if not (floats and others_numeric):
         return left, right
     try:
-        return (left.astype(np.float64) if mixed[0] else left,
-                right.astype(np.float64) if mixed[1] else right)
+        return (_as_floats(left) if mixed[0] else left,
+                _as_floats(right) if mixed[1] else right)
     except OverflowError:  # ints too large for a float
         return left, right
 
@@ -282,11 +318,15 @@ def _mixed_arithmetic(op: str, left: Array, right: Array) -> Array | None:
     fn = _NUMPY_OPS[op]
     if is_float.all():
         return fn(left_floats, right_floats)
+    ints = fn(left_ints, right_ints)
     if not is_float.any():
-        return fn(left_ints, right_ints)
+        return ints
+    if np.abs(np.where(is_float, 0, ints)).max() <= typed.EXACT:
+        return typed.from_numbers(np.where(is_float, fn(left_floats, right_floats), ints),
+                                  is_float)
     out = np.empty(is_float.shape, dtype=object)
     out[is_float] = fn(left_floats, right_floats)[is_float]  # as Python floats
-    out[~is_float] = fn(left_ints, right_ints)[~is_float]  # as Python ints
+    out[~is_float] = ints[~is_float]  # as Python ints
     return out
 
 
@@ -297,6 +337,10 @@ def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
         return values.astype(np.float64), values.astype(np.int64), np.zeros(values.shape, bool)
     if kind == "f":
         return values, np.zeros(values.shape, np.int64), np.ones(values.shape, bool)
+    numbers = typed.numbers_of(values)
+    if numbers is not None:
+        floats, is_float = numbers
+        return floats, np.where(is_float, 0, floats).astype(np.int64), is_float
     items = values.ravel().tolist()
     if not set(map(type, items)) <= {int, float, bool}:
         return None
@@ -313,6 +357,8 @@ def _split_numbers(values: Array) -> tuple[Array, Array, Array] | None:
 
 def _exact_in_floats(values: Array) -> bool:
     """Whether every int among the values is a float too (no more than 53 bits)."""
+    if getattr(values, "floats", None) is not None:
+        return True
     try:
         # all of them small: strictly below 2^53 as floats, since 2^53 + 1 becomes 2^53
         if np.all(np.abs(values.astype(np.float64)) < 2**53):
@@ -390,6 +436,12 @@ def truth(values: Array) -> Array:
         return values
     if _is_numeric(values):
         return values != 0
+    strings = typed.strings_of(values)
+    if strings is not None:
+        return (np.array([len(v) for v in strings[1].tolist()], dtype=np.int64) > 0)[
+            strings[0]]
+    if getattr(values, "floats", None) is not None:
+        return values.floats != 0  # type: ignore[attr-defined]
     return _python_map(bool, values).astype(bool)
 
 
@@ -418,7 +470,7 @@ def unary(op: str, values: Array) -> Array:
     if op == "round" and seq_type(values) in ("ints", "floats") and _exact_in_floats(values):
         # Python rounds an int to itself and a float half to even, as rint does
         try:
-            return unary(op, values.astype(np.float64))
+            return unary(op, _as_floats(values))
         except ValueError:
             pass  # an infinite or NaN value: Python's own error
     prefix: dict[str, Callable[[Any], Any]] = {"-": operator.neg, "+": operator.pos,
@@ -429,6 +481,15 @@ def unary(op: str, values: Array) -> Array:
 def choose(test: Array, then: Array, otherwise: Array) -> Array:
     """`then if test else otherwise`, elementwise."""
     mask = truth(test)
+    sides = typed.strings_of(then), typed.strings_of(otherwise)
+    if sides[0] is not None and sides[1] is not None and then.shape == otherwise.shape:
+        (a, b), vocab = typed.merged(sides[0], sides[1])
+        return typed.from_codes(np.where(mask, a, b), vocab)
+    if "O" in (then.dtype.kind, otherwise.dtype.kind) and then.shape == otherwise.shape:
+        numbers = typed.numbers_of(then), typed.numbers_of(otherwise)
+        if numbers[0] is not None and numbers[1] is not None:
+            return typed.from_numbers(np.where(mask, numbers[0][0], numbers[1][0]),
+                                      np.where(mask, numbers[0][1], numbers[1][1]))
     if then.dtype == otherwise.dtype:
         return np.where(mask, then, otherwise)
     return sequence(np.where(mask, then.astype(object), otherwise.astype(object)))
@@ -436,6 +497,10 @@ def choose(test: Array, then: Array, otherwise: Array) -> Array:
 
 def is_in(values: Array, items: list) -> Array:
     """`values in items` elementwise (membership by ==, as Python's `in`)."""
+    strings = typed.strings_of(values)
+    if strings is not None:
+        members = {item for item in items if isinstance(item, str)}
+        return np.array([v in members for v in strings[1].tolist()], dtype=bool)[strings[0]]
     flat = values.ravel().tolist() if values.dtype.kind == "O" else []
     if flat and all_strings(flat):  # a string equals only a string: one pass through a set
         members = {item for item in items if isinstance(item, str)}

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import attention, ops
+from . import attention, ops, typed
 from .graph import Aggregate, Combine, Select, Selector, selects_of
 
 __all__ = ["aggregate"]
@@ -131,24 +131,32 @@ class Codes:
 
     def __init__(self, keys: np.ndarray, queries: np.ndarray, shape: tuple):
         if keys is queries:  # a self-join: the codes of one side are those of the other
-            k, _ = _numbers(*attention.comparable(keys, keys[..., :1]))  # (one query: no empty min)
+            # (of one query, with no empty min, unless the strings have codes already)
+            some = keys if typed.strings_of(keys) is not None else keys[..., :1]
+            k, _ = _numbers(*attention.comparable(keys, some, narrow=False))
             q = k
         else:
-            k, q = _numbers(*attention.comparable(keys, queries))
-        both = np.concatenate([k.ravel(), q.ravel()])
-        if both.dtype.kind in "iu" and int(both.max()) - int(both.min()) < 4 * both.size:
-            codes = both - both.min()
-            self.bound = int(codes.max()) + 1
-        else:
-            uniques, codes = np.unique(both, return_inverse=True)
-            self.bound = len(uniques)
-        codes = codes.astype(np.int64, copy=False)
-        keys_codes, queries_codes = codes[:k.size].reshape(k.shape), codes[k.size:].reshape(q.shape)
-        self.constant_keys = bool(keys_codes.min() == keys_codes.max())
-        self.constant_queries = bool(queries_codes.min() == queries_codes.max())
-        small = _small(self.bound)
-        self.keys = np.broadcast_to(keys_codes.astype(small), shape).ravel()
-        self.queries = np.broadcast_to(queries_codes.astype(small), shape).ravel()
+            k, q = _numbers(*attention.comparable(keys, queries, narrow=False))
+        sides = [k] if q is k else [k, q]
+        codes, self.bound = _side_codes(sides, k.size + q.size)
+        self.constant_keys, self.constant_queries = (bool(c.min() == c.max())
+                                                     for c in (codes[0], codes[-1]))
+        self.keys = np.broadcast_to(codes[0], shape).ravel()
+        self.queries = np.broadcast_to(codes[-1], shape).ravel()
+
+
+def _side_codes(sides: list[np.ndarray], size: int) -> tuple[list[np.ndarray], int]:
+    """Codes of the keys and queries (or of one side, for a self-join) below a bound: ints
+    offset by their least where their range is within 4 x their number, else ranks."""
+    if all(a.dtype.kind in "iu" for a in sides):
+        low, high = min(int(a.min()) for a in sides), max(int(a.max()) for a in sides)
+        if high - low < 4 * size:
+            return [(a - low).astype(_small(high - low + 1)) for a in sides], high - low + 1
+    uniques, inverse = np.unique(np.concatenate([a.ravel() for a in sides]),
+                                 return_inverse=True)
+    parts = np.split(inverse.ravel(), [sides[0].size])[:len(sides)]
+    small = _small(len(uniques))
+    return [c.reshape(a.shape).astype(small) for c, a in zip(parts, sides)], len(uniques)
 
 
 def _numbers(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +177,8 @@ def _numeric(a: np.ndarray) -> np.ndarray:
         return a.astype(np.int64, copy=False)
     if a.dtype.kind == "f":
         return a
+    if getattr(a, "floats", None) is not None:
+        return a.floats  # type: ignore[attr-defined]  # ints mixed with floats, all exact
     items = a.ravel().tolist()  # ints beyond int64, or ints mixed with floats
     if not all(isinstance(v, (int, float)) for v in items):
         raise Unplannable("strings compared with other values")
@@ -235,7 +245,12 @@ class Ranges:
     def _sort(self, keys: np.ndarray, chosen: np.ndarray | None) -> None:
         self.keys = keys
         if keys.size > 1 and not np.all(keys[1:] >= keys[:-1]):
-            order = np.argsort(keys)  # how ties are ordered does not matter: ranges hold all
+            # how ties are ordered does not matter (ranges hold all); numpy's stable sort
+            # of 16-bit ints is a radix sort, three times as fast as sorting int64s
+            low = int(keys.min())
+            narrow = int(keys.max()) - low < 2**16
+            order = np.argsort((keys - low).astype(np.uint16), kind="stable") if narrow \
+                else np.argsort(keys)
             self.sorted = keys[order]
         else:
             order = np.arange(keys.size)
@@ -255,6 +270,11 @@ class Ranges:
             first, size = self.sorted[0], self.sorted.size
             return [np.clip(codes - (first - (side == "right")), 0, size)
                     for codes, side in needles]
+        below = self._below()
+        if below is not None:  # a count of the keys below each value: no search at all
+            first, top = self.sorted[0], below.size - 1
+            return [below[np.clip(codes - (first - (side == "right")), 0, top)]
+                    for codes, side in needles]
         if by.size < 2 or np.all(by[1:] >= by[:-1]):
             return [np.searchsorted(self.sorted, codes, side) for codes, side in needles]
         # queries compared with themselves (a self-join) are already sorted, as the keys
@@ -267,6 +287,20 @@ class Ranges:
             found.append(out)
         return found
 
+    def _below(self) -> np.ndarray | None:
+        """For integer keys of a range within 4 x their number: below[v - first] is how
+        many keys are less than v (for v from the first key to one past the last)."""
+        size = self.sorted.size
+        if not size or self.sorted.dtype.kind not in "iu":
+            return None
+        span = int(self.sorted[-1]) - int(self.sorted[0])
+        if span > 4 * size:
+            return None
+        below = np.zeros(span + 2, dtype=np.int64)
+        np.cumsum(np.bincount(self.sorted - self.sorted[0], minlength=span + 1),
+                  out=below[1:])
+        return below
+
     @property
     def width(self) -> np.ndarray:
         return self.hi - self.lo
@@ -274,8 +308,15 @@ class Ranges:
     def sums(self, numbers: np.ndarray) -> np.ndarray:
         """Each query's sum of `numbers` (int64, by flat position) over its range; int64
         arithmetic wraps, but the sums of one input's range are exact."""
-        prefix = np.zeros(self.order.size + 1, dtype=np.int64)
-        np.cumsum(numbers[self.order], out=prefix[1:])
+        return self._sums(numbers[self.order])
+
+    def position_sums(self) -> np.ndarray:
+        """sums(flat positions): the keys' positions in their order are `order` itself."""
+        return self._sums(self.order)
+
+    def _sums(self, ordered: np.ndarray) -> np.ndarray:
+        prefix = np.zeros(ordered.size + 1, dtype=np.int64)
+        np.cumsum(ordered, out=prefix[1:])
         return prefix[self.hi] - prefix[self.lo]
 
 
@@ -326,7 +367,7 @@ def aggregate(node: Aggregate, values: np.ndarray, compared: dict[int, np.ndarra
     if not shape[-1] or not int(np.prod(shape)):
         return None
     try:
-        values = np.broadcast_to(values, shape)
+        values = attention.shaped(values, shape)
         mask = _uniform(node.selector, compared, shape, shared)
         if mask is not None:
             width, chosen, sums = _selected(mask, values)
@@ -334,7 +375,7 @@ def aggregate(node: Aggregate, values: np.ndarray, compared: dict[int, np.ndarra
             width, chosen, sums = _by_terms(node.selector, values, compared, shape, shared)
     except Unplannable:
         return None
-    return attention.aggregate_result(width.reshape(shape), chosen.reshape(shape),
+    return attention.aggregate_result(width.reshape(shape), typed.reshaped(chosen, shape),
                                 sums.reshape(shape), values, node.default, shape)
 
 
@@ -345,13 +386,12 @@ def _by_terms(selector: Selector, values: np.ndarray, compared: dict[int, np.nda
     ranges = [(c, _ranges(t, plan[1], compared, shape, shared)) for t, c in plan[0].items()]
     size = int(np.prod(shape))
     width = _total([c * r.width for c, r in ranges], size)
-    flat = values.reshape(-1)
-    positions = np.arange(flat.size, dtype=np.int64)
-    one = np.flatnonzero(width == 1)
+    flat = typed.reshaped(values, (-1,))
+    one = width == 1
     chosen = np.empty(flat.size, dtype=values.dtype)
-    if one.size:
-        at = _total([c * r.sums(positions) for c, r in ranges], size)
-        chosen[one] = flat[at[one]]
+    if one.any():
+        at = _total([c * r.position_sums() for c, r in ranges], size)
+        chosen = typed.take(flat, np.where(one, at, 0))
     sums = np.zeros(flat.size)
     if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
         numbers, scale = _integers(values)
@@ -386,13 +426,14 @@ def _selected(mask: np.ndarray, values: np.ndarray) -> tuple:
     n = mask.shape[-1]
     rows = values.reshape(-1, n)
     width = np.count_nonzero(mask, axis=-1)
-    chosen = rows[np.arange(len(rows)), np.argmax(mask, axis=-1)]
+    first = np.arange(len(rows)) * n + np.argmax(mask, axis=-1)
+    chosen = typed.take(typed.reshaped(values, (-1,)), np.repeat(first, n))
     sums = np.zeros(len(rows))
     if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
         numbers, scale = _integers(values)
         total = np.where(mask, numbers.reshape(-1, n), 0).sum(axis=-1)
         sums = np.ldexp(total.astype(np.float64), -scale)
-    return tuple(np.repeat(a, n) for a in (width, chosen, sums))
+    return np.repeat(width, n), chosen, np.repeat(sums, n)
 
 
 def _total(parts: list[np.ndarray], size: int) -> np.ndarray:
@@ -454,7 +495,13 @@ def _integers(values: np.ndarray) -> tuple[np.ndarray, int]:
         if largest * n >= 2**63:
             raise Unplannable("large ints")
         return flat.astype(np.int64), 0
-    if flat.dtype.kind == "O":
+    numbers = typed.numbers_of(values)
+    if flat.dtype.kind == "O" and numbers is not None:
+        floats, is_float = (a.reshape(-1) for a in numbers)
+        if np.abs(np.where(is_float, 0, floats)).max() * n >= 2**53:
+            raise Unplannable("large ints")
+        flat = floats
+    elif flat.dtype.kind == "O":
         items = flat.tolist()
         if any(not isinstance(v, float) and abs(v) * n >= 2**53 for v in items):
             raise Unplannable("large ints")

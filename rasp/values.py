@@ -72,6 +72,8 @@ def prepare_input(value: Any) -> list:
         raise RaspValueError(f"an input must be a string or a list, got {describe(value)}")
     if not items:
         raise RaspValueError("an input must not be empty")
+    if isinstance(value, str) or set(map(type, items)) <= set(ops.ATOM_TYPES):
+        return items  # (one pass in C; subclasses of the atoms' types are checked one by one)
     for item in items:
         if not isinstance(item, ops.ATOM_TYPES):
             raise RaspValueError(f"input values must be atoms, got {describe(item)}")

@@ -17,9 +17,10 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from hypothesis import event, given
 
-from rasp import Interpreter, RaspError, planner
+from rasp import Interpreter, RaspError, planner, typed
 from rasp.graph import Selector, SOp
 
 from program_strategies import Case, cases
@@ -198,3 +199,43 @@ def check_planner(case: Case) -> None:
 @given(cases())
 def test_the_planner_agrees_with_the_block_path(case):
     check_planner(case)
+
+
+# ---------------------------------------------------------------- typed forms against objects
+
+@contextlib.contextmanager
+def _without_forms() -> Iterator[None]:
+    """Kernels that make object arrays without their typed forms (rasp/typed.py), so that
+    every consumer takes its object path."""
+    saved = typed.encode, typed.from_codes, typed.from_numbers
+
+    def from_codes(codes, vocab):
+        return vocab[codes]
+
+    def from_numbers(floats, is_float):
+        out = saved[2](floats, is_float)
+        return np.asarray(out)  # the same values, as a plain array: no form
+    typed.encode, typed.from_codes, typed.from_numbers = (lambda values: None), from_codes, \
+        from_numbers
+    try:
+        yield
+    finally:
+        typed.encode, typed.from_codes, typed.from_numbers = saved
+
+
+def check_forms(case: Case) -> None:
+    least, typed.MIN_SIZE = typed.MIN_SIZE, 0  # forms on the shortest inputs too
+    try:
+        with_forms = _run_all(case, True, [])
+        with _without_forms():
+            without = _run_all(case, True, [])
+    finally:
+        typed.MIN_SIZE = least
+    assert with_forms == without, f"\n{case.source}\non {case.inputs}"
+
+
+@given(cases())
+def test_typed_forms_agree_with_object_arrays(case):
+    """Strings as codes and ints mixed with floats as float64 give identical outcomes, to the
+    bit and the type, on the planner's path and on single inputs and batches."""
+    check_forms(case)

@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rasp"
 # the pipeline, bottom up; equal ranks may not import each other
 RANK = {
     "errors": 0,
+    "typed": 0.5,  # the typed forms beside object sequences, for the kernels
     "ops": 1, "ast": 1, "highlight": 1,
     "attention": 1.5,  # the kernels of select and aggregate, over ops' sequences
     "files": 1,  # atomic writes and output folders, for every command that writes files
