@@ -215,9 +215,10 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     w1[BOS] = 0.0
     w1[BOS] = -1.0 - (bos @ w1 + b1)
     if np.any(bos @ w1 + b1 > -0.5):  # the -1 lost beside what BOS holds
-        raise refusal(budget.where, f"the feed-forward block of layer {layer} cannot switch its units "
-                            f"off at the BOS position exactly: it holds numbers as large as "
-                            f"{np.abs(bos).max():g}, past float64's precision")
+        raise refusal(budget.where, f"the feed-forward block of layer {layer} cannot switch "
+                                    f"its units off at the BOS position exactly: it holds "
+                                    f"numbers as large as {np.abs(bos).max():g}, past "
+                                    f"float64's precision")
     if not two_deep:
         return FeedForward([w1, _dense(first.outputs, width, len(first))],
                            [b1, np.zeros(width)])
