@@ -40,6 +40,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from rasp import Interpreter  # noqa: E402
 from rasp.compiler.verify import same, verify  # noqa: E402
+from rasp.files import write_atomic  # noqa: E402
 
 PROGRAMS = [("reverse", "reverse", "reverse", "abc"),
             ("histogram", "histogram", "histogram", "abc"),
@@ -107,7 +108,7 @@ def main() -> None:
                   f"({100 * result.agreed / max(1, result.checked):.0f} %) | {row['tracr']} |",
                   flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        write_atomic(Path(args.json), json.dumps(rows, indent=1) + "\n")
 
 
 def timed(run: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
@@ -160,7 +161,7 @@ def forward(args: argparse.Namespace) -> None:
             rows.append(row)
             print(line, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        write_atomic(Path(args.json), json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from rasp.errors import RaspError  # noqa: E402
+from rasp.files import write_atomic  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.data import Dataset  # noqa: E402
 from rasp.train.loop import Run, train  # noqa: E402
@@ -180,9 +181,9 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = [row for name in args.tasks for row in run_task(name, args)]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "runs.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_atomic(args.out / "runs.json", json.dumps(rows, indent=1) + "\n")
     text = table(rows, args)
-    (args.out / "table.md").write_text(text + "\n")
+    write_atomic(args.out / "table.md", text + "\n")
     print(text)
 
 

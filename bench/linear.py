@@ -27,6 +27,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from rasp import Interpreter, RaspError  # noqa: E402
 from rasp.compiler.verify import verify  # noqa: E402
+from rasp.files import write_atomic  # noqa: E402
 
 SOURCE = """
 prevs = select(indices, indices, <=);
@@ -97,7 +98,7 @@ def main() -> None:
                   f"{row['d_model']} | {hidden} | {row['output']} | "
                   f"{check.agreed:,}/{check.checked:,} |", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_atomic(Path(args.json), json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

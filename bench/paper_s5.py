@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from rasp.files import write_atomic  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import ATTENTION_KEYS, run_folder, summary_row, variants  # noqa: E402
 from rasp.train.loop import TrainConfig, load_run, train  # noqa: E402
@@ -194,7 +195,7 @@ def report(out: Path, threads: int, device: str, beyond: bool) -> str:
         "Every test figure here is at the test lengths, beyond training.\n\n"
         + beyond_table(results) + "\n\n" if beyond else "")
             + table(results) + "\n\nEvery run:\n\n" + seed_table(results) + "\n")
-    (out / "table.md").write_text(text)
+    write_atomic(out / "table.md", text)
     return text
 
 
@@ -245,7 +246,7 @@ def summarise(args: argparse.Namespace) -> None:
         plain.sort(key=lambda r: (-r["layers"], r["d_model"], -r["heads"], r["supervised"],
                                   r["seed"]))
         if plain:
-            (args.out / task / "summary.json").write_text(json.dumps(plain, indent=1) + "\n")
+            write_atomic(args.out / task / "summary.json", json.dumps(plain, indent=1) + "\n")
 
 
 def replot(args: argparse.Namespace) -> None:
@@ -293,7 +294,7 @@ def sweep(args: argparse.Namespace, task: str) -> None:
                   flush=True)
     summary = (f"summary-supervised-{args.attention_loss}.json" if args.supervised_only
                else "summary.json")
-    (args.out / task / summary).write_text(json.dumps(rows, indent=1) + "\n")
+    write_atomic(args.out / task / summary, json.dumps(rows, indent=1) + "\n")
 
 
 def main() -> int:

@@ -38,6 +38,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
 
 from rasp import Interpreter, RaspError  # noqa: E402
 from rasp.compat.tracr import from_tracr  # noqa: E402
+from rasp.files import write_atomic  # noqa: E402
 
 
 def library(max_len: int) -> list[tuple[str, Any, list]]:
@@ -209,7 +210,7 @@ def main() -> None:
     for name, why in refused.items():
         print(f"\nnot imported or refused: {name}: {why.splitlines()[0]}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_atomic(Path(args.json), json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
