@@ -1,17 +1,18 @@
 """tracr's library programs, imported (rasp.compat.tracr) and compiled by both compilers.
 
-    python bench/tracr_lib.py [--lengths 5 10 20] [--ours-only 100] [--inputs 200]
-                              [--tracr-inputs 30] [--json FILE]
+    python bench/tracr_lib.py [--lengths 10 50] [--ours-only 100] [--inputs 200]
+                              [--tracr-inputs 30] [--tracr-minutes 30] [--json FILE]
 
 For each program of `tracr.compiler.lib` we can express and each max_len: the compile time,
-the parameters, the layers and heads, and the share of random inputs (lengths 1..max_len,
+the parameters, the residual's width (d_model), the layers and heads, and the share of random inputs (lengths 1..max_len,
 tokens from the program's vocabulary) on which the compiled model equals its own evaluator:
 ours against our interpreter, tracr's against tracr's evaluator. Numbers equal within 1e-3
 count as equal; positions where tracr's evaluator gives None (nothing selected) are not
 compared, and inputs on which an evaluator raises are drawn again; tracr's inputs are padded
 to max_len (its pad token is masked), so that jax compiles its forward pass once. Needs the
 `tracr` extra (`pip install tracr-pypi`, with jax on CPU). tracr's layers count its
-attention+MLP blocks; heads are the most in one layer.
+attention+MLP blocks; heads are the most in one layer. A tracr compile that runs past
+--tracr-minutes is stopped and shown as not finished.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import math
 import os
 import random
 import resource
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -120,7 +122,7 @@ def ours(expr: Any, vocab: list, max_len: int, count: int, memory_gb: float) -> 
     cases = inputs(vocab, max_len, count, lambda t: reference(t) is not None)
     right = sum(agrees(model.forward(t), reference(t) or []) for t in cases)
     return {"seconds": seconds, "parameters": model.parameters,
-            "layers": len(model.config["layers"]) - 1, "heads": max(model.heads_per_layer,
+            "d_model": model.config["d_model"], "layers": len(model.config["layers"]) - 1, "heads": max(model.heads_per_layer,
                                                                    default=0),
             "inputs": len(cases), "right": right}
 
@@ -137,14 +139,38 @@ def memory_limit(gb: float) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def tracr(expr: Any, vocab: list, max_len: int, count: int) -> dict:
+class Unfinished(BaseException):
+    """The time limit passed (a BaseException: tracr's code must not catch it)."""
+
+
+@contextlib.contextmanager
+def time_limit(minutes: float | None) -> Iterator[None]:
+    def stop(signum: int, frame: Any) -> None:
+        raise Unfinished
+    if minutes is None:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, minutes * 60)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def tracr(expr: Any, vocab: list, max_len: int, count: int, minutes: float | None) -> dict:
     import numpy as np
     from tracr.compiler import compiling
 
     start = time.perf_counter()
     try:
-        model = compiling.compile_rasp_to_model(expr, vocab=set(vocab), max_seq_len=max_len,
-                                                compiler_bos="BOS", compiler_pad="PAD")
+        with time_limit(minutes):
+            model = compiling.compile_rasp_to_model(expr, vocab=set(vocab),
+                                                    max_seq_len=max_len,
+                                                    compiler_bos="BOS", compiler_pad="PAD")
+    except Unfinished:
+        return {"unfinished": minutes}
     except Exception as e:  # tracr's own refusals are its exceptions of every kind
         return {"refused": f"{type(e).__name__}: {e}"[:120]}
     seconds = time.perf_counter() - start
@@ -161,34 +187,39 @@ def tracr(expr: Any, vocab: list, max_len: int, count: int) -> dict:
     right = sum(agrees(model.apply(["BOS", *t, *["PAD"] * (max_len - len(t))])
                        .decoded[1:len(t) + 1], reference(t) or []) for t in cases)
     return {"seconds": seconds, "parameters": parameters,
-            "layers": model.model_config.num_layers, "heads": model.model_config.num_heads,
+            "d_model": len(model.residual_labels), "layers": model.model_config.num_layers, "heads": model.model_config.num_heads,
             "inputs": len(cases), "right": right}
 
 
 def cell(result: dict | None) -> list[str]:
     if result is None:
-        return ["", "", "", ""]
+        return ["", "", "", "", ""]
     if "refused" in result:
-        return ["refused (below)", "", "", ""]
+        return ["refused (below)", "", "", "", ""]
+    if "unfinished" in result:
+        return [f"not finished in {result['unfinished']:g} min", "", "", "", ""]
     share = f"{100 * result['right'] / max(result['inputs'], 1):.1f} % of {result['inputs']}"
-    return [f"{result['seconds']:.2f}", f"{result['parameters']:,}",
+    return [f"{result['seconds']:.2f}", f"{result['parameters']:,}", str(result["d_model"]),
             f"{result['layers']}/{result['heads']}", share]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="*", default=[5, 10, 20])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[10, 50])
     parser.add_argument("--ours-only", type=int, nargs="*", default=[100])
     parser.add_argument("--inputs", type=int, default=200, help="random inputs, ours")
     parser.add_argument("--tracr-inputs", type=int, default=30, help="random inputs, tracr's")
+    parser.add_argument("--tracr-minutes", type=float,
+                        help="stop a tracr compile after this long (shown as not finished)")
     parser.add_argument("--only", help="one program, by its name in tracr's library")
     parser.add_argument("--memory", type=float, default=8.0,
                         help="GB of address space our compiler may use (beyond: refused)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
-    print("| program | max_len | ours: compile s | parameters | layers/heads | model = "
-          "interpreter | tracr: compile s | parameters | layers/heads | model = evaluator |")
-    print("| --- " * 10 + "|")
+    print("| program | max_len | ours: compile s | parameters | d_model | layers/heads | model = "
+          "interpreter | tracr: compile s | parameters | d_model | layers/heads | "
+          "model = evaluator |")
+    print("| --- " * 12 + "|")
     rows, refused = [], {}
     for max_len in [*args.lengths, *args.ours_only]:
         for name, expr, vocab in library(max_len):
@@ -199,7 +230,7 @@ def main() -> None:
                 refused[name] = ours_result["not imported"]
                 continue
             theirs = None if max_len in args.ours_only else \
-                tracr(expr, vocab, max_len, args.tracr_inputs)
+                tracr(expr, vocab, max_len, args.tracr_inputs, args.tracr_minutes)
             rows.append({"program": name, "max_len": max_len, "ours": ours_result,
                          "tracr": theirs})
             for who, result in (("ours", ours_result), ("tracr", theirs)):
@@ -207,10 +238,10 @@ def main() -> None:
                     refused[f"{name} ({who}, max_len {max_len})"] = result["refused"]
             print(f"| {name} | {max_len} | " + " | ".join(cell(ours_result) + cell(theirs))
                   + " |", flush=True)
+            if args.json:  # after every row: a long run stopped early keeps what it measured
+                write_atomic(Path(args.json), json.dumps(rows, indent=1))
     for name, why in refused.items():
         print(f"\nnot imported or refused: {name}: {why.splitlines()[0]}")
-    if args.json:
-        write_atomic(Path(args.json), json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
