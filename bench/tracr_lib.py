@@ -4,15 +4,15 @@
                               [--tracr-inputs 30] [--tracr-minutes 30] [--json FILE]
 
 For each program of `tracr.compiler.lib` we can express and each max_len: the compile time,
-the parameters, the residual's width (d_model), the layers and heads, and the share of random inputs (lengths 1..max_len,
-tokens from the program's vocabulary) on which the compiled model equals its own evaluator:
-ours against our interpreter, tracr's against tracr's evaluator. Numbers equal within 1e-3
-count as equal; positions where tracr's evaluator gives None (nothing selected) are not
-compared, and inputs on which an evaluator raises are drawn again; tracr's inputs are padded
-to max_len (its pad token is masked), so that jax compiles its forward pass once. Needs the
-`tracr` extra (`pip install tracr-pypi`, with jax on CPU). tracr's layers count its
-attention+MLP blocks; heads are the most in one layer. A tracr compile that runs past
---tracr-minutes is stopped and shown as not finished.
+the parameters, the residual's width (d_model), the layers and heads, and the share of random
+inputs (lengths 1..max_len, tokens from the program's vocabulary) on which the compiled model
+equals its own evaluator: ours against our interpreter, tracr's against tracr's evaluator.
+Numbers equal within 1e-3 count as equal; positions where tracr's evaluator gives None
+(nothing selected) are not compared, and inputs on which an evaluator raises are drawn again;
+tracr's inputs are padded to max_len (its pad token is masked), so that jax compiles its
+forward pass once. Needs the `tracr` extra (`pip install tracr-pypi`, with jax on CPU).
+tracr's layers count its attention+MLP blocks; heads are the most in one layer. A tracr
+compile that runs past --tracr-minutes is stopped and shown as not finished.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def ours(expr: Any, vocab: list, max_len: int, count: int, memory_gb: float) -> 
     cases = inputs(vocab, max_len, count, lambda t: reference(t) is not None)
     right = sum(agrees(model.forward(t), reference(t) or []) for t in cases)
     return {"seconds": seconds, "parameters": model.parameters,
-            "d_model": model.config["d_model"], "layers": len(model.config["layers"]) - 1, "heads": max(model.heads_per_layer,
-                                                                   default=0),
+            "d_model": model.config["d_model"], "layers": len(model.config["layers"]) - 1,
+            "heads": max(model.heads_per_layer, default=0),
             "inputs": len(cases), "right": right}
 
 
@@ -187,7 +187,8 @@ def tracr(expr: Any, vocab: list, max_len: int, count: int, minutes: float | Non
     right = sum(agrees(model.apply(["BOS", *t, *["PAD"] * (max_len - len(t))])
                        .decoded[1:len(t) + 1], reference(t) or []) for t in cases)
     return {"seconds": seconds, "parameters": parameters,
-            "d_model": len(model.residual_labels), "layers": model.model_config.num_layers, "heads": model.model_config.num_heads,
+            "d_model": len(model.residual_labels), "layers": model.model_config.num_layers,
+            "heads": model.model_config.num_heads,
             "inputs": len(cases), "right": right}
 
 
