@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -52,7 +52,6 @@ from .graph import (
     Selector,
     SOp,
     Tokens,
-    Trace,
     next_id,
 )
 from .outcomes import Outcome, Reported, Shown
@@ -65,6 +64,7 @@ PRELUDE = PACKAGE / "prelude.rasp"
 # nested RASP calls: within Python's default recursion limit, which rasp leaves as it is
 MAX_CALL_DEPTH = 200
 TEXT_WIDTH = 50  # display texts of nodes, at most (longer ones are abbreviated)
+N = TypeVar("N", bound=Node)
 RESERVED_WORDS = ("out", "range", "zip", "len", "if", "else", "not", "and", "or", "def",
                   "return", "for", "in", "get")
 
@@ -283,7 +283,7 @@ class Evaluator:
             case ast.Select(keys=keys, queries=queries, op=op):  # select(keys, queries, op)
                 k = self._sop(self.eval_expr(keys, env), keys.span, "select's keys")
                 q = self._sop(self.eval_expr(queries, env), queries.span, "select's queries")
-                return Select(k, q, op, *self._made(expr, env))
+                return self._made(Select, k, q, op, expr=expr, env=env)
             case ast.Aggregate(selector=sel_expr, values=val_expr, default=def_expr):
                 return self._aggregate(expr, sel_expr, val_expr, def_expr, env)
             case ast.BinOp(op=op, left=left, right=right):
@@ -299,7 +299,7 @@ class Evaluator:
                 parts = (self._sop(condition, test.span, "the condition"),
                          self._sop(self.eval_expr(then, env), then.span, "a branch"),
                          self._sop(self.eval_expr(otherwise, env), otherwise.span, "a branch"))
-                return Map(Operation("choose"), parts, *self._made(expr, env))
+                return self._made(Map, Operation("choose"), parts, expr=expr, env=env)
             case ast.Contains(item=item, container=container):
                 return self._contains(expr, self.eval_expr(item, env),
                                       self.eval_expr(container, env), env)
@@ -314,26 +314,32 @@ class Evaluator:
 
     # -- helpers for expressions
 
-    def _made(self, expr: ast.Expr, env: Env) -> tuple[str, Span, Trace]:
-        """What every node records of the expression that makes it: its display text, its
-        span and the calls it is made in."""
-        return self._text(expr, env), expr.span, tuple(self.calls)
+    def _made(self, make: Callable[..., N], *args: Any, expr: ast.Expr, env: Env) -> N:
+        """`make(*args)` with what every node records of the expression that makes it: its
+        display text, its span, the calls it is made in, and its whole text where the display
+        text is abbreviated."""
+        texts = self._texts(expr, env)
+        node = make(*args, texts["text"], expr.span, tuple(self.calls))
+        return node.annotated(**texts) if texts["full_text"] else node
 
-    def _text(self, expr: ast.Expr, env: Env) -> str:
-        """The display text of a node: its expression unparsed, names of atoms replaced by
-        their values (so that a loop's nodes differ), qualified by the functions that make it."""
-        return env.path + ast.unparse(expr, TEXT_WIDTH, self._atoms(env))
+    def _texts(self, expr: ast.Expr, env: Env) -> dict[str, str | None]:
+        """A node's display text: its expression unparsed, names of atoms replaced by their
+        values (so that a loop's nodes differ), qualified by the functions that make it; and,
+        where that is abbreviated ("..."), the whole text (a compiled model's names), else
+        None. The whole text is made only then: its cost grows with the expression."""
+        text = env.path + ast.unparse(expr, TEXT_WIDTH, self._atoms(env, 12))
+        whole = None if ast.ELLIPSIS not in text else \
+            env.path + ast.unparse(expr, None, self._atoms(env, None))
+        return {"text": text, "full_text": whole}
 
     @staticmethod
-    def _atoms(env: Env) -> Callable[[str], str | None]:
-        """Names bound to atoms in `env`, as their values (for display texts)."""
+    def _atoms(env: Env, width: int | None) -> Callable[[str], str | None]:
+        """Names bound to atoms in `env`, as their values, cut to `width` (for texts)."""
         def atom(name: str) -> str | None:
             value = env.find(name)
-            if isinstance(value, str):
-                return shorten(f'"{value}"', 12)
-            if isinstance(value, (bool, int, float)):
-                return shorten(repr(value), 12)
-            return None
+            text = f'"{value}"' if isinstance(value, str) else \
+                repr(value) if isinstance(value, (bool, int, float)) else None
+            return text if text is None or width is None else shorten(text, width)
         return atom
 
     def _sop(self, value: Any, span: Span, role: str) -> SOp:
@@ -356,7 +362,7 @@ class Evaluator:
             env.assign(name, value, span)
 
     def _map(self, expr: ast.Expr, env: Env, operation: Operation, *inputs: SOp) -> Map:
-        return Map(operation, inputs, *self._made(expr, env))
+        return self._made(Map, operation, inputs, expr=expr, env=env)
 
     def _aggregate(self, expr: ast.Aggregate, sel_expr: ast.Expr, val_expr: ast.Expr,
                    def_expr: ast.Expr | None, env: Env) -> Aggregate:
@@ -369,7 +375,7 @@ class Evaluator:
         if not isinstance(default, ops.ATOM_TYPES):
             raise RaspTypeError(f"aggregate's default must be an atom, got {describe(default)}",
                                 def_expr.span if def_expr else expr.span)
-        return Aggregate(selector, values, default, *self._made(expr, env))
+        return self._made(Aggregate, selector, values, default, expr=expr, env=env)
 
     def _binary(self, expr: ast.BinOp, op: str, left: Any, right: Any, env: Env) -> Any:
         if op in ("and", "or"):
@@ -395,7 +401,7 @@ class Evaluator:
     def _logic(self, expr: ast.BinOp, op: str, left: Any, right: Any, env: Env) -> Any:
         selectors = isinstance(left, Selector), isinstance(right, Selector)
         if all(selectors):
-            return Combine(op, (left, right), *self._made(expr, env))
+            return self._made(Combine, op, (left, right), expr=expr, env=env)
         if any(selectors):
             raise RaspTypeError(f"'{op}' needs a selector on both sides or on neither",
                                 expr.span)
@@ -408,7 +414,7 @@ class Evaluator:
     def _unary(self, expr: ast.UnaryOp, op: str, value: Any, env: Env) -> Any:
         if isinstance(value, Selector):
             if op == "not":
-                return Combine("not", (value,), *self._made(expr, env))
+                return self._made(Combine, "not", (value,), expr=expr, env=env)
             raise RaspTypeError(f"cannot apply '{op}' to a selector", expr.span)
         if isinstance(value, SOp):
             return self._map(expr, env, Operation("unary", op), value)
@@ -441,10 +447,10 @@ class Evaluator:
             at = {"span": expr.span}
             occurs = ast.UnaryOp("indicator", ast.BinOp("==", expr.container, expr.item, **at),
                                  **at)
-            found = Map(Operation("occurs", constant=item), (container,),
-                        *self._made(occurs, env))
+            found = self._made(Map, Operation("occurs", constant=item), (container,),
+                               expr=occurs, env=env)
             mean_expr = ast.Aggregate(ast.Name("full", **at), occurs, None, **at)
-            mean = Aggregate(self.full, found, 0, *self._made(mean_expr, env))
+            mean = self._made(Aggregate, self.full, found, 0, expr=mean_expr, env=env)
             return self._map(expr, env, Operation("binary", ">", constant=0), mean)
         raise RaspTypeError(f"'atom in X' needs a list or an s-op, got {describe(container)}",
                             span)
@@ -467,8 +473,9 @@ class Evaluator:
                 query = self._map(query_expr, env, Operation("binary", "+", constant=index),
                                   length)
             select_expr = ast.Select(ast.Name("indices", **at), query_expr, "==", **at)
-            select = Select(self.base.vars["indices"], query, "==", *self._made(select_expr, env))
-            return Aggregate(select, target, 0, *self._made(expr, env))
+            select = self._made(Select, self.base.vars["indices"], query, "==",
+                                expr=select_expr, env=env)
+            return self._made(Aggregate, select, target, 0, expr=expr, env=env)
         if isinstance(target, (list, str, dict)):
             if isinstance(index, SOp):
                 return self._map(expr, env, Operation("lookup", constant=target), index)
@@ -519,7 +526,7 @@ class Evaluator:
             raise
         finally:
             self.calls.pop()
-        shown = [r.named(None).annotated(text=self._text(expr, env))
+        shown = [r.named(None).annotated(**self._texts(expr, env))
                  if isinstance(r, Node) and r.id > first_new else r for r in results]
         return shown[0] if len(shown) == 1 else shown
 

@@ -92,6 +92,12 @@ class Node:
     def title(self) -> str:
         return self.name or self.text or self.label
 
+    @property
+    def full_title(self) -> str:
+        """The title unabbreviated: a front end records a display text's whole text
+        (`full_text`) where it cuts one."""
+        return self.name or self.annotations.get("full_text") or self.title
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label} {self.title}>"
 

@@ -94,6 +94,22 @@ def test_long_texts_are_cut_at_a_node_boundary():
     assert len(text) <= 50
 
 
+def test_cut_texts_keep_their_whole_text():
+    """A compiled model names its blocks by full_title: a cut text's whole text, atoms
+    bound to names written out whole; a text that is not cut is its own whole text."""
+    it = _in_file()
+    summed = it.value("long").inputs[1]
+    assert summed.full_title == ('indicator(tokens == "a") + indicator(tokens == "b") + '
+                                 'indicator(tokens == "c")')
+    it.run('word = "abcdefghijklmnop"; def g(s) { return (s == word) + (s == word); }')
+    called = it.value("g(tokens)")
+    assert called.text == "g(tokens)" and called.full_title == "g(tokens)"
+    inner = called.inputs[0]  # made in g, its atom cut in the display text
+    assert inner.text == 'g/s == "abcdefgh...'
+    assert inner.full_title == 'g/s == "abcdefghijklmnop"'
+    assert it.value("x").full_title == "x"  # a name is whole already
+
+
 def test_labels_are_unique_and_kept_by_copies():
     it = _in_file()
     nodes = graph_below(it.value("long"))

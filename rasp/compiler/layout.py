@@ -51,7 +51,7 @@ def lay_out(plan: Plan) -> Residual:
             raise refusal(spec.nodes[0], f"the value set of '{spec.title}' has "
                                          f"{len(product.values):,} values (limit "
                                          f"--max-values {limit:,})")
-        block = layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, product.values,
+        block = layout.add(spec.feature, spec.name, Encoding.CATEGORICAL, product.values,
                            _why(plan, spec))
         if product.members:  # the values a trace of the model can tell apart: the classes
             block.members = [product.members.get(value_key(v), [v]) for v in product.values]
@@ -68,7 +68,7 @@ def _linear(plan: Plan, spec: Spec, layout: Layout) -> Linear:
         sign = 1 if min(values) >= 0 else -1 if max(values) <= 0 else 0
     except (RaspLimitError, ValueError):  # too many values to list, or none
         sign = 0
-    layout.add(spec.feature, spec.title, Encoding.NUMERICAL, why=plan.why[node.id])
+    layout.add(spec.feature, spec.name, Encoding.NUMERICAL, why=plan.why[node.id])
     return Linear(spec.feature, spec.title, node, form, sign)
 
 
@@ -107,13 +107,13 @@ def _head_block(plan: Plan, spec: Spec, layout: Layout) -> None:
     agg = spec.nodes[0]
     assert isinstance(agg, Aggregate)
     if plan.numeric(agg):
-        layout.add(spec.feature, spec.title, Encoding.NUMERICAL, why="an average of numbers")
+        layout.add(spec.feature, spec.name, Encoding.NUMERICAL, why="an average of numbers")
         return
     values = list(plan.facts.domain(agg))
     source = layout.of.get(Feature.of(agg.values))
     if source is not None:  # copies of classes the model cannot split
         values += [v for v in source.values if isinstance(v, Either)]
-    layout.add(spec.feature, spec.title, Encoding.CATEGORICAL, values,
+    layout.add(spec.feature, spec.name, Encoding.CATEGORICAL, values,
                "a copy: its head never averages it")
 
 

@@ -52,9 +52,9 @@ def expected(layers: list[dict]) -> list[str]:
 
 
 def unique_blocks(layout: list[dict]) -> list[dict]:
-    """The saved layout's blocks with unique names: a block's name is its s-op's display text
-    (docs/compiling.md), which two calls of one function share, so a name met before gets
-    " #2", " #3"... in the order the blocks come."""
+    """The saved layout's blocks with unique names: a block's name is its s-op's name, else
+    its whole display text (docs/compiling.md), which two calls of one function share, so a
+    name met before gets " #2", " #3"... in the order the blocks come."""
     seen: dict[str, int] = {}
     found = []
     for block in layout:

@@ -50,10 +50,17 @@ class Spec:
 
     @property
     def title(self) -> str:
-        """The block's name: the s-op's, or the tuple of a joint feature's."""
-        if self.feature.joint:
-            return "(" + ", ".join(n.title for n in self.nodes) + ")"
-        return self.nodes[0].title
+        """What messages and labels call it: the s-op's title, or the tuple of a joint
+        feature's."""
+        return self._join([n.title for n in self.nodes])
+
+    @property
+    def name(self) -> str:
+        """The block's name: as the title, each s-op's unabbreviated."""
+        return self._join([n.full_title for n in self.nodes])
+
+    def _join(self, titles: list[str]) -> str:
+        return "(" + ", ".join(titles) + ")" if self.feature.joint else titles[0]
 
 
 @dataclass(frozen=True)

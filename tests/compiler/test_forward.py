@@ -265,3 +265,15 @@ def test_layout_names_are_unique_where_one_function_is_called_twice():
     assert len(set(names)) == len(names)
     assert "shuffle_dyck/_prefix_state/balance #2" in names
     assert len(model.trace("({})")) == len(names) - 2  # every block but the flags
+
+
+def test_layout_names_are_whole():
+    """A block's name is its s-op's name, else its whole text: never a display text cut with
+    "...", which a trace's keys and the TransformerLens hooks would carry."""
+    long = ('aggregate(select(indices, indices, <=), indicator(tokens == "a") + '
+            'indicator(tokens == "b"))')
+    model = compiled("", f"{long} > 0", list("abc"), 4)
+    names = [block["name"] for block in model.config["layout"]]
+    assert long in names and f"{long} > 0" in names
+    assert not any("..." in name for name in names)
+    assert model.trace("ca")[long] == [0, 0.5]
