@@ -5,11 +5,11 @@
 For each program and max_len: the compile time, the parameters, d_model, the feed-forward
 hidden units by layer, the output's encoding, and the check against the interpreter
 (compiling.verify's default inputs: every input where there are few, else the structured ones
-and K random ones per length). The programs are tracr's `make_pair_balance` and
-`make_shuffle_dyck` (2 pairs: tracr's make_shuffle_dyck2) written in RASP as tracr writes them
-(a difference of two averages; the balances compared with 0 in the next maps), and sums of
-6 and 10 copied tokens (one head each). tracr's own library programs, imported, are measured
-by bench/tracr_lib.py.
+and K random ones per length). The programs are those of examples/affine.rasp: tracr's
+`make_pair_balance` and `make_shuffle_dyck` (2 pairs: tracr's make_shuffle_dyck2) written in
+RASP as tracr writes them (a difference of two averages; the balances compared with 0 in the
+next maps), and sums of the 6 and 10 tokens before each position (one head each). tracr's own
+library programs, imported, are measured by bench/tracr_lib.py.
 """
 
 from __future__ import annotations
@@ -29,31 +29,13 @@ from rasp import Interpreter, RaspError  # noqa: E402
 from rasp.compiler.verify import verify  # noqa: E402
 from rasp.files import write_atomic  # noqa: E402
 
+# the programs of examples/affine.rasp, by the names this table gives them
 SOURCE = """
-prevs = select(indices, indices, <=);
-def frac(t) { return aggregate(prevs, indicator(tokens == t)); }
-pair_balance = frac("(") - frac(")");
-def shuffle_dyck_tracr(pairs) {
-    any_negative = False;
-    all_zero = True;
-    for pair in pairs {
-        balance = frac(pair[0]) - frac(pair[1]);
-        any_negative = any_negative or balance < 0;
-        all_zero = all_zero and balance == 0;
-    }
-    has_neg = aggregate(full_s, indicator(any_negative));
-    last_zero = aggregate(select(indices, length - 1, ==), all_zero);
-    return last_zero and not has_neg;
-}
+load "affine";
+pair_balance = pair_balance_tracr(tokens, "(", ")");
 shuffle_dyck2 = shuffle_dyck_tracr(["()", "{}"]);
-def copied(k) { return aggregate(select(indices, indices - k, ==), tokens_int, 0); }
-def copies(n) {
-    total = copied(1);
-    for k in range(2, n + 1) { total = total + copied(k); }
-    return total;
-}
-sum6 = copies(6);
-sum10 = copies(10);
+sum6 = sum_before(tokens_int, 6);
+sum10 = sum_before(tokens_int, 10);
 """
 
 PROGRAMS = [("pair_balance", list("()a"), [10, 50]),

@@ -382,6 +382,24 @@ def test_balance(s):
 
 
 @CHECK
+@given(text("(){}x", max_size=14))
+def test_balance_as_tracr_writes_it(s):
+    assert close(run("affine", 'share_so_far(tokens, "(")', s),
+                 prefix_means([c == "(" for c in s]))
+    assert close(run("affine", 'pair_balance_tracr(tokens, "(", ")")', s),
+                 prefix_means([(c == "(") - (c == ")") for c in s]))
+    balanced = shuffle_dyck(s, ["()", "{}"])[-1] == "T"
+    assert run("affine", 'shuffle_dyck_tracr(["()", "{}"])', s) == [balanced] * len(s)
+
+
+@CHECK
+@given(ints(), st.integers(1, 5))
+def test_sum_before(xs, k):
+    assert run("affine", f"sum_before(tokens_int, {k})", xs) == \
+        [sum(xs[max(0, i - k):i]) for i in range(len(xs))]
+
+
+@CHECK
 @given(text("abc", max_size=14), st.lists(st.sampled_from("abc"), min_size=1, max_size=4))
 def test_detect_pattern(s, pattern):
     m = len(pattern)

@@ -24,8 +24,8 @@ FIGURE = re.compile(r"^#\s+(?P<expr>.+?): \d+ layers?, (?:heads|no heads)", re.M
 MAX_LEN = 16
 
 # The vocabulary each program is compiled for: letters by default.
-VOCABS = {"dyck": "()", "balance": "(){}", "addition": "019+", "long_addition": "019+",
-          "counting": "abl"}
+VOCABS = {"dyck": "()", "balance": "(){}", "affine": "(){}", "addition": "019+",
+          "long_addition": "019+", "counting": "abl"}
 SPECIAL = {"dyck2": "(){}", "dyck3": "(){}[]", 'dyck_k(["()", "[]", "{}", "<>"])': "()[]<",
            "argmin(tokens)": "abc", "count_next": "0123", "copy_next": "ab:",
            "sort_next": "abc:", "add_next": "01+="}

@@ -1,6 +1,6 @@
 """Affine maps of numbers (linear.py): found in the expression, computed by a linear block
 (exact values, nothing at BOS), held as one number, a numerical output; and programs that
-need them (tracr's pair balance and shuffle-Dyck, written in RASP; sums of copies) compiled
+need them (examples/affine.rasp: tracr's pair balance and shuffle-Dyck, sums of copies) compiled
 and checked against the interpreter on every input of small lengths."""
 
 from __future__ import annotations
@@ -19,34 +19,16 @@ from rasp.compiler.plan import plan_features
 from rasp.compiler.valuesets import Facts, Limits
 from rasp.compiler.verify import verify
 
+# tracr's programs as examples/affine.rasp writes them, and pieces to read forms from
 PROGRAMS = """
-prevs = select(indices, indices, <=);
-def frac(t) { return aggregate(prevs, indicator(tokens == t)); }
-opens = frac("(");
-closes = frac(")");
+load "affine";
+opens = share_so_far(tokens, "(");
+closes = share_so_far(tokens, ")");
 pair_balance = opens - closes;
-def shuffle_dyck_tracr(pairs) {
-    any_negative = False;
-    all_zero = True;
-    for pair in pairs {
-        balance = frac(pair[0]) - frac(pair[1]);
-        any_negative = any_negative or balance < 0;
-        all_zero = all_zero and balance == 0;
-    }
-    has_neg = aggregate(full_s, indicator(any_negative));
-    last_zero = aggregate(select(indices, length - 1, ==), all_zero);
-    return last_zero and not has_neg;
-}
 dyck1 = shuffle_dyck_tracr(["()"]);
 dyck2 = shuffle_dyck_tracr(["()", "{}"]);
-def copied(k) { return aggregate(select(indices, indices - k, ==), tokens_int, 0); }
-def copies(n) {
-    total = copied(1);
-    for k in range(2, n + 1) { total = total + copied(k); }
-    return total;
-}
-sum6 = copies(6);
-sum10 = copies(10);
+sum6 = sum_before(tokens_int, 6);
+sum10 = sum_before(tokens_int, 10);
 scaled = 2 * (opens - closes) / 4 + 1;
 squared = opens * closes;
 """
@@ -160,7 +142,7 @@ def test_a_number_is_a_numerical_output_of_one_dimension(it):
     assert model.forward("(()") == it.evaluate("pair_balance", "(()")
     # the summary and the config say what computes what, and why each encoding
     summary = model.summary().splitlines()
-    assert "  layer 1: heads prevs, feed-forward pair_balance" in summary
+    assert "  layer 1: heads _so_far, feed-forward pair_balance" in summary
     assert "  numerical: opens, closes (an average of numbers); pair_balance (affine in " \
            "averages: a linear block)" in summary
     assert {b["name"]: b.get("why") for b in model.config["layout"]}["pair_balance"] == \
