@@ -101,7 +101,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
                            limits, args.causal)
     out.write(compiled.summary() + "\n")
 
-    def say(line: str) -> None:  # the check's plan, before it runs (it may take a while)
+    def say(line: str) -> None:  # the check's plan, and a long one's time, as they come
         out.write(line + "\n")
         out.flush()
 

@@ -48,7 +48,8 @@ class Compiled:
         """The model against the interpreter on every length (`sample` K: at most K
         structured and K random inputs per length, instead of every input of a length with
         few and up to verify.STRUCTURED and verify.RANDOM of the others; `dtype` "float32":
-        the forward pass in float32; `announce`: given the plan before the check runs)."""
+        the forward pass in float32; `announce`: given the plan before the check runs, and
+        a long check's estimated time once its first lengths are timed)."""
         return verify(self.model, self.target, sample=sample, dtype=dtype, announce=announce)
 
     def checked(self, sample: int | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ RELATIVE = 1e-6  # numerical outputs: |model - interpreter| <= RELATIVE * max(|i
 RANDOM = 16  # random inputs per length, besides the structured ones, unless told
 STRUCTURED = 64  # structured inputs per length at most, unless told
 EXHAUSTIVE = 256  # every input of a length with at most this many, unless told
+TIMED = 0.25  # seconds of checking timed before the rest of its time is estimated
+QUIET = 1.0  # seconds: a check estimated shorter says nothing of its time
 
 
 @dataclass
@@ -138,9 +141,11 @@ def verify(model: Model, target: SOp, sample: int | None = None,
     """Check the model against the interpreter (the graph's own evaluation) on every length
     (or `lengths`): the inputs of `inputs_of_length`, at most `exhaustive` (or STRUCTURED +
     RANDOM, or 2 `sample`) per length. `announce` is given the plan (how many inputs, which)
-    before the check runs. `compact` runs the sparse forward pass (sparse.py: the same sums
-    without their zero terms, faster); False runs the reference one. `dtype` "float32" runs
-    it in float32: whether the model stays exact where users load it so."""
+    before the check runs, then, once the first lengths have taken TIMED seconds, roughly how
+    long the rest will take (nothing where the whole check takes under QUIET seconds).
+    `compact` runs the sparse forward pass (sparse.py: the same sums without their zero
+    terms, faster); False runs the reference one. `dtype` "float32" runs it in float32:
+    whether the model stays exact where users load it so."""
     rng = random.Random(seed)
     numerical = model.config["output"]["kind"] == "numerical"
     batches = {n: inputs_of_length(model.vocab, n, sample, exhaustive, rng)
@@ -148,6 +153,7 @@ def verify(model: Model, target: SOp, sample: int | None = None,
     result = Verification(plan=_plan(batches, len(model.vocab), sample, exhaustive))
     if announce is not None:
         announce(result.plan)
+    clock = _Clock(batches, announce)
     for n, batch in batches.items():
         wanted = _interpreter(target, batch, model.causal)
         kept = [(t, w) for t, w in zip(batch, wanted) if w is not None]
@@ -165,7 +171,43 @@ def verify(model: Model, target: SOp, sample: int | None = None,
         if model.causal and n == max(batches):
             result.prefixes = prefix_check(model, [t for t, _ in kept][:PREFIX_INPUTS],
                                            compact, dtype)
+        clock.checked(n)
     return result
+
+
+class _Clock:
+    """The check's remaining time, estimated once: the tokens still to check at the cost per
+    token of the last length checked (the first lengths carry the warm-up). Rough: a longer
+    input costs more per token, attention being quadratic in the length."""
+
+    def __init__(self, batches: dict[int, list], announce: Callable[[str], None] | None):
+        self.tokens = {n: n * len(batch) for n, batch in batches.items()}
+        self.inputs = {n: len(batch) for n, batch in batches.items()}
+        self.done = self.done_inputs = 0
+        self.announce = announce
+        self.start = self.last = time.perf_counter()
+
+    def checked(self, n: int) -> None:
+        """Length n is checked: past TIMED seconds, say how long the rest will take."""
+        now = time.perf_counter()
+        rate, self.last = (now - self.last) / self.tokens[n], now
+        self.done += self.tokens[n]
+        self.done_inputs += self.inputs[n]
+        elapsed = now - self.start
+        if self.announce is None or elapsed < TIMED:
+            return
+        rest = rate * (sum(self.tokens.values()) - self.done)
+        if elapsed + rest >= QUIET and rest > 0:
+            self.announce(f"about {_duration(rest)} more (extrapolated from the first "
+                          f"{self.done_inputs:,} inputs)")
+        self.announce = None
+
+
+def _duration(seconds: float) -> str:
+    """A rough time: two significant figures at most."""
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def _plan(batches: dict[int, list], vocab: int, sample: int | None, exhaustive: int) -> str:
