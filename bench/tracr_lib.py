@@ -200,7 +200,7 @@ def cell(result: dict | None) -> list[str]:
     if "unfinished" in result:
         return [f"not finished in {result['unfinished']:g} min", "", "", "", ""]
     share = f"{100 * result['right'] / max(result['inputs'], 1):.1f} % of {result['inputs']}"
-    return [f"{result['seconds']:.2f}", f"{result['parameters']:,}", str(result["d_model"]),
+    return [f"{result['seconds']:.2f}", f"{result['parameters']:,}", f"{result['d_model']:,}",
             f"{result['layers']}/{result['heads']}", share]
 
 
