@@ -145,6 +145,7 @@ class Unfinished(BaseException):
 
 @contextlib.contextmanager
 def time_limit(minutes: float | None) -> Iterator[None]:
+    """The block, stopped by Unfinished after `minutes` (None: never)."""
     def stop(signum: int, frame: Any) -> None:
         raise Unfinished
     if minutes is None:
@@ -194,11 +195,11 @@ def tracr(expr: Any, vocab: list, max_len: int, count: int, minutes: float | Non
 
 def cell(result: dict | None) -> list[str]:
     if result is None:
-        return ["", "", "", "", ""]
+        return [""] * 5
     if "refused" in result:
-        return ["refused (below)", "", "", "", ""]
+        return ["refused (below)", *[""] * 4]
     if "unfinished" in result:
-        return [f"not finished in {result['unfinished']:g} min", "", "", "", ""]
+        return [f"not finished in {result['unfinished']:g} min", *[""] * 4]
     share = f"{100 * result['right'] / max(result['inputs'], 1):.1f} % of {result['inputs']}"
     return [f"{result['seconds']:.2f}", f"{result['parameters']:,}", f"{result['d_model']:,}",
             f"{result['layers']}/{result['heads']}", share]

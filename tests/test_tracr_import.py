@@ -246,6 +246,14 @@ def _bench():
     return module
 
 
+def test_a_tracr_compile_past_its_time_is_stopped_and_shown_as_not_finished():
+    bench = _bench()
+    with pytest.raises(bench.Unfinished), bench.time_limit(0.001):  # 60 ms
+        while True:
+            pass
+    assert bench.cell({"unfinished": 30.0}) == ["not finished in 30 min", "", "", "", ""]
+
+
 # the programs whose selects compare with Python functions: named as not importable
 LAMBDA_SELECTS = {"shift_by", "detect_pattern", "make_count", "make_count_less_freq"}
 
