@@ -178,7 +178,6 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
         return None
     first, second = Units(), Units()
     where = linears[0].node if linears else products[0].node if products else target
-    assert where is not None
     budget = _Budget(limits, layer, first, second, where)
     for linear in linears:
         _linear(linear, layout.of[linear.feature], first)
@@ -238,7 +237,8 @@ class _Budget:
     are added, and its weights against --max-weights, before any matrix is built: a refusal
     names the table that takes most units."""
 
-    def __init__(self, limits: Limits, layer: int, first: Units, second: Units, where: SOp):
+    def __init__(self, limits: Limits, layer: int, first: Units, second: Units,
+                 where: SOp | None):
         self.limits, self.layer, self.first, self.second = limits, layer, first, second
         self.where = where  # the refusal's node where no table takes units (linear blocks)
         self.used = 0
@@ -268,6 +268,7 @@ class _Budget:
 
     def refuse(self, what: str) -> None:
         if not self.by:
+            assert self.where is not None, "a block that only erases, refused: no target given"
             raise refusal(self.where, f"the feed-forward block of layer {self.layer} {what}; "
                                       f"{REMEDY}")
         most, worst = max(self.by, key=lambda pair: pair[0])
