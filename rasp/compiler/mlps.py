@@ -220,6 +220,7 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     w1[BOS] = -1.0 - (bos @ w1 + b1)
     w1[BOS, erasing] = 0.0
     if np.any(np.delete(bos @ w1 + b1, erasing) > -0.5):  # the -1 lost beside what BOS holds
+        assert budget.where is not None  # switched off: the units of a table or a map
         raise refusal(budget.where, f"the feed-forward block of layer {layer} cannot switch "
                                     f"its units off at the BOS position exactly: it holds "
                                     f"numbers as large as {np.abs(bos).max():g}, past "
