@@ -152,7 +152,8 @@ def reference_forward(arrays: dict[str, np.ndarray], config: dict, token_ids: np
 def written_at(arrays: dict[str, np.ndarray], config: dict) -> dict[str, str]:
     """Each layout block's name -> the stage whose residual first holds it: the embeddings,
     a layer's heads or its feed-forward block, whichever first writes one of its dimensions
-    (read from the weights). The flags `bos` and `one` are the embeddings'."""
+    (read from the weights: for a file saved before the layout gave each block's `from`,
+    when every dimension held one s-op). The flags `bos` and `one` are the embeddings'."""
     writers: list[tuple[str, np.ndarray]] = [
         (EMBED, np.any(arrays[names.TOKEN_EMBEDDING] != 0, axis=0)
          | np.any(arrays[names.POSITION_EMBEDDING] != 0, axis=0))]
