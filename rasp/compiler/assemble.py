@@ -46,8 +46,7 @@ def assemble(plan: Plan, residual: Residual, program: str, causal: bool = False)
         layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights),
                        # what each head and the feed-forward block compute, for readers
                        "selectors": [h.selector.title for h in layer.heads],
-                       "maps": [s.title for s in specs] if ffn is not None else [],
-                       **({"erases": [b.name for b in erased]} if erased else {})})
+                       "maps": [s.title for s in specs] if ffn is not None else []})
         if ffn is not None:
             arrays.update(_mlp_arrays(depth, ffn))
             bos = bos + _feedforward_at(ffn, bos)  # 0 but where it erases: -bos there
@@ -121,18 +120,20 @@ def _config(plan: Plan, layout: Layout, program: str, layers: list[dict]) -> dic
             "max_len": facts.max_len, "d_model": layout.width, "layers": layers,
             "output": {"kind": "numerical" if numerical else "categorical",
                        "values": [representative(v) for v in values]},
-            "layout": names.unique_blocks(_live(layout, layers))}
+            "layout": _live(layout, layers)}
 
 
 def _live(layout: Layout, layers: list[dict]) -> list[dict]:
     """The layout's blocks, each with its live range: the stage whose residual first holds
-    it (`from`) and, for a block erased after its last use, the last that does (`until`)."""
+    it (`from`) and, for a block erased after its last use, the last that does (`until`);
+    the layer whose feed-forward block erases it lists it in `erases`."""
     order = stages(layers)
-    described = layout.describe()
+    described = names.unique_blocks(layout.describe())
     for entry, block in zip(described, layout.blocks):
         entry["from"] = stage_at(block.written)
         if block.erased is not None:
             entry["until"] = order[order.index(stage_at(block.erased)) - 1]
+            layers[block.erased // 2].setdefault("erases", []).append(entry["name"])
     return described
 
 

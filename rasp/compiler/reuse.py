@@ -2,10 +2,11 @@
 
 In the plain layout every block owns its dimensions for the whole model. With reuse, a block
 is live from the sublayer that writes it (plan.slot) to the feed-forward block of the layer
-that reads it last, which erases it: that block reads the residual after the layer's heads,
-so it can erase what they read last as well as what its own tables read. The layout pass
-(blocks.Layout) then gives a later block the freed dimensions from the next sublayer on:
-first fit, in the order the model computes the blocks. The flags and the target (the
+that reads it last, which may erase it: that block reads the residual after the layer's
+heads, so it can erase what they read last as well as what its own tables read. The layout
+pass (blocks.Layout) gives a later block the freed dimensions from the next sublayer on, first
+fit in the order the model computes the blocks, and the dimensions taken are erased (only
+those: erasing the others would cost units for nothing). The flags and the target (the
 unembedding reads it) are never erased.
 
 Erasing costs hidden units (mlps.build_feedforward: one or two per dimension) while reuse
