@@ -242,12 +242,13 @@ class Interpreter:
         return check(analyze(node), prepare_input(example), format_example(example))
 
     def compile(self, expression: str | Node, vocab: Any, max_len: int, limits: Any = None,
-                causal: bool | None = None) -> Any:
+                causal: bool | None = None, reuse: bool = False) -> Any:
         """The s-op named (or written) by `expression` compiled into a transformer exact on
         every input over `vocab` up to `max_len` tokens: a rasp.compiler.Compiled, whose
         `.model` is the Model and `.verify()` checks it against the interpreter. `causal`
         (by default the session's mode): a decoder, for a program that never reads later
-        positions."""
+        positions. `reuse`: residual dimensions reused after each s-op's last use, where that
+        makes fewer parameters (`rasp compile --reuse-residual`)."""
         causal = self.causal if causal is None else causal
         from .compiler import compile_sop  # numpy weights: loaded only when asked for
 
@@ -256,7 +257,7 @@ class Interpreter:
                 raise RaspTypeError(f"compile expects an s-op, got {describe(node)}", span)
             name = node.title if isinstance(expression, Node) else expression.strip().rstrip(";")
             try:
-                return compile_sop(node, list(vocab), max_len, name, limits, causal)
+                return compile_sop(node, list(vocab), max_len, name, limits, causal, reuse)
             except RaspError as e:
                 raise e.at(span) from None
         return self._on_expression(expression, compiled)

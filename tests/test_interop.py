@@ -190,6 +190,20 @@ def test_transformer_lens_equals_numpy_on_examples(stem, expr):
     check_lens(model)
 
 
+@pytest.mark.parametrize("stem, expr", EXAMPLES)
+def test_reused_residuals_export_and_trace_exactly(stem, expr):
+    """A model whose dimensions hold several s-ops in turn (--reuse-residual): PyTorch and
+    TransformerLens compute it as numpy does, and its trace reads each s-op where it is live."""
+    c = session(stem).compile(expr, vocab_for(stem, expr), MAX_LEN, reuse=True)
+    if not c.saving.pays:
+        pytest.skip("reuse would not shrink it: the plain model, checked above")
+    check_torch(c.model)
+    inputs = inputs_of_length(c.model.vocab, 6, 4, 0, random.Random(1))[:8]
+    assert check_trace(c.model, c.target, inputs) > 0
+    if sum(a.size for a in lens_arrays(c.model).values()) <= LENS_PARAMETERS:
+        check_lens(c.model)
+
+
 @settings(max_examples=10, deadline=None)
 @given(cases())
 def test_random_programs_in_torch_and_traces(case):

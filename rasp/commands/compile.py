@@ -46,6 +46,10 @@ def _parser(out: TextIO, err: TextIO) -> Parser:
     parser.add_argument("--causal", action="store_true", help="a decoder (masked attention), "
                         "checked against the causal interpreter; a program that reads later "
                         "positions is refused")
+    parser.add_argument("--reuse-residual", action="store_true", help="erase each s-op's "
+                        "dimensions after its last use and give them to later s-ops, where "
+                        "that makes fewer parameters (a dimension then holds several s-ops "
+                        "in turn; the summary says what it gave)")
     parser.add_argument("--out", metavar="M.npz|DIR", help="save the model here")
     parser.add_argument("--format", choices=("npz", "safetensors"), default="npz",
                         help="npz: one .npz file (default); safetensors: a shared folder "
@@ -98,7 +102,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise RaspTypeError(f"compile expects an s-op, got {describe(target)}")
     limits = Limits(args.max_values, args.max_table, args.max_units, args.max_weights)
     compiled = compile_sop(target, args.vocab, args.max_len, args.name.strip().rstrip(";"),
-                           limits, args.causal)
+                           limits, args.causal, args.reuse_residual)
     out.write(compiled.summary() + "\n")
 
     def say(line: str) -> None:  # the check's plan, and a long one's time, as they come

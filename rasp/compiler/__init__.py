@@ -4,12 +4,12 @@ refused with the reason. See docs/compiling.md.
 
 compiling.py lists the passes in order, one module each: bounds (what may be compiled),
 valuesets (what each s-op can hold), plan (which features the residual holds and where each
-is computed), layout (their tables and blocks), assemble (the weights: heads for attention,
-mlps for the feed-forward blocks). Beside them: graph (the compiler's only window on the
-core), blocks (the residual's named types), names (the format's array names), model (the
-file format and the forward pass), sparse (the forward pass at the cost of the nonzero
-weights, which the model runs), verify (the model against the interpreter), and cli
-(`rasp compile`, a front end).
+is computed), layout (their tables and blocks; with reuse, dimensions freed after an s-op's
+last use: reuse.py), assemble (the weights: heads for attention, mlps for the feed-forward
+blocks). Beside them: graph (the compiler's only window on the core), blocks (the residual's
+named types), names (the format's array names), model (the file format and the forward
+pass), sparse (the forward pass at the cost of the nonzero weights, which the model runs),
+verify (the model against the interpreter), and cli (`rasp compile`, a front end).
 """
 
 from .bounds import check_max_len, check_vocab

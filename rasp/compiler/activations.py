@@ -27,6 +27,22 @@ def mlp_stage(layer: int) -> str:
     return f"layer{layer}.mlp"
 
 
+def stage_at(slot: int) -> str:
+    """The stage after sublayer `slot` (plan.slot: 0 the embeddings, 2 l layer l's heads,
+    2 l + 1 its feed-forward block)."""
+    if slot == 0:
+        return EMBED
+    return mlp_stage(slot // 2) if slot % 2 else attention_stage(slot // 2)
+
+
+def stages(layers: list[dict]) -> list[str]:
+    """A model's stages in the order computed (those of Activations.stages)."""
+    found = [EMBED]
+    for number, layer in enumerate(layers):
+        found += [attention_stage(number)] * bool(layer["heads"]) + [mlp_stage(number)]
+    return found
+
+
 @dataclass
 class Activations:
     """What one forward pass computed, for a batch of B inputs of n tokens (BOS prepended:
@@ -136,7 +152,8 @@ def reference_forward(arrays: dict[str, np.ndarray], config: dict, token_ids: np
 def written_at(arrays: dict[str, np.ndarray], config: dict) -> dict[str, str]:
     """Each layout block's name -> the stage whose residual first holds it: the embeddings,
     a layer's heads or its feed-forward block, whichever first writes one of its dimensions
-    (read from the weights). The flags `bos` and `one` are the embeddings'."""
+    (read from the weights: for a file saved before the layout gave each block's `from`,
+    when every dimension held one s-op). The flags `bos` and `one` are the embeddings'."""
     writers: list[tuple[str, np.ndarray]] = [
         (EMBED, np.any(arrays[names.TOKEN_EMBEDDING] != 0, axis=0)
          | np.any(arrays[names.POSITION_EMBEDDING] != 0, axis=0))]
@@ -160,13 +177,16 @@ def written_at(arrays: dict[str, np.ndarray], config: dict) -> dict[str, str]:
 
 def trace(arrays: dict[str, np.ndarray], config: dict, token_ids: np.ndarray) -> dict[str, list]:
     """Every layout block but the flags, decoded at each program position (BOS dropped) of
-    the one input `token_ids` [n] from the residual where the model writes it: a categorical
-    block's value is that of its largest dimension (None where no dimension is on; a OneOf
-    where the block holds classes of values), a numerical block's its number."""
+    the one input `token_ids` [n] from the residual where the model writes it (its `from`;
+    a file saved before the layout said it: read from the weights, `written_at`): a
+    categorical block's value is that of its largest dimension (None where no dimension is
+    on; a OneOf where the block holds classes of values), a numerical block's its number."""
     seen = run(arrays, config, token_ids[None, :])
-    stage = written_at(arrays, config)
+    layout = config["layout"]
+    stage = {b["name"]: b["from"] for b in layout} if all("from" in b for b in layout) \
+        else written_at(arrays, config)
     found = {}
-    for block in config["layout"]:
+    for block in layout:
         if block["encoding"] == "flag":
             continue
         x = seen.stages[stage[block["name"]]][0, 1:, block["first"]: block["last"] + 1]

@@ -12,13 +12,14 @@ import numpy as np
 
 from ..errors import RaspLimitError
 from . import names
+from .activations import stage_at, stages
 from .blocks import BOS, ONE, Encoding, Layout
 from .heads import HeadWeights, build_head
 from .layout import Residual
 from .mlps import FeedForward, build_feedforward
 from .model import Model
 from .modelfile import FORMAT
-from .plan import Plan, Stage
+from .plan import Plan, Stage, slot
 from .valuesets import ERROR, representative
 
 
@@ -39,14 +40,16 @@ def assemble(plan: Plan, residual: Residual, program: str, causal: bool = False)
         specs = plan.at(Stage.FFN, depth)
         products = [residual.tables[s.feature] for s in specs if s.linear is None]
         linears = [residual.linears[s.feature] for s in specs if s.linear is not None]
+        erased = [b for b in residual.layout.blocks if b.erased == slot(depth, Stage.FFN)]
         ffn = build_feedforward(products, residual.layout, bos, plan.facts.limits, depth,
-                                linears)
+                                linears, erased, plan.analysis.target)
         layers.append({"heads": len(heads), "mlp": 0 if ffn is None else len(ffn.weights),
                        # what each head and the feed-forward block compute, for readers
                        "selectors": [h.selector.title for h in layer.heads],
                        "maps": [s.title for s in specs] if ffn is not None else []})
         if ffn is not None:
             arrays.update(_mlp_arrays(depth, ffn))
+            bos = bos + _feedforward_at(ffn, bos)  # 0 but where it erases: -bos there
     arrays[names.UNEMBEDDING] = unembedding(plan, residual.layout)
     config = _config(plan, residual.layout, program, layers)
     model = Model(arrays, {**config, "causal": True} if causal else config)
@@ -93,6 +96,13 @@ def _bos_update(heads: list[HeadWeights], bos: np.ndarray) -> np.ndarray:
     return update
 
 
+def _feedforward_at(ffn: FeedForward, x: np.ndarray) -> np.ndarray:
+    """What a feed-forward block adds to the residual x."""
+    for j, (w, b) in enumerate(zip(ffn.weights, ffn.biases)):
+        x = (np.maximum(x, 0.0) if j else x) @ w + b
+    return x
+
+
 def _mlp_arrays(depth: int, ffn: FeedForward) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for j, (w, b) in enumerate(zip(ffn.weights, ffn.biases)):
@@ -110,7 +120,21 @@ def _config(plan: Plan, layout: Layout, program: str, layers: list[dict]) -> dic
             "max_len": facts.max_len, "d_model": layout.width, "layers": layers,
             "output": {"kind": "numerical" if numerical else "categorical",
                        "values": [representative(v) for v in values]},
-            "layout": names.unique_blocks(layout.describe())}
+            "layout": _live(layout, layers)}
+
+
+def _live(layout: Layout, layers: list[dict]) -> list[dict]:
+    """The layout's blocks, each with its live range: the stage whose residual first holds
+    it (`from`) and, for a block erased after its last use, the last that does (`until`);
+    the layer whose feed-forward block erases it lists it in `erases`."""
+    order = stages(layers)
+    described = names.unique_blocks(layout.describe())
+    for entry, block in zip(described, layout.blocks):
+        entry["from"] = stage_at(block.written)
+        if block.erased is not None:
+            entry["until"] = order[order.index(stage_at(block.erased)) - 1]
+            layers[block.erased // 2].setdefault("erases", []).append(entry["name"])
+    return described
 
 
 def _numbers(plan: Plan) -> list:

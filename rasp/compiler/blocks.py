@@ -17,6 +17,7 @@ from .graph import SOp
 from .valuesets import Either, key, representative, variants
 
 BOS, ONE = 0, 1
+NEVER = 1 << 62  # a dimension never freed
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,14 @@ class Block:
     # class: its value stands for all of them
     members: list | None = None
     why: str = ""  # why the feature has this encoding (the summary says it)
-    _index: dict = field(default_factory=dict, repr=False)
-
-    _seen: dict = field(default_factory=dict, repr=False)
+    # its live range, in sublayers (plan.slot): the one that writes it, and the
+    # feed-forward block that erases it after its last use (None: it is never erased), and
+    # which of its dimensions: those a later block takes
+    written: int = 0
+    erased: int | None = None
+    wiped: list[int] = field(default_factory=list)
+    _index: dict = field(default_factory=dict, repr=False, init=False)
+    _seen: dict = field(default_factory=dict, repr=False, init=False)
 
     def __post_init__(self) -> None:
         self._index = {value_key(v): i for i, v in enumerate(self.values)}
@@ -108,23 +114,54 @@ def _saved(value: Any) -> Any:
 
 class Layout:
     """The blocks in the order they were added, and the features they hold; the flags `bos`
-    and `one` first, at BOS and ONE."""
+    and `one` first, at BOS and ONE. A block takes the first dimensions free from the
+    sublayer that writes it on. In the plain layout none is ever freed, so each block comes
+    after all the others. With reuse (reuse.py), `erasable` says which feed-forward block may
+    erase each feature after its last use: its dimensions are free from the next sublayer
+    on, and those a later block takes are erased there."""
 
-    def __init__(self) -> None:
+    def __init__(self, erasable: dict[Feature, int] | None = None) -> None:
         self.blocks: list[Block] = [Block("bos", Encoding.FLAG, BOS),
                                     Block("one", Encoding.FLAG, ONE)]
         self.of: dict[Feature, Block] = {}
+        self.erasable = erasable or {}
+        self._free = [NEVER, NEVER]  # per dimension: the first sublayer that may write it
+        self._owner: list[Block | None] = [None, None]  # the last block that took it
 
     @property
     def width(self) -> int:
-        return self.blocks[-1].stop
+        return len(self._free)
 
     def add(self, feature: Feature, name: str, encoding: Encoding,
-            values: list | None = None, why: str = "") -> Block:
-        block = Block(name, encoding, self.width, list(values or []), why=why)
+            values: list | None = None, why: str = "", written: int = 0) -> Block:
+        """A block for `feature`, written by sublayer `written` (plan.slot)."""
+        values = list(values or [])
+        size = len(values) if encoding is Encoding.CATEGORICAL else 1
+        start = self._fit(size, written)
+        block = Block(name, encoding, start, values, why=why, written=written)
+        grown = start + size - self.width
+        self._free += [NEVER] * grown
+        self._owner += [None] * grown
+        erasable = self.erasable.get(feature)
+        for d in range(start, start + size):
+            owner = self._owner[d]
+            if owner is not None:  # erased where it became free, after its last use
+                owner.erased = self._free[d] - 1
+                owner.wiped.append(d)
+            self._free[d] = NEVER if erasable is None else erasable + 1
+            self._owner[d] = block
         self.blocks.append(block)
         self.of[feature] = block
         return block
+
+    def _fit(self, size: int, written: int) -> int:
+        """The first `size` dimensions free at sublayer `written` (past the end, all are)."""
+        run = 0
+        for d in range(2, self.width):
+            run = run + 1 if self._free[d] <= written else 0
+            if size and run == size:
+                return d - size + 1
+        return self.width - run
 
     def node(self, node: SOp) -> Block:
         """The block holding one s-op's value."""

@@ -24,6 +24,7 @@ from .graph import SOp, analyze, plain, reads_future, refusal
 from .layout import lay_out
 from .model import Model
 from .plan import plan_features
+from .reuse import Saving, weigh
 from .valuesets import Facts, Limits
 from .verify import Verification, verify
 
@@ -39,9 +40,11 @@ class Compiled:
     target: SOp
     seconds: float
     verification: Verification | None = None
+    saving: Saving | None = None  # asked to reuse the residual: what it gave
 
     def summary(self) -> str:
-        return f"{self.model.summary()}\n  compiled in {self.seconds:.2f} s"
+        reuse = "" if self.saving is None else self.saving.line() + "\n"
+        return f"{self.model.summary()}\n{reuse}  compiled in {self.seconds:.2f} s"
 
     def verify(self, sample: int | None = None, dtype: str = "float64",
                announce: Callable[[str], None] | None = None) -> Verification:
@@ -76,12 +79,15 @@ class Compiled:
 
 
 def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
-                limits: Limits | None = None, causal: bool = False) -> Compiled:
+                limits: Limits | None = None, causal: bool = False,
+                reuse: bool = False) -> Compiled:
     """Compile an s-op into a transformer that computes it on every input of tokens from
     `vocab` of length 1..max_len; a RaspError says why when that cannot be done exactly.
     `causal`: a decoder, whose attention sees only positions up to the query's, for a
     program that never reads later positions (else refused, at the selector that does):
-    its values are then the same in both modes, and so are its value sets."""
+    its values are then the same in both modes, and so are its value sets. `reuse`: residual
+    dimensions reused after each s-op's last use, where that makes fewer parameters
+    (reuse.py; `Compiled.saving` says what it gave)."""
     start = time.perf_counter()
     target = plain(target)  # rasp.dsl's nodes, as the passes compare them: plain ones
     vocab = check_bounds(target, vocab, max_len)
@@ -92,13 +98,16 @@ def compile_sop(target: SOp, vocab: Sequence[Any], max_len: int, name: str | Non
     analysis = analyze(target)
     facts = Facts(vocab, max_len, limits or Limits())  # value sets, as the passes ask
     plan = plan_features(analysis, facts)
-    residual = lay_out(plan)
+    residual = lay_out(plan, reuse)
     model = assemble(plan, residual, name or target.title, causal)
-    return Compiled(model, target, time.perf_counter() - start)
+    saving = weigh(model, residual.layout) if reuse else None
+    if saving is not None and saving.parameters > saving.plain_parameters:  # erasing costs
+        model = assemble(plan, lay_out(plan), name or target.title, causal)
+    return Compiled(model, target, time.perf_counter() - start, saving=saving)
 
 
 def build(target: SOp, vocab: Sequence[Any], max_len: int, name: str | None = None,
           limits: Limits | None = None, sample: int | None = None,
-          causal: bool = False) -> Compiled:
+          causal: bool = False, reuse: bool = False) -> Compiled:
     """`compile_sop`, then the check against the interpreter (`sample` 0: no check)."""
-    return compile_sop(target, vocab, max_len, name, limits, causal).checked(sample)
+    return compile_sop(target, vocab, max_len, name, limits, causal, reuse).checked(sample)

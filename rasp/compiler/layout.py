@@ -18,6 +18,7 @@ from .graph import Aggregate, SOp
 from .heads import head_classes
 from .mlps import Form, Linear, Product
 from .plan import Plan, Spec, Stage
+from .reuse import erasures
 from .valuesets import ERROR, Either, is_number, refusal, representative, unique
 
 
@@ -31,10 +32,11 @@ class Residual:
     linears: dict[Feature, Linear]
 
 
-def lay_out(plan: Plan) -> Residual:
+def lay_out(plan: Plan, reuse: bool = False) -> Residual:
     """Compute every feature's table and give it a block, in the order the model computes
-    them."""
-    layout = Layout()
+    them; `reuse`: each block erased after its last use, its dimensions given to later
+    blocks (reuse.py)."""
+    layout = Layout(erasures(plan) if reuse else None)
     tables: dict[Feature, Product] = {}
     linears: dict[Feature, Linear] = {}
     for spec in sorted(plan.specs.values(),
@@ -52,7 +54,7 @@ def lay_out(plan: Plan) -> Residual:
                                          f"{len(product.values):,} values (limit "
                                          f"--max-values {limit:,})")
         block = layout.add(spec.feature, spec.name, Encoding.CATEGORICAL, product.values,
-                           _why(plan, spec))
+                           _why(plan, spec), spec.slot)
         if product.members:  # the values a trace of the model can tell apart: the classes
             block.members = [product.members.get(value_key(v), [v]) for v in product.values]
         tables[spec.feature] = product
@@ -68,7 +70,8 @@ def _linear(plan: Plan, spec: Spec, layout: Layout) -> Linear:
         sign = 1 if min(values) >= 0 else -1 if max(values) <= 0 else 0
     except (RaspLimitError, ValueError):  # too many values to list, or none
         sign = 0
-    layout.add(spec.feature, spec.name, Encoding.NUMERICAL, why=plan.why[node.id])
+    layout.add(spec.feature, spec.name, Encoding.NUMERICAL, why=plan.why[node.id],
+               written=spec.slot)
     return Linear(spec.feature, spec.title, node, form, sign)
 
 
@@ -107,14 +110,15 @@ def _head_block(plan: Plan, spec: Spec, layout: Layout) -> None:
     agg = spec.nodes[0]
     assert isinstance(agg, Aggregate)
     if plan.numeric(agg):
-        layout.add(spec.feature, spec.name, Encoding.NUMERICAL, why="an average of numbers")
+        layout.add(spec.feature, spec.name, Encoding.NUMERICAL, why="an average of numbers",
+                   written=spec.slot)
         return
     values = list(plan.facts.domain(agg))
     source = layout.of.get(Feature.of(agg.values))
     if source is not None:  # copies of classes the model cannot split
         values += [v for v in source.values if isinstance(v, Either)]
     layout.add(spec.feature, spec.name, Encoding.CATEGORICAL, values,
-               "a copy: its head never averages it")
+               "a copy: its head never averages it", spec.slot)
 
 
 def _why(plan: Plan, spec: Spec) -> str:

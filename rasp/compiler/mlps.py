@@ -168,17 +168,20 @@ class FeedForward:
 
 
 def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
-                      limits: Limits, layer: int,
-                      linears: Sequence[Linear] = ()) -> FeedForward | None:
-    """The block computing `products` and `linears` from the residual; None if there is
-    nothing to do."""
-    if not products and not linears:
+                      limits: Limits, layer: int, linears: Sequence[Linear] = (),
+                      erased: Sequence[Block] = (),
+                      target: SOp | None = None) -> FeedForward | None:
+    """The block computing `products` and `linears` from the residual, and erasing the
+    `erased` blocks (a refusal of a block that only erases is told at `target`); None if
+    there is nothing to do."""
+    if not products and not linears and not erased:
         return None
     first, second = Units(), Units()
-    budget = _Budget(limits, layer, first, second,
-                     (linears[0] if linears else products[0]).node)
+    where = linears[0].node if linears else products[0].node if products else target
+    budget = _Budget(limits, layer, first, second, where)
     for linear in linears:
         _linear(linear, layout.of[linear.feature], first)
+    erasing = [i for block in erased for i in _erase(block, first)]
     two_deep = []
     for product in products:
         forms = product.forms or [_held(product, i, layout) for i in range(len(product.leaves))]
@@ -211,10 +214,13 @@ def build_feedforward(products: list[Product], layout: Layout, bos: np.ndarray,
     budget.weights(width)
     w1 = _dense(first.inputs, width, len(first)).T
     b1 = np.array(first.bias)
-    # switch every first-layer unit off at BOS: its input there is exactly -1
+    # switch every first-layer unit off at BOS: its input there is exactly -1; but the
+    # erasing units, which erase what BOS holds too
     w1[BOS] = 0.0
     w1[BOS] = -1.0 - (bos @ w1 + b1)
-    if np.any(bos @ w1 + b1 > -0.5):  # the -1 lost beside what BOS holds
+    w1[BOS, erasing] = 0.0
+    if np.any(np.delete(bos @ w1 + b1, erasing) > -0.5):  # the -1 lost beside what BOS holds
+        assert budget.where is not None  # switched off: the units of a table or a map
         raise refusal(budget.where, f"the feed-forward block of layer {layer} cannot switch "
                                     f"its units off at the BOS position exactly: it holds "
                                     f"numbers as large as {np.abs(bos).max():g}, past "
@@ -232,7 +238,8 @@ class _Budget:
     are added, and its weights against --max-weights, before any matrix is built: a refusal
     names the table that takes most units."""
 
-    def __init__(self, limits: Limits, layer: int, first: Units, second: Units, where: SOp):
+    def __init__(self, limits: Limits, layer: int, first: Units, second: Units,
+                 where: SOp | None):
         self.limits, self.layer, self.first, self.second = limits, layer, first, second
         self.where = where  # the refusal's node where no table takes units (linear blocks)
         self.used = 0
@@ -262,6 +269,7 @@ class _Budget:
 
     def refuse(self, what: str) -> None:
         if not self.by:
+            assert self.where is not None, "a block that only erases, refused: no target given"
             raise refusal(self.where, f"the feed-forward block of layer {self.layer} {what}; "
                                       f"{REMEDY}")
         most, worst = max(self.by, key=lambda pair: pair[0])
@@ -333,6 +341,22 @@ def _linear(linear: Linear, out: Block, units: Units) -> None:
         if linear.sign != -sign:
             units.unit({d: sign * c for d, c in form.weights.items()}, sign * form.const,
                        {out.start: sign}, signed=True)
+
+
+def erasing_signs(block: Block) -> tuple[float, ...]:
+    """The erasing units of each of a block's dimensions x: ReLU(x) and ReLU(-x), whose
+    outputs -ReLU(x) + ReLU(-x) = -x add to x exactly 0 in any float precision. An
+    embedding's one-hot block holds only 0s and 1s (at BOS, 0s): ReLU(x) alone is x there."""
+    if block.written == 0 and block.encoding is Encoding.CATEGORICAL:
+        return (1.0,)
+    return (1.0, -1.0)
+
+
+def _erase(block: Block, units: Units) -> list[int]:
+    """The units writing minus what the block holds in the dimensions a later block takes
+    (erasing_signs), passed on one by one."""
+    return [units.unit({d: sign}, 0.0, {d: -sign}, signed=True)
+            for d in block.wiped for sign in erasing_signs(block)]
 
 
 def _leaf_dims(forms: list[Form | None], seen: tuple) -> list[int]:

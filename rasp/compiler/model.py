@@ -237,12 +237,13 @@ class Model:
 
 
 def _labels(config: dict) -> list[str]:
-    """What each layer's heads and feed-forward block compute, and each s-op's encoding with
-    why (a saved model without them has none)."""
+    """What each layer's heads and feed-forward block compute (and erase, in a reused
+    residual), and each s-op's encoding with why (a saved model without them has none)."""
     lines = []
     for number, layer in enumerate(config["layers"]):
         parts = [f"{what} {'; '.join(layer[key])}" for what, key in
-                 (("heads", "selectors"), ("feed-forward", "maps")) if layer.get(key)]
+                 (("heads", "selectors"), ("feed-forward", "maps"), ("erases", "erases"))
+                 if layer.get(key)]
         if parts:
             lines.append(f"  layer {number}: {', '.join(parts)}")
     encodings: dict[str, dict[str, list[str]]] = {}

@@ -36,6 +36,14 @@ class Stage(IntEnum):
     FFN = 3  # the feed-forward block of layer `depth`
 
 
+def slot(depth: int, stage: Stage) -> int:
+    """The sublayer that computes at `stage` of layer `depth`, in the order the model runs
+    them: 0 the embeddings, 2 l layer l's heads, 2 l + 1 its feed-forward block."""
+    if stage in (Stage.TOKEN, Stage.POSITION):
+        return 0
+    return 2 * depth + (stage is Stage.FFN)
+
+
 @dataclass(frozen=True)
 class Spec:
     """One feature of the plan: the s-ops it holds the value of, where it is computed, and
@@ -61,6 +69,10 @@ class Spec:
 
     def _join(self, titles: list[str]) -> str:
         return "(" + ", ".join(titles) + ")" if self.feature.joint else titles[0]
+
+    @property
+    def slot(self) -> int:
+        return slot(self.depth, self.stage)
 
 
 @dataclass(frozen=True)

@@ -92,14 +92,17 @@ def independent_forward(config: dict, data: dict, tokens: list) -> list:
     return [config["output"]["values"][i] for i in y.argmax(axis=1)]
 
 
-def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None) -> None:
+def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None,
+          reuse: bool = False) -> None:
     it = session(stem)
     vocab = vocab_for(stem, expr)
     if expr in REFUSED:
         with pytest.raises(RaspError, match=re.escape(REFUSED[expr])):
-            it.compile(expr, vocab, max_len)
+            it.compile(expr, vocab, max_len, reuse=reuse)
         return
-    c = it.compile(expr, vocab, max_len)
+    c = it.compile(expr, vocab, max_len, reuse=reuse)
+    if reuse and not c.saving.pays:
+        return  # the plain model, checked without reuse
     model = c.model
     analysis = it.analyze(expr)
     assert len(model.config["layers"]) - 1 == analysis.depth
@@ -123,9 +126,10 @@ def check(stem: str, expr: str, max_len: int, tmp_path: Path, sample: int | None
             assert all(same(a, b, numerical) for a, b in zip(got, want)), (tokens, got, want)
 
 
+@pytest.mark.parametrize("reuse", [False, True], ids=["plain", "reuse"])
 @pytest.mark.parametrize("stem, expr", programs())
-def test_example_compiles_exactly(stem, expr, tmp_path):
-    check(stem, expr, MAX_LEN, tmp_path, sample=8)
+def test_example_compiles_exactly(stem, expr, reuse, tmp_path):
+    check(stem, expr, MAX_LEN, tmp_path, sample=8, reuse=reuse)
 
 
 @pytest.mark.slow

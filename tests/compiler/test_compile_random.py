@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 
 from hypothesis import event, given, settings
+from hypothesis.strategies import booleans
 
 from rasp import Interpreter, RaspError
 from rasp.compiler.graph import SOp
@@ -30,9 +31,11 @@ def vocabulary(case: Case) -> list | None:
     return list(found.values())[:3] or None
 
 
-def compiled_sops(case: Case, max_len: int = MAX_LEN, causal: bool = False) -> Iterator:
+def compiled_sops(case: Case, max_len: int = MAX_LEN, causal: bool = False,
+                  reuse: bool = False) -> Iterator:
     """(the vocabulary, the Compiled) of every s-op the case's program defines that compiles
-    (refusals are counted as events); nothing when the program fails or has no vocabulary."""
+    (refusals are counted as events); nothing when the program fails or has no vocabulary.
+    `reuse`: compiled with residual dimensions reused (kept where that pays)."""
     it = Interpreter(warn=lambda text: None, causal=causal)
     try:
         it.run(case.source, "<generated>")
@@ -45,17 +48,20 @@ def compiled_sops(case: Case, max_len: int = MAX_LEN, causal: bool = False) -> I
         if not isinstance(it.value(name), SOp):
             continue
         try:
-            yield vocab, it.compile(name, vocab, max_len)
+            yield vocab, it.compile(name, vocab, max_len, reuse=reuse)
         except RaspError:
             event("refused")
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(cases())
-def test_random_programs_compile_exactly_or_are_refused(case):
-    for vocab, c in compiled_sops(case):
+@given(cases(), booleans())
+def test_random_programs_compile_exactly_or_are_refused(case, reuse):
+    """About half the programs are compiled with --reuse-residual."""
+    for vocab, c in compiled_sops(case, reuse=reuse):
         result = verify(c.model, c.target, exhaustive=400)
         event("compiled" if result.checked else "the interpreter raises on every input")
+        if reuse and c.saving.pays:
+            event("compiled with reuse, kept")
         assert result.checked == 0 or result.ok, (case.source, vocab, result.report())
 
 

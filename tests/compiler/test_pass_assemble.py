@@ -55,7 +55,12 @@ def test_shapes_follow_the_layout(passes):
         ((hidden,), (hidden, d))
     assert a["unembed"].shape == (d, 2)  # True, False: as the table meets them
     assert model.config["output"] == {"kind": "categorical", "values": [True, False]}
-    assert model.config["layout"] == residual.layout.describe()
+    # each block with the stage whose residual first holds it; none is erased
+    assert [{k: v for k, v in b.items() if k != "from"} for b in model.config["layout"]] == \
+        residual.layout.describe()
+    assert {b["name"]: b["from"] for b in model.config["layout"]} == {
+        "bos": "embed", "one": "embed", "tokens": "embed", "indices": "embed",
+        "aggregate(select(indices, 0, ==), tokens)": "layer1.attn", "same": "layer1.mlp"}
     assert model.config["program"] == "same"
 
 
