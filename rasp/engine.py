@@ -26,13 +26,13 @@ from .graph import (
     Node,
     Select,
     Selector,
-    SOp,
     Tokens,
     leaves,
     selects_of,
 )
 
-__all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs", "causal_mask"]
+__all__ = ["ValueCache", "Plan", "Rows", "Selection", "evaluate", "input_array", "needs",
+           "causal_mask"]
 
 # Aggregates are evaluated by the pattern of their selector where the planner knows it
 # (planner.py), else by blocks of rows: on inputs of at least `plan_from` selection cells
@@ -78,19 +78,35 @@ def input_array(inputs: list[list], batch: bool = False) -> np.ndarray:
     return out if coded is None else coded
 
 
+class Selection:
+    """What a selector compares, found once for every input: its plain selects (with the
+    ids of their keys and queries), the s-ops they compare, and whether all its queries are
+    constants."""
+
+    def __init__(self, selector: Selector):
+        self.selector = selector
+        self.pairs = [(s.id, s.keys.id, s.queries.id) for s in selects_of(selector)]
+        self.compared = leaves(selector)
+        self.constant_queries = all(isinstance(s.queries, Constant)
+                                    for s in selects_of(selector))
+
+
 class Rows:
     """The selection matrix of a selector, made a block of queries at a time from the values
-    of the s-ops it compares."""
+    of the s-ops it compares (by node id)."""
 
-    def __init__(self, selector: Selector, values: dict[int, np.ndarray],
+    def __init__(self, selection: Selection, values: dict[int, np.ndarray],
                  shared: dict | None = None, causal: bool = False):
-        self.selector = selector
+        self.selector = selection.selector
         self.causal = causal  # each query sees only the keys at or before it (k <= q)
+        # Whether every query selects the same keys: all queries compared are constants, as
+        # in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`.
+        self.uniform = not causal and selection.constant_queries
         # blocks of small matrices, and keys and queries made comparable, kept for the other
         # selectors of the same evaluation that are built from the same parts
         self.shared = shared if shared is not None else {}
-        self.pairs = {s.id: self._comparable(values[s.keys.id], values[s.queries.id])
-                      for s in selects_of(selector)}
+        self.pairs = {select: self._comparable(values[keys], values[queries])
+                      for select, keys, queries in selection.pairs}
 
     def _comparable(self, keys: np.ndarray, queries: np.ndarray) -> tuple:
         key = ("comparable", id(keys), id(queries))
@@ -98,13 +114,6 @@ class Rows:
             # the arrays are kept too, so that their ids stay theirs
             self.shared[key] = (attention.comparable(keys, queries), keys, queries)
         return self.shared[key][0]
-
-    @property
-    def uniform(self) -> bool:
-        """Whether every query selects the same keys: all queries compared are constants,
-        as in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`."""
-        return not self.causal and all(isinstance(s.queries, Constant)
-                                       for s in selects_of(self.selector))
 
     def block(self, start: int, stop: int) -> np.ndarray:
         block = self._block(self.selector, start, stop)
@@ -221,9 +230,9 @@ def _kernel(node: Node) -> Kernel:
         operation = node.operation
         return lambda args, tokens, shared, plan_from, causal: operation(*args)
     if isinstance(node, Aggregate):
-        return functools.partial(_aggregate, node, leaves(node.selector))
+        return functools.partial(_aggregate, node, Selection(node.selector))
     if isinstance(node, Selector):
-        return functools.partial(_selection, node, leaves(node))
+        return functools.partial(_selection, Selection(node))
     if isinstance(node, Tokens):
         return functools.partial(_tokens, node)
     if isinstance(node, Indices):
@@ -236,25 +245,25 @@ def _kernel(node: Node) -> Kernel:
     raise AssertionError(f"cannot evaluate {node!r}")
 
 
-def _aggregate(node: Aggregate, compared: tuple[SOp, ...], args: list[np.ndarray],
+def _aggregate(node: Aggregate, selection: Selection, args: list[np.ndarray],
                tokens: np.ndarray, shared: dict, plan_from: int | None,
                causal: bool) -> np.ndarray:
     values, *leaf_values = args
-    by_id = dict(zip((leaf.id for leaf in compared), leaf_values))
+    by_id = dict(zip((leaf.id for leaf in selection.compared), leaf_values))
     # the planner knows bidirectional patterns only: causal aggregates go by blocks
     if plan_from is not None and not causal and tokens.shape[-1] ** 2 >= plan_from:
         planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
         if planned is not None:
             return planned
-    rows = Rows(node.selector, by_id, shared, causal)
+    rows = Rows(selection, by_id, shared, causal)
     return attention.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
 
 
-def _selection(node: Selector, compared: tuple[SOp, ...], args: list[np.ndarray],
-               tokens: np.ndarray, shared: dict, plan_from: int | None,
-               causal: bool) -> np.ndarray:
+def _selection(selection: Selection, args: list[np.ndarray], tokens: np.ndarray,
+               shared: dict, plan_from: int | None, causal: bool) -> np.ndarray:
     """The whole matrix (to show the selector): all rows at once."""
-    rows = Rows(node, dict(zip((leaf.id for leaf in compared), args)), shared, causal)
+    rows = Rows(selection, dict(zip((leaf.id for leaf in selection.compared), args)), shared,
+                causal)
     block = rows.block(0, tokens.shape[-1])
     return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
 
