@@ -84,11 +84,11 @@ class Selection:
     constants."""
 
     def __init__(self, selector: Selector):
+        selects = selects_of(selector)
         self.selector = selector
-        self.pairs = [(s.id, s.keys.id, s.queries.id) for s in selects_of(selector)]
+        self.pairs = [(s.id, s.keys.id, s.queries.id) for s in selects]
         self.compared = leaves(selector)
-        self.constant_queries = all(isinstance(s.queries, Constant)
-                                    for s in selects_of(selector))
+        self.constant_queries = all(isinstance(s.queries, Constant) for s in selects)
 
 
 class Rows:
@@ -287,6 +287,7 @@ _kept_fixed: dict[tuple, np.ndarray] = {}
 
 
 def _fixed(key: tuple, n: int, make: Callable[[int], np.ndarray]) -> np.ndarray:
+    """`make(n)`, the value `key` names at length n: kept after the first time."""
     if n > KEPT_LENGTH:
         return make(n)
     where = (*key, n)
