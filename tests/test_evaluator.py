@@ -301,6 +301,17 @@ def test_a_graph_is_planned_once_and_cached_values_are_not_recomputed(monkeypatc
     assert len(ran) == 2  # the constant 2 and the product
 
 
+def test_constants_kept_for_a_length_are_kept_apart_by_type_and_length():
+    """1, 1.0 and True are equal in Python, but not the same constant."""
+    it = Interpreter()
+    for _ in range(2):  # made, then kept
+        for text, expected in (("1", [1, 1]), ("1.0", [1.0, 1.0]), ("True", [True, True])):
+            out = it.evaluate(f"{text} if indices >= 0 else {text}", "ab")
+            assert out == expected and [type(v) for v in out] == [type(expected[0])] * 2
+        assert it.evaluate("indices", "abc") == [0, 1, 2]
+        assert it.evaluate("indices", "ab") == [0, 1]
+
+
 def test_deep_graphs_evaluate_without_recursion():
     it = Interpreter()
     it.run("x = indices; for i in range(3000) { x = x + 1; }")
