@@ -104,7 +104,7 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
         stop = min(n, start + step)
         block = shaped(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
         w = width[..., start:stop] = row_counts(block)
-        copy, mean = (w == 1).any(), (w >= 2).any()
+        _, copy, mean = _selecting(w)
         if summer and (mean or (copy and summer.exact)):
             sums[..., start:stop] = summer(block, w)
         if copy:
@@ -128,11 +128,12 @@ def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, de
     defaults and errors."""
     values = shaped(values, shape)
     width, chosen, sums = (shaped(a, shape) for a in (width, chosen, sums))
-    one, several, none = width == 1, width >= 2, width == 0
+    nones, ones, severals = _selecting(width)
     parts = []
-    if one.any():
-        parts.append((one, chosen))
-    if several.any():
+    if ones:
+        parts.append((width == 1, chosen))
+    if severals:
+        several = width >= 2
         if seq_type(values) not in ("ints", "floats"):
             flat = values.reshape(-1, shape[-1])
             offending = flat[np.argmax(several.reshape(flat.shape).any(axis=-1))]
@@ -140,9 +141,15 @@ def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, de
                                  "selects several positions of "
                                  + describe_values(offending.tolist()))
         parts.append((several, sums / np.maximum(width, 1)))
-    if none.any():
-        parts.append((none, constant(default, shape[-1])))
+    if nones:
+        parts.append((width == 0, constant(default, shape[-1])))
     return _combine(parts, shape)
+
+
+def _selecting(width: Array) -> Array:
+    """How many queries select no key, one key, and several (one pass, where three tests
+    of `any` took three Python calls each)."""
+    return np.bincount(np.minimum(width, 2).ravel(), minlength=3)
 
 
 # Ints are counted by level (Summer) from this many values on; fewer are summed at once
