@@ -379,15 +379,24 @@ def start_up(repeats: int):
     print(f"| `Interpreter()` then `{load}` | {fmt(took)} |")
 
 
+# the expressions of the fixed-cost table, each with what it must give on an input
+FIXED = {
+    "sort(tokens, tokens)": sorted,
+    "hist_nobos": lambda text: [text.count(c) for c in text],
+    "dyck2_ptf": lambda text: fast_dyck2(text).tolist(),
+}
+
+
 def fixed_cost(rounds: int = 3, calls: int = 400) -> None:
     """`it.evaluate(expression, x)` at n = 8 with paper_examples loaded: the same input again
-    and again (its values cached), and new inputs (nothing cached). Best of `rounds`."""
+    and again (its values cached), and new inputs (nothing cached). Best of `rounds`. Every
+    output is checked, after it is timed."""
     rng = random.Random(5)
     it = Interpreter()
     it.run('load "paper_examples";')
     print("\n| expression | graph nodes | same input | new inputs |")
     print("| --- | ---: | ---: | ---: |")
-    for expr in ("sort(tokens, tokens)", "hist_nobos", "dyck2_ptf"):
+    for expr, expected in FIXED.items():
         fresh = ["".join(rng.choice("(){}ab") for _ in range(8)) for _ in range(rounds * calls)]
         nodes = _count_nodes(it.value(expr))
         it.evaluate(expr, fresh[0])
@@ -395,10 +404,13 @@ def fixed_cost(rounds: int = 3, calls: int = 400) -> None:
         for r in range(rounds):
             for kind, inputs in (("same", [fresh[0]] * calls),
                                  ("new", fresh[r * calls:(r + 1) * calls])):
+                outputs = []
                 start = time.process_time()
                 for x in inputs:
-                    it.evaluate(expr, x)
+                    outputs.append(it.evaluate(expr, x))
                 best[kind] = min(best[kind], (time.process_time() - start) / calls)
+                for x, output in zip(inputs, outputs):
+                    assert output == expected(x), f"{expr} gives {output} on {x!r}"
         print(f"| `{expr}` | {nodes} | {fmt(best['same'])} | {fmt(best['new'])} |")
 
 

@@ -7,6 +7,7 @@ A selector value is a 2-D bool array, rows = queries, columns = keys.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,19 +30,29 @@ def comparable(keys: Array, queries: Array, narrow: bool = True) -> tuple[Array,
         both = np.concatenate([keys.ravel(), queries.ravel()])
         items = both.tolist()
         if all_strings(items):
-            # numpy's unicode arrays sort like Python strings, in C; but they drop trailing
-            # NULs, so texts with a NUL stay Python objects
-            fixed = both if "\x00" in "".join(items) else both.astype(str)
-            _, codes = np.unique(fixed, return_inverse=True)
+            codes: Array
+            if len(items) <= typed.SMALL:  # a few: sorted by Python, with fewer calls
+                codes = np.array(typed.vocabulary(items)[1], dtype=np.intp)
+            else:
+                # numpy's unicode arrays sort like Python strings, in C; but they drop
+                # trailing NULs, so texts with a NUL stay Python objects
+                fixed = both if "\x00" in "".join(items) else both.astype(str)
+                _, codes = np.unique(fixed, return_inverse=True)
             return (codes[: keys.size].reshape(keys.shape),
                     codes[keys.size:].reshape(queries.shape))
     return _narrow(keys, queries) if narrow else (keys, queries)
 
 
+# Comparisons of fewer cells (an input's, n x n) are not narrowed: finding the type costs
+# more than it saves there (20 us against 1 at n = 8)
+NARROW_CELLS = 1 << 12
+
+
 def _narrow(keys: Array, queries: Array) -> tuple[Array, Array]:
     """Integers in the smallest type that holds them all: an n x n comparison of int16s
     takes a quarter of the time of one of int64s."""
-    if keys.dtype.kind not in "iu" or queries.dtype.kind not in "iu" or not keys.size:
+    if (keys.dtype.kind not in "iu" or queries.dtype.kind not in "iu"
+            or keys.size * queries.shape[-1] < NARROW_CELLS):
         return keys, queries
     low = min(int(keys.min()), int(queries.min()))
     high = max(int(keys.max()), int(queries.max()))
@@ -83,7 +94,7 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
     values = shaped(values, shape)
     summer = Summer(values) if seq_type(values) in ("ints", "floats") else None
     n = shape[-1]
-    step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape))))
+    step = max(1, BLOCK_BYTES // max(1, math.prod(shape)))
     if uniform:
         step = n = 1  # look at the first query's row only
     width = np.empty(shape[:-1] + (n,), dtype=np.int64)
@@ -93,14 +104,20 @@ def aggregate(rows: Callable[[int, int], Array], shape: tuple, values: Array,
         stop = min(n, start + step)
         block = shaped(rows(start, stop), shape[:-1] + (stop - start, shape[-1]))
         w = width[..., start:stop] = row_counts(block)
-        copy, mean = np.any(w == 1), np.any(w >= 2)
+        _, copy, mean = _selecting(w)
         if summer and (mean or (copy and summer.exact)):
             sums[..., start:stop] = summer(block, w)
         if copy:
             chosen[..., start:stop] = (summer.copies(sums[..., start:stop]) if summer and
-                                       summer.exact else np.take_along_axis(
-                                           values, np.argmax(block, axis=-1), axis=-1))
+                                       summer.exact else _selected(values, block))
     return aggregate_result(width, chosen, sums, values, default, shape)
+
+
+def _selected(values: Array, block: Array) -> Array:
+    """For each row of the block, the value at its first selected key."""
+    first = np.argmax(block, axis=-1)
+    # one input: plain indexing, a few times faster than take_along_axis on short rows
+    return values[first] if values.ndim == 1 else np.take_along_axis(values, first, axis=-1)
 
 
 def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, default: Any,
@@ -111,11 +128,12 @@ def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, de
     defaults and errors."""
     values = shaped(values, shape)
     width, chosen, sums = (shaped(a, shape) for a in (width, chosen, sums))
-    several = width >= 2
+    nones, ones, severals = _selecting(width)
     parts = []
-    if np.any(width == 1):
+    if ones:
         parts.append((width == 1, chosen))
-    if np.any(several):
+    if severals:
+        several = width >= 2
         if seq_type(values) not in ("ints", "floats"):
             flat = values.reshape(-1, shape[-1])
             offending = flat[np.argmax(several.reshape(flat.shape).any(axis=-1))]
@@ -123,21 +141,31 @@ def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, de
                                  "selects several positions of "
                                  + describe_values(offending.tolist()))
         parts.append((several, sums / np.maximum(width, 1)))
-    if np.any(width == 0):
+    if nones:
         parts.append((width == 0, constant(default, shape[-1])))
     return _combine(parts, shape)
+
+
+def _selecting(width: Array) -> Array:
+    """How many queries select no key, one key, and several (one pass, where three tests
+    of `any` took three Python calls each)."""
+    return np.bincount(np.minimum(width, 2).ravel(), minlength=3)
+
+
+# Ints are counted by level (Summer) from this many values on; fewer are summed at once
+COUNTED = 1 << 10
 
 
 class Summer:
     """For each query of a block of selection rows, the sum of the values it selects, as
     Python's `sum(...)` gives it for the mean `sum(...) * 1.0 / n`.
 
-    Few-valued ints (indicators, constants) are counted rather than multiplied as floats: a
-    constant's sums come from the widths alone, and sparse levels look only at their
-    columns. Then the sums are exact, and a query selecting one position has that value as
-    its sum (`exact`), so no search for the selected position is needed. Other values take
-    one float matrix product, exact while int sums stay below 2^53; larger ints (whose float
-    sums could cancel) are summed by Python."""
+    Few-valued ints (indicators, constants), COUNTED of them or more, are counted rather
+    than multiplied as floats: a constant's sums come from the widths alone, and sparse
+    levels look only at their columns. Then the sums are exact, and a query selecting one
+    position has that value as its sum (`exact`), so no search for the selected position is
+    needed. Other values take one float matrix product, exact while int sums stay below
+    2^53; larger ints (whose float sums could cancel) are summed by Python."""
 
     def __init__(self, values: Array):
         self.values = values
@@ -148,7 +176,7 @@ class Summer:
                 if values.dtype.kind == "O" else max(abs(int(values.min())),
                                                       abs(int(values.max())))
             self.by_python = largest * values.shape[-1] >= 2**53
-        if values.dtype.kind in "iu" and values.size and not self.by_python:
+        if values.dtype.kind in "iu" and values.size >= COUNTED and not self.by_python:
             low, high = int(values.min()), int(values.max())
             levels = np.arange(low, high + 1) if high - low < 4 else np.unique(values)
             if len(levels) <= 4:
@@ -214,6 +242,8 @@ def _combine_typed(parts: list[tuple[Array, Array]], shape: tuple) -> Array | No
     """_combine on the typed forms of strings, or of ints mixed with floats (typed.py), where
     every piece has one and they are not all of one numeric dtype; else None."""
     values = [shaped(v, shape) for _, v in parts]
+    if math.prod(shape) < typed.MIN_SIZE:
+        return None  # too few values for forms: _combine's object array is the same
     if len({v.dtype for v in values}) == 1 and values[0].dtype.kind != "O":
         return None
     strings = [typed.strings_of(v) for v in values]

@@ -1,15 +1,18 @@
 """The evaluation engine: the value of a graph node on an input, or on a batch of inputs.
 
-`evaluate(node, tokens)` walks the graph once, bottom-up, without recursion, computing each
-node from the values of what it needs and caching each array by node id (see ops.py and
-attention.py for the array forms). Aggregates read their selection a block of rows at a time
-(`Rows`), so that no n x n matrix need exist at once; a selector's whole matrix is made only
-when it is asked for itself, within the memory limit.
+`evaluate(node, tokens)` runs the node's `Plan`: its graph ordered bottom-up (without
+recursion) and each node's kernel chosen, once for every input, so that an input pays for
+the kernels only. Each node is computed from the values of what it needs, and each array is
+cached by node id (see ops.py and attention.py for the array forms). Aggregates read their
+selection a block of rows at a time (`Rows`), so that no n x n matrix need exist at once; a
+selector's whole matrix is made only when it is asked for itself, within the memory limit.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable, Container
 
 import numpy as np
 
@@ -28,7 +31,8 @@ from .graph import (
     selects_of,
 )
 
-__all__ = ["ValueCache", "Rows", "evaluate", "input_array", "needs", "causal_mask"]
+__all__ = ["ValueCache", "Plan", "Rows", "Selection", "evaluate", "input_array", "needs",
+           "causal_mask"]
 
 # Aggregates are evaluated by the pattern of their selector where the planner knows it
 # (planner.py), else by blocks of rows: on inputs of at least `plan_from` selection cells
@@ -42,8 +46,10 @@ PLAN_FROM: int | None = None if os.environ.get("RASP_PLANNER", "1") == "0" else 
 
 SHARED_MATRIX_BYTES = 1 << 20  # selections this small keep their blocks within an evaluation
 
-_PYTHON_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError, IndexError,
-                  ArithmeticError)
+# what a kernel raises on a user's mistake: RaspError, or Python's own (then placed as a
+# RaspValueError with Python's message)
+_KERNEL_ERRORS = (RaspError, TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError,
+                  IndexError, ArithmeticError)
 
 
 class ValueCache(dict):
@@ -72,19 +78,35 @@ def input_array(inputs: list[list], batch: bool = False) -> np.ndarray:
     return out if coded is None else coded
 
 
+class Selection:
+    """What a selector compares, found once for every input: its plain selects (with the
+    ids of their keys and queries), the s-ops they compare, and whether all its queries are
+    constants."""
+
+    def __init__(self, selector: Selector):
+        selects = selects_of(selector)
+        self.selector = selector
+        self.pairs = [(s.id, s.keys.id, s.queries.id) for s in selects]
+        self.compared = leaves(selector)
+        self.constant_queries = all(isinstance(s.queries, Constant) for s in selects)
+
+
 class Rows:
     """The selection matrix of a selector, made a block of queries at a time from the values
-    of the s-ops it compares."""
+    of the s-ops it compares (by node id)."""
 
-    def __init__(self, selector: Selector, values: dict[int, np.ndarray],
+    def __init__(self, selection: Selection, values: dict[int, np.ndarray],
                  shared: dict | None = None, causal: bool = False):
-        self.selector = selector
+        self.selector = selection.selector
         self.causal = causal  # each query sees only the keys at or before it (k <= q)
+        # Whether every query selects the same keys: all queries compared are constants, as
+        # in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`.
+        self.uniform = not causal and selection.constant_queries
         # blocks of small matrices, and keys and queries made comparable, kept for the other
         # selectors of the same evaluation that are built from the same parts
         self.shared = shared if shared is not None else {}
-        self.pairs = {s.id: self._comparable(values[s.keys.id], values[s.queries.id])
-                      for s in selects_of(selector)}
+        self.pairs = {select: self._comparable(values[keys], values[queries])
+                      for select, keys, queries in selection.pairs}
 
     def _comparable(self, keys: np.ndarray, queries: np.ndarray) -> tuple:
         key = ("comparable", id(keys), id(queries))
@@ -92,13 +114,6 @@ class Rows:
             # the arrays are kept too, so that their ids stay theirs
             self.shared[key] = (attention.comparable(keys, queries), keys, queries)
         return self.shared[key][0]
-
-    @property
-    def uniform(self) -> bool:
-        """Whether every query selects the same keys: all queries compared are constants,
-        as in `full_s`, `select(indices, 0, ==)` or `select(tokens, "a", ==)`."""
-        return not self.causal and all(isinstance(s.queries, Constant)
-                                       for s in selects_of(self.selector))
 
     def block(self, start: int, stop: int) -> np.ndarray:
         block = self._block(self.selector, start, stop)
@@ -132,77 +147,68 @@ def causal_mask(start: int, stop: int, n: int) -> np.ndarray:
 def needs(node: Node) -> tuple[Node, ...]:
     """What must be computed before `node`: its inputs, except that selectors are never
     materialised for an aggregate, which needs only what they compare."""
-    found = _needs.get(node.id)
+    if isinstance(node, Aggregate):
+        return (node.values, *leaves(node.selector))
+    if isinstance(node, Selector):
+        return leaves(node)
+    return node.inputs
+
+
+# A kernel: a node's value from the values it needs, the input (for its shape), the
+# evaluation's shared parts, `plan_from` and `causal` (as `evaluate` has them)
+Kernel = Callable[[list, np.ndarray, dict, "int | None", bool], np.ndarray]
+
+
+class Step:
+    """One node of a plan: the ids of the values it needs, in order, and its kernel."""
+
+    __slots__ = ("node", "needs", "kernel")
+
+    def __init__(self, node: Node):
+        self.node = node
+        self.needs = tuple(i.id for i in needs(node))
+        self.kernel = _kernel(node)
+
+
+class Plan:
+    """A graph made ready to evaluate, once for every input: its steps in an order where
+    each comes after what it needs, each with its node's kernel chosen. Nodes never change,
+    so a plan is kept (by the id of the node evaluated) for the next input."""
+
+    def __init__(self, node: Node):
+        self.steps = [Step(n) for n in _order(node)]
+
+    def schedule(self, cache: Container[int]) -> list[Step]:
+        """The steps to run, skipping what `cache` holds and what only that needs."""
+        if not cache:
+            return self.steps
+        wanted, kept = {self.steps[-1].node.id}, []
+        for step in reversed(self.steps):
+            if step.node.id in wanted and step.node.id not in cache:
+                kept.append(step)
+                wanted.update(step.needs)
+        return kept[::-1]
+
+
+KEPT_PLANS = 1 << 8  # plans kept (then all are forgotten, and made again)
+_plans: dict[int, Plan] = {}
+
+
+def plan(node: Node) -> Plan:
+    """The plan of `node`'s graph, made on its first evaluation."""
+    found = _plans.get(node.id)
     if found is None:
-        if isinstance(node, Aggregate):
-            found = (node.values, *leaves(node.selector))
-        elif isinstance(node, Selector):
-            found = leaves(node)
-        else:
-            found = node.inputs
-        if len(_needs) >= KEPT_NEEDS:
-            _needs.clear()
-        _needs[node.id] = found
+        found = Plan(node)
+        if len(_plans) >= KEPT_PLANS:
+            _plans.clear()
+        _plans[node.id] = found
     return found
 
 
-# Nodes never change, so what a node needs and the order a graph is computed in are kept (by
-# node id) for the next evaluation, the most of the fixed cost of a short input.
-KEPT_NEEDS, KEPT_ORDERS = 1 << 13, 1 << 8  # (then all are forgotten, and made again)
-_needs: dict[int, tuple[Node, ...]] = {}
-_orders: dict[int, list[Node]] = {}
-
-
-def _value(node: Node, args: list[np.ndarray], tokens: np.ndarray, shared: dict,
-           plan_from: int | None, causal: bool) -> np.ndarray:
-    """The value of one node from the values of what it needs."""
-    if isinstance(node, Map):
-        return node.operation(*args)
-    if isinstance(node, Aggregate):
-        values, *compared = args
-        by_id = {leaf.id: v for leaf, v in zip(leaves(node.selector), compared)}
-        # the planner knows bidirectional patterns only: causal aggregates go by blocks
-        if plan_from is not None and not causal and tokens.shape[-1] ** 2 >= plan_from:
-            planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
-            if planned is not None:
-                return planned
-        rows = Rows(node.selector, by_id, shared, causal)
-        return attention.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
-    if isinstance(node, Selector):  # the whole matrix (to show the selector): all rows at once
-        rows = Rows(node, {leaf.id: v for leaf, v in zip(leaves(node), args)}, shared, causal)
-        block = rows.block(0, tokens.shape[-1])
-        return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
-    if isinstance(node, Tokens):
-        if node.convert is str and ops.seq_type(tokens) == "strings":
-            return tokens  # already strings; arrays are never modified in place
-        if node.convert is None:
-            return ops.sequence(tokens)
-        try:
-            return ops.sequence(np.frompyfunc(node.convert, 1, 1)(tokens))
-        except (TypeError, ValueError, OverflowError):
-            raise RaspValueError(_not_convertible(node, tokens)) from None
-    if isinstance(node, Indices):
-        return np.arange(tokens.shape[-1], dtype=np.int64)
-    if isinstance(node, Constant):
-        return ops.constant(node.value, tokens.shape[-1])
-    raise AssertionError(f"cannot evaluate {node!r}")
-
-
-def _schedule(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
-    """The nodes to compute for `node`, what each needs first, skipping what is cached."""
-    if not cache:
-        order = _orders.get(node.id)
-        if order is None:
-            if len(_orders) >= KEPT_ORDERS:
-                _orders.clear()
-            order = _orders[node.id] = _order(node, cache)
-        return order
-    return _order(node, cache)
-
-
-def _order(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
+def _order(node: Node) -> list[Node]:
+    """The nodes to compute for `node`, each after what it needs, `node` last."""
     order: list[Node] = []
-    placed: set[int] = set(cache)
+    placed: set[int] = set()
     stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
         top, ready = stack.pop()
@@ -215,6 +221,84 @@ def _order(node: Node, cache: dict[int, np.ndarray]) -> list[Node]:
             stack.append((top, True))
             stack.extend((i, False) for i in needs(top) if i.id not in placed)
     return order
+
+
+def _kernel(node: Node) -> Kernel:
+    """The function computing `node`'s value, chosen by the node's kind once for all
+    inputs."""
+    if isinstance(node, Map):
+        operation = node.operation
+        return lambda args, tokens, shared, plan_from, causal: operation(*args)
+    if isinstance(node, Aggregate):
+        return functools.partial(_aggregate, node, Selection(node.selector))
+    if isinstance(node, Selector):
+        return functools.partial(_selection, Selection(node))
+    if isinstance(node, Tokens):
+        return functools.partial(_tokens, node)
+    if isinstance(node, Indices):
+        return lambda args, tokens, shared, plan_from, causal: _fixed(
+            ("indices",), tokens.shape[-1], lambda n: np.arange(n, dtype=np.int64))
+    if isinstance(node, Constant):
+        key, value = ("constant", ops.atom_key(node.value)), node.value
+        return lambda args, tokens, shared, plan_from, causal: _fixed(
+            key, tokens.shape[-1], lambda n: ops.constant(value, n))
+    raise AssertionError(f"cannot evaluate {node!r}")
+
+
+def _aggregate(node: Aggregate, selection: Selection, args: list[np.ndarray],
+               tokens: np.ndarray, shared: dict, plan_from: int | None,
+               causal: bool) -> np.ndarray:
+    values, *leaf_values = args
+    by_id = dict(zip((leaf.id for leaf in selection.compared), leaf_values))
+    # the planner knows bidirectional patterns only: causal aggregates go by blocks
+    if plan_from is not None and not causal and tokens.shape[-1] ** 2 >= plan_from:
+        planned = planner.aggregate(node, values, by_id, tokens.shape, shared)
+        if planned is not None:
+            return planned
+    rows = Rows(selection, by_id, shared, causal)
+    return attention.aggregate(rows.block, tokens.shape, values, node.default, rows.uniform)
+
+
+def _selection(selection: Selection, args: list[np.ndarray], tokens: np.ndarray,
+               shared: dict, plan_from: int | None, causal: bool) -> np.ndarray:
+    """The whole matrix (to show the selector): all rows at once."""
+    rows = Rows(selection, dict(zip((leaf.id for leaf in selection.compared), args)), shared,
+                causal)
+    block = rows.block(0, tokens.shape[-1])
+    return np.broadcast_to(block, tokens.shape[:-1] + block.shape[-2:]).copy()
+
+
+def _tokens(node: Tokens, args: list[np.ndarray], tokens: np.ndarray, shared: dict,
+            plan_from: int | None, causal: bool) -> np.ndarray:
+    if node.convert is str and ops.seq_type(tokens) == "strings":
+        return tokens  # already strings; arrays are never modified in place
+    if node.convert is None:
+        return ops.sequence(tokens)
+    try:
+        return ops.sequence(np.frompyfunc(node.convert, 1, 1)(tokens))
+    except (TypeError, ValueError, OverflowError):
+        raise RaspValueError(_not_convertible(node, tokens)) from None
+
+
+# Indices and constants depend on the input's length only: up to KEPT_LENGTH they are made
+# once for each length and kept, read-only (arrays are never modified in place anyway).
+KEPT_LENGTH, KEPT_FIXED = 1 << 10, 1 << 12
+_kept_fixed: dict[tuple, np.ndarray] = {}
+
+
+def _fixed(key: tuple, n: int, make: Callable[[int], np.ndarray]) -> np.ndarray:
+    """`make(n)`, the value `key` names at length n: kept after the first time."""
+    if n > KEPT_LENGTH:
+        return make(n)
+    where = (*key, n)
+    found = _kept_fixed.get(where)
+    if found is None:
+        found = make(n)
+        found.flags.writeable = False
+        if len(_kept_fixed) >= KEPT_FIXED:
+            _kept_fixed.clear()
+        _kept_fixed[where] = found
+    return found
 
 
 def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None = None,
@@ -231,12 +315,15 @@ def evaluate(node: Node, tokens: np.ndarray, cache: dict[int, np.ndarray] | None
     matrix_bytes = tokens.size * tokens.shape[-1]
     made = 0
     shared: dict = {}
-    for n in _schedule(node, cache):
-        if isinstance(n, Selector) and memory_limit is not None:
+    for step in plan(node).schedule(cache):
+        if memory_limit is not None and isinstance(step.node, Selector):
             made += matrix_bytes
             _check_memory(made, matrix_bytes, memory_limit, tokens.shape)
-        cache[n.id] = _compute(n, [cache[i.id] for i in needs(n)], tokens, shared, plan_from,
-                               causal)
+        try:
+            cache[step.node.id] = step.kernel([cache[i] for i in step.needs], tokens, shared,
+                                              plan_from, causal)
+        except _KERNEL_ERRORS as e:
+            raise _placed(e, step.node) from None
     return cache[node.id]
 
 
@@ -265,15 +352,9 @@ def _megabytes(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
-             shared: dict, plan_from: int | None, causal: bool) -> np.ndarray:
-    """`_value`, with errors placed at the node's source and calls."""
-    try:
-        return _value(node, args, tokens, shared, plan_from, causal)
-    except RaspError as e:
-        error = e
-    except _PYTHON_ERRORS as e:
-        error = RaspValueError(python_message(e))
+def _placed(e: Exception, node: Node) -> RaspError:
+    """An error of `node`'s kernel, placed at the node's source and calls."""
+    error = e if isinstance(e, RaspError) else RaspValueError(python_message(e))
     if error.span is None:
         error.at(node.span)
         for message, span in reversed(node.trace):
@@ -281,4 +362,4 @@ def _compute(node: Node, args: list[np.ndarray], tokens: np.ndarray,
         error.rehomed()
     if error.node is None:
         error.node = node
-    raise error
+    return error

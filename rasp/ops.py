@@ -216,6 +216,8 @@ def _python_map(fn: Callable, *args: Array) -> Array:
 
 def binary(op: str, left: Array, right: Array) -> Array:
     """`left op right` elementwise, with Python's semantics. Shapes broadcast."""
+    if op in COMPARISONS and _same_class(left, right):
+        return _NUMPY_OPS[op](left, right)  # numpy's comparison is Python's here
     coded = _coded_strings(op, left, right)
     if coded is not None:
         return coded
@@ -236,6 +238,13 @@ def binary(op: str, left: Array, right: Array) -> Array:
     if op in COMPARISONS:
         return result.astype(bool, copy=False)
     return sequence(result)
+
+
+def _same_class(left: Array, right: Array) -> bool:
+    """Whether both sides are bools or ints, or both floats: comparisons that numpy makes
+    exactly (an int64 and a float64 it compares as floats)."""
+    kinds = left.dtype.kind + right.dtype.kind
+    return kinds == "ff" or (kinds[0] in "biu" and kinds[1] in "biu")
 
 
 def _coded_strings(op: str, left: Array, right: Array) -> Array | None:

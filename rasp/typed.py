@@ -105,7 +105,7 @@ def encode(values: Array) -> Array | None:
         return None
     codes: Array
     if len(items) <= SMALL or "\x00" in joined:  # (numpy's unicode arrays drop NULs)
-        vocab, index = _vocabulary(items)
+        vocab, index = vocabulary(items)
         codes = np.array(index, dtype=np.int32)
     elif len(joined) == len(items):  # characters: their code points, in C
         points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -125,7 +125,7 @@ def merged(*forms: tuple[Array, Array]) -> tuple[list[Array], Array]:
     items = both.tolist()
     inverse: Array
     if len(items) <= SMALL or "\x00" in "".join(items):
-        vocab, index = _vocabulary(items)
+        vocab, index = vocabulary(items)
         inverse = np.array(index, dtype=np.int32)
     else:
         uniques, inverse = np.unique(both.astype(str), return_inverse=True)
@@ -137,7 +137,7 @@ def merged(*forms: tuple[Array, Array]) -> tuple[list[Array], Array]:
     return out, vocab
 
 
-def _vocabulary(items: list[str]) -> tuple[Array, list[int]]:
+def vocabulary(items: list[str]) -> tuple[Array, list[int]]:
     """The distinct strings in Python's order, and each item's place among them."""
     ordered = sorted(set(items))
     place = {s: i for i, s in enumerate(ordered)}

@@ -265,16 +265,51 @@ def test_inputs_equal_but_for_the_sign_of_zero_are_not_confused():
     assert it.evaluate("tokens_str", [-0.0]) == ["-0.0"]
 
 
-def test_shared_subgraphs_are_evaluated_once(monkeypatch):
+def _counting_kernels(monkeypatch) -> tuple[list[int], list[int]]:
+    """The ids of the nodes whose kernels are chosen (once a plan), and of those run."""
     from rasp import engine
-    calls = []
-    original = engine._value
-    monkeypatch.setattr(engine, "_value", lambda node, *args:
-                        calls.append(node.id) or original(node, *args))
+    chosen: list[int] = []
+    ran: list[int] = []
+    original = engine._kernel
+
+    def counting(node):
+        kernel = original(node)
+        chosen.append(node.id)
+        return lambda args, *rest: ran.append(node.id) or kernel(args, *rest)
+    monkeypatch.setattr(engine, "_kernel", counting)
+    monkeypatch.setattr(engine, "_plans", {})
+    return chosen, ran
+
+
+def test_shared_subgraphs_are_evaluated_once(monkeypatch):
+    _, ran = _counting_kernels(monkeypatch)
     it = Interpreter()
     it.run("x = indices + 1; y = x * x + x;")
     it.evaluate("y", "abcd")
-    assert len(calls) == len(set(calls))
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == 5  # indices, 1, x, x * x, y
+
+
+def test_a_graph_is_planned_once_and_cached_values_are_not_recomputed(monkeypatch):
+    chosen, ran = _counting_kernels(monkeypatch)
+    it = Interpreter()
+    it.run("x = indices + 1; y = x * x + x;")
+    assert it.evaluate("y", "abcd") == [2, 6, 12, 20]
+    assert it.evaluate("y", "xyz") == [2, 6, 12]
+    assert len(chosen) == 5 and len(ran) == 10
+    ran.clear()
+    assert it.evaluate("x * 2", "abcd") == [2, 4, 6, 8]  # x is cached for "abcd"
+    assert len(ran) == 2  # the constant 2 and the product
+
+
+def test_constants_kept_for_a_length_are_kept_apart_by_type_and_length():
+    """1, 1.0 and True are equal in Python, but not the same constant."""
+    it = Interpreter()
+    for _ in range(2):  # made, then kept
+        for text, expected in (("1", [1, 1]), ("1.0", [1.0, 1.0]), ("True", [True, True])):
+            out = it.evaluate(f"{text} if indices >= 0 else {text}", "ab")
+            assert out == expected and [type(v) for v in out] == [type(expected[0])] * 2
+        assert it.evaluate("indices", "abc") == [0, 1, 2]
+        assert it.evaluate("indices", "ab") == [0, 1]
 
 
 def test_deep_graphs_evaluate_without_recursion():

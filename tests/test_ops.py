@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from rasp import Interpreter, attention, ops
+from rasp import Interpreter, attention, ops, typed
 
 PROGRAMS = [
     "aggregate(select(indices, indices, <=), indicator(tokens == \"1\"))",
@@ -51,11 +51,13 @@ def test_uniform_rows_look_at_one_row():
     assert out.tolist() == [0.25] * 4 and asked == [(0, 1)]
 
 
-def test_sums_of_few_valued_ints_are_counted_exactly():
-    values = np.array([0, 3, 0, -2, 3])
-    selection = np.array([[True] * 5, [False, True, False, False, False]])
+@pytest.mark.parametrize("repeats", [1, attention.COUNTED])
+def test_sums_of_few_valued_ints_are_counted_exactly(repeats):
+    values = np.tile([0, 3, 0, -2, 3], repeats)
+    selection = np.zeros((2, values.size), dtype=bool)
+    selection[0, :5], selection[1, 1] = True, True
     summer = attention.Summer(values)
-    assert summer.exact
+    assert summer.exact == (repeats > 1)  # counted from COUNTED values on, else multiplied
     assert summer(selection, attention.row_counts(selection)).tolist() == [4.0, 3.0]
 
 
@@ -64,16 +66,20 @@ def test_row_counts():
     assert attention.row_counts(block).tolist() == np.count_nonzero(block, axis=1).tolist()
 
 
-def test_comparable_strings_keep_python_order():
-    keys = np.array(["b", "a", "é", "B", "a\x00"], dtype=object)
+# keys and queries sorted by Python, and (more than typed.SMALL of them) by numpy
+@pytest.mark.parametrize("repeats", [1, typed.SMALL // 10 + 1])
+def test_comparable_strings_keep_python_order(repeats):
+    keys = np.array(["b", "a", "é", "B", "a\x00"] * repeats, dtype=object)
     k, q = attention.comparable(keys, keys)
     expected = np.array([[x < y for y in keys] for x in keys])
     assert ((k[:, None] < q[None, :]) == expected).all()
 
 
 def test_comparable_narrows_integers():
-    k, q = attention.comparable(np.array([1, 300]), np.array([2, 5]))
+    k, q = attention.comparable(np.array([1, 300] * 64), np.array([2, 5] * 64))
     assert k.dtype == np.int16 and q.dtype == np.int16
+    k, q = attention.comparable(np.array([1, 300]), np.array([2, 5]))  # too few to gain
+    assert k.dtype == np.int64 and q.dtype == np.int64
 
 
 MIXED = [[1, 2.5, True, -0.0, 2**62, 7], [0.5, 3, 2, 1.0, 1, False], [-4, -1.5, 0.0, 2**53, 3, 2.0]]
