@@ -191,67 +191,85 @@ def _numeric(a: np.ndarray) -> np.ndarray:
 
 class Ranges:
     """For each query, the keys a term selects: positions lo..hi of `order` (flat positions
-    of keys, in sorted order)."""
+    of keys, in sorted order).
 
-    def __init__(self, term: Term, codes: dict[Pair, Codes], shape: tuple):
+    The sorted orders of keys and of queries are kept in `sorts` (the evaluation's) by what
+    was sorted: the pairs compared, most significant first, and the mask of keys. Terms and
+    selectors that sort the same codes share one sort; and since a stable order of the
+    groups alone also sorts (group, order key) where the order key already grows with the
+    position (indices, in `same_level and prefix`), it is tried first."""
+
+    def __init__(self, term: Term, codes: dict[Pair, Codes], shape: tuple, sorts: dict):
         size, n = int(np.prod(shape)), shape[-1]
         key_mask = np.ones(size, dtype=bool)
         query_mask = np.ones(size, dtype=bool)
+        masks: list = []
         equal: list[tuple[np.ndarray, np.ndarray, int]] = []
+        groups: tuple = ()  # what the groups are made of
         if size > n:  # a batch: keys and queries of the same input only
             batch = np.arange(size) // n
             equal.append((batch, batch, size // n))
+            groups = ("batch",)
         ordered = None
         for pair, rel in sorted(term):
             c = codes[pair]
             if c.constant_queries:
                 key_mask &= _holds(rel, c.keys, c.queries[0])
+                masks.append((pair, rel))
             elif c.constant_keys:
                 query_mask &= _holds(rel, c.keys[0], c.queries)
             elif rel == EQ:
                 equal.append((c.keys, c.queries, c.bound))
+                groups += (pair,)
             elif ordered is None:
-                ordered = (c, rel)
+                ordered = (pair, rel)
             else:
                 raise Unplannable("two order comparisons")
         chosen = np.flatnonzero(key_mask) if not key_mask.all() else None
         group_keys, group_queries, bound = _group(equal, chosen, size)
-        if ordered is None:
-            self._sort(group_keys, chosen)
-            self.lo, self.hi = self._search(group_queries, [(group_queries, "left"),
-                                                            (group_queries, "right")])
-        else:
-            c, rel = ordered
+        mask = tuple(masks)
+        # the keys are sorted by (group, order key), and the queries are searched for as
+        # composite codes `at` = group * scale + order query: with no order comparison, the
+        # groups alone, and each query selects its group (EQ)
+        pair, rel = ordered if ordered is not None else (None, EQ)
+        keys, at, scale = group_keys, group_queries, 1
+        if pair is not None:
+            c = codes[pair]
             if bound * c.bound >= 2**62:
                 (group_keys, group_queries), bound = _dense(group_keys, group_queries)
-            keys = c.keys if chosen is None else c.keys[chosen]
-            self._sort(group_keys * c.bound + keys, chosen)
-            start = group_queries * c.bound
-            at = start + c.queries
-            end = start + c.bound
-            low = {LT: start, LT | EQ: start, GT: at, GT | EQ: at}[rel]
-            high = {LT: at, LT | EQ: at, GT: end, GT | EQ: end}[rel]
-            # all three grow with `at`: in its order, every search is of sorted needles
-            self.lo, self.hi = self._search(at, [(low, "right" if rel == GT else "left"),
-                                                 (high, "right" if rel == LT | EQ else "left")])
+            scale = c.bound
+            keys = group_keys * scale + (c.keys if chosen is None else c.keys[chosen])
+            at = group_queries * scale + c.queries
+        signatures = (groups, groups if pair is None else groups + (pair,))
+        self._sort(keys, chosen, sorts, [(mask, s) for s in signatures],
+                   group_keys if pair is not None and groups else None)
+        # keys and queries of the same s-ops: the queries in the keys' order are sorted
+        self_join = chosen is None and all(p[0] == p[1] for p in signatures[1] if p != "batch")
+        self.lo, self.hi = self._search(at, group_queries * scale, scale, rel, self_join,
+                                        sorts, *(("queries", s) for s in signatures))
         if not query_mask.all():
             self.hi = np.where(query_mask, self.hi, self.lo)
         del self.sorted, self.keys, self.key_order  # only the ranges are needed from here on
         # kept for the evaluation's other aggregates: in half the memory where that holds them
         small = _small(size)
         self.lo, self.hi = self.lo.astype(small), self.hi.astype(small)
-        self.order: np.ndarray = self.order.astype(small)
+        # the ranges hold whole runs of equal keys, so any order that sorts the same keys
+        # serves: the first one kept is shared, and with it the prefix sums over it
+        self.order: np.ndarray = sorts.setdefault(("flat", mask, signatures[1]),
+                                                  self.order.astype(small))
+        self.sorts = sorts
 
-    def _sort(self, keys: np.ndarray, chosen: np.ndarray | None) -> None:
+    def _sort(self, keys: np.ndarray, chosen: np.ndarray | None, sorts: dict,
+              signatures: list[tuple], groups: np.ndarray | None) -> None:
+        """Sort `keys` by the first kept order of `signatures` (the groups', then the keys')
+        that sorts them, else by a new one, kept as the last signature's. The `groups` of
+        (group, order key) are sorted first: that order may sort the keys too, and serves
+        the terms that sort the groups alone."""
         self.keys = keys
-        if keys.size > 1 and not np.all(keys[1:] >= keys[:-1]):
-            # how ties are ordered does not matter (ranges hold all); numpy's stable sort
-            # of 16-bit ints is a radix sort, three times as fast as sorting int64s
-            low = int(keys.min())
-            narrow = int(keys.max()) - low < 2**16
-            order = np.argsort((keys - low).astype(np.uint16), kind="stable") if narrow \
-                else np.argsort(keys)
-            self.sorted = keys[order]
+        if keys.size > 1 and not _increasing(keys):
+            if groups is not None and signatures[0] not in sorts:
+                sorts[signatures[0]] = _radix_order(groups)
+            order, self.sorted = _sorted_by(keys, signatures, sorts)
         else:
             order = np.arange(keys.size)
             self.sorted = keys
@@ -262,30 +280,42 @@ class Ranges:
         self.consecutive = bool(size and self.sorted[-1] - self.sorted[0] == size - 1 and (
             size == 1 or np.all(self.sorted[1:] != self.sorted[:-1])))
 
-    def _search(self, by: np.ndarray, needles: list[tuple[np.ndarray, Side]]) -> list:
-        """np.searchsorted(self.sorted, codes, side) for each (codes, side) of `needles`,
-        all of which grow with `by`. Searched in the order of `by`, the needles are sorted,
-        which numpy searches with few cache misses: ten times faster for a million."""
+    def _search(self, at: np.ndarray, start: np.ndarray, scale: int, rel: int,
+                self_join: bool, sorts: dict, *signatures: tuple) -> tuple:
+        """(lo, hi) of each query, whose codes are `at` in groups that begin at `start` and
+        span `scale`: where its keys in relation `rel` start and end in the sorted keys."""
+        needles = {"start": start, "at": at, "end": start + scale}
+        wanted = [_LOW[rel], _HIGH[rel]]
         if self.consecutive:
             first, size = self.sorted[0], self.sorted.size
-            return [np.clip(codes - (first - (side == "right")), 0, size)
-                    for codes, side in needles]
+            return tuple(np.clip(needles[of] - (first - (side == "right")), 0, size)
+                         for of, side in wanted)
         below = self._below()
         if below is not None:  # a count of the keys below each value: no search at all
             first, top = self.sorted[0], below.size - 1
-            return [below[np.clip(codes - (first - (side == "right")), 0, top)]
-                    for codes, side in needles]
-        if by.size < 2 or np.all(by[1:] >= by[:-1]):
-            return [np.searchsorted(self.sorted, codes, side) for codes, side in needles]
-        # queries compared with themselves (a self-join) are already sorted, as the keys
-        same = by.size == self.keys.size and np.array_equal(by, self.keys)
-        order = self.key_order if same else np.argsort(by)
+            return tuple(below[np.clip(needles[of] - (first - (side == "right")), 0, top)]
+                         for of, side in wanted)
+        if self_join:  # every needle is where a run of equal keys or groups starts or ends
+            runs = {"at": _runs(self.sorted)}
+            if rel != EQ:
+                runs["start"] = runs["end"] = _runs(self.sorted // scale)
+            found = []
+            for of, side in wanted:
+                out = np.empty(at.size, dtype=np.int64)
+                out[self.key_order] = runs[of][of == "end" or side == "right"]
+                found.append(out)
+            return tuple(found)
+        if at.size < 2 or _increasing(at):
+            return tuple(np.searchsorted(self.sorted, needles[of], side) for of, side in wanted)
+        # all needles grow with `at`: in its order they are sorted, which numpy searches
+        # with few cache misses, ten times faster for a million
+        order = _sorted_by(at, signatures, sorts)[0]
         found = []
-        for codes, side in needles:
-            out = np.empty(codes.size, dtype=np.int64)
-            out[order] = np.searchsorted(self.sorted, codes[order], side)
+        for of, side in wanted:
+            out = np.empty(at.size, dtype=np.int64)
+            out[order] = np.searchsorted(self.sorted, needles[of][order], side)
             found.append(out)
-        return found
+        return tuple(found)
 
     def _below(self) -> np.ndarray | None:
         """For integer keys of a range within 4 x their number: below[v - first] is how
@@ -308,21 +338,84 @@ class Ranges:
     def sums(self, numbers: np.ndarray) -> np.ndarray:
         """Each query's sum of `numbers` (int64, by flat position) over its range; int64
         arithmetic wraps, but the sums of one input's range are exact."""
-        return self._sums(numbers[self.order])
+        return self._sums(numbers, lambda: numbers[self.order])
 
     def position_sums(self) -> np.ndarray:
         """sums(flat positions): the keys' positions in their order are `order` itself."""
-        return self._sums(self.order)
+        width = self.hi - self.lo
+        if not self.order.size:
+            return np.zeros(width.size, dtype=np.int64)
+        if np.all(width <= 1):  # (a gather: each query's one key, read from `order`)
+            return np.where(width == 1, self.order[np.minimum(self.lo, self.order.size - 1)], 0)
+        return self._sums(self.order, lambda: self.order)
 
-    def _sums(self, ordered: np.ndarray) -> np.ndarray:
-        prefix = np.zeros(ordered.size + 1, dtype=np.int64)
-        np.cumsum(ordered, out=prefix[1:])
+    def _sums(self, numbers: np.ndarray, ordered: Any) -> np.ndarray:
+        """Sums over the ranges of `ordered()` (`numbers` in `order`), whose prefix sums are
+        kept for the other terms of the same order."""
+        key = ("prefix", id(self.order), id(numbers))
+        if key not in self.sorts:
+            prefix = np.zeros(self.order.size + 1, dtype=np.int64)
+            np.cumsum(ordered(), out=prefix[1:])
+            self.sorts[key] = (prefix, self.order, numbers)  # (kept, so their ids stay)
+        prefix = self.sorts[key][0]
         return prefix[self.hi] - prefix[self.lo]
 
 
 def _small(bound: int) -> type:
     """The integer type for numbers below `bound`."""
     return np.int32 if bound < 2**31 else np.int64
+
+
+# The needles of a relation's lowest and highest key (np.searchsorted's, in `Ranges._search`):
+# of the group's start, the query's own code, or the group's end
+_LOW = {EQ: ("at", "left"), LT: ("start", "left"), LT | EQ: ("start", "left"),
+        GT: ("at", "right"), GT | EQ: ("at", "left")}
+_HIGH = {EQ: ("at", "right"), LT: ("at", "left"), LT | EQ: ("at", "right"),
+         GT: ("end", "left"), GT | EQ: ("end", "left")}
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each place of a sorted array: where its run of equal values starts, and where
+    it ends (one past)."""
+    new = np.empty(ordered.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    run = np.cumsum(new) - 1
+    return starts[run], np.append(starts[1:], ordered.size)[run]
+
+
+def _increasing(a: np.ndarray) -> bool:
+    return bool(np.all(a[1:] >= a[:-1]))
+
+
+def _sorted_by(keys: np.ndarray, signatures: Any, sorts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(order, keys[order]) sorted: by the first kept order of `signatures` that sorts them,
+    else by a new one, kept as the last signature's."""
+    for signature in signatures:
+        order = sorts.get(signature)
+        if order is not None and order.size == keys.size:
+            ordered = keys[order]
+            if _increasing(ordered):
+                return order, ordered
+    order = sorts[signature] = _radix_order(keys)
+    return order, keys[order]
+
+
+def _radix_order(keys: np.ndarray) -> np.ndarray:
+    """A stable argsort of integers, by 16 bits at a time from the lowest: numpy's stable
+    sort of 16-bit ints is a radix sort, and two passes of it take half the time of one
+    argsort of a million int64s."""
+    low = int(keys.min())
+    span = int(keys.max()) - low
+    if span >= 2**48:
+        return np.argsort(keys, kind="stable")
+    shifted = keys - low
+    order = np.argsort((shifted & 0xFFFF).astype(np.uint16), kind="stable")
+    for shift in range(16, span.bit_length(), 16):
+        digit = ((shifted[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+    return order
 
 
 def _holds(rel: int, keys: Any, queries: Any) -> np.ndarray:
@@ -462,7 +555,7 @@ def _ranges(term: Term, pairs: dict[Pair, Select], compared: dict[int, np.ndarra
     if key not in shared:
         codes = {pair: _codes(pairs[pair], compared, shape, shared) for pair, _ in term}
         try:
-            shared[key] = Ranges(term, codes, shape)
+            shared[key] = Ranges(term, codes, shape, shared.setdefault("sorts", {}))
         except Unplannable as e:
             shared[key] = e
     if isinstance(shared[key], Unplannable):
