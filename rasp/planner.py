@@ -368,10 +368,11 @@ def _small(bound: int) -> type:
 
 # The needles of a relation's lowest and highest key (np.searchsorted's, in `Ranges._search`):
 # of the group's start, the query's own code, or the group's end
-_LOW = {EQ: ("at", "left"), LT: ("start", "left"), LT | EQ: ("start", "left"),
-        GT: ("at", "right"), GT | EQ: ("at", "left")}
-_HIGH = {EQ: ("at", "right"), LT: ("at", "left"), LT | EQ: ("at", "right"),
-         GT: ("end", "left"), GT | EQ: ("end", "left")}
+Needle = tuple[str, Side]
+_LOW: dict[int, Needle] = {EQ: ("at", "left"), LT: ("start", "left"),
+                           LT | EQ: ("start", "left"), GT: ("at", "right"), GT | EQ: ("at", "left")}
+_HIGH: dict[int, Needle] = {EQ: ("at", "right"), LT: ("at", "left"), LT | EQ: ("at", "right"),
+                            GT: ("end", "left"), GT | EQ: ("end", "left")}
 
 
 def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
