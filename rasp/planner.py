@@ -42,6 +42,9 @@ LT, EQ, GT = 1, 2, 4  # how a key relates to its query
 ALL = LT | EQ | GT
 RELATION = {"==": EQ, "!=": LT | GT, "<": LT, "<=": LT | EQ, ">": GT, ">=": GT | EQ}
 MAX_TERMS = 32  # beyond this many terms the block path is as good
+# Groups of equalities are counted (np.bincount) where there are at most this many group codes
+# a key: an array of that many counts, against a sort (Dyck-2's partners: 4.3 a key).
+COUNTED = 8
 
 Pair = tuple[int, int]  # (keys id, queries id)
 Side = Literal["left", "right"]
@@ -189,6 +192,80 @@ def _numeric(a: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- one term on the input
 
+class Reading:
+    """A term on the input: the keys it may select (`chosen`, None for all) and the queries
+    that may select any (`query_mask`) by its comparisons with constants; one group code
+    of keys and of queries, below `bound`, for its equalities (and the input of a batch);
+    and its one order comparison (`ordered`, a pair and its relation, or None). `mask` and
+    `groups` say what the mask and the groups were made of."""
+
+    def __init__(self, term: Term, codes: dict[Pair, Codes], shape: tuple):
+        self.size, n = int(np.prod(shape)), shape[-1]
+        key_mask = np.ones(self.size, dtype=bool)
+        self.query_mask = np.ones(self.size, dtype=bool)
+        masks: list = []
+        equal: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.groups: tuple = ()
+        if self.size > n:  # a batch: keys and queries of the same input only
+            batch = np.arange(self.size) // n
+            equal.append((batch, batch, self.size // n))
+            self.groups = ("batch",)
+        self.ordered = None
+        for pair, rel in sorted(term):
+            c = codes[pair]
+            if c.constant_queries:
+                key_mask &= _holds(rel, c.keys, c.queries[0])
+                masks.append((pair, rel))
+            elif c.constant_keys:
+                self.query_mask &= _holds(rel, c.keys[0], c.queries)
+            elif rel == EQ:
+                equal.append((c.keys, c.queries, c.bound))
+                self.groups += (pair,)
+            elif self.ordered is None:
+                self.ordered = (pair, rel)
+            else:
+                raise Unplannable("two order comparisons")
+        self.mask = tuple(masks)
+        self.chosen = np.flatnonzero(key_mask) if not key_mask.all() else None
+        self.group_keys, self.group_queries, self.bound = _group(equal, self.chosen, self.size)
+
+
+def _evaluated(term: Term, codes: dict[Pair, Codes], shape: tuple, sorts: dict) -> Any:
+    """The term's Counts where it has only equalities of few groups, else its Ranges."""
+    reading = Reading(term, codes, shape)
+    if reading.ordered is None and reading.bound <= COUNTED * reading.size:
+        return Counts(reading)
+    return Ranges(reading, codes, sorts)
+
+
+class Counts:
+    """A term of equalities only, evaluated by counting: each query selects the keys of its
+    group, so its width and sums are those of the group (np.bincount), with no sort."""
+
+    def __init__(self, reading: Reading):
+        self.keys, self.queries = reading.group_keys, reading.group_queries
+        self.bound, self.chosen = reading.bound, reading.chosen
+        self.width = np.bincount(self.keys, minlength=self.bound)[self.queries]
+        if not reading.query_mask.all():
+            self.queries = np.where(reading.query_mask, self.queries, self.bound)
+            self.width = np.where(reading.query_mask, self.width, 0)
+
+    def sums(self, numbers: np.ndarray) -> np.ndarray:
+        """Each query's sum of `numbers` (int64, by flat position) over its group's keys."""
+        if self.chosen is not None:
+            numbers = numbers[self.chosen]
+        if numbers.size and np.abs(numbers).max() * numbers.size < 2**53:
+            # float64 sums of ints below 2^53 are exact in any order
+            by_group = np.bincount(self.keys, numbers, self.bound + 1).astype(np.int64)
+        else:
+            by_group = np.zeros(self.bound + 1, dtype=np.int64)
+            np.add.at(by_group, self.keys, numbers)  # int64 arithmetic, which wraps alike
+        return by_group[self.queries]
+
+    def position_sums(self) -> np.ndarray:
+        return self.sums(np.arange(self.width.size))
+
+
 class Ranges:
     """For each query, the keys a term selects: positions lo..hi of `order` (flat positions
     of keys, in sorted order).
@@ -199,39 +276,14 @@ class Ranges:
     groups alone also sorts (group, order key) where the order key already grows with the
     position (indices, in `same_level and prefix`), it is tried first."""
 
-    def __init__(self, term: Term, codes: dict[Pair, Codes], shape: tuple, sorts: dict):
-        size, n = int(np.prod(shape)), shape[-1]
-        key_mask = np.ones(size, dtype=bool)
-        query_mask = np.ones(size, dtype=bool)
-        masks: list = []
-        equal: list[tuple[np.ndarray, np.ndarray, int]] = []
-        groups: tuple = ()  # what the groups are made of
-        if size > n:  # a batch: keys and queries of the same input only
-            batch = np.arange(size) // n
-            equal.append((batch, batch, size // n))
-            groups = ("batch",)
-        ordered = None
-        for pair, rel in sorted(term):
-            c = codes[pair]
-            if c.constant_queries:
-                key_mask &= _holds(rel, c.keys, c.queries[0])
-                masks.append((pair, rel))
-            elif c.constant_keys:
-                query_mask &= _holds(rel, c.keys[0], c.queries)
-            elif rel == EQ:
-                equal.append((c.keys, c.queries, c.bound))
-                groups += (pair,)
-            elif ordered is None:
-                ordered = (pair, rel)
-            else:
-                raise Unplannable("two order comparisons")
-        chosen = np.flatnonzero(key_mask) if not key_mask.all() else None
-        group_keys, group_queries, bound = _group(equal, chosen, size)
-        mask = tuple(masks)
+    def __init__(self, reading: Reading, codes: dict[Pair, Codes], sorts: dict):
+        size, chosen, groups, mask = reading.size, reading.chosen, reading.groups, reading.mask
+        group_keys, group_queries, bound = (reading.group_keys, reading.group_queries,
+                                            reading.bound)
         # the keys are sorted by (group, order key), and the queries are searched for as
         # composite codes `at` = group * scale + order query: with no order comparison, the
         # groups alone, and each query selects its group (EQ)
-        pair, rel = ordered if ordered is not None else (None, EQ)
+        pair, rel = reading.ordered if reading.ordered is not None else (None, EQ)
         keys, at, scale = group_keys, group_queries, 1
         if pair is not None:
             c = codes[pair]
@@ -247,8 +299,8 @@ class Ranges:
         self_join = chosen is None and all(p[0] == p[1] for p in signatures[1] if p != "batch")
         self.lo, self.hi = self._search(at, group_queries * scale, scale, rel, self_join,
                                         sorts, *(("queries", s) for s in signatures))
-        if not query_mask.all():
-            self.hi = np.where(query_mask, self.hi, self.lo)
+        if not reading.query_mask.all():
+            self.hi = np.where(reading.query_mask, self.hi, self.lo)
         del self.sorted, self.keys, self.key_order  # only the ranges are needed from here on
         # kept for the evaluation's other aggregates: in half the memory where that holds them
         small = _small(size)
@@ -434,15 +486,17 @@ def _holds(rel: int, keys: Any, queries: Any) -> np.ndarray:
 def _group(equal: list, chosen: np.ndarray | None, size: int) -> tuple:
     """One code for the keys (those chosen) and one for the queries that are equal exactly
     where every pair of `equal` is."""
-    n_keys = size if chosen is None else chosen.size
-    group_keys = np.zeros(n_keys, dtype=np.int64)
+    group_keys = np.zeros(size if chosen is None else chosen.size, dtype=np.int64)
     group_queries = np.zeros(size, dtype=np.int64)
     bound = 1
     for keys, queries, b in equal:
         if bound * b >= 2**62:
             (group_keys, group_queries), bound = _dense(group_keys, group_queries)
-        group_keys = group_keys * b + (keys if chosen is None else keys[chosen])
-        group_queries = group_queries * b + queries
+        keys = keys if chosen is None else keys[chosen]
+        if bound == 1:  # the first: its codes as they are
+            group_keys, group_queries = keys.astype(np.int64), queries.astype(np.int64)
+        else:
+            group_keys, group_queries = group_keys * b + keys, group_queries * b + queries
         bound *= b
     return group_keys, group_queries, bound
 
@@ -551,12 +605,12 @@ def _terms(selector: Selector, shared: dict) -> tuple[Poly, dict[Pair, Select]]:
 
 
 def _ranges(term: Term, pairs: dict[Pair, Select], compared: dict[int, np.ndarray],
-            shape: tuple, shared: dict) -> Ranges:
+            shape: tuple, shared: dict) -> Counts | Ranges:
     key = ("ranges", term)
     if key not in shared:
         codes = {pair: _codes(pairs[pair], compared, shape, shared) for pair, _ in term}
         try:
-            shared[key] = Ranges(term, codes, shape, shared.setdefault("sorts", {}))
+            shared[key] = _evaluated(term, codes, shape, shared.setdefault("sorts", {}))
         except Unplannable as e:
             shared[key] = e
     if isinstance(shared[key], Unplannable):

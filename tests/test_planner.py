@@ -48,6 +48,8 @@ PLANNED = [
     ("aggregate(select(tokens, tokens, !=), tokens)", "floats"),
     ("selector_width(select(tokens, tokens, ==))", "strings"),
     ("selector_width(select(tokens, tokens, !=))", "mixed"),
+    ("aggregate(select(tokens, tokens, ==), tokens * 2 ^ 50)", "ints"),  # sums past 2^53
+    ("aggregate(select(tokens, tokens, ==) and select(0, indices, <), indices, -1)", "ints"),
     # order comparisons, by the positions and by values
     ("aggregate(select(indices, indices, <), tokens, 0)", "ints"),
     ("aggregate(select(indices, indices, <=), tokens)", "floats"),
