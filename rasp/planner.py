@@ -254,7 +254,7 @@ class Counts:
         """Each query's sum of `numbers` (int64, by flat position) over its group's keys."""
         if self.chosen is not None:
             numbers = numbers[self.chosen]
-        if numbers.size and np.abs(numbers).max() * numbers.size < 2**53:
+        if numbers.size and int(np.abs(numbers).max()) * numbers.size < 2**53:
             # float64 sums of ints below 2^53 are exact in any order
             by_group = np.bincount(self.keys, numbers, self.bound + 1).astype(np.int64)
         else:
