@@ -233,7 +233,8 @@ class Reading:
 def _evaluated(term: Term, codes: dict[Pair, Codes], shape: tuple, sorts: dict) -> Any:
     """The term's Counts where it has only equalities of few groups, else its Ranges."""
     reading = Reading(term, codes, shape)
-    if reading.ordered is None and reading.bound <= COUNTED * reading.size:
+    if reading.ordered is None and reading.bound <= COUNTED * reading.size and not (
+            _increasing(reading.group_keys)):  # (sorted keys, as in a gather, need no sort)
         return Counts(reading)
     return Ranges(reading, codes, sorts)
 
@@ -263,7 +264,12 @@ class Counts:
         return by_group[self.queries]
 
     def position_sums(self) -> np.ndarray:
-        return self.sums(np.arange(self.width.size))
+        positions = np.arange(self.width.size) if self.chosen is None else self.chosen
+        if self.width.size and self.width.max() > 1:
+            return self.sums(np.arange(self.width.size))
+        at = np.zeros(self.bound + 1, dtype=np.int64)  # each group's one key, where it has one
+        at[self.keys] = positions
+        return at[self.queries]
 
 
 class Ranges:

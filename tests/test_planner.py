@@ -22,7 +22,8 @@ m = aggregate(select(indices, indices, ==) or select(indices, 0, ==), tokens);
 """
 
 INPUTS = {
-    "ints": [[3, 1, 2, 1], [5, 5, 5, 5], [-2, 0, -2, 7, 1], [4], [0, 1, 2, 3, 4, 5, 6, 7]],
+    "ints": [[3, 1, 2, 1], [5, 5, 5, 5], [-2, 0, -2, 7, 1], [4], [0, 1, 2, 3, 4, 5, 6, 7],
+             [2, 0, 3, 1]],
     "floats": [[0.5, -1.5, 2.25, 0.5], [-0.0, 0.0, 1.0], [2.0 ** 53, 1.0, 3.5], [0.75, -3.0]],
     "large floats": [[1e20, -1.5, 2.0], [2.0 ** 53, 1.0, 3.5]],
     "strings": [["a", "b", "a"], ["ab", "", "c", "ab"], ["x"]],
@@ -41,6 +42,8 @@ PLANNED = [
     ("aggregate(select(indices, length - 1 - indices, ==), tokens)", "strings"),
     ("aggregate(select(indices, tokens, ==), indices, \"none\")", "ints"),
     ("aggregate(select(indices + 2, indices, ==), tokens, 0)", "floats"),
+    ("aggregate(select(tokens, indices, ==), indices, -1)", "ints"),  # keys not in order
+    ("aggregate(select(tokens, indices, ==) and select(tokens, 0, >), indices, -1)", "ints"),
     # equality of any multiplicity, and its complement
     ("aggregate(select(tokens, tokens, ==), indices)", "ints"),
     ("aggregate(select(tokens, tokens, ==), tokens)", "strings"),
