@@ -539,17 +539,17 @@ def _by_terms(selector: Selector, values: np.ndarray, compared: dict[int, np.nda
     plan = _terms(selector, shared)
     ranges = [(c, _ranges(t, plan[1], compared, shape, shared)) for t, c in plan[0].items()]
     size = int(np.prod(shape))
-    width = _total([c * r.width for c, r in ranges], size)
+    width = _total([(c, r.width) for c, r in ranges], size)
     flat = typed.reshaped(values, (-1,))
     one = width == 1
     chosen = np.empty(flat.size, dtype=values.dtype)
     if one.any():
-        at = _total([c * r.position_sums() for c, r in ranges], size)
+        at = _total([(c, r.position_sums()) for c, r in ranges], size)
         chosen = typed.take(flat, np.where(one, at, 0))
     sums = np.zeros(flat.size)
     if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
         numbers, scale = _integers(values)
-        total = _total([c * r.sums(numbers) for c, r in ranges], size)
+        total = _total([(c, r.sums(numbers)) for c, r in ranges], size)
         sums = np.ldexp(total.astype(np.float64), -scale)
     return width, chosen, sums
 
@@ -590,10 +590,14 @@ def _selected(mask: np.ndarray, values: np.ndarray) -> tuple:
     return np.repeat(width, n), chosen, np.repeat(sums, n)
 
 
-def _total(parts: list[np.ndarray], size: int) -> np.ndarray:
+def _total(parts: list[tuple[int, np.ndarray]], size: int) -> np.ndarray:
+    """The signed sum of the terms' parts (coefficient, array), as int64 (a term's own array
+    where it is the only one: never written to, as it may be kept)."""
+    if len(parts) == 1 and parts[0][0] == 1:
+        return parts[0][1].astype(np.int64, copy=False)
     total = np.zeros(size, dtype=np.int64)
-    for part in parts:
-        total += part
+    for c, part in parts:
+        total += c * part
     return total
 
 

@@ -117,7 +117,10 @@ def encode(values: Array) -> Array | None:
     else:
         uniques, codes = np.unique(values.ravel().astype(str), return_inverse=True)
         vocab = uniques.astype(object)
-    return from_codes(codes.astype(np.int32).reshape(values.shape), vocab)
+    # the form beside the strings already made, rather than a new array of them
+    out = values.view(Typed)
+    out.codes, out.vocab = codes.astype(np.int32).reshape(values.shape), vocab
+    return out
 
 
 def merged(*forms: tuple[Array, Array]) -> tuple[list[Array], Array]:
