@@ -263,13 +263,13 @@ class Counts:
             np.add.at(by_group, self.keys, numbers)  # int64 arithmetic, which wraps alike
         return by_group[self.queries]
 
-    def position_sums(self) -> np.ndarray:
-        positions = np.arange(self.width.size) if self.chosen is None else self.chosen
-        if self.width.size and self.width.max() > 1:
-            return self.sums(np.arange(self.width.size))
+    def position_sums(self, where: Any) -> np.ndarray:
+        """sums(flat positions) of the queries `where` (an index)."""
+        if self.width.size and self.width[where].max(initial=0) > 1:
+            return self.sums(np.arange(self.width.size))[where]
         at = np.zeros(self.bound + 1, dtype=np.int64)  # each group's one key, where it has one
-        at[self.keys] = positions
-        return at[self.queries]
+        at[self.keys] = np.arange(self.width.size) if self.chosen is None else self.chosen
+        return at[self.queries[where]]
 
 
 class Ranges:
@@ -396,27 +396,30 @@ class Ranges:
     def sums(self, numbers: np.ndarray) -> np.ndarray:
         """Each query's sum of `numbers` (int64, by flat position) over its range; int64
         arithmetic wraps, but the sums of one input's range are exact."""
-        return self._sums(numbers, lambda: numbers[self.order])
+        return self._sums(numbers, lambda: numbers[self.order], self.lo, self.hi)
 
-    def position_sums(self) -> np.ndarray:
-        """sums(flat positions): the keys' positions in their order are `order` itself."""
-        width = self.hi - self.lo
+    def position_sums(self, where: Any) -> np.ndarray:
+        """sums(flat positions) of the queries `where` (an index): the keys' positions in
+        their order are `order` itself."""
+        lo, hi = self.lo[where], self.hi[where]
+        width = hi - lo
         if not self.order.size:
             return np.zeros(width.size, dtype=np.int64)
         if np.all(width <= 1):  # (a gather: each query's one key, read from `order`)
-            return np.where(width == 1, self.order[np.minimum(self.lo, self.order.size - 1)], 0)
-        return self._sums(self.order, lambda: self.order)
+            return np.where(width == 1, self.order[np.minimum(lo, self.order.size - 1)], 0)
+        return self._sums(self.order, lambda: self.order, lo, hi)
 
-    def _sums(self, numbers: np.ndarray, ordered: Any) -> np.ndarray:
-        """Sums over the ranges of `ordered()` (`numbers` in `order`), whose prefix sums are
-        kept for the other terms of the same order."""
+    def _sums(self, numbers: np.ndarray, ordered: Any, lo: np.ndarray,
+              hi: np.ndarray) -> np.ndarray:
+        """Sums over the ranges lo..hi of `ordered()` (`numbers` in `order`), whose prefix
+        sums are kept for the other terms of the same order."""
         key = ("prefix", id(self.order), id(numbers))
         if key not in self.sorts:
             prefix = np.zeros(self.order.size + 1, dtype=np.int64)
             np.cumsum(ordered(), out=prefix[1:])
             self.sorts[key] = (prefix, self.order, numbers)  # (kept, so their ids stay)
         prefix = self.sorts[key][0]
-        return prefix[self.hi] - prefix[self.lo]
+        return prefix[hi] - prefix[lo]
 
 
 def _small(bound: int) -> type:
@@ -544,8 +547,12 @@ def _by_terms(selector: Selector, values: np.ndarray, compared: dict[int, np.nda
     one = width == 1
     chosen = np.empty(flat.size, dtype=values.dtype)
     if one.any():
-        at = _total([(c, r.position_sums()) for c, r in ranges], size)
-        chosen = typed.take(flat, np.where(one, at, 0))
+        # the positions of the queries that select one key only: often a few of them
+        where: Any = slice(None) if one.all() else np.flatnonzero(one)
+        at = np.zeros(size, dtype=np.int64)
+        at[where] = _total([(c, r.position_sums(where)) for c, r in ranges],
+                           size if one.all() else where.size)
+        chosen = typed.take(flat, at)
     sums = np.zeros(flat.size)
     if np.any(width >= 2) and ops.seq_type(values) in ("ints", "floats"):
         numbers, scale = _integers(values)
