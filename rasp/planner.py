@@ -18,13 +18,14 @@ A term can be evaluated by sorting when, on the input, it has
 
 Each term gives every query a range of keys in its sorted order; prefix sums over that order
 give the width, the sum of the selected values and the sum of the selected positions (the
-position itself where one key is selected, to copy its value). Signed sums of the terms give
-the selector's. Everything is exact integer arithmetic: values must be ints, or floats that
-are all multiples of one power of two with sums below 2^53 (then every order of summation
-gives the same float, the block path's included). Where any of this does not hold (another
-shape of selector, strings compared with numbers, NaN, values whose float sums could round),
-`aggregate` returns None and the engine takes the block path, which is also the oracle the
-tests compare this with.
+position itself where one key is selected, to copy its value); a term of equalities only
+with few group codes is counted instead (`Counts`: the width and sums of the query's group).
+Signed sums of the terms give the selector's. Everything is exact integer arithmetic: values
+must be ints, or floats that are all multiples of one power of two with sums below 2^53 (then
+every order of summation gives the same float, the block path's included). Where any of this
+does not hold (another shape of selector, strings compared with numbers, NaN, values whose
+float sums could round), `aggregate` returns None and the engine takes the block path, which
+is also the oracle the tests compare this with.
 """
 
 from __future__ import annotations
@@ -502,7 +503,7 @@ def _group(equal: list, chosen: np.ndarray | None, size: int) -> tuple:
         if bound * b >= 2**62:
             (group_keys, group_queries), bound = _dense(group_keys, group_queries)
         keys = keys if chosen is None else keys[chosen]
-        if bound == 1:  # the first: its codes as they are
+        if bound == 1:  # the codes so far are all 0: this pair's codes as they are
             group_keys, group_queries = keys.astype(np.int64), queries.astype(np.int64)
         else:
             group_keys, group_queries = group_keys * b + keys, group_queries * b + queries
