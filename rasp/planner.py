@@ -314,7 +314,7 @@ class Ranges:
         self.lo, self.hi = self.lo.astype(small), self.hi.astype(small)
         # the ranges hold whole runs of equal keys, so any order that sorts the same keys
         # serves: the first one kept is shared, and with it the prefix sums over it
-        self.order: np.ndarray = sorts.setdefault(("flat", mask, signatures[1]),
+        self.order: np.ndarray = sorts.setdefault(("flat", mask, groups, pair),
                                                   self.order.astype(small))
         self.sorts = sorts
 
