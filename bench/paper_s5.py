@@ -92,7 +92,7 @@ def row_of_folder(folder: Path) -> dict:
     """A summary row from a run's files, as summary_row makes it from the run."""
     config = json.loads((folder / "config.json").read_text())["train"]
     metrics = json.loads((folder / "metrics.json").read_text())
-    return {"layers": config["layers"], "heads": config["heads"],
+    return {"folder": folder.name, "layers": config["layers"], "heads": config["heads"],
             "d_model": config["d_model"], "supervised": config["supervise"],
             "seed": config["seed"],
             "attention_loss": config["attention_loss"] if config["supervise"] else None,
@@ -174,14 +174,29 @@ def seed_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
     return "\n".join(lines)
 
 
-def beyond_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
-    """Length generalisation: the accuracy on the test inputs longer than training."""
-    lines = ["| task | run | seeds | token accuracy, longer | sequence accuracy, longer | "
-             "inputs |", "| --- | --- | ---: | --- | --- | ---: |"]
+def kept_validation(folder: Path, epoch: int) -> dict:
+    """The validation split's scores at the kept epoch: the only scores at the training
+    lengths where the test inputs are all longer (the split that chose the epoch)."""
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    return next(r for r in history if r["epoch"] == epoch)
+
+
+def beyond_table(out: Path, results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
+    """Length generalisation: the accuracy on the test inputs longer than training, beside
+    the validation accuracy at the training lengths."""
+    lines = ["| task | run | seeds | epochs (kept) | validation token / sequence accuracy, "
+             "trained lengths | token accuracy, longer | sequence accuracy, longer | inputs |",
+             "| --- | --- | ---: | --- | --- | --- | --- | ---: |"]
     for task, (analysed, rows) in results.items():
         for kind, members in grouped(analysed, rows):
             longer = [r["test"]["longer"] for r in members]
+            kept = [kept_validation(out / task / r["folder"], r["checkpoint"]["epoch"])
+                    for r in members]
             lines.append(f"| {task} | {kind} | {len(members)} | "
+                         + ", ".join(f"{r['epochs']} ({r['checkpoint']['epoch']})"
+                                     for r in members) + " | "
+                         f"{spread([v['val_token_accuracy'] for v in kept])} / "
+                         f"{spread([v['val_sequence_accuracy'] for v in kept])} | "
                          f"{spread([x['token_accuracy'] for x in longer])} | "
                          f"{spread([x['sequence_accuracy'] for x in longer])} | "
                          f"{longer[0]['inputs']} |")
@@ -193,7 +208,7 @@ def report(out: Path, threads: int, device: str, beyond: bool) -> str:
     machine = environment(threads, device) | {"torch": torch.__version__}
     text = (f"Measured on {machine}\n\n" + (
         "Every test figure here is at the test lengths, beyond training.\n\n"
-        + beyond_table(results) + "\n\n" if beyond else "")
+        + beyond_table(out, results) + "\n\n" if beyond else "")
             + table(results) + "\n\nEvery run:\n\n" + seed_table(results) + "\n")
     write_atomic(out / "table.md", text)
     return text
@@ -286,7 +301,8 @@ def sweep(args: argparse.Namespace, task: str) -> None:
                 suffix = "" if each.attention_loss == "mse" else f"-{each.attention_loss}"
                 plot_attention(run, list(shown), args.pictures / f"{task}{suffix}.png",
                                beside=plain)
-            rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1)})
+            rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1),
+                                            "folder": folder.name})
             print(f"{task} {run_folder(each)}: token "
                   f"{rows[-1]['test']['token_accuracy']:.3f} sequence "
                   f"{rows[-1]['test']['sequence_accuracy']:.3f} ({rows[-1]['seconds']} s, "
