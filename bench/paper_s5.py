@@ -6,6 +6,7 @@ heads (docs/training.md).
 
     python bench/paper_s5.py                      # the table of docs/training.md
     python bench/paper_s5.py --lengths-beyond     # train at 1:16, test at 17:32
+    python bench/paper_s5.py --lengths-beyond --constant   # the baseline that ignores the input
     python bench/paper_s5.py --tasks reverse --seeds 1 --epochs 5 --patience 2   # a look
 
 Every run's files go under --out (default runs/paper_s5/TASK/...), each task's summary.json
@@ -23,6 +24,7 @@ import statistics
 import string
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,7 @@ import torch  # noqa: E402
 from rasp.files import write_atomic  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import ATTENTION_KEYS, run_folder, summary_row, variants  # noqa: E402
+from rasp.train.data import Dataset  # noqa: E402
 from rasp.train.loop import TrainConfig, load_run, train  # noqa: E402
 from rasp.train.plots import plot_attention  # noqa: E402
 from rasp.train.runs import environment  # noqa: E402
@@ -242,6 +245,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--summarise", action="store_true",
                         help="only write each task's summary.json from the finished run "
                         "folders of --out (for a sweep cut short)")
+    parser.add_argument("--constant", action="store_true",
+                        help="only print each task's constant baseline on its test inputs "
+                        "(the commonest training output everywhere; no training)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--pictures", type=Path, default=ROOT / "docs" / "images" / "training")
     args = parser.parse_args()
@@ -250,6 +256,27 @@ def arguments() -> argparse.Namespace:
     if args.lengths_beyond:
         args.variants = [v for v in args.variants if v in ("analysed", "supervised")]
     return args
+
+
+def constant(data: Dataset) -> tuple[str, float, float]:
+    """The baseline that ignores the input: the commonest training output, answered at every
+    scored position of the test inputs; its token and sequence accuracy there."""
+    first = data.first_scored
+    counts = Counter(int(v) for g in data.train.groups for v in g.y[:, first:].ravel())
+    guess = counts.most_common(1)[0][0]
+    right = [g.y[:, first:] == guess for g in data.test.groups]
+    return (str(data.classes[guess]), sum(int(r.sum()) for r in right) / sum(r.size for r in right),
+            sum(int(r.all(axis=1).sum()) for r in right) / sum(len(r) for r in right))
+
+
+def dataset(args: argparse.Namespace, task: str) -> Dataset:
+    name, alphabet, bos, sampler = TASKS[task][:4]
+    low, high = map(int, args.lengths.split(":"))
+    if args.alphabet_size:
+        alphabet = SYMBOLS[:args.alphabet_size]
+    return make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
+                        sampler=sampler, n_train=args.train, n_val=500, n_test=1000,
+                        test_lengths=(high + 1, 2 * high) if args.lengths_beyond else None)
 
 
 def summarise(args: argparse.Namespace) -> None:
@@ -275,13 +302,8 @@ def replot(args: argparse.Namespace) -> None:
 
 
 def sweep(args: argparse.Namespace, task: str) -> None:
-    name, alphabet, bos, sampler, epochs, shown = TASKS[task]
-    low, high = map(int, args.lengths.split(":"))
-    if args.alphabet_size:
-        alphabet = SYMBOLS[:args.alphabet_size]
-    data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
-                        sampler=sampler, n_train=args.train, n_val=500, n_test=1000,
-                        test_lengths=(high + 1, 2 * high) if args.lengths_beyond else None)
+    epochs, shown = TASKS[task][4:]
+    data = dataset(args, task)
     base = TrainConfig(epochs=args.epochs or epochs, patience=args.patience, supervise=True,
                        device=args.device, d_model=args.d_model, threads=args.threads,
                        attention_loss=args.attention_loss).checked(data)
@@ -315,6 +337,13 @@ def sweep(args: argparse.Namespace, task: str) -> None:
 
 def main() -> int:
     args = arguments()
+    if args.constant:
+        print("| task | constant output | token accuracy | sequence accuracy |\n"
+              "| --- | --- | --- | --- |")
+        for task in args.tasks:
+            print("| {} | `{}` | {:.3f} | {:.3f} |".format(task, *constant(dataset(args, task))),
+                  flush=True)
+        return 0
     if args.summarise:
         summarise(args)
     elif args.replot:
