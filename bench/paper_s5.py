@@ -6,6 +6,7 @@ heads (docs/training.md).
 
     python bench/paper_s5.py                      # the table of docs/training.md
     python bench/paper_s5.py --lengths-beyond     # train at 1:16, test at 17:32
+    python bench/paper_s5.py --lengths-beyond --constant   # the baseline that ignores the input
     python bench/paper_s5.py --tasks reverse --seeds 1 --epochs 5 --patience 2   # a look
 
 Every run's files go under --out (default runs/paper_s5/TASK/...), each task's summary.json
@@ -23,6 +24,7 @@ import statistics
 import string
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,7 @@ import torch  # noqa: E402
 from rasp.files import write_atomic  # noqa: E402
 from rasp.train import make_dataset  # noqa: E402
 from rasp.train.ablations import ATTENTION_KEYS, run_folder, summary_row, variants  # noqa: E402
+from rasp.train.data import Dataset  # noqa: E402
 from rasp.train.loop import TrainConfig, load_run, train  # noqa: E402
 from rasp.train.plots import plot_attention  # noqa: E402
 from rasp.train.runs import environment  # noqa: E402
@@ -92,7 +95,7 @@ def row_of_folder(folder: Path) -> dict:
     """A summary row from a run's files, as summary_row makes it from the run."""
     config = json.loads((folder / "config.json").read_text())["train"]
     metrics = json.loads((folder / "metrics.json").read_text())
-    return {"layers": config["layers"], "heads": config["heads"],
+    return {"folder": folder.name, "layers": config["layers"], "heads": config["heads"],
             "d_model": config["d_model"], "supervised": config["supervise"],
             "seed": config["seed"],
             "attention_loss": config["attention_loss"] if config["supervise"] else None,
@@ -174,14 +177,29 @@ def seed_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
     return "\n".join(lines)
 
 
-def beyond_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
-    """Length generalisation: the accuracy on the test inputs longer than training."""
-    lines = ["| task | run | seeds | token accuracy, longer | sequence accuracy, longer | "
-             "inputs |", "| --- | --- | ---: | --- | --- | ---: |"]
+def kept_validation(folder: Path, epoch: int) -> dict:
+    """The validation split's scores at the kept epoch: the only scores at the training
+    lengths where the test inputs are all longer (the split that chose the epoch)."""
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    return next(r for r in history if r["epoch"] == epoch)
+
+
+def beyond_table(out: Path, results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
+    """Length generalisation: the accuracy on the test inputs longer than training, beside
+    the validation accuracy at the training lengths."""
+    lines = ["| task | run | seeds | epochs (kept) | validation token / sequence accuracy, "
+             "trained lengths | token accuracy, longer | sequence accuracy, longer | inputs |",
+             "| --- | --- | ---: | --- | --- | --- | --- | ---: |"]
     for task, (analysed, rows) in results.items():
         for kind, members in grouped(analysed, rows):
             longer = [r["test"]["longer"] for r in members]
+            kept = [kept_validation(out / task / r["folder"], r["checkpoint"]["epoch"])
+                    for r in members]
             lines.append(f"| {task} | {kind} | {len(members)} | "
+                         + ", ".join(f"{r['epochs']} ({r['checkpoint']['epoch']})"
+                                     for r in members) + " | "
+                         f"{spread([v['val_token_accuracy'] for v in kept])} / "
+                         f"{spread([v['val_sequence_accuracy'] for v in kept])} | "
                          f"{spread([x['token_accuracy'] for x in longer])} | "
                          f"{spread([x['sequence_accuracy'] for x in longer])} | "
                          f"{longer[0]['inputs']} |")
@@ -193,7 +211,7 @@ def report(out: Path, threads: int, device: str, beyond: bool) -> str:
     machine = environment(threads, device) | {"torch": torch.__version__}
     text = (f"Measured on {machine}\n\n" + (
         "Every test figure here is at the test lengths, beyond training.\n\n"
-        + beyond_table(results) + "\n\n" if beyond else "")
+        + beyond_table(out, results) + "\n\n" if beyond else "")
             + table(results) + "\n\nEvery run:\n\n" + seed_table(results) + "\n")
     write_atomic(out / "table.md", text)
     return text
@@ -227,6 +245,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--summarise", action="store_true",
                         help="only write each task's summary.json from the finished run "
                         "folders of --out (for a sweep cut short)")
+    parser.add_argument("--constant", action="store_true",
+                        help="only print each task's constant baseline on its test inputs "
+                        "(the commonest training output everywhere; no training)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--pictures", type=Path, default=ROOT / "docs" / "images" / "training")
     args = parser.parse_args()
@@ -235,6 +256,27 @@ def arguments() -> argparse.Namespace:
     if args.lengths_beyond:
         args.variants = [v for v in args.variants if v in ("analysed", "supervised")]
     return args
+
+
+def constant(data: Dataset) -> tuple[str, float, float]:
+    """The baseline that ignores the input: the commonest training output, answered at every
+    scored position of the test inputs; its token and sequence accuracy there."""
+    first = data.first_scored
+    counts = Counter(int(v) for g in data.train.groups for v in g.y[:, first:].ravel())
+    guess = counts.most_common(1)[0][0]
+    right = [g.y[:, first:] == guess for g in data.test.groups]
+    return (str(data.classes[guess]), sum(int(r.sum()) for r in right) / sum(r.size for r in right),
+            sum(int(r.all(axis=1).sum()) for r in right) / sum(len(r) for r in right))
+
+
+def dataset(args: argparse.Namespace, task: str) -> Dataset:
+    name, alphabet, bos, sampler = TASKS[task][:4]
+    low, high = map(int, args.lengths.split(":"))
+    if args.alphabet_size:
+        alphabet = SYMBOLS[:args.alphabet_size]
+    return make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
+                        sampler=sampler, n_train=args.train, n_val=500, n_test=1000,
+                        test_lengths=(high + 1, 2 * high) if args.lengths_beyond else None)
 
 
 def summarise(args: argparse.Namespace) -> None:
@@ -260,13 +302,8 @@ def replot(args: argparse.Namespace) -> None:
 
 
 def sweep(args: argparse.Namespace, task: str) -> None:
-    name, alphabet, bos, sampler, epochs, shown = TASKS[task]
-    low, high = map(int, args.lengths.split(":"))
-    if args.alphabet_size:
-        alphabet = SYMBOLS[:args.alphabet_size]
-    data = make_dataset(PAPER, name, alphabet=alphabet, lengths=(low, high), bos=bos,
-                        sampler=sampler, n_train=args.train, n_val=500, n_test=1000,
-                        test_lengths=(high + 1, 2 * high) if args.lengths_beyond else None)
+    epochs, shown = TASKS[task][4:]
+    data = dataset(args, task)
     base = TrainConfig(epochs=args.epochs or epochs, patience=args.patience, supervise=True,
                        device=args.device, d_model=args.d_model, threads=args.threads,
                        attention_loss=args.attention_loss).checked(data)
@@ -286,7 +323,8 @@ def sweep(args: argparse.Namespace, task: str) -> None:
                 suffix = "" if each.attention_loss == "mse" else f"-{each.attention_loss}"
                 plot_attention(run, list(shown), args.pictures / f"{task}{suffix}.png",
                                beside=plain)
-            rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1)})
+            rows.append(summary_row(run) | {"seconds": round(time.time() - started, 1),
+                                            "folder": folder.name})
             print(f"{task} {run_folder(each)}: token "
                   f"{rows[-1]['test']['token_accuracy']:.3f} sequence "
                   f"{rows[-1]['test']['sequence_accuracy']:.3f} ({rows[-1]['seconds']} s, "
@@ -299,6 +337,13 @@ def sweep(args: argparse.Namespace, task: str) -> None:
 
 def main() -> int:
     args = arguments()
+    if args.constant:
+        print("| task | constant output | token accuracy | sequence accuracy |\n"
+              "| --- | --- | --- | --- |")
+        for task in args.tasks:
+            print("| {} | `{}` | {:.3f} | {:.3f} |".format(task, *constant(dataset(args, task))),
+                  flush=True)
+        return 0
     if args.summarise:
         summarise(args)
     elif args.replot:
