@@ -28,7 +28,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,24 @@ def lengths_for(n: int) -> list[int]:
     return sorted(set(range(1, 9)) | set(range(10, n + 1, 10)) | {n - 1, n})
 
 
+def sessions(only: str | None) -> Iterator[tuple[str, Interpreter, str, str]]:
+    """Each program of the table (or only the one named), with a session that has loaded
+    its file."""
+    for label, stem, expr, vocab in PROGRAMS:
+        if only and only != label:
+            continue
+        it = Interpreter(warn=lambda text: None)
+        it.run(f'load "{stem}";')
+        yield label, it, expr, vocab
+
+
+def table_header(columns: list[str]) -> None:
+    """A markdown table's header: the first column left-aligned, the others as given
+    (a column ending in ":" right-aligned)."""
+    print("| " + " | ".join(c.rstrip(":") for c in columns) + " |")
+    print("| " + " | ".join("---:" if c.endswith(":") else "---" for c in columns) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[16, 50, 100])
@@ -78,20 +96,11 @@ def main() -> None:
         forward(args)
         return
     rows = []
-    print("| program | max_len | compile s | parameters | nonzero | layers | heads | d_model "
-          "| agreement | tracr |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |")
-    for label, stem, expr, vocab in PROGRAMS:
-        if args.only and args.only != label:
-            continue
-        it = Interpreter(warn=lambda text: None)
-        it.run(f'load "{stem}";')
+    table_header(["program", "max_len:", "compile s:", "parameters:", "nonzero:", "layers:",
+                  "heads", "d_model:", "agreement", "tracr"])
+    for label, it, expr, vocab in sessions(args.only):
         for n in args.lengths:
-            best = float("inf")
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                c = it.compile(expr, list(vocab), n)
-                best = min(best, time.perf_counter() - start)
+            best, _, c = timed(partial(it.compile, expr, list(vocab), n), args.repeat)
             model = c.model
             result = verify(model, c.target,
                             sample=None if n <= 8 else args.sample, lengths=lengths_for(n))
@@ -124,16 +133,10 @@ def timed(run: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
 def forward(args: argparse.Namespace) -> None:
     """forward_batch against evaluate_batch on the same random inputs (see the docstring)."""
     rows = []
-    print("| program | max_len | inputs | evaluate_batch s | forward_batch s | ratio | "
-          "CPU ratio | forward CPU/wall | values equal |"
-          + (" reference s |" if args.reference else ""))
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-          + (" ---: |" if args.reference else ""))
-    for label, stem, expr, vocab in PROGRAMS:
-        if args.only and args.only != label:
-            continue
-        it = Interpreter(warn=lambda text: None)
-        it.run(f'load "{stem}";')
+    table_header(["program", "max_len:", "inputs:", "evaluate_batch s:", "forward_batch s:",
+                  "ratio:", "CPU ratio:", "forward CPU/wall:", "values equal",
+                  *(["reference s:"] if args.reference else [])])
+    for label, it, expr, vocab in sessions(args.only):
         for n in args.lengths:
             model = it.compile(expr, list(vocab), n).model
             rng = random.Random(n)
