@@ -160,10 +160,12 @@ def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
     return "\n".join(lines)
 
 
-def seed_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
-    """Every run: its seed, when it stopped, its accuracy and its heads' gains."""
+def seed_table(out: Path, results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
+    """Every run: its seed, when it stopped, its accuracy, whether it was still learning
+    (the validation accuracy's change over its last 10 epochs) and its heads' gains."""
     lines = ["| task | run | seed | epochs (stopped; kept) | token accuracy | sequence "
-             "accuracy | tv gain per head |", "| --- | --- | ---: | --- | --- | --- | --- |"]
+             "accuracy | validation token accuracy, last 10 epochs | tv gain per head |",
+             "| --- | --- | ---: | --- | --- | --- | --- | --- |"]
     for task, (analysed, rows) in results.items():
         for kind, members in grouped(analysed, rows):
             for r in sorted(members, key=lambda r: r["seed"]):
@@ -173,15 +175,28 @@ def seed_table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
                 lines.append(f"| {task} | {kind} | {r['seed']} | {r['epochs']} "
                              f"({kept.get('stopped', '?')}; {kept.get('epoch', '?')}) | "
                              f"{r['test']['token_accuracy']:.3f} | "
-                             f"{r['test']['sequence_accuracy']:.3f} | {gains} |")
+                             f"{r['test']['sequence_accuracy']:.3f} | "
+                             f"{last_change(out / task / r['folder'])} | {gains} |")
     return "\n".join(lines)
+
+
+def history(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+
+
+def last_change(folder: Path, epochs: int = 10) -> str:
+    """The validation token accuracy's change over the run's last `epochs` epochs (its
+    best over them against its best before): near 0 where the run had reached a plateau."""
+    scores = [r["val_token_accuracy"] for r in history(folder)]
+    if len(scores) <= epochs:
+        return "-"
+    return f"{max(scores[-epochs:]) - max(scores[:-epochs]):+.3f}"
 
 
 def kept_validation(folder: Path, epoch: int) -> dict:
     """The validation split's scores at the kept epoch: the only scores at the training
     lengths where the test inputs are all longer (the split that chose the epoch)."""
-    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
-    return next(r for r in history if r["epoch"] == epoch)
+    return next(r for r in history(folder) if r["epoch"] == epoch)
 
 
 def beyond_table(out: Path, results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
@@ -212,7 +227,7 @@ def report(out: Path, threads: int, device: str, beyond: bool) -> str:
     text = (f"Measured on {machine}\n\n" + (
         "Every test figure here is at the test lengths, beyond training.\n\n"
         + beyond_table(out, results) + "\n\n" if beyond else "")
-            + table(results) + "\n\nEvery run:\n\n" + seed_table(results) + "\n")
+            + table(results) + "\n\nEvery run:\n\n" + seed_table(out, results) + "\n")
     write_atomic(out / "table.md", text)
     return text
 
@@ -220,7 +235,9 @@ def report(out: Path, threads: int, device: str, beyond: bool) -> str:
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many model seeds a run")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first of them (to add seeds to a sweep run before)")
     parser.add_argument("--epochs", type=int, help="the most epochs, instead of each task's")
     parser.add_argument("--patience", type=int, default=10,
                         help="stop after this many epochs without a better validation loss")
@@ -311,7 +328,7 @@ def sweep(args: argparse.Namespace, task: str) -> None:
     chosen = [c for c in variants(base) if variant_name(c, analysed) in args.variants]
     rows, plain = [], None
     for config in [base] if args.supervised_only else chosen:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             each = dataclasses.replace(config, seed=seed)
             started = time.time()
             folder = args.out / task / (run_folder(each) + (
