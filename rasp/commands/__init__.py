@@ -80,15 +80,19 @@ def prepare_process() -> None:
 
     The evaluator recurses over the syntax tree and RASP calls: deeply nested programs need
     more than Python's default recursion limit. And the kernels allocate and free many arrays
-    of a few hundred KB: glibc gives such memory back to the system as soon as it is freed
-    and faults it in again on the next allocation, which doubled the time of a sort of 500
-    tokens here; keep up to 64 MB of it for reuse."""
+    of a few hundred KB to a few MB: glibc maps each one apart from the heap and gives it
+    back to the system as soon as it is freed, and the next allocation faults it in again,
+    page by page. That doubled the time of a sort of 500 tokens here, and of reverse at 10^6
+    tokens. Arrays of up to 32 MB (glibc's most) come from the heap instead, and up to 64
+    MB of freed heap is kept for reuse. (Setting any of these stops glibc from raising its
+    mapping threshold by itself, so all three are set.)"""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), PYTHON_RECURSION_LIMIT))
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None)
             libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
             libc.mallopt(-2, 16 << 20)  # M_TOP_PAD
+            libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
         except (OSError, AttributeError):  # not glibc: leave the allocator as it is
             pass
 
