@@ -1,8 +1,9 @@
 """The reproduction of §5 of "Thinking Like Transformers" at CPU scale: the paper's seven tasks,
 trained at the size the analysis gives, one head fewer, one layer fewer, one layer fewer with
-twice the heads and width, and at the analysed size with attention supervision; each until its validation loss stops
-falling (--patience 5) or for 60 epochs at most (the learning rate is then 5% of its start),
-over five seeds; the attention scored against the trivial heads (docs/training.md).
+twice the heads and width, and at the analysed size with attention supervision; each until
+its validation loss stops falling (--patience 5) or for 60 epochs at most (the learning rate
+is then 5% of its start), over five seeds; the attention scored against the trivial heads
+(docs/training.md).
 
     python bench/paper_s5.py                      # the table of docs/training.md
     python bench/paper_s5.py --lengths-beyond     # train at 1:16, test at 17:32
@@ -161,10 +162,12 @@ def table(results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
 
 
 def seed_table(out: Path, results: dict[str, tuple[tuple[int, int], list[dict]]]) -> str:
-    """Every run: its seed, when it stopped, its accuracy, whether it was still learning
-    (the validation accuracy's change over its last 10 epochs) and its heads' gains."""
+    """Every run: its seed, when it stopped, its accuracy, whether the epoch cap stopped it
+    still learning (its validation accuracy's gain in its last 10 epochs) and its heads'
+    gains."""
     lines = ["| task | run | seed | epochs (stopped; kept) | token accuracy | sequence "
-             "accuracy | validation token accuracy, last 10 epochs | tv gain per head |",
+             "accuracy | stopped by the cap: validation gain, last 10 epochs | "
+             "tv gain per head |",
              "| --- | --- | ---: | --- | --- | --- | --- | --- |"]
     for task, (analysed, rows) in results.items():
         for kind, members in grouped(analysed, rows):
@@ -176,7 +179,7 @@ def seed_table(out: Path, results: dict[str, tuple[tuple[int, int], list[dict]]]
                              f"({kept.get('stopped', '?')}; {kept.get('epoch', '?')}) | "
                              f"{r['test']['token_accuracy']:.3f} | "
                              f"{r['test']['sequence_accuracy']:.3f} | "
-                             f"{last_change(out / task / r['folder'])} | {gains} |")
+                             f"{last_change(out / task / r['folder'], kept)} | {gains} |")
     return "\n".join(lines)
 
 
@@ -184,11 +187,11 @@ def history(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
 
 
-def last_change(folder: Path, epochs: int = 10) -> str:
-    """The validation token accuracy's change over the run's last `epochs` epochs (its
-    best over them against its best before): near 0 where the run had reached a plateau."""
+def last_change(folder: Path, checkpoint: dict, epochs: int = 10) -> str:
+    """For a run the epoch cap stopped: its best validation token accuracy over its last
+    `epochs` epochs against its best before them (near 0 where it had reached a plateau)."""
     scores = [r["val_token_accuracy"] for r in history(folder)]
-    if len(scores) <= epochs:
+    if checkpoint.get("stopped") != "epochs" or len(scores) <= epochs:
         return "-"
     return f"{max(scores[-epochs:]) - max(scores[:-epochs]):+.3f}"
 
