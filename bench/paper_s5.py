@@ -238,9 +238,9 @@ def report(out: Path, threads: int, device: str, beyond: bool) -> str:
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
-    parser.add_argument("--seeds", type=int, default=5, help="how many model seeds a run")
+    parser.add_argument("--seeds", type=int, default=5, help="how many model seeds each run gets")
     parser.add_argument("--first-seed", type=int, default=0,
-                        help="the first of them (to add seeds to a sweep run before)")
+                        help="the first of those seeds (to add seeds to an earlier sweep)")
     parser.add_argument("--epochs", type=int, default=60, help="the most epochs a run")
     parser.add_argument("--patience", type=int, default=5,
                         help="stop after this many epochs without a better validation loss")
