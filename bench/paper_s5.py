@@ -102,7 +102,7 @@ def row_of_folder(folder: Path) -> dict:
             "attention_loss": config["attention_loss"] if config["supervise"] else None,
             "test": {k: v for k, v in metrics["test"].items() if k != "by_length"},
             "attention": [{k: a[k] for k in ATTENTION_KEYS} for a in metrics["attention"]],
-            "epochs": len((folder / "history.jsonl").read_text().splitlines()),
+            "epochs": len(history(folder)),
             "checkpoint": metrics["checkpoint"]}
 
 
